@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package castor's build, tests and benchmarks need.
+# Safe to run again. Needs root (or sudo).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+PKGS=(
+  # build
+  cmake ninja-build ccache g++ pkg-config git
+  libabsl-dev protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
+  liblmdb-dev libarchive-dev libzstd-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
+  librust-blake3-dev libssl-dev libcurl4-openssl-dev
+  # tests
+  libgtest-dev libgmock-dev fuse3 attr python3
+  # virtio-fs guest tests
+  qemu-system-x86 qemu-system-common busybox-static linux-image-amd64 cpio
+  # benchmarks and peers
+  libbenchmark-dev b3sum squashfuse squashfs-tools erofs-utils restic borgbackup hyperfine
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi

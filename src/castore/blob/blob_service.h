@@ -1,0 +1,122 @@
+// BlobService: content-addressed storage of byte strings ("blobs") keyed by
+// their BLAKE3 digest. Implementations are thread-safe; readers and writers
+// they hand out belong to one thread at a time (BlobReader::ReadAt excepted,
+// which may run concurrently on one reader).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "castore/digest.h"
+
+namespace castor::castore {
+
+struct ChunkMeta {
+  B3Digest digest;
+  uint64_t size = 0;
+  friend bool operator==(const ChunkMeta&, const ChunkMeta&) = default;
+};
+
+// A seekable reader of one blob.
+class BlobReader {
+ public:
+  virtual ~BlobReader() = default;
+
+  // Total size of the blob in bytes.
+  virtual uint64_t size() const = 0;
+
+  // Reads up to buf.size() bytes at `offset` (positional; does not move the
+  // cursor). Returns the number read: fewer only at the end of the blob, 0 at
+  // or past it. Safe to call from several threads at once. Unavailable on
+  // I/O errors, DataLoss when the backend detects corruption.
+  virtual absl::StatusOr<size_t> ReadAt(uint64_t offset,
+                                        std::span<uint8_t> buf) const = 0;
+
+  // Reads from the cursor and advances it.
+  absl::StatusOr<size_t> Read(std::span<uint8_t> buf) {
+    auto n = ReadAt(cursor_, buf);
+    if (n.ok()) cursor_ += *n;
+    return n;
+  }
+  // Moves the cursor (may go past the end; reads there return 0).
+  void Seek(uint64_t offset) { cursor_ = offset; }
+  uint64_t Tell() const { return cursor_; }
+
+  // A file descriptor holding exactly this blob's bytes, when the backend
+  // stores it as a local file (FUSE passthrough can hand it to the kernel);
+  // -1 otherwise. Owned by the reader.
+  virtual int LocalFd() const { return -1; }
+
+ private:
+  uint64_t cursor_ = 0;
+};
+
+// Receives one blob's bytes; nothing is visible in the service before Close.
+class BlobWriter {
+ public:
+  // Destroying a writer that was not closed discards what it received.
+  virtual ~BlobWriter() = default;
+  virtual absl::Status Write(std::span<const uint8_t> data) = 0;
+  absl::Status Write(std::string_view data) {
+    return Write(std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+  }
+  // Stores the blob under the digest of the bytes written and returns it.
+  // May be called once.
+  virtual absl::StatusOr<B3Digest> Close() = 0;
+  // Bytes written so far.
+  virtual uint64_t bytes_written() const = 0;
+};
+
+class BlobService {
+ public:
+  virtual ~BlobService() = default;
+
+  // Whether the blob is stored. Unavailable on backend errors.
+  virtual absl::StatusOr<bool> Has(const B3Digest& digest) = 0;
+
+  // A reader, or null when the blob is not stored.
+  virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(
+      const B3Digest& digest) = 0;
+
+  // A writer for a new blob.
+  virtual absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() = 0;
+
+  // The blob's chunk list: nullopt when the blob is not stored, empty when it
+  // is stored whole.
+  virtual absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(
+      const B3Digest& digest) = 0;
+
+  // Makes every blob closed so far durable (one syncfs for local files;
+  // concurrent callers may share one). Call before committing a reference.
+  virtual absl::Status Sync() = 0;
+
+  // Calls `fn` for every stored blob with its size (for gc and verify). Stops
+  // at the first error `fn` returns. Unimplemented for remote backends.
+  virtual absl::Status ForEach(
+      const std::function<absl::Status(const B3Digest&, uint64_t size)>& fn) = 0;
+
+  // Removes a blob (gc). OK when it was not there. Unimplemented for remote
+  // backends.
+  virtual absl::Status Delete(const B3Digest& digest) = 0;
+};
+
+// Reads the whole blob and checks it hashes to `digest`: OK, NotFound when
+// absent, DataLoss naming the digest on a mismatch or a short read.
+absl::Status VerifyBlob(BlobService& service, const B3Digest& digest);
+
+// Stores `data` as a blob and returns its digest.
+absl::StatusOr<B3Digest> PutBlob(BlobService& service, std::string_view data);
+
+// Reads a whole blob into memory (tests and small blobs only); nullopt when
+// absent.
+absl::StatusOr<std::optional<std::string>> ReadBlob(BlobService& service,
+                                                    const B3Digest& digest);
+
+}  // namespace castor::castore

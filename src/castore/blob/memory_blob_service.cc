@@ -1,0 +1,101 @@
+#include "castore/blob/memory_blob_service.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace castor::castore {
+namespace {
+
+class MemoryReader : public BlobReader {
+ public:
+  explicit MemoryReader(std::shared_ptr<const std::string> data) : data_(std::move(data)) {}
+  uint64_t size() const override { return data_->size(); }
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, std::span<uint8_t> buf) const override {
+    if (offset >= data_->size()) return 0;
+    size_t n = std::min<uint64_t>(buf.size(), data_->size() - offset);
+    std::memcpy(buf.data(), data_->data() + offset, n);
+    return n;
+  }
+
+ private:
+  std::shared_ptr<const std::string> data_;
+};
+
+class MemoryWriter : public BlobWriter {
+ public:
+  explicit MemoryWriter(MemoryBlobService* service) : service_(service) {}
+  absl::Status Write(std::span<const uint8_t> data) override {
+    if (closed_) return absl::FailedPreconditionError("blob writer already closed");
+    data_.append(reinterpret_cast<const char*>(data.data()), data.size());
+    hasher_.Update(data);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<B3Digest> Close() override {
+    if (closed_) return absl::FailedPreconditionError("blob writer already closed");
+    closed_ = true;
+    B3Digest digest = hasher_.Finalize();
+    service_->Insert(digest, std::make_shared<const std::string>(std::move(data_)));
+    return digest;
+  }
+  uint64_t bytes_written() const override { return data_.size(); }
+
+ private:
+  MemoryBlobService* service_;
+  std::string data_;
+  Blake3Hasher hasher_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+void MemoryBlobService::Insert(const B3Digest& digest,
+                               std::shared_ptr<const std::string> data) {
+  absl::MutexLock lock(&mu_);
+  blobs_.try_emplace(digest, std::move(data));
+}
+
+absl::StatusOr<bool> MemoryBlobService::Has(const B3Digest& digest) {
+  absl::MutexLock lock(&mu_);
+  return blobs_.contains(digest);
+}
+
+absl::StatusOr<std::unique_ptr<BlobReader>> MemoryBlobService::OpenRead(
+    const B3Digest& digest) {
+  absl::MutexLock lock(&mu_);
+  auto it = blobs_.find(digest);
+  if (it == blobs_.end()) return nullptr;
+  return std::make_unique<MemoryReader>(it->second);
+}
+
+absl::StatusOr<std::unique_ptr<BlobWriter>> MemoryBlobService::OpenWrite() {
+  return std::make_unique<MemoryWriter>(this);
+}
+
+absl::StatusOr<std::optional<std::vector<ChunkMeta>>> MemoryBlobService::Chunks(
+    const B3Digest& digest) {
+  absl::MutexLock lock(&mu_);
+  if (!blobs_.contains(digest)) return std::nullopt;
+  return std::vector<ChunkMeta>{};
+}
+
+absl::Status MemoryBlobService::ForEach(
+    const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) {
+  std::vector<std::pair<B3Digest, uint64_t>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [d, data] : blobs_) all.emplace_back(d, data->size());
+  }
+  for (const auto& [d, size] : all) {
+    absl::Status s = fn(d, size);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MemoryBlobService::Delete(const B3Digest& digest) {
+  absl::MutexLock lock(&mu_);
+  blobs_.erase(digest);
+  return absl::OkStatus();
+}
+
+}  // namespace castor::castore

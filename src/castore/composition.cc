@@ -1,0 +1,147 @@
+#include "castore/composition.h"
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "castore/blob/memory_blob_service.h"
+#include "castore/directory/memory_directory_service.h"
+#include "castore/roots/memory_root_service.h"
+#include "castore/status_macros.h"
+
+namespace castor::castore {
+namespace {
+
+template <typename Factory>
+struct Registry {
+  absl::Mutex mu;
+  std::map<std::string, Factory> factories ABSL_GUARDED_BY(mu);
+};
+
+Registry<BlobServiceFactory>& Blobs() {
+  static auto* r = new Registry<BlobServiceFactory>;
+  return *r;
+}
+Registry<DirectoryServiceFactory>& Dirs() {
+  static auto* r = new Registry<DirectoryServiceFactory>;
+  return *r;
+}
+Registry<RootServiceFactory>& Roots() {
+  static auto* r = new Registry<RootServiceFactory>;
+  return *r;
+}
+
+void RegisterBuiltins() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    RegisterBlobScheme("memory", [](const ServiceAddress&)
+                           -> absl::StatusOr<std::shared_ptr<BlobService>> {
+      return std::make_shared<MemoryBlobService>();
+    });
+    RegisterDirectoryScheme("memory", [](const ServiceAddress&)
+                                -> absl::StatusOr<std::shared_ptr<DirectoryService>> {
+      return std::make_shared<MemoryDirectoryService>();
+    });
+    RegisterRootScheme("memory", [](const ServiceAddress&)
+                           -> absl::StatusOr<std::shared_ptr<RootService>> {
+      return std::make_shared<MemoryRootService>();
+    });
+  });
+}
+
+template <typename Service, typename Factory>
+absl::StatusOr<std::shared_ptr<Service>> Open(Registry<Factory>& registry,
+                                              std::string_view kind,
+                                              std::string_view addr) {
+  RegisterBuiltins();
+  ASSIGN_OR_RETURN(ServiceAddress parsed, ServiceAddress::Parse(addr));
+  Factory factory;
+  std::vector<std::string> known;
+  {
+    absl::MutexLock lock(&registry.mu);
+    auto it = registry.factories.find(parsed.scheme);
+    if (it != registry.factories.end()) factory = it->second;
+    for (const auto& [scheme, f] : registry.factories) known.push_back(scheme + "://");
+  }
+  if (!factory) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unsupported ", AV(kind), " address '", AV(addr), "': scheme '", parsed.scheme,
+        "' is not one of ", absl::StrJoin(known, ", ")));
+  }
+  auto service = factory(parsed);
+  if (!service.ok()) {
+    return Annotate(service.status(), absl::StrCat("opening ", AV(kind), " '", AV(addr), "'"));
+  }
+  return service;
+}
+
+}  // namespace
+
+absl::StatusOr<ServiceAddress> ServiceAddress::Parse(std::string_view addr) {
+  size_t sep = addr.find("://");
+  if (sep == std::string_view::npos || sep == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid service address '", AV(addr),
+        "': expected scheme://..., e.g. memory://, file:///path, lmdb:///path, "
+        "grpc+unix:///path/to.sock"));
+  }
+  ServiceAddress out;
+  out.original = std::string(addr);
+  out.scheme = std::string(addr.substr(0, sep));
+  out.path = std::string(addr.substr(sep + 3));
+  return out;
+}
+
+void RegisterBlobScheme(const std::string& scheme, BlobServiceFactory factory) {
+  absl::MutexLock lock(&Blobs().mu);
+  Blobs().factories[scheme] = std::move(factory);
+}
+void RegisterDirectoryScheme(const std::string& scheme, DirectoryServiceFactory factory) {
+  absl::MutexLock lock(&Dirs().mu);
+  Dirs().factories[scheme] = std::move(factory);
+}
+void RegisterRootScheme(const std::string& scheme, RootServiceFactory factory) {
+  absl::MutexLock lock(&Roots().mu);
+  Roots().factories[scheme] = std::move(factory);
+}
+
+absl::StatusOr<std::shared_ptr<BlobService>> OpenBlobService(std::string_view addr) {
+  return Open<BlobService>(Blobs(), "blob service", addr);
+}
+absl::StatusOr<std::shared_ptr<DirectoryService>> OpenDirectoryService(
+    std::string_view addr) {
+  return Open<DirectoryService>(Dirs(), "directory service", addr);
+}
+absl::StatusOr<std::shared_ptr<RootService>> OpenRootService(std::string_view addr) {
+  return Open<RootService>(Roots(), "root service", addr);
+}
+
+StoreAddresses EmbeddedStoreAddresses(const std::string& dir) {
+  return StoreAddresses{
+      .blob = absl::StrCat("file://", dir, "/blobs"),
+      .directory = absl::StrCat("lmdb://", dir, "/meta"),
+      .root = absl::StrCat("lmdb://", dir, "/meta"),
+  };
+}
+
+std::string DefaultStoreDir() {
+  if (const char* s = std::getenv("CASTOR_STORE"); s && *s) return s;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) {
+    return absl::StrCat(x, "/castor");
+  }
+  const char* home = std::getenv("HOME");
+  return absl::StrCat(home && *home ? home : "/root", "/.local/share/castor");
+}
+
+absl::StatusOr<Services> OpenServices(const StoreAddresses& addrs) {
+  Services out;
+  ASSIGN_OR_RETURN(out.blobs, OpenBlobService(addrs.blob));
+  ASSIGN_OR_RETURN(out.directories, OpenDirectoryService(addrs.directory));
+  ASSIGN_OR_RETURN(out.roots, OpenRootService(addrs.root));
+  return out;
+}
+
+}  // namespace castor::castore

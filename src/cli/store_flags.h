@@ -1,0 +1,28 @@
+// Store selection flags shared by every subcommand: --store and the three
+// composition overrides. Single-threaded (start-up only).
+#pragma once
+
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "castore/composition.h"
+
+namespace castor::cli {
+
+struct StoreFlags {
+  std::string store;  // empty: castore::DefaultStoreDir()
+  std::string blob_addr;
+  std::string directory_addr;
+  std::string root_addr;
+
+  // Adds --store, --blob-service-addr, --directory-service-addr,
+  // --root-service-addr to `cmd`.
+  void AddTo(CLI::App& cmd);
+  // The addresses after overrides.
+  castore::StoreAddresses Addresses() const;
+  // Opens the three services (creating the embedded store's folders).
+  absl::StatusOr<castore::Services> Open() const;
+};
+
+}  // namespace castor::cli
