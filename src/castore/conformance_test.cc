@@ -1,0 +1,31 @@
+// Instantiates the three conformance suites for every castore backend.
+#include <memory>
+
+#include "castore/blob/blob_service_conformance.h"
+#include "castore/blob/memory_blob_service.h"
+#include "castore/directory/directory_service_conformance.h"
+#include "castore/directory/memory_directory_service.h"
+#include "castore/roots/memory_root_service.h"
+#include "castore/roots/root_service_conformance.h"
+
+namespace castor::castore {
+namespace {
+
+INSTANTIATE_TEST_SUITE_P(Memory, BlobServiceConformance,
+                         ::testing::Values(BlobBackend{
+                             "memory", [] { return std::make_shared<MemoryBlobService>(); }}),
+                         BackendName);
+
+INSTANTIATE_TEST_SUITE_P(Memory, DirectoryServiceConformance,
+                         ::testing::Values(DirectoryBackend{
+                             "memory",
+                             [] { return std::make_shared<MemoryDirectoryService>(); }}),
+                         BackendName);
+
+INSTANTIATE_TEST_SUITE_P(Memory, RootServiceConformance,
+                         ::testing::Values(RootBackend{
+                             "memory", [] { return std::make_shared<MemoryRootService>(); }}),
+                         BackendName);
+
+}  // namespace
+}  // namespace castor::castore
