@@ -2,11 +2,13 @@
 #include <memory>
 
 #include "castore/blob/blob_service_conformance.h"
+#include "castore/blob/local_blob_service.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/directory_service_conformance.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/roots/memory_root_service.h"
 #include "castore/roots/root_service_conformance.h"
+#include "castore/testing/temp_dir.h"
 
 namespace castor::castore {
 namespace {
@@ -14,6 +16,18 @@ namespace {
 INSTANTIATE_TEST_SUITE_P(Memory, BlobServiceConformance,
                          ::testing::Values(BlobBackend{
                              "memory", [] { return std::make_shared<MemoryBlobService>(); }}),
+                         BackendName);
+
+std::shared_ptr<BlobService> MakeLocalBlobService() {
+  return testing::InTempDir<BlobService>("blobs", [](const std::string& dir) {
+    auto s = LocalBlobService::Open(dir + "/store");
+    CASTOR_CHECK(s.ok());
+    return std::shared_ptr<BlobService>(*s);
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(Local, BlobServiceConformance,
+                         ::testing::Values(BlobBackend{"file", MakeLocalBlobService}),
                          BackendName);
 
 INSTANTIATE_TEST_SUITE_P(Memory, DirectoryServiceConformance,
