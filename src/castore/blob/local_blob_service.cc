@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <stdio.h>  // renameat2
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,8 +11,6 @@
 #include <cerrno>
 #include <ctime>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
 #include "castore/status_macros.h"
@@ -88,8 +87,8 @@ class LocalReader : public BlobReader {
       }
       if (n == 0) {
         return absl::DataLossError(absl::StrCat("blob ", digest_.ToB3(), ": file ", path_,
-                                                " ends at ", offset + done, ", expected ",
-                                                size_, " bytes"));
+                                                " ends at ", offset + done, ", expected ", size_,
+                                                " bytes"));
       }
       done += static_cast<size_t>(n);
     }
@@ -192,8 +191,7 @@ class LocalWriter : public BlobWriter {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(
-    const std::string& path) {
+absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(const std::string& path) {
   if (path.empty() || path[0] != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("blob store path '", path, "' must be absolute"));
@@ -203,8 +201,7 @@ absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(
   RETURN_IF_ERROR(MkdirAll(root));
   RETURN_IF_ERROR(MkdirIfMissing(root + "/b3"));
   RETURN_IF_ERROR(MkdirIfMissing(root + "/tmp"));
-  if (::access(root.c_str(), W_OK) != 0 ||
-      ::access((root + "/tmp").c_str(), W_OK) != 0 ||
+  if (::access(root.c_str(), W_OK) != 0 || ::access((root + "/tmp").c_str(), W_OK) != 0 ||
       ::access((root + "/b3").c_str(), W_OK) != 0) {
     return ErrnoStatus(errno, absl::StrCat("blob store ", root, " is not writable"));
   }
@@ -250,8 +247,7 @@ absl::StatusOr<bool> LocalBlobService::Has(const B3Digest& digest) {
   return S_ISREG(st.st_mode);
 }
 
-absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenRead(
-    const B3Digest& digest) {
+absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenRead(const B3Digest& digest) {
   std::string path = BlobPath(digest);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
