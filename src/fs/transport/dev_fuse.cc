@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,8 +187,10 @@ class WorkerResponder : public fuse::Responder {
 }  // namespace
 
 bool IsStaleMount(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) != 0 && errno == ENOTCONN;
+  // Not stat(2): the kernel may answer it from cached attributes without
+  // asking the (dead) daemon; STATFS always reaches it.
+  struct statfs st;
+  return statfs(path.c_str(), &st) != 0 && errno == ENOTCONN;
 }
 
 absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(
