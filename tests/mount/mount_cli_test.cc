@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -73,6 +75,18 @@ class MountCliTest : public ::testing::Test {
     EXPECT_EQ(posix_spawn(&pid, bin_.c_str(), nullptr, nullptr, argv.data(), environ), 0);
     children_.push_back(pid);
     return pid;
+  }
+
+  // Runs castor with `args` to completion; its exit status.
+  int Run(std::vector<std::string> args) {
+    args.insert(args.begin(), bin_);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid;
+    if (posix_spawn(&pid, bin_.c_str(), nullptr, nullptr, argv.data(), environ) != 0) return -1;
+    children_.push_back(pid);
+    return WaitExit(pid);
   }
 
   bool IsFuse() {
@@ -165,6 +179,58 @@ TEST_F(MountCliTest, StaleMountOfAKilledDaemonIsReplaced) {
   // Nothing stacked: the mount point is a plain directory again.
   EXPECT_EQ(statfs(mnt_.c_str(), &s), 0);
   EXPECT_NE(s.f_type, kFuseSuperMagic);
+}
+
+void WriteFile(const std::string& path, const std::string& data, mode_t mode = 0644) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
+  ASSERT_GE(fd, 0) << path;
+  ASSERT_EQ(write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  close(fd);
+  chmod(path.c_str(), mode);
+}
+
+TEST_F(MountCliTest, ImportedTreeReadsBackIdenticallyFromAnEmbeddedStore) {
+  std::string src = dir_ + "/src", store = dir_ + "/store";
+  ASSERT_EQ(mkdir(src.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((src + "/sub").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((src + "/sub/deeper").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((src + "/empty").c_str(), 0755), 0);
+  WriteFile(src + "/a", "hello\n");
+  WriteFile(src + "/sub/run.sh", "#!/bin/sh\necho hi\n", 0755);
+  std::string big;
+  for (int i = 0; i < 300000; ++i) big.push_back(static_cast<char>(i * 7 + i / 251));
+  WriteFile(src + "/sub/deeper/big", big);
+  WriteFile(src + "/sub/deeper/copy_of_a", "hello\n");
+  ASSERT_EQ(symlink("../a", (src + "/sub/link").c_str()), 0);
+  int status = Run({"import", "--store", store, "--name", "t", src});
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+
+  std::vector<std::string> args = {bin_, "mount", mnt_, "--store", store, "--show-xattr"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  ASSERT_EQ(posix_spawn(&pid, bin_.c_str(), nullptr, nullptr, argv.data(), environ), 0);
+  children_.push_back(pid);
+  ASSERT_TRUE(WaitMounted());
+  std::string diff = "diff -r --no-dereference '" + src + "' '" + mnt_ + "/t'";
+  EXPECT_EQ(std::system(diff.c_str()), 0) << diff;
+  struct stat st, st2;
+  ASSERT_EQ(stat((mnt_ + "/t/sub/run.sh").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode, S_IFREG | 0555);
+  ASSERT_EQ(stat((mnt_ + "/t/sub/deeper/copy_of_a").c_str(), &st2), 0);
+  ASSERT_EQ(stat((mnt_ + "/t/a").c_str(), &st), 0);
+  EXPECT_EQ(st.st_ino, st2.st_ino);
+  char value[128];
+  EXPECT_GT(getxattr((mnt_ + "/t/a").c_str(), "user.tvix.castore.blob.digest", value,
+                     sizeof(value)),
+            3);
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  status = WaitExit(pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_FALSE(IsFuse());
+  std::system(("rm -rf '" + src + "' '" + store + "'").c_str());
 }
 
 TEST_F(MountCliTest, MissingMountPointIsAClearError) {
