@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "castore/status_macros.h"
+#include "grpc/grpc.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -51,8 +52,17 @@ std::shared_ptr<grpc::Channel> Create(const std::string& target) {
 
 }  // namespace
 
+void KeepGrpcInitialized() {
+  static bool initialized = [] {
+    grpc_init();  // never shut down: the process ends instead
+    return true;
+  }();
+  (void)initialized;
+}
+
 absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const castore::ServiceAddress& addr) {
   ASSIGN_OR_RETURN(std::string target, Target(addr));
+  KeepGrpcInitialized();
   static absl::Mutex mu;
   static auto* channels = new std::map<std::string, std::weak_ptr<grpc::Channel>>;
   absl::MutexLock lock(&mu);

@@ -28,6 +28,12 @@ inline constexpr std::chrono::seconds kStreamTimeout{3600};
 // InvalidArgument for anything else. Channels are cached per target.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const castore::ServiceAddress& addr);
 
+// Initializes the gRPC library for the rest of the process (idempotent).
+// Without this gRPC shuts itself down whenever its last object goes away,
+// which joins its executor threads and can stall for seconds; a daemon or a
+// client that comes and goes (tests, reconnects) would pay that each time.
+void KeepGrpcInitialized();
+
 // Sets the deadline `timeout` from now on `ctx`.
 void SetDeadline(grpc::ClientContext& ctx, std::chrono::seconds timeout);
 

@@ -68,7 +68,7 @@ absl::StatusOr<ListenAddress> ListenAddress::Parse(std::string_view text) {
   if (absl::StartsWith(AV(text), "unix://")) {
     out.kind = Kind::kUnix;
     out.target = std::string(text.substr(7));
-    if (out.target.empty() || out.target[0] != '/') {
+    if (out.target.size() < 2 || out.target[0] != '/' || out.target.back() == '/') {
       return absl::InvalidArgumentError(absl::StrCat(
           "invalid listen address '", AV(text), "': expected unix:///absolute/path.sock"));
     }
@@ -103,6 +103,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
   std::unique_ptr<Daemon> d(new Daemon);
   d->handlers_ = std::make_unique<CastoreHandlers>(std::move(services));
 
+  KeepGrpcInitialized();
   static bool plugins = [] {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -116,6 +117,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
   // Clients ping every 10 s to notice a hung daemon; accept that.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Idle sync-server threads poll with this timeout, and destroying the
+  // server waits for them: the default (10 s) would stall every shutdown.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 200);
   d->handlers_->RegisterOn(builder);
 
   std::vector<PendingSocket> pending;
@@ -189,7 +193,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
 }
 
 void Daemon::Shutdown(std::chrono::milliseconds grace) {
-  if (shut_down_) return;
+  if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
   if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + grace);
