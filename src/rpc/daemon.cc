@@ -101,7 +101,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
                                                       const DaemonOptions& options) {
   if (listen.empty()) return absl::InvalidArgumentError("no listen address");
   std::unique_ptr<Daemon> d(new Daemon);
-  d->handlers_ = std::make_unique<CastoreHandlers>(std::move(services));
+  d->handlers_ = std::make_unique<CastoreHandlers>(std::move(services), options.handlers);
 
   KeepGrpcInitialized();
   static bool plugins = [] {

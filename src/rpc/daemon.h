@@ -18,10 +18,9 @@
 #include "absl/status/statusor.h"
 #include "castore/composition.h"
 #include "grpcpp/server.h"
+#include "rpc/servers.h"
 
 namespace castor::rpc {
-
-class CastoreHandlers;
 
 struct ListenAddress {
   enum class Kind { kUnix, kTcp };
@@ -35,6 +34,7 @@ struct ListenAddress {
 
 struct DaemonOptions {
   mode_t socket_mode = 0660;
+  HandlerOptions handlers;
 };
 
 class Daemon {

@@ -88,8 +88,8 @@ class DownloadedReader : public castore::BlobReader {
 
 class GrpcBlobWriter : public castore::BlobWriter {
  public:
-  GrpcBlobWriter(pb::BlobService::Stub* stub, const std::string& address)
-      : stub_(stub), address_(address) {}
+  GrpcBlobWriter(std::shared_ptr<pb::BlobService::Stub> stub, std::string address)
+      : stub_(std::move(stub)), address_(std::move(address)) {}
   ~GrpcBlobWriter() override {
     if (stream_ != nullptr && !finished_) {
       ctx_.TryCancel();
@@ -153,8 +153,8 @@ class GrpcBlobWriter : public castore::BlobWriter {
     return absl::OkStatus();
   }
 
-  pb::BlobService::Stub* stub_;
-  const std::string& address_;
+  std::shared_ptr<pb::BlobService::Stub> stub_;
+  std::string address_;
   grpc::ClientContext ctx_;
   pb::PutBlobResponse resp_;
   std::unique_ptr<grpc::ClientWriter<pb::BlobChunk>> stream_;
@@ -262,7 +262,7 @@ absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::OpenRead(
 }
 
 absl::StatusOr<std::unique_ptr<castore::BlobWriter>> GrpcBlobService::OpenWrite() {
-  return std::make_unique<GrpcBlobWriter>(stub_.get(), address_);
+  return std::make_unique<GrpcBlobWriter>(stub_, address_);
 }
 
 absl::Status GrpcBlobService::ForEach(

@@ -37,7 +37,8 @@ class GrpcBlobService : public castore::BlobService {
 
  private:
   std::string address_;
-  std::unique_ptr<tvix::castore::v1::BlobService::Stub> stub_;
+  // Shared with the writers/putters, which may outlive this object.
+  std::shared_ptr<tvix::castore::v1::BlobService::Stub> stub_;
 };
 
 }  // namespace castor::rpc

@@ -26,8 +26,8 @@ absl::StatusOr<Directory> Received(const pb::Directory& msg, std::string_view wh
 
 class GrpcPutter : public castore::DirectoryPutter {
  public:
-  GrpcPutter(pb::DirectoryService::Stub* stub, const std::string& address)
-      : stub_(stub), what_(absl::StrCat("DirectoryService.Put to ", address)) {}
+  GrpcPutter(std::shared_ptr<pb::DirectoryService::Stub> stub, const std::string& address)
+      : stub_(std::move(stub)), what_(absl::StrCat("DirectoryService.Put to ", address)) {}
   ~GrpcPutter() override {
     if (stream_ != nullptr && !finished_) {
       ctx_.TryCancel();
@@ -72,7 +72,7 @@ class GrpcPutter : public castore::DirectoryPutter {
   }
 
  private:
-  pb::DirectoryService::Stub* stub_;
+  std::shared_ptr<pb::DirectoryService::Stub> stub_;
   std::string what_;
   grpc::ClientContext ctx_;
   pb::PutDirectoryResponse resp_;
@@ -131,13 +131,13 @@ absl::StatusOr<std::optional<Directory>> GrpcDirectoryService::Get(const B3Diges
 }
 
 absl::StatusOr<B3Digest> GrpcDirectoryService::Put(const Directory& directory) {
-  GrpcPutter putter(stub_.get(), address_);
+  GrpcPutter putter(stub_, address_);
   RETURN_IF_ERROR(putter.Put(directory));
   return putter.Close();
 }
 
 absl::StatusOr<std::unique_ptr<castore::DirectoryPutter>> GrpcDirectoryService::OpenPutter() {
-  return std::make_unique<GrpcPutter>(stub_.get(), address_);
+  return std::make_unique<GrpcPutter>(stub_, address_);
 }
 
 absl::Status GrpcDirectoryService::GetRecursive(

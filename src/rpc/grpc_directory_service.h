@@ -32,7 +32,8 @@ class GrpcDirectoryService : public castore::DirectoryService {
 
  private:
   std::string address_;
-  std::unique_ptr<tvix::castore::v1::DirectoryService::Stub> stub_;
+  // Shared with the writers/putters, which may outlive this object.
+  std::shared_ptr<tvix::castore::v1::DirectoryService::Stub> stub_;
 };
 
 }  // namespace castor::rpc

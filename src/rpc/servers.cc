@@ -238,7 +238,8 @@ absl::StatusOr<castore::PathComponent> RequestName(std::string_view name) {
 
 class RootHandler final : public cv::RootService::Service {
  public:
-  explicit RootHandler(castore::Services services) : services_(std::move(services)) {}
+  RootHandler(castore::Services services, HandlerOptions options)
+      : services_(std::move(services)), options_(options) {}
 
   grpc::Status Get(grpc::ServerContext*, const cv::GetRootRequest* req,
                    cv::GetRootResponse* resp) override {
@@ -299,7 +300,7 @@ class RootHandler final : public cv::RootService::Service {
                                                      ": its node is named ",
                                                      castore::QuoteName(entry->name.str())));
     }
-    RETURN_IF_ERROR(CheckReferent(*entry));
+    if (options_.check_root_referents) RETURN_IF_ERROR(CheckReferent(*entry));
     // The root is the reference that makes its blobs live: they must be
     // durable before it is (DESIGN.md, durability without per-file fsync).
     RETURN_IF_ERROR(services_.blobs->Sync());
@@ -336,16 +337,17 @@ class RootHandler final : public cv::RootService::Service {
   }
 
   castore::Services services_;
+  HandlerOptions options_;
 };
 
 }  // namespace
 
-CastoreHandlers::CastoreHandlers(castore::Services services) {
+CastoreHandlers::CastoreHandlers(castore::Services services, HandlerOptions options) {
   services_.push_back(std::make_unique<BlobHandler<TvixPackage>>(services.blobs));
   services_.push_back(std::make_unique<DirectoryHandler<TvixPackage>>(services.directories));
   services_.push_back(std::make_unique<BlobHandler<SnixPackage>>(services.blobs));
   services_.push_back(std::make_unique<DirectoryHandler<SnixPackage>>(services.directories));
-  services_.push_back(std::make_unique<RootHandler>(std::move(services)));
+  services_.push_back(std::make_unique<RootHandler>(std::move(services), options));
 }
 
 CastoreHandlers::~CastoreHandlers() = default;

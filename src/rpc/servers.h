@@ -20,9 +20,17 @@ namespace castor::rpc {
 // Chunks of a Read stream are at most this big.
 inline constexpr size_t kReadChunkSize = 1 << 20;
 
+struct HandlerOptions {
+  // RootService.Put refuses a root whose directory or blob is not stored
+  // (FAILED_PRECONDITION) or whose size does not match (INVALID_ARGUMENT).
+  // The RootService interface itself does not ask for this (its conformance
+  // suite stores roots pointing at nothing), so it can be turned off.
+  bool check_root_referents = true;
+};
+
 class CastoreHandlers {
  public:
-  explicit CastoreHandlers(castore::Services services);
+  explicit CastoreHandlers(castore::Services services, HandlerOptions options = {});
   ~CastoreHandlers();
   CastoreHandlers(const CastoreHandlers&) = delete;
   CastoreHandlers& operator=(const CastoreHandlers&) = delete;

@@ -3,16 +3,13 @@
 // tests only (not thread-safe to construct; the services it hands out are).
 #pragma once
 
-#include <stdlib.h>
-#include <unistd.h>
-
-#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/roots/memory_root_service.h"
+#include "castore/testing/temp_dir.h"
 #include "rpc/channel.h"
 #include "rpc/daemon.h"
 #include "rpc/grpc_blob_service.h"
@@ -21,38 +18,27 @@
 
 namespace castor::rpc::testing {
 
-// A temporary directory removed (recursively) on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "castor-rpc-XXXXXX").string();
-    CASTOR_CHECK(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using castore::testing::TempDir;
 
 // Memory services served by an in-process daemon; Restart() stops and starts
 // it again on the same socket (keeping the stored data).
 class LocalDaemon {
  public:
+  // Over memory:// services, or over `backing`.
   LocalDaemon()
-      : backing_{std::make_shared<castore::MemoryBlobService>(),
-                 std::make_shared<castore::MemoryDirectoryService>(),
-                 std::make_shared<castore::MemoryRootService>()},
+      : LocalDaemon({std::make_shared<castore::MemoryBlobService>(),
+                     std::make_shared<castore::MemoryDirectoryService>(),
+                     std::make_shared<castore::MemoryRootService>()}) {}
+  explicit LocalDaemon(castore::Services backing, DaemonOptions options = {})
+      : dir_("rpc"),
+        backing_(std::move(backing)),
+        options_(options),
         socket_(dir_.path() + "/castor.sock") {
     Start();
   }
 
   void Start() {
-    auto d = Daemon::Start(backing_, {*ListenAddress::Parse("unix://" + socket_)});
+    auto d = Daemon::Start(backing_, {*ListenAddress::Parse("unix://" + socket_)}, options_);
     CASTOR_CHECK(d.ok());
     daemon_ = std::move(*d);
   }
@@ -78,6 +64,7 @@ class LocalDaemon {
  private:
   TempDir dir_;
   castore::Services backing_;
+  DaemonOptions options_;
   std::string socket_;
   std::unique_ptr<Daemon> daemon_;
 };
