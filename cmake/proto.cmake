@@ -1,8 +1,12 @@
-# castor_proto_library(TARGET PROTOS... [GRPC]) generates C++ (and gRPC stubs)
-# for .proto files under proto/, keeping their import paths.
+# castor_proto_library(TARGET PROTOS... [GRPC] [ROOT dir]) generates C++ (and
+# gRPC stubs) for .proto files under proto/ (or ROOT), keeping their import
+# paths. Imports resolve in ROOT first, then in proto/.
 find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 function(castor_proto_library target)
-  cmake_parse_arguments(P "GRPC" "" "PROTOS;DEPS" ${ARGN})
+  cmake_parse_arguments(P "GRPC" "ROOT" "PROTOS;DEPS" ${ARGN})
+  if(NOT P_ROOT)
+    set(P_ROOT ${PROJECT_SOURCE_DIR}/proto)
+  endif()
   set(out ${PROJECT_BINARY_DIR}/gen)
   set(srcs)
   foreach(p ${P_PROTOS})
@@ -15,8 +19,8 @@ function(castor_proto_library target)
     endif()
     add_custom_command(OUTPUT ${gen}
       COMMAND ${CMAKE_COMMAND} -E make_directory ${out}
-      COMMAND protobuf::protoc -I ${PROJECT_SOURCE_DIR}/proto ${args} ${PROJECT_SOURCE_DIR}/proto/${p}
-      DEPENDS ${PROJECT_SOURCE_DIR}/proto/${p} protobuf::protoc
+      COMMAND protobuf::protoc -I ${P_ROOT} -I ${PROJECT_SOURCE_DIR}/proto ${args} ${P_ROOT}/${p}
+      DEPENDS ${P_ROOT}/${p} protobuf::protoc
       COMMENT "protoc ${p}")
     list(APPEND srcs ${gen})
   endforeach()

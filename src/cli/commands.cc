@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "rpc/register.h"
+
 namespace castor::cli {
 namespace {
 std::map<const CLI::App*, std::function<int()>>& Runners() {
@@ -15,6 +17,8 @@ void SetRunner(CLI::App* sub, std::function<int()> run) { Runners()[sub] = std::
 void RegisterCommands(CLI::App& app) {
   AddStoreCommands(app);
   AddMountCommand(app);
+  AddDaemonCommand(app);
+  rpc::RegisterGrpcSchemes();
 }
 
 int RunSelected(CLI::App& app) {

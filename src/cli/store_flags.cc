@@ -1,5 +1,9 @@
 #include "cli/store_flags.h"
 
+#include "castore/blob/caching_blob_service.h"
+#include "castore/directory/caching_directory_service.h"
+#include "castore/status_macros.h"
+
 namespace castor::cli {
 
 void StoreFlags::AddTo(CLI::App& cmd) {
@@ -14,6 +18,10 @@ void StoreFlags::AddTo(CLI::App& cmd) {
                  "grpc+...)");
   cmd.add_option("--root-service-addr", root_addr,
                  "Root service address, overriding --store (memory://, lmdb:///path, grpc+...)");
+  cmd.add_option("--cache", cache,
+                 "Keep blobs and directories read from a remote store (grpc+...) in a local "
+                 "store in DIR, so a second read stays local")
+      ->type_name("DIR");
 }
 
 castore::StoreAddresses StoreFlags::Addresses() const {
@@ -26,7 +34,15 @@ castore::StoreAddresses StoreFlags::Addresses() const {
 }
 
 absl::StatusOr<castore::Services> StoreFlags::Open() const {
-  return castore::OpenServices(Addresses());
+  ASSIGN_OR_RETURN(castore::Services services, castore::OpenServices(Addresses()));
+  if (cache.empty()) return services;
+  castore::StoreAddresses local = castore::EmbeddedStoreAddresses(cache);
+  ASSIGN_OR_RETURN(auto blobs, castore::OpenBlobService(local.blob));
+  ASSIGN_OR_RETURN(auto dirs, castore::OpenDirectoryService(local.directory));
+  services.blobs = std::make_shared<castore::CachingBlobService>(blobs, services.blobs);
+  services.directories =
+      std::make_shared<castore::CachingDirectoryService>(dirs, services.directories);
+  return services;
 }
 
 }  // namespace castor::cli

@@ -15,13 +15,18 @@ struct StoreFlags {
   std::string blob_addr;
   std::string directory_addr;
   std::string root_addr;
+  // Non-empty: blobs and directories read from the store are kept in a
+  // local store there (file://DIR/blobs, lmdb://DIR/meta), see
+  // castore/blob/caching_blob_service.h.
+  std::string cache;
 
   // Adds --store, --blob-service-addr, --directory-service-addr,
-  // --root-service-addr to `cmd`.
+  // --root-service-addr and --cache to `cmd`.
   void AddTo(CLI::App& cmd);
   // The addresses after overrides.
   castore::StoreAddresses Addresses() const;
-  // Opens the three services (creating the embedded store's folders).
+  // Opens the three services (creating the embedded store's folders), with
+  // the cache in front of blobs and directories when --cache is given.
   absl::StatusOr<castore::Services> Open() const;
 };
 

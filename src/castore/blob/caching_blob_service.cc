@@ -1,0 +1,79 @@
+#include "castore/blob/caching_blob_service.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "castore/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace castor::castore {
+
+absl::StatusOr<bool> CachingBlobService::Has(const B3Digest& digest) {
+  ASSIGN_OR_RETURN(bool here, local_->Has(digest));
+  if (here) return true;
+  return remote_->Has(digest);
+}
+
+absl::StatusOr<std::unique_ptr<BlobReader>> CachingBlobService::OpenRead(const B3Digest& digest) {
+  ASSIGN_OR_RETURN(auto cached, local_->OpenRead(digest));
+  if (cached != nullptr) return cached;
+  ASSIGN_OR_RETURN(auto remote, remote_->OpenRead(digest));
+  if (remote == nullptr) return nullptr;
+
+  // Copy into the cache. A cache that cannot take it (disk full, ...) must
+  // not fail the read: the remote reader is served instead.
+  auto copy = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto writer, local_->OpenWrite());
+    std::vector<uint8_t> buf(1 << 20);
+    uint64_t offset = 0;
+    while (offset < remote->size()) {
+      ASSIGN_OR_RETURN(size_t n, remote->ReadAt(offset, buf));
+      if (n == 0) {
+        return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": remote ended at ",
+                                                offset, " of ", remote->size(), " bytes"));
+      }
+      RETURN_IF_ERROR(writer->Write(std::span<const uint8_t>(buf.data(), n)));
+      offset += n;
+    }
+    ASSIGN_OR_RETURN(B3Digest stored, writer->Close());
+    if (stored != digest) {
+      return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": remote bytes hash to ",
+                                              stored.ToB3()));
+    }
+    return absl::OkStatus();
+  };
+  absl::Status s = copy();
+  if (s.code() == absl::StatusCode::kDataLoss) return s;
+  if (s.ok()) {
+    ASSIGN_OR_RETURN(cached, local_->OpenRead(digest));
+    if (cached != nullptr) return cached;
+    s = absl::InternalError("the cache lost a blob it just stored");
+  }
+  spdlog::warn("caching blob {}: {}", digest.ToB3(), SV(s.message()));
+  return remote;
+}
+
+absl::StatusOr<std::unique_ptr<BlobWriter>> CachingBlobService::OpenWrite() {
+  return remote_->OpenWrite();
+}
+
+absl::StatusOr<std::optional<std::vector<ChunkMeta>>> CachingBlobService::Chunks(
+    const B3Digest& digest) {
+  ASSIGN_OR_RETURN(auto here, local_->Chunks(digest));
+  if (here.has_value()) return here;
+  return remote_->Chunks(digest);
+}
+
+absl::Status CachingBlobService::Sync() { return remote_->Sync(); }
+
+absl::Status CachingBlobService::ForEach(
+    const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) {
+  return remote_->ForEach(fn);
+}
+
+absl::Status CachingBlobService::Delete(const B3Digest& digest) {
+  RETURN_IF_ERROR(remote_->Delete(digest));
+  return local_->Delete(digest);
+}
+
+}  // namespace castor::castore

@@ -1,0 +1,37 @@
+// CachingBlobService: a BlobService in front of a remote one, keeping every
+// blob it reads in a local BlobService (e.g. file://) so a second read never
+// leaves the machine. Reads try the local store first; on a miss the blob is
+// fetched from the remote (whose readers verify what they hand out, see
+// rpc/grpc_blob_service.h), written to the local store (which stores it
+// under the digest its bytes hash to, checked against the one asked for) and
+// served from there. Writes, Sync, ForEach and Delete go to the remote: it
+// stays the authority. Thread-safe (concurrent misses of one blob may both
+// fetch it; the second store is a no-op).
+#pragma once
+
+#include <memory>
+
+#include "castore/blob/blob_service.h"
+
+namespace castor::castore {
+
+class CachingBlobService : public BlobService {
+ public:
+  CachingBlobService(std::shared_ptr<BlobService> local, std::shared_ptr<BlobService> remote)
+      : local_(std::move(local)), remote_(std::move(remote)) {}
+
+  absl::StatusOr<bool> Has(const B3Digest& digest) override;
+  absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(const B3Digest& digest) override;
+  absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() override;
+  absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(const B3Digest& digest) override;
+  absl::Status Sync() override;
+  absl::Status ForEach(
+      const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override;
+  absl::Status Delete(const B3Digest& digest) override;
+
+ private:
+  std::shared_ptr<BlobService> local_;
+  std::shared_ptr<BlobService> remote_;
+};
+
+}  // namespace castor::castore

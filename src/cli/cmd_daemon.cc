@@ -1,0 +1,103 @@
+// `castor daemon`: serves the store (any composition of --store / service
+// addresses) over gRPC until SIGTERM or SIGINT, then shuts down gracefully:
+// new calls are refused, in-flight ones get --grace seconds to finish.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "cli/commands.h"
+#include "cli/store_flags.h"
+#include "rpc/daemon.h"
+#include "spdlog/spdlog.h"
+
+namespace castor::cli {
+namespace {
+
+struct DaemonFlags {
+  StoreFlags store;
+  std::vector<std::string> listen;
+  std::string socket_mode = "0660";
+  double grace_seconds = 10;
+};
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "castor: %s\n", std::string(s.message()).c_str());
+  return 1;
+}
+
+int RunDaemon(const DaemonFlags& f) {
+  std::vector<rpc::ListenAddress> listen;
+  std::vector<std::string> texts = f.listen;
+  if (texts.empty()) {
+    std::string dir = f.store.store.empty() ? castore::DefaultStoreDir() : f.store.store;
+    texts.push_back(absl::StrCat("unix://", dir, "/castor.sock"));
+  }
+  for (const std::string& t : texts) {
+    auto a = rpc::ListenAddress::Parse(t);
+    if (!a.ok()) return Fail(a.status());
+    listen.push_back(*a);
+  }
+  rpc::DaemonOptions options;
+  char* end = nullptr;
+  unsigned long mode = std::strtoul(f.socket_mode.c_str(), &end, 8);
+  if (f.socket_mode.empty() || *end != '\0' || mode > 0777) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("invalid --socket-mode '", f.socket_mode, "': expected octal, e.g. 0660")));
+  }
+  options.socket_mode = static_cast<mode_t>(mode);
+
+  auto services = f.store.Open();
+  if (!services.ok()) return Fail(services.status());
+
+  // Block the termination signals before gRPC starts its threads, so only
+  // sigwait below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto daemon = rpc::Daemon::Start(*services, listen, options);
+  if (!daemon.ok()) return Fail(daemon.status());
+  for (const std::string& addr : (*daemon)->client_addresses()) {
+    std::printf("serving %s\n", addr.c_str());
+  }
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: shutting down (grace {} s)", sig, f.grace_seconds);
+  (*daemon)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(f.grace_seconds * 1000)));
+  return 0;
+}
+
+}  // namespace
+
+void AddDaemonCommand(CLI::App& app) {
+  auto f = std::make_shared<DaemonFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "daemon",
+      "Serve the store over gRPC: tvix.castore.v1 (and snix.castore.v1) BlobService and "
+      "DirectoryService, castor.v1.RootService, gRPC health checking and reflection. "
+      "Clients use grpc+unix:///path or grpc+http://host:port addresses.");
+  cmd->add_option("--listen", f->listen,
+                  "Where to listen, repeatable: unix:///path/to.sock (default: "
+                  "unix://STORE/castor.sock; created with --socket-mode, a stale socket is "
+                  "replaced) or host:port (TCP, only when asked for). There is NO TLS and no "
+                  "authentication: expose TCP only on trusted networks.")
+      ->type_name("ADDR");
+  cmd->add_option("--socket-mode", f->socket_mode, "Mode of unix sockets (octal)")
+      ->capture_default_str();
+  cmd->add_option("--grace", f->grace_seconds,
+                  "Seconds in-flight calls get to finish after SIGTERM/SIGINT")
+      ->capture_default_str();
+  f->store.AddTo(*cmd);
+  SetRunner(cmd, [f] { return RunDaemon(*f); });
+}
+
+}  // namespace castor::cli

@@ -1,0 +1,80 @@
+#include "rpc/channel.h"
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "castore/status_macros.h"
+#include "grpc/grpc.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace castor::rpc {
+namespace {
+
+absl::StatusOr<std::string> Target(const castore::ServiceAddress& addr) {
+  if (addr.scheme == "grpc+unix") {
+    if (addr.path.empty() || addr.path[0] != '/') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid address '", addr.original, "': expected grpc+unix:///absolute/path.sock"));
+    }
+    return absl::StrCat("unix://", addr.path);
+  }
+  if (addr.scheme == "grpc+http") {
+    size_t colon = addr.path.rfind(':');
+    if (addr.path.empty() || addr.path.find('/') != std::string::npos ||
+        colon == std::string::npos || colon == 0 || colon + 1 == addr.path.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid address '", addr.original,
+                                                     "': expected grpc+http://host:port"));
+    }
+    return addr.path;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("not a gRPC address: '", addr.original, "'"));
+}
+
+std::shared_ptr<grpc::Channel> Create(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageSize);
+  args.SetMaxSendMessageSize(kMaxMessageSize);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // Distinct channels per target even across processes' shared subchannel
+  // pool would be fine; a local pool keeps tests that restart daemons honest.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+void KeepGrpcInitialized() {
+  static bool initialized = [] {
+    grpc_init();  // never shut down: the process ends instead
+    return true;
+  }();
+  (void)initialized;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const castore::ServiceAddress& addr) {
+  ASSIGN_OR_RETURN(std::string target, Target(addr));
+  KeepGrpcInitialized();
+  static absl::Mutex mu;
+  static auto* channels = new std::map<std::string, std::weak_ptr<grpc::Channel>>;
+  absl::MutexLock lock(&mu);
+  auto& slot = (*channels)[target];
+  if (auto ch = slot.lock()) return ch;
+  auto ch = Create(target);
+  slot = ch;
+  return ch;
+}
+
+void SetDeadline(grpc::ClientContext& ctx, std::chrono::seconds timeout) {
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+}
+
+}  // namespace castor::rpc

@@ -1,0 +1,66 @@
+// Daemon: a gRPC server serving the castore services (servers.h) on unix
+// sockets and/or TCP, with health checking (grpc.health.v1), server
+// reflection, message size limits and graceful shutdown. No TLS: TCP
+// listeners are plaintext, for trusted networks only.
+//
+// A unix socket appears atomically with its final mode: it is bound in a
+// private temporary directory beside the target, chmod'ed, then renamed over
+// the target path (which replaces a stale socket; a live one, or anything
+// that is not a socket, is refused). Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "castore/composition.h"
+#include "grpcpp/server.h"
+#include "rpc/servers.h"
+
+namespace castor::rpc {
+
+struct ListenAddress {
+  enum class Kind { kUnix, kTcp };
+  Kind kind = Kind::kUnix;
+  std::string target;  // absolute socket path, or host:port
+
+  // `unix:///abs/path.sock` or `host:port` (e.g. `[::1]:7000`, `0.0.0.0:7000`,
+  // port 0 picks a free one). Anything else is InvalidArgument.
+  static absl::StatusOr<ListenAddress> Parse(std::string_view text);
+};
+
+struct DaemonOptions {
+  mode_t socket_mode = 0660;
+  HandlerOptions handlers;
+};
+
+class Daemon {
+ public:
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(castore::Services services,
+                                                       const std::vector<ListenAddress>& listen,
+                                                       const DaemonOptions& options = {});
+  // Shuts down with a grace of 5 s when still running.
+  ~Daemon();
+
+  // Stops accepting calls (new ones fail), lets in-flight calls finish for up
+  // to `grace`, then cancels what remains; removes the unix sockets.
+  void Shutdown(std::chrono::milliseconds grace);
+
+  // Client addresses (grpc+unix:///path, grpc+http://host:port with the
+  // actual port), one per listen address, in order.
+  const std::vector<std::string>& client_addresses() const { return client_addresses_; }
+
+ private:
+  Daemon() = default;
+  std::unique_ptr<CastoreHandlers> handlers_;
+  std::unique_ptr<grpc::Server> server_;
+  std::vector<std::string> client_addresses_;
+  // Socket paths we created, with their inode (removed only if still ours).
+  std::vector<std::pair<std::string, ino_t>> sockets_;
+  bool shut_down_ = false;
+};
+
+}  // namespace castor::rpc

@@ -1,0 +1,279 @@
+#include "rpc/grpc_blob_service.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "castore/status_macros.h"
+#include "rpc/channel.h"
+#include "rpc/servers.h"
+#include "rpc/status.h"
+
+namespace castor::rpc {
+namespace {
+
+namespace pb = ::tvix::castore::v1;
+using castore::B3Digest;
+
+// Blobs up to this size are kept in memory after download, bigger ones in an
+// unlinked temporary file.
+constexpr size_t kInMemoryLimit = 4 << 20;
+
+absl::StatusOr<int> OpenTempFile() {
+  const char* dir = std::getenv("TMPDIR");
+  std::string tmpdir = dir && *dir ? dir : "/tmp";
+  int fd = ::open(tmpdir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0) return fd;
+  // Filesystems without O_TMPFILE: create and unlink at once.
+  std::string path = tmpdir + "/castor-blob-XXXXXX";
+  fd = ::mkostemp(path.data(), O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("mkostemp ", path));
+  ::unlink(path.c_str());
+  return fd;
+}
+
+absl::Status WriteAll(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "writing a downloaded blob to a temporary file");
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return absl::OkStatus();
+}
+
+// A verified, fully downloaded blob.
+class DownloadedReader : public castore::BlobReader {
+ public:
+  DownloadedReader(std::string data, int fd, uint64_t size)
+      : data_(std::move(data)), fd_(fd), size_(size) {}
+  ~DownloadedReader() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  uint64_t size() const override { return size_; }
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, std::span<uint8_t> buf) const override {
+    if (offset >= size_) return 0;
+    size_t n = std::min<uint64_t>(buf.size(), size_ - offset);
+    if (fd_ < 0) {
+      std::memcpy(buf.data(), data_.data() + offset, n);
+      return n;
+    }
+    size_t done = 0;
+    while (done < n) {
+      ssize_t r = ::pread(fd_, buf.data() + done, n - done, static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(errno, "reading a downloaded blob");
+      }
+      if (r == 0) break;
+      done += static_cast<size_t>(r);
+    }
+    return done;
+  }
+  int LocalFd() const override { return fd_; }
+
+ private:
+  std::string data_;
+  int fd_;
+  uint64_t size_;
+};
+
+class GrpcBlobWriter : public castore::BlobWriter {
+ public:
+  GrpcBlobWriter(std::shared_ptr<pb::BlobService::Stub> stub, std::string address)
+      : stub_(std::move(stub)), address_(std::move(address)) {}
+  ~GrpcBlobWriter() override {
+    if (stream_ != nullptr && !finished_) {
+      ctx_.TryCancel();
+      stream_->Finish().IgnoreError();
+    }
+  }
+
+  absl::Status Write(std::span<const uint8_t> data) override {
+    if (closed_) return absl::FailedPreconditionError("blob writer already closed");
+    RETURN_IF_ERROR(broken_);
+    hasher_.Update(data);
+    written_ += data.size();
+    while (!data.empty()) {
+      size_t n = std::min(data.size(), kReadChunkSize - pending_.size());
+      pending_.append(reinterpret_cast<const char*>(data.data()), n);
+      data = data.subspan(n);
+      if (pending_.size() == kReadChunkSize) RETURN_IF_ERROR(Flush());
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<B3Digest> Close() override {
+    if (closed_) return absl::FailedPreconditionError("blob writer already closed");
+    closed_ = true;
+    RETURN_IF_ERROR(broken_);
+    if (!pending_.empty() || stream_ == nullptr) RETURN_IF_ERROR(Flush());
+    stream_->WritesDone();
+    finished_ = true;
+    grpc::Status s = stream_->Finish();
+    if (!s.ok()) return FromGrpcStatus(s, absl::StrCat("BlobService.Put to ", address_));
+    B3Digest mine = hasher_.Finalize();
+    auto theirs = B3Digest::FromBytes(resp_.digest());
+    if (!theirs.ok() || *theirs != mine) {
+      return absl::DataLossError(absl::StrCat("BlobService.Put to ", address_, ": sent a blob of ",
+                                              written_, " bytes hashing to ", mine.ToB3(),
+                                              ", the daemon answered a different digest"));
+    }
+    return mine;
+  }
+
+  uint64_t bytes_written() const override { return written_; }
+
+ private:
+  absl::Status Flush() {
+    if (stream_ == nullptr) {
+      SetDeadline(ctx_, kStreamTimeout);
+      stream_ = stub_->Put(&ctx_, &resp_);
+    }
+    pb::BlobChunk chunk;
+    chunk.set_data(std::move(pending_));
+    pending_.clear();
+    if (!stream_->Write(chunk)) {
+      // The daemon ended the call; Finish tells why.
+      finished_ = true;
+      grpc::Status s = stream_->Finish();
+      broken_ = s.ok() ? absl::UnavailableError("the daemon closed the Put stream early")
+                       : FromGrpcStatus(s);
+      broken_ = Annotate(broken_, absl::StrCat("BlobService.Put to ", address_));
+      return broken_;
+    }
+    return absl::OkStatus();
+  }
+
+  std::shared_ptr<pb::BlobService::Stub> stub_;
+  std::string address_;
+  grpc::ClientContext ctx_;
+  pb::PutBlobResponse resp_;
+  std::unique_ptr<grpc::ClientWriter<pb::BlobChunk>> stream_;
+  std::string pending_;
+  castore::Blake3Hasher hasher_;
+  uint64_t written_ = 0;
+  absl::Status broken_;
+  bool closed_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+GrpcBlobService::GrpcBlobService(std::shared_ptr<grpc::Channel> channel, std::string address)
+    : address_(std::move(address)), stub_(pb::BlobService::NewStub(std::move(channel))) {}
+
+GrpcBlobService::~GrpcBlobService() = default;
+
+absl::StatusOr<bool> GrpcBlobService::Has(const B3Digest& digest) {
+  auto chunks = Chunks(digest);
+  if (!chunks.ok()) return chunks.status();
+  return chunks->has_value();
+}
+
+absl::StatusOr<std::optional<std::vector<castore::ChunkMeta>>> GrpcBlobService::Chunks(
+    const B3Digest& digest) {
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, kUnaryTimeout);
+  pb::StatBlobRequest req;
+  req.set_digest(std::string(digest.raw()));
+  req.set_send_chunks(true);
+  pb::StatBlobResponse resp;
+  grpc::Status s = stub_->Stat(&ctx, req, &resp);
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND) return std::nullopt;
+  if (!s.ok()) {
+    return FromGrpcStatus(s, absl::StrCat("BlobService.Stat ", digest.ToB3(), " at ", address_));
+  }
+  std::vector<castore::ChunkMeta> out;
+  for (const auto& c : resp.chunks()) {
+    auto d = B3Digest::FromBytes(c.digest());
+    if (!d.ok()) {
+      return absl::DataLossError(absl::StrCat("BlobService.Stat ", digest.ToB3(), " at ",
+                                              address_, ": a chunk digest has ",
+                                              c.digest().size(), " bytes"));
+    }
+    out.push_back({*d, c.size()});
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::OpenRead(
+    const B3Digest& digest) {
+  std::string what = absl::StrCat("BlobService.Read ", digest.ToB3(), " at ", address_);
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, kStreamTimeout);
+  pb::ReadBlobRequest req;
+  req.set_digest(std::string(digest.raw()));
+  auto stream = stub_->Read(&ctx, req);
+  castore::Blake3Hasher hasher;
+  std::string mem;
+  int fd = -1;
+  uint64_t size = 0;
+  absl::Status local;
+  pb::BlobChunk chunk;
+  while (stream->Read(&chunk)) {
+    const std::string& data = chunk.data();
+    hasher.Update(data);
+    size += data.size();
+    if (fd < 0 && mem.size() + data.size() > kInMemoryLimit) {
+      auto tmp = OpenTempFile();
+      if (!tmp.ok()) {
+        local = tmp.status();
+        break;
+      }
+      fd = *tmp;
+      local = WriteAll(fd, mem.data(), mem.size());
+      std::string().swap(mem);
+      if (!local.ok()) break;
+    }
+    if (fd >= 0) {
+      local = WriteAll(fd, data.data(), data.size());
+      if (!local.ok()) break;
+    } else {
+      mem.append(data);
+    }
+  }
+  if (!local.ok()) ctx.TryCancel();
+  grpc::Status s = stream->Finish();
+  auto fail = [&](absl::Status st) -> absl::StatusOr<std::unique_ptr<castore::BlobReader>> {
+    if (fd >= 0) ::close(fd);
+    return st;
+  };
+  if (!local.ok()) return fail(Annotate(local, what));
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+    if (fd >= 0) ::close(fd);
+    return std::unique_ptr<castore::BlobReader>();
+  }
+  if (!s.ok()) return fail(FromGrpcStatus(s, what));
+  B3Digest actual = hasher.Finalize();
+  if (actual != digest) {
+    return fail(absl::DataLossError(absl::StrCat(what, ": received ", size,
+                                                 " bytes hashing to ", actual.ToB3())));
+  }
+  return std::make_unique<DownloadedReader>(std::move(mem), fd, size);
+}
+
+absl::StatusOr<std::unique_ptr<castore::BlobWriter>> GrpcBlobService::OpenWrite() {
+  return std::make_unique<GrpcBlobWriter>(stub_, address_);
+}
+
+absl::Status GrpcBlobService::ForEach(
+    const std::function<absl::Status(const B3Digest&, uint64_t)>&) {
+  return absl::UnimplementedError(
+      absl::StrCat("listing blobs is not offered over gRPC (", address_, ")"));
+}
+
+absl::Status GrpcBlobService::Delete(const B3Digest&) {
+  return absl::UnimplementedError(
+      absl::StrCat("deleting blobs is not offered over gRPC (", address_, ")"));
+}
+
+}  // namespace castor::rpc

@@ -1,0 +1,45 @@
+// gRPC handlers for the castore services, written over the service
+// interfaces of castore/: tvix.castore.v1.BlobService and DirectoryService
+// (also registered under snix.castore.v1, whose messages are identical) and
+// castor.v1.RootService. Every request is validated (digests, names,
+// Directory rules, the order of Put streams); errors carry the status codes
+// of issue 5 (NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION,
+// UNAVAILABLE). The handler objects are thread-safe (the sync server calls
+// them from its thread pool); they borrow nothing beyond the shared services.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "castore/composition.h"
+#include "grpcpp/impl/codegen/service_type.h"
+#include "grpcpp/server_builder.h"
+
+namespace castor::rpc {
+
+// Chunks of a Read stream are at most this big.
+inline constexpr size_t kReadChunkSize = 1 << 20;
+
+struct HandlerOptions {
+  // RootService.Put refuses a root whose directory or blob is not stored
+  // (FAILED_PRECONDITION) or whose size does not match (INVALID_ARGUMENT).
+  // The RootService interface itself does not ask for this (its conformance
+  // suite stores roots pointing at nothing), so it can be turned off.
+  bool check_root_referents = true;
+};
+
+class CastoreHandlers {
+ public:
+  explicit CastoreHandlers(castore::Services services, HandlerOptions options = {});
+  ~CastoreHandlers();
+  CastoreHandlers(const CastoreHandlers&) = delete;
+  CastoreHandlers& operator=(const CastoreHandlers&) = delete;
+
+  // Registers all five services; `this` must outlive the server built.
+  void RegisterOn(grpc::ServerBuilder& builder);
+
+ private:
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+};
+
+}  // namespace castor::rpc
