@@ -1,0 +1,540 @@
+#include "fs/castore_fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "castore/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace castor::fs {
+namespace {
+
+using castore::DirectoryNode;
+using castore::FileNode;
+using castore::SymlinkNode;
+
+constexpr uint64_t kSyntheticInoBit = uint64_t{1} << 63;
+
+uint32_t DirentType(const castore::Node& node) {
+  if (std::holds_alternative<DirectoryNode>(node)) return DT_DIR;
+  if (std::holds_alternative<FileNode>(node)) return DT_REG;
+  return DT_LNK;
+}
+
+}  // namespace
+
+CastoreFs::CastoreFs(castore::Services services, FsOptions options)
+    : services_(std::move(services)), options_(options) {
+  auto root = std::make_unique<Inode>();
+  root->kind = Kind::kRoot;
+  absl::MutexLock lock(&mu_);
+  inodes_.emplace(FUSE_ROOT_ID, std::move(root));
+}
+
+CastoreFs::~CastoreFs() = default;
+
+int CastoreFs::FailOnce(const std::string& key, const std::string& message) {
+  bool first;
+  {
+    absl::MutexLock lock(&log_mu_);
+    first = logged_.insert(key).second;
+  }
+  if (first) spdlog::error("{} (EIO; reported once)", message);
+  return EIO;
+}
+
+void CastoreFs::FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) const {
+  std::memset(attr, 0, sizeof(*attr));
+  attr->ino = ino;
+  attr->uid = options_.uid;
+  attr->gid = options_.gid;
+  attr->blksize = 4096;
+  switch (inode.kind) {
+    case Kind::kRoot:
+      attr->mode = S_IFDIR | 0555;
+      attr->nlink = 2;
+      break;
+    case Kind::kDirectory:
+      attr->mode = S_IFDIR | 0555;
+      attr->nlink = 2;
+      attr->size = inode.size;
+      break;
+    case Kind::kFile:
+      attr->mode = S_IFREG | (inode.executable ? 0555 : 0444);
+      attr->nlink = 1;
+      attr->size = inode.size;
+      attr->blocks = (inode.size + 511) / 512;
+      break;
+    case Kind::kSymlink:
+      attr->mode = S_IFLNK | 0444;
+      attr->nlink = 1;
+      attr->size = inode.target.size();
+      break;
+  }
+}
+
+void CastoreFs::AcquireLocked(const castore::Node& node, uint32_t entry_timeout_s,
+                              fuse_entry_out* out) {
+  uint64_t* slot = nullptr;
+  std::unique_ptr<Inode> fresh;
+  if (const auto* d = std::get_if<DirectoryNode>(&node)) {
+    slot = &dirs_[DirKey(d->digest, d->size)];
+    if (*slot == 0) {
+      fresh = std::make_unique<Inode>();
+      fresh->kind = Kind::kDirectory;
+      fresh->digest = d->digest;
+      fresh->size = d->size;
+    }
+  } else if (const auto* f = std::get_if<FileNode>(&node)) {
+    slot = &files_[FileKey(f->digest, f->size, f->executable)];
+    if (*slot == 0) {
+      fresh = std::make_unique<Inode>();
+      fresh->kind = Kind::kFile;
+      fresh->digest = f->digest;
+      fresh->size = f->size;
+      fresh->executable = f->executable;
+    }
+  } else {
+    const auto& s = std::get<SymlinkNode>(node);
+    slot = &symlinks_[s.target.str()];
+    if (*slot == 0) {
+      fresh = std::make_unique<Inode>();
+      fresh->kind = Kind::kSymlink;
+      fresh->target = s.target.str();
+    }
+  }
+  if (fresh) {
+    *slot = next_ino_++;
+    inodes_.emplace(*slot, std::move(fresh));
+  }
+  uint64_t ino = *slot;
+  Inode& inode = *inodes_.at(ino);
+  ++inode.nlookup;
+  std::memset(out, 0, sizeof(*out));
+  out->nodeid = ino;
+  out->generation = 0;
+  out->entry_valid = entry_timeout_s == 0 ? fuse::kForever : entry_timeout_s;
+  out->attr_valid = fuse::kForever;
+  FillAttr(ino, inode, &out->attr);
+}
+
+uint64_t CastoreFs::PeekInoLocked(const castore::Node& node) const {
+  if (const auto* d = std::get_if<DirectoryNode>(&node)) {
+    auto it = dirs_.find(DirKey(d->digest, d->size));
+    if (it != dirs_.end()) return it->second;
+    uint64_t h;
+    std::memcpy(&h, d->digest.bytes().data(), sizeof(h));
+    return kSyntheticInoBit | h;
+  }
+  if (const auto* f = std::get_if<FileNode>(&node)) {
+    auto it = files_.find(FileKey(f->digest, f->size, f->executable));
+    if (it != files_.end()) return it->second;
+    uint64_t h;
+    std::memcpy(&h, f->digest.bytes().data(), sizeof(h));
+    return kSyntheticInoBit | (h ^ (f->executable ? 1 : 0));
+  }
+  const auto& s = std::get<SymlinkNode>(node);
+  auto it = symlinks_.find(s.target.str());
+  if (it != symlinks_.end()) return it->second;
+  return kSyntheticInoBit | std::hash<std::string>()(s.target.str());
+}
+
+void CastoreFs::EraseLocked(uint64_t ino, const Inode& inode) {
+  switch (inode.kind) {
+    case Kind::kDirectory:
+      dirs_.erase(DirKey(inode.digest, inode.size));
+      break;
+    case Kind::kFile:
+      files_.erase(FileKey(inode.digest, inode.size, inode.executable));
+      break;
+    case Kind::kSymlink:
+      symlinks_.erase(inode.target);
+      break;
+    case Kind::kRoot:
+      return;
+  }
+  inodes_.erase(ino);
+}
+
+int CastoreFs::FetchDirectory(const castore::B3Digest& digest, uint64_t size,
+                              std::shared_ptr<const castore::Directory>* out) {
+  absl::StatusOr<std::optional<castore::Directory>> got =
+      services_.directories->Get(digest);
+  if (!got.ok()) {
+    return FailOnce(digest.ToB3(), absl::StrCat("directory ", digest.ToB3(), ": ",
+                                                got.status().ToString()));
+  }
+  if (!got->has_value()) {
+    return FailOnce(digest.ToB3(), absl::StrCat("directory ", digest.ToB3(),
+                                                " is missing from the directory service"));
+  }
+  if ((*got)->size() != size) {
+    return FailOnce(digest.ToB3(),
+                    absl::StrCat("directory ", digest.ToB3(), " has size ", (*got)->size(),
+                                 " but its parent says ", size));
+  }
+  *out = std::make_shared<const castore::Directory>(std::move(**got));
+  return 0;
+}
+
+int CastoreFs::GetDirectory(uint64_t ino, std::shared_ptr<const castore::Directory>* out) {
+  castore::B3Digest digest;
+  uint64_t size;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return ENOENT;
+    const Inode& inode = *it->second;
+    if (inode.kind != Kind::kDirectory) return ENOTDIR;
+    if (inode.directory) {
+      *out = inode.directory;
+      return 0;
+    }
+    digest = inode.digest;
+    size = inode.size;
+  }
+  std::shared_ptr<const castore::Directory> dir;
+  if (int err = FetchDirectory(digest, size, &dir); err != 0) return err;
+  absl::MutexLock lock(&mu_);
+  auto it = inodes_.find(ino);
+  if (it != inodes_.end() && it->second->kind == Kind::kDirectory) {
+    if (it->second->directory) {
+      dir = it->second->directory;  // a concurrent fetch won
+    } else {
+      it->second->directory = dir;
+    }
+  }
+  *out = std::move(dir);
+  return 0;
+}
+
+int CastoreFs::LookupRoot(std::string_view name, fuse_entry_out* out) {
+  absl::StatusOr<castore::PathComponent> pc = castore::PathComponent::Create(name);
+  if (!pc.ok()) return ENOENT;
+  absl::StatusOr<std::optional<castore::Entry>> root = services_.roots->Get(*pc);
+  if (!root.ok()) {
+    return FailOnce(absl::StrCat("root:", AV(name)),
+                    absl::StrCat("root ", castore::QuoteName(name), ": ",
+                                 root.status().ToString()));
+  }
+  if (!root->has_value()) return ENOENT;
+  absl::MutexLock lock(&mu_);
+  AcquireLocked((*root)->node, options_.root_entry_timeout_s, out);
+  return 0;
+}
+
+int CastoreFs::Lookup(uint64_t parent, std::string_view name, fuse_entry_out* out) {
+  if (parent == FUSE_ROOT_ID) return LookupRoot(name, out);
+  std::shared_ptr<const castore::Directory> dir;
+  if (int err = GetDirectory(parent, &dir); err != 0) return err;
+  const castore::Entry* entry = dir->Find(name);
+  if (entry == nullptr) return ENOENT;
+  absl::MutexLock lock(&mu_);
+  AcquireLocked(entry->node, 0, out);
+  return 0;
+}
+
+void CastoreFs::Forget(uint64_t ino, uint64_t nlookup) {
+  if (ino == FUSE_ROOT_ID) return;
+  absl::MutexLock lock(&mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return;
+  Inode& inode = *it->second;
+  inode.nlookup -= nlookup < inode.nlookup ? nlookup : inode.nlookup;
+  if (inode.nlookup == 0) EraseLocked(ino, inode);
+}
+
+int CastoreFs::GetAttr(uint64_t ino, fuse_attr_out* out) {
+  absl::MutexLock lock(&mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return ENOENT;
+  std::memset(out, 0, sizeof(*out));
+  out->attr_valid = fuse::kForever;
+  FillAttr(ino, *it->second, &out->attr);
+  return 0;
+}
+
+int CastoreFs::ReadLink(uint64_t ino, std::string* target) {
+  absl::MutexLock lock(&mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return ENOENT;
+  if (it->second->kind != Kind::kSymlink) return EINVAL;
+  *target = it->second->target;
+  return 0;
+}
+
+int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return EROFS;
+  castore::B3Digest digest;
+  uint64_t size;
+  std::shared_ptr<castore::BlobReader> reader;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return ENOENT;
+    const Inode& inode = *it->second;
+    if (inode.kind == Kind::kRoot || inode.kind == Kind::kDirectory) return EISDIR;
+    if (inode.kind == Kind::kSymlink) return ELOOP;
+    digest = inode.digest;
+    size = inode.size;
+    reader = inode.reader.lock();
+  }
+  if (!reader) {
+    absl::StatusOr<std::unique_ptr<castore::BlobReader>> opened =
+        services_.blobs->OpenRead(digest);
+    if (!opened.ok()) {
+      return FailOnce(digest.ToB3(),
+                      absl::StrCat("blob ", digest.ToB3(), ": ", opened.status().ToString()));
+    }
+    if (*opened == nullptr) {
+      return FailOnce(digest.ToB3(), absl::StrCat("blob ", digest.ToB3(),
+                                                  " is missing from the blob service"));
+    }
+    if ((*opened)->size() != size) {
+      return FailOnce(digest.ToB3(), absl::StrCat("blob ", digest.ToB3(), " has ",
+                                                  (*opened)->size(),
+                                                  " bytes but its node says ", size));
+    }
+    reader = std::move(*opened);
+    absl::MutexLock lock(&mu_);
+    auto it = inodes_.find(ino);
+    if (it != inodes_.end()) {
+      if (auto existing = it->second->reader.lock()) {
+        reader = std::move(existing);  // a concurrent open won: share its reader
+      } else {
+        it->second->reader = reader;
+      }
+    }
+  }
+  auto handle = std::make_shared<FileHandle>();
+  handle->digest = digest;
+  handle->reader = std::move(reader);
+  absl::MutexLock lock(&handles_mu_);
+  uint64_t fh = next_fh_++;
+  files_open_.emplace(fh, std::move(handle));
+  out->fh = fh;
+  out->open_flags = FOPEN_KEEP_CACHE;
+  return 0;
+}
+
+int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> buf,
+                    size_t* n) {
+  std::shared_ptr<FileHandle> handle;
+  {
+    absl::MutexLock lock(&handles_mu_);
+    auto it = files_open_.find(fh);
+    if (it == files_open_.end()) return EBADF;
+    handle = it->second;
+  }
+  size_t done = 0;
+  while (done < buf.size()) {
+    absl::StatusOr<size_t> got = handle->reader->ReadAt(offset + done, buf.subspan(done));
+    if (!got.ok()) {
+      return FailOnce(handle->digest.ToB3(), absl::StrCat("blob ", handle->digest.ToB3(),
+                                                          ": ", got.status().ToString()));
+    }
+    if (*got == 0) break;
+    done += *got;
+  }
+  *n = done;
+  return 0;
+}
+
+void CastoreFs::Release(uint64_t, uint64_t fh) {
+  std::shared_ptr<FileHandle> handle;  // destroyed outside the lock
+  absl::MutexLock lock(&handles_mu_);
+  auto it = files_open_.find(fh);
+  if (it == files_open_.end()) return;
+  handle = std::move(it->second);
+  files_open_.erase(it);
+}
+
+int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
+  if ((flags & O_ACCMODE) != O_RDONLY) return EROFS;
+  auto handle = std::make_shared<DirHandle>();
+  handle->ino = ino;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return ENOENT;
+    const Inode& inode = *it->second;
+    if (inode.kind == Kind::kRoot) {
+      handle->is_root = true;
+    } else if (inode.kind == Kind::kDirectory) {
+      handle->digest = inode.digest;
+      handle->size = inode.size;
+      handle->directory = inode.directory;
+    } else {
+      return ENOTDIR;
+    }
+  }
+  if (handle->is_root && options_.list_root) {
+    // The roots as of this OPENDIR, so offsets stay stable while listing.
+    auto roots = std::make_shared<std::vector<castore::Entry>>();
+    absl::Status s = services_.roots->List([&](const castore::Entry& e) {
+      roots->push_back(e);
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return FailOnce("roots", absl::StrCat("listing roots: ", s.ToString()));
+    handle->roots = std::move(roots);
+  }
+  absl::MutexLock lock(&handles_mu_);
+  uint64_t fh = next_fh_++;
+  dirs_open_.emplace(fh, std::move(handle));
+  out->fh = fh;
+  // The root's listing changes with the roots; directories never change.
+  out->open_flags = ino == FUSE_ROOT_ID ? 0 : (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR);
+  return 0;
+}
+
+int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus,
+                       fuse::DirentWriter& out) {
+  std::shared_ptr<DirHandle> handle;
+  {
+    absl::MutexLock lock(&handles_mu_);
+    auto it = dirs_open_.find(fh);
+    if (it == dirs_open_.end()) return EBADF;
+    handle = it->second;
+  }
+  std::span<const castore::Entry> entries;
+  std::shared_ptr<const castore::Directory> dir;
+  if (handle->is_root) {
+    if (!options_.list_root) return EPERM;
+    entries = *handle->roots;
+  } else {
+    {
+      absl::MutexLock lock(&handles_mu_);
+      dir = handle->directory;
+    }
+    if (!dir) {
+      int err = GetDirectory(handle->ino, &dir);
+      if (err == ENOENT) err = FetchDirectory(handle->digest, handle->size, &dir);
+      if (err != 0) return err;
+      absl::MutexLock lock(&handles_mu_);
+      handle->directory = dir;
+    }
+    entries = dir->entries();
+  }
+  uint32_t timeout = handle->is_root ? options_.root_entry_timeout_s : 0;
+  absl::MutexLock lock(&mu_);
+  for (uint64_t i = offset; i < entries.size(); ++i) {
+    const castore::Entry& e = entries[i];
+    const std::string& name = e.name.str();
+    if (!out.Fits(name.size(), plus)) break;
+    uint32_t type = DirentType(e.node);
+    if (plus) {
+      fuse_entry_out entry;
+      AcquireLocked(e.node, timeout, &entry);
+      out.AddPlus(name, entry, type, i + 1);
+    } else {
+      out.Add(name, PeekInoLocked(e.node), type, i + 1);
+    }
+  }
+  return 0;
+}
+
+void CastoreFs::ReleaseDir(uint64_t, uint64_t fh) {
+  std::shared_ptr<DirHandle> handle;
+  absl::MutexLock lock(&handles_mu_);
+  auto it = dirs_open_.find(fh);
+  if (it == dirs_open_.end()) return;
+  handle = std::move(it->second);
+  dirs_open_.erase(it);
+}
+
+int CastoreFs::StatFs(uint64_t, fuse_kstatfs* out) {
+  std::memset(out, 0, sizeof(*out));
+  out->bsize = 4096;
+  out->frsize = 4096;
+  out->namelen = castore::PathComponent::kMaxLength;
+  absl::MutexLock lock(&mu_);
+  out->files = inodes_.size();
+  return 0;
+}
+
+int CastoreFs::Access(uint64_t ino, uint32_t mask) {
+  absl::MutexLock lock(&mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return ENOENT;
+  if (mask & W_OK) return EROFS;
+  if ((mask & X_OK) && it->second->kind == Kind::kFile && !it->second->executable) {
+    return EACCES;
+  }
+  return 0;
+}
+
+int CastoreFs::GetXattr(uint64_t ino, std::string_view name, std::string* value) {
+  if (!options_.show_xattr) return ENOSYS;
+  absl::MutexLock lock(&mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return ENOENT;
+  const Inode& inode = *it->second;
+  if ((inode.kind == Kind::kFile && name == kBlobDigestXattr) ||
+      (inode.kind == Kind::kDirectory && name == kDirectoryDigestXattr)) {
+    *value = inode.digest.ToB3();
+    return 0;
+  }
+  return ENODATA;
+}
+
+int CastoreFs::ListXattr(uint64_t ino, std::string* names) {
+  if (!options_.show_xattr) return ENOSYS;
+  absl::MutexLock lock(&mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return ENOENT;
+  names->clear();
+  if (it->second->kind == Kind::kFile) {
+    names->append(kBlobDigestXattr, sizeof(kBlobDigestXattr));  // with its NUL
+  } else if (it->second->kind == Kind::kDirectory) {
+    names->append(kDirectoryDigestXattr, sizeof(kDirectoryDigestXattr));
+  }
+  return 0;
+}
+
+void CastoreFs::Destroy() {
+  absl::flat_hash_map<uint64_t, std::shared_ptr<FileHandle>> files;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<DirHandle>> dirs;
+  {
+    absl::MutexLock lock(&handles_mu_);
+    files.swap(files_open_);
+    dirs.swap(dirs_open_);
+  }
+  absl::MutexLock lock(&mu_);
+  auto root = std::move(inodes_[FUSE_ROOT_ID]);
+  inodes_.clear();
+  files_.clear();
+  dirs_.clear();
+  symlinks_.clear();
+  inodes_.emplace(FUSE_ROOT_ID, std::move(root));
+}
+
+size_t CastoreFs::inode_count() const {
+  absl::MutexLock lock(&mu_);
+  return inodes_.size();
+}
+
+size_t CastoreFs::handle_count() const {
+  absl::MutexLock lock(&handles_mu_);
+  return files_open_.size() + dirs_open_.size();
+}
+
+uint64_t CastoreFs::lookup_count(uint64_t ino) const {
+  absl::MutexLock lock(&mu_);
+  auto it = inodes_.find(ino);
+  return it == inodes_.end() ? 0 : it->second->nlookup;
+}
+
+int CastoreFs::BackingFd(uint64_t fh) const {
+  absl::MutexLock lock(&handles_mu_);
+  auto it = files_open_.find(fh);
+  return it == files_open_.end() ? -1 : it->second->reader->LocalFd();
+}
+
+}  // namespace castor::fs

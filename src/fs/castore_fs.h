@@ -1,0 +1,158 @@
+// CastoreFs: the read-only filesystem over castore's three services, as a
+// fuse::Filesystem (transport-free; the Dispatcher calls it). Semantics are
+// DESIGN.md's table "The filesystem":
+//   - inode 1 is the mount root; its entries are the named roots
+//     (RootService), listed only with `list_root` (else READDIR is EPERM);
+//   - every other inode is a castore node, deduplicated: equal blob digest
+//     (with equal size and executable bit, which the mode depends on), equal
+//     symlink target or equal directory digest share one inode;
+//   - an inode lives while the kernel holds lookup references to it
+//     (LOOKUP and READDIRPLUS take one, FORGET drops them), so memory follows
+//     the kernel's cache; the Directory of a looked-at directory is cached in
+//     its inode and dropped with it;
+//   - a missing Directory or blob, or a failing service, is EIO for that
+//     request (logged once per digest), while the node's own stat still
+//     works (attributes come from the parent's entry).
+// Thread-safe. Lock order: handles_mu_ is never held while taking mu_ or
+// the reverse; no lock is held across a service call.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "castore/blob/blob_service.h"
+#include "castore/composition.h"
+#include "castore/directory.h"
+#include "fs/fuse/filesystem.h"
+
+namespace castor::fs {
+
+struct FsOptions {
+  // READDIR of the mount root lists the named roots (else EPERM).
+  bool list_root = false;
+  // Offer user.tvix.castore.{blob,directory}.digest xattrs (else GETXATTR
+  // and LISTXATTR are ENOSYS, so the kernel stops asking).
+  bool show_xattr = false;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  // Entry timeout for names in the mount root: roots can be added, replaced
+  // and removed while mounted; everything below a root is immutable.
+  uint32_t root_entry_timeout_s = 1;
+};
+
+inline constexpr char kBlobDigestXattr[] = "user.tvix.castore.blob.digest";
+inline constexpr char kDirectoryDigestXattr[] = "user.tvix.castore.directory.digest";
+
+class CastoreFs : public fuse::Filesystem {
+ public:
+  CastoreFs(castore::Services services, FsOptions options);
+  ~CastoreFs() override;
+
+  int Lookup(uint64_t parent, std::string_view name, fuse_entry_out* out) override;
+  void Forget(uint64_t ino, uint64_t nlookup) override;
+  int GetAttr(uint64_t ino, fuse_attr_out* out) override;
+  int ReadLink(uint64_t ino, std::string* target) override;
+  int Open(uint64_t ino, uint32_t flags, fuse_open_out* out) override;
+  int Read(uint64_t ino, uint64_t fh, uint64_t offset, std::span<uint8_t> buf,
+           size_t* n) override;
+  void Release(uint64_t ino, uint64_t fh) override;
+  int OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) override;
+  int ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus,
+              fuse::DirentWriter& out) override;
+  void ReleaseDir(uint64_t ino, uint64_t fh) override;
+  int StatFs(uint64_t ino, fuse_kstatfs* out) override;
+  int Access(uint64_t ino, uint32_t mask) override;
+  int GetXattr(uint64_t ino, std::string_view name, std::string* value) override;
+  int ListXattr(uint64_t ino, std::string* names) override;
+  void Destroy() override;
+
+  // Inodes in the table, the mount root included (tests, statistics).
+  size_t inode_count() const;
+  // Open file and directory handles.
+  size_t handle_count() const;
+  // The lookup references held on `ino` (0 when unknown); for tests.
+  uint64_t lookup_count(uint64_t ino) const;
+  // Where the bytes of open file handle `fh` live: a file descriptor the
+  // blob backend exposes (BlobReader::LocalFd), or -1. For FUSE passthrough.
+  int BackingFd(uint64_t fh) const;
+
+ private:
+  enum class Kind : uint8_t { kRoot, kDirectory, kFile, kSymlink };
+  struct Inode {
+    Kind kind = Kind::kRoot;
+    bool executable = false;
+    uint64_t size = 0;  // blob size, Directory size, or target length
+    uint64_t nlookup = 0;
+    castore::B3Digest digest;  // blob or Directory
+    std::string target;        // symlink
+    // Set once the Directory was fetched; dropped with the inode.
+    std::shared_ptr<const castore::Directory> directory;
+    // The reader of the current opens, so concurrent opens share one.
+    std::weak_ptr<castore::BlobReader> reader;
+  };
+  struct FileHandle {
+    castore::B3Digest digest;
+    std::shared_ptr<castore::BlobReader> reader;
+  };
+  struct DirHandle {
+    uint64_t ino = 0;
+    bool is_root = false;
+    castore::B3Digest digest;
+    uint64_t size = 0;
+    // The listing: a fetched Directory, or the roots as of OPENDIR.
+    std::shared_ptr<const castore::Directory> directory;
+    std::shared_ptr<const std::vector<castore::Entry>> roots;
+  };
+  using FileKey = std::tuple<castore::B3Digest, uint64_t, bool>;
+  using DirKey = std::pair<castore::B3Digest, uint64_t>;
+
+  // Finds or creates the inode of `node`, takes one lookup reference and
+  // fills `out`.
+  void AcquireLocked(const castore::Node& node, uint32_t entry_timeout_s,
+                     fuse_entry_out* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The inode number `node` has now, or a stable synthetic one (top bit set)
+  // when it has none; for plain READDIR, which takes no reference.
+  uint64_t PeekInoLocked(const castore::Node& node) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) const;
+  void EraseLocked(uint64_t ino, const Inode& inode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The Directory of directory inode `ino` (or of `digest` when the inode is
+  // gone), fetched and cached on first use. 0, ENOENT, ENOTDIR or EIO.
+  int GetDirectory(uint64_t ino, std::shared_ptr<const castore::Directory>* out);
+  int FetchDirectory(const castore::B3Digest& digest, uint64_t size,
+                     std::shared_ptr<const castore::Directory>* out);
+  int LookupRoot(std::string_view name, fuse_entry_out* out);
+  // Logs a failure once per digest (or root name) and returns EIO.
+  int FailOnce(const std::string& key, const std::string& message);
+
+  const castore::Services services_;
+  const FsOptions options_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Inode>> inodes_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<FileKey, uint64_t> files_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<DirKey, uint64_t> dirs_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint64_t> symlinks_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_ino_ ABSL_GUARDED_BY(mu_) = FUSE_ROOT_ID + 1;
+
+  mutable absl::Mutex handles_mu_;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<FileHandle>> files_open_
+      ABSL_GUARDED_BY(handles_mu_);
+  absl::flat_hash_map<uint64_t, std::shared_ptr<DirHandle>> dirs_open_
+      ABSL_GUARDED_BY(handles_mu_);
+  uint64_t next_fh_ ABSL_GUARDED_BY(handles_mu_) = 1;
+
+  absl::Mutex log_mu_;
+  absl::flat_hash_set<std::string> logged_ ABSL_GUARDED_BY(log_mu_);
+};
+
+}  // namespace castor::fs

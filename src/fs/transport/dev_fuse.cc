@@ -1,0 +1,345 @@
+#include "fs/transport/dev_fuse.h"
+
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "castore/status_macros.h"
+#include "spdlog/spdlog.h"
+
+extern char** environ;
+
+namespace castor::fs::transport {
+namespace {
+
+constexpr char kFusermount[] = "fusermount3";
+
+// Runs fusermount3 with `args` (after argv[0]); `extra_env` is added to the
+// environment. Returns the child's pid.
+absl::StatusOr<pid_t> SpawnFusermount(const std::vector<std::string>& args,
+                                      const std::string& extra_env,
+                                      posix_spawn_file_actions_t* actions) {
+  std::vector<char*> argv;
+  std::string argv0 = kFusermount;
+  argv.push_back(argv0.data());
+  std::vector<std::string> copy = args;
+  for (std::string& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  std::string env = extra_env;
+  if (!env.empty()) envp.push_back(env.data());
+  envp.push_back(nullptr);
+  pid_t pid;
+  int err = posix_spawnp(&pid, kFusermount, actions, nullptr, argv.data(), envp.data());
+  if (err != 0) return ErrnoStatus(err, "spawn fusermount3");
+  return pid;
+}
+
+absl::Status WaitChild(pid_t pid, std::string_view what) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return ErrnoStatus(errno, what);
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      AV(what), " failed (", WIFEXITED(status) ? absl::StrCat("exit code ", WEXITSTATUS(status))
+                                          : absl::StrCat("signal ", WTERMSIG(status)),
+      ")"));
+}
+
+absl::Status FusermountUnmount(const std::string& mountpoint) {
+  ASSIGN_OR_RETURN(pid_t pid, SpawnFusermount({"-u", "-z", "-q", "--", mountpoint}, "",
+                                              nullptr));
+  return WaitChild(pid, absl::StrCat("fusermount3 -u -z ", mountpoint));
+}
+
+std::string ClearCommand(const std::string& mountpoint) {
+  return absl::StrCat("fusermount3 -u -z '", mountpoint, "' (or, as root, umount -l '",
+                      mountpoint, "')");
+}
+
+absl::StatusOr<int> MountWithSyscall(const MountOptions& o, mode_t root_mode) {
+  int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open /dev/fuse");
+  // rootmode is octal in the kernel's parser.
+  char mode[16];
+  std::snprintf(mode, sizeof(mode), "%o", root_mode & S_IFMT);
+  std::string data = absl::StrCat("fd=", fd, ",rootmode=", mode, ",user_id=", getuid(),
+                      ",group_id=", getgid(), ",default_permissions");
+  if (o.allow_other) data += ",allow_other";
+  unsigned long flags = MS_NOSUID | MS_NODEV | MS_RDONLY;
+  std::string type = "fuse." + o.fsname;
+  int rc = mount(o.fsname.c_str(), o.mountpoint.c_str(), type.c_str(), flags, data.c_str());
+  if (rc != 0 && errno == ENODEV) {
+    // Kernels without subtype support.
+    rc = mount(o.fsname.c_str(), o.mountpoint.c_str(), "fuse", flags, data.c_str());
+  }
+  if (rc != 0) {
+    int err = errno;
+    close(fd);
+    return ErrnoStatus(err, absl::StrCat("mount ", o.mountpoint));
+  }
+  return fd;
+}
+
+absl::StatusOr<int> MountWithFusermount(const MountOptions& o) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return ErrnoStatus(errno, "socketpair");
+  fcntl(sv[0], F_SETFD, FD_CLOEXEC);
+  std::string opts = absl::StrCat("ro,nosuid,nodev,default_permissions,fsname=", o.fsname,
+                                  ",subtype=", o.fsname);
+  if (o.allow_other) opts += ",allow_other";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addclose(&actions, sv[0]);
+  absl::StatusOr<pid_t> pid =
+      SpawnFusermount({"-o", opts, "--", o.mountpoint}, absl::StrCat("_FUSE_COMMFD=", sv[1]),
+                      &actions);
+  posix_spawn_file_actions_destroy(&actions);
+  close(sv[1]);
+  if (!pid.ok()) {
+    close(sv[0]);
+    return pid.status();
+  }
+  // Receive the device fd (SCM_RIGHTS) from fusermount3.
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  do {
+    n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  close(sv[0]);
+  absl::Status waited = WaitChild(*pid, absl::StrCat("fusermount3 ", o.mountpoint));
+  int fd = -1;
+  if (n > 0) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
+      }
+    }
+  }
+  if (!waited.ok()) {
+    if (fd >= 0) close(fd);
+    return waited;
+  }
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("fusermount3 did not pass a /dev/fuse descriptor for ", o.mountpoint));
+  }
+  return fd;
+}
+
+// Per worker: the reply buffer and completion, reused for every request.
+class WorkerResponder : public fuse::Responder {
+ public:
+  WorkerResponder(int fd, size_t size) : fd_(fd), buffer_(size) {}
+  std::span<uint8_t> ReplyBuffer() override { return buffer_; }
+  void Complete(size_t length) override {
+    if (length > 0) {
+      ssize_t n = write(fd_, buffer_.data(), length);
+      // ENOENT: the request was interrupted and is gone; nothing to do.
+      if (n < 0 && errno != ENOENT && errno != ENODEV) {
+        spdlog::warn("writing a FUSE reply: {}", std::strerror(errno));
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+    cv_.notify_one();
+  }
+  // Waits for Complete (handlers may complete from another thread).
+  void AwaitAndReset() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return done_; });
+    done_ = false;
+  }
+
+ private:
+  const int fd_;
+  std::vector<uint8_t> buffer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+bool IsStaleMount(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) != 0 && errno == ENOTCONN;
+}
+
+absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(
+    fuse::RequestHandler& handler, fuse::Session& session, MountOptions options) {
+  const std::string& mp = options.mountpoint;
+  bool use_fusermount = options.force_fusermount || geteuid() != 0;
+  if (IsStaleMount(mp)) {
+    spdlog::warn("{} is a stale FUSE mount (transport endpoint is not connected); "
+                 "unmounting it",
+                 mp);
+    if (use_fusermount) {
+      (void)FusermountUnmount(mp);
+    } else {
+      umount2(mp.c_str(), MNT_DETACH);
+    }
+    if (IsStaleMount(mp)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(mp, " is a stale FUSE mount that could not be unmounted; clear it with ",
+                       ClearCommand(mp)));
+    }
+  }
+  struct stat st;
+  if (stat(mp.c_str(), &st) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("mount point ", mp));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat("mount point ", mp, " is not a directory"));
+  }
+  absl::StatusOr<int> fd = use_fusermount ? MountWithFusermount(options)
+                                          : MountWithSyscall(options, st.st_mode);
+  if (!fd.ok()) return fd.status();
+  std::unique_ptr<DevFuseSession> s(
+      new DevFuseSession(handler, session, std::move(options), *fd, use_fusermount));
+  int n = s->options_.threads > 0 ? s->options_.threads
+                                  : static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  s->live_workers_.store(n);
+  for (int i = 0; i < n; ++i) {
+    int wfd = s->fd_;
+    if (i > 0) {
+      int c = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+      uint32_t master = static_cast<uint32_t>(s->fd_);
+      if (c >= 0 && ioctl(c, FUSE_DEV_IOC_CLONE, &master) == 0) {
+        wfd = c;
+        s->clone_fds_.push_back(c);
+      } else {
+        // Older kernels: share the main fd (correct, just more contention).
+        if (c >= 0) close(c);
+      }
+    }
+    s->workers_.emplace_back(&DevFuseSession::Worker, s.get(), wfd);
+  }
+  // The device number names the connection under /sys/fs/fuse/connections;
+  // stat makes the kernel finish INIT first.
+  struct stat mst;
+  if (stat(s->options_.mountpoint.c_str(), &mst) == 0) s->device_ = mst.st_dev;
+  spdlog::info("mounted castor on {} ({} threads{})", s->options_.mountpoint, n,
+               use_fusermount ? ", via fusermount3" : "");
+  return s;
+}
+
+DevFuseSession::DevFuseSession(fuse::RequestHandler& handler, fuse::Session& session,
+                               MountOptions options, int fd, bool via_fusermount)
+    : handler_(handler),
+      session_(session),
+      options_(std::move(options)),
+      fd_(fd),
+      via_fusermount_(via_fusermount) {}
+
+DevFuseSession::~DevFuseSession() { (void)Stop(); }
+
+void DevFuseSession::Worker(int fd) {
+  const fuse::SessionOptions& so = session_.options();
+  std::vector<uint8_t> request(sizeof(fuse_in_header) + sizeof(fuse_write_in) + so.max_write +
+                               4096);
+  WorkerResponder responder(fd, sizeof(fuse_out_header) + size_t{so.max_pages} * 4096 + 4096);
+  while (true) {
+    ssize_t n = read(fd, request.data(), request.size());
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == ENOENT) continue;
+      if (errno != ENODEV) spdlog::error("reading /dev/fuse: {}", std::strerror(errno));
+      break;
+    }
+    handler_.Handle(std::span<const uint8_t>(request.data(), static_cast<size_t>(n)),
+                    responder);
+    responder.AwaitAndReset();
+  }
+  live_workers_.fetch_sub(1);
+}
+
+absl::Status DevFuseSession::Unmount() {
+  if (via_fusermount_) return FusermountUnmount(options_.mountpoint);
+  if (umount2(options_.mountpoint.c_str(), MNT_DETACH) != 0 && errno != EINVAL) {
+    return ErrnoStatus(errno, absl::StrCat("umount ", options_.mountpoint));
+  }
+  return absl::OkStatus();
+}
+
+void DevFuseSession::AbortConnection() {
+  if (device_ == 0) return;
+  std::string path = absl::StrCat("/sys/fs/fuse/connections/", minor(device_), "/abort");
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)!write(fd, "1", 1);
+  close(fd);
+}
+
+absl::Status DevFuseSession::Stop() {
+  absl::MutexLock lock(&stop_mu_);
+  if (stopped_) return absl::OkStatus();
+  stopped_ = true;
+  absl::Status s = absl::OkStatus();
+  if (!finished()) s = Unmount();
+  // Lazy unmount ends the connection once nothing uses the mount any more;
+  // after a grace period the connection is aborted so the workers stop.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!finished() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!finished()) {
+    spdlog::warn("{} still busy after unmount; aborting the FUSE connection",
+                 options_.mountpoint);
+    AbortConnection();
+  }
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+  for (int c : clone_fds_) close(c);
+  clone_fds_.clear();
+  close(fd_);
+  if (s.ok()) spdlog::info("unmounted {}", options_.mountpoint);
+  return s;
+}
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int WaitForSignalOrUnmount(const DevFuseSession& session) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  timespec timeout{0, 100 * 1000 * 1000};
+  while (!session.finished()) {
+    int sig = sigtimedwait(&set, nullptr, &timeout);
+    if (sig > 0) return sig;
+  }
+  return 0;
+}
+
+}  // namespace castor::fs::transport
