@@ -1,0 +1,50 @@
+// BlobSink: stores one blob from a stream of chunks, hashing as it goes and
+// skipping the write when the blob is already stored. Up to kBuffered bytes
+// are held back: a blob that fits is hashed first and written only when it
+// is missing (no wasted write, the common case for small files); a longer
+// one streams through a BlobWriter and is dropped (never renamed into place)
+// when the same blob turns out to be stored already. One thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "castore/blob/blob_service.h"
+#include "castore/digest.h"
+
+namespace castor::castore {
+
+class BlobSink {
+ public:
+  static constexpr size_t kBuffered = 1 << 20;
+
+  explicit BlobSink(BlobService& blobs) : blobs_(blobs) {}
+
+  absl::Status Append(std::span<const uint8_t> data);
+
+  struct Result {
+    B3Digest digest;
+    uint64_t size = 0;
+    // True when this sink stored the blob (it was not there before).
+    bool is_new = false;
+  };
+  // Finishes the blob. A stored blob of the same digest but a different size
+  // (a short file left by a crash) is not trusted: the blob is written again.
+  absl::StatusOr<Result> Finish();
+
+ private:
+  BlobService& blobs_;
+  Blake3Hasher hasher_;
+  std::string buffer_;
+  std::unique_ptr<BlobWriter> writer_;
+  uint64_t size_ = 0;
+};
+
+// Whether `digest` is stored with exactly `size` bytes (the dedup check).
+absl::StatusOr<bool> HasBlobOfSize(BlobService& blobs, const B3Digest& digest,
+                                   uint64_t size);
+
+}  // namespace castor::castore

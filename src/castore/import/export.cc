@@ -1,0 +1,220 @@
+#include "castore/import/export.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "castore/status_macros.h"
+
+namespace castor::castore {
+namespace {
+
+constexpr size_t kCopyChunk = 1 << 20;
+
+struct Fd {
+  int fd;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+absl::Status WriteAll(int fd, const uint8_t* data, size_t n, const std::string& path) {
+  while (n > 0) {
+    ssize_t w = write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, absl::StrCat("write ", path));
+    }
+    data += w;
+    n -= w;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoveAt(int dirfd, const char* name, const std::string& path) {
+  struct stat st;
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus(errno, absl::StrCat("lstat ", path));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (unlinkat(dirfd, name, 0) != 0) return ErrnoStatus(errno, absl::StrCat("unlink ", path));
+    return absl::OkStatus();
+  }
+  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
+  DIR* d = fdopendir(fd);
+  if (d == nullptr) {
+    close(fd);
+    return ErrnoStatus(errno, absl::StrCat("opendir ", path));
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> closer(d, closedir);
+  std::vector<std::string> names;
+  while (struct dirent* de = readdir(d)) {
+    std::string_view n = de->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  for (const std::string& n : names) {
+    RETURN_IF_ERROR(RemoveAt(fd, n.c_str(), absl::StrCat(path, "/", n)));
+  }
+  closer.reset();
+  if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("rmdir ", path));
+  }
+  return absl::OkStatus();
+}
+
+class Exporter {
+ public:
+  Exporter(BlobService& blobs, DirectoryService& directories)
+      : blobs_(blobs), directories_(directories), buf_(kCopyChunk) {}
+
+  absl::Status Write(int dirfd, const char* name, const Node& node, const std::string& path) {
+    if (const auto* d = std::get_if<DirectoryNode>(&node)) return WriteDir(dirfd, name, *d, path);
+    if (const auto* f = std::get_if<FileNode>(&node)) return WriteFile(dirfd, name, *f, path);
+    const auto& s = std::get<SymlinkNode>(node);
+    if (symlinkat(s.target.str().c_str(), dirfd, name) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("symlink ", path));
+    }
+    ++stats_.symlinks;
+    return absl::OkStatus();
+  }
+
+  ExportStats stats_;
+
+ private:
+  absl::Status WriteDir(int dirfd, const char* name, const DirectoryNode& node,
+                        const std::string& path) {
+    ASSIGN_OR_RETURN(std::optional<Directory> dir, directories_.Get(node.digest));
+    if (!dir) {
+      return absl::NotFoundError(
+          absl::StrCat(path, ": directory ", node.digest.ToB3(), " is not in the store"));
+    }
+    if (mkdirat(dirfd, name, 0700) != 0) return ErrnoStatus(errno, absl::StrCat("mkdir ", path));
+    Fd fd(openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd.fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
+    ++stats_.directories;
+    for (const Entry& e : dir->entries()) {
+      RETURN_IF_ERROR(Write(fd.fd, e.name.str().c_str(), e.node, absl::StrCat(path, "/", e.name.str())));
+    }
+    if (fchmod(fd.fd, 0755) != 0) return ErrnoStatus(errno, absl::StrCat("chmod ", path));
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteFile(int dirfd, const char* name, const FileNode& node,
+                         const std::string& path) {
+    ASSIGN_OR_RETURN(auto reader, blobs_.OpenRead(node.digest));
+    if (reader == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat(path, ": blob ", node.digest.ToB3(), " is not in the store"));
+    }
+    if (reader->size() != node.size) {
+      return absl::DataLossError(absl::StrCat(path, ": blob ", node.digest.ToB3(), " has ",
+                                              reader->size(), " bytes, expected ", node.size));
+    }
+    Fd fd(openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (fd.fd < 0) return ErrnoStatus(errno, absl::StrCat("create ", path));
+    Blake3Hasher hasher;
+    uint64_t offset = 0;
+    while (offset < node.size) {
+      auto n = reader->ReadAt(offset, buf_);
+      if (!n.ok()) return Annotate(n.status(), absl::StrCat(path, ": blob ", node.digest.ToB3()));
+      if (*n == 0) break;
+      hasher.Update(std::span<const uint8_t>(buf_.data(), *n));
+      RETURN_IF_ERROR(WriteAll(fd.fd, buf_.data(), *n, path));
+      offset += *n;
+    }
+    if (offset != node.size || hasher.Finalize() != node.digest) {
+      return absl::DataLossError(absl::StrCat(path, ": blob ", node.digest.ToB3(),
+                                              " is corrupt in the store (short or wrong bytes)"));
+    }
+    if (fchmod(fd.fd, node.executable ? 0755 : 0644) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("chmod ", path));
+    }
+    ++stats_.files;
+    stats_.bytes += node.size;
+    return absl::OkStatus();
+  }
+
+  BlobService& blobs_;
+  DirectoryService& directories_;
+  std::vector<uint8_t> buf_;
+};
+
+}  // namespace
+
+absl::StatusOr<Entry> ResolvePath(RootService& roots, DirectoryService& directories,
+                                  std::string_view spec) {
+  std::vector<std::string> parts;
+  for (absl::string_view p : absl::StrSplit(AV(spec), '/', absl::SkipEmpty())) {
+    parts.emplace_back(p);
+  }
+  if (parts.empty()) return absl::InvalidArgumentError("empty root name");
+  auto root_name = PathComponent::Create(parts[0]);
+  if (!root_name.ok()) return Annotate(root_name.status(), "root");
+  ASSIGN_OR_RETURN(std::optional<Entry> root, roots.Get(*root_name));
+  if (!root) return absl::NotFoundError(absl::StrCat("no root named ", QuoteName(parts[0])));
+  Entry current = *std::move(root);
+  std::string walked = parts[0];
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const auto* d = std::get_if<DirectoryNode>(&current.node);
+    if (d == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(QuoteName(walked), " is a ", AV(NodeKind(current.node)), ", not a directory"));
+    }
+    ASSIGN_OR_RETURN(std::optional<Directory> dir, directories.Get(d->digest));
+    if (!dir) {
+      return absl::NotFoundError(absl::StrCat(QuoteName(walked), ": directory ",
+                                              d->digest.ToB3(), " is not in the store"));
+    }
+    const Entry* e = dir->Find(parts[i]);
+    walked = absl::StrCat(walked, "/", parts[i]);
+    if (e == nullptr) return absl::NotFoundError(absl::StrCat(QuoteName(walked), ": no such entry"));
+    current = *e;
+  }
+  return current;
+}
+
+absl::Status RemoveTree(const std::string& path) {
+  return RemoveAt(AT_FDCWD, path.c_str(), path);
+}
+
+absl::StatusOr<ExportStats> ExportNode(BlobService& blobs, DirectoryService& directories,
+                                       const Node& node, const std::string& dest,
+                                       const ExportOptions& options) {
+  std::string trimmed = dest;
+  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+  size_t slash = trimmed.rfind('/');
+  std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : trimmed.substr(0, slash);
+  std::string name = slash == std::string::npos ? trimmed : trimmed.substr(slash + 1);
+  if (name.empty() || name == "." || name == "..") {
+    return absl::InvalidArgumentError(absl::StrCat("export destination ", QuoteName(dest),
+                                                   " must name a new entry"));
+  }
+  Fd parent_fd(open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (parent_fd.fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", parent));
+  struct stat st;
+  if (fstatat(parent_fd.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (!options.force) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(trimmed, " already exists (use --force to replace it)"));
+    }
+    RETURN_IF_ERROR(RemoveAt(parent_fd.fd, name.c_str(), trimmed));
+  } else if (errno != ENOENT) {
+    return ErrnoStatus(errno, absl::StrCat("lstat ", trimmed));
+  }
+  Exporter exporter(blobs, directories);
+  RETURN_IF_ERROR(exporter.Write(parent_fd.fd, name.c_str(), node, trimmed));
+  return exporter.stats_;
+}
+
+}  // namespace castor::castore

@@ -1,0 +1,49 @@
+// Export: a castore node back to the local filesystem, exactly (types, the
+// executable bit, symlink targets, bytes; directories 0755, files 0644 or
+// 0755). Everything is created with *at calls relative to an open parent
+// directory and O_NOFOLLOW / O_EXCL, so a symlink planted in the destination
+// can never redirect a write. Every file's bytes are checked against its
+// digest while they are copied.
+//
+// Also ResolvePath, which turns "ROOT[/PATH]" into the node it names (used
+// by export, ls and cat). Thread-safe when the services are.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "castore/blob/blob_service.h"
+#include "castore/directory/directory_service.h"
+#include "castore/node.h"
+#include "castore/roots/root_service.h"
+
+namespace castor::castore {
+
+// "ROOT" or "ROOT/a/b": the named root, then directory entries. The returned
+// Entry's name is the last component. NotFound names what is missing;
+// InvalidArgument for a path through a non-directory or an invalid name.
+absl::StatusOr<Entry> ResolvePath(RootService& roots, DirectoryService& directories,
+                                  std::string_view spec);
+
+struct ExportOptions {
+  // Replace an existing DEST (it is removed first, without following links).
+  bool force = false;
+};
+
+struct ExportStats {
+  uint64_t files = 0, directories = 0, symlinks = 0, bytes = 0;
+};
+
+// Writes `node` at `dest`. AlreadyExists when dest exists and !force;
+// NotFound/DataLoss naming the digest and path for missing or corrupt
+// objects; errno-derived codes naming the path for filesystem errors.
+absl::StatusOr<ExportStats> ExportNode(BlobService& blobs, DirectoryService& directories,
+                                       const Node& node, const std::string& dest,
+                                       const ExportOptions& options = {});
+
+// Removes `path` and everything below it without following symlinks (like
+// rm -rf). OK when it does not exist.
+absl::Status RemoveTree(const std::string& path);
+
+}  // namespace castor::castore

@@ -1,0 +1,422 @@
+#include "castore/import/import.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "castore/directory.h"
+#include "castore/import/blob_sink.h"
+#include "castore/status_macros.h"
+
+namespace castor::castore {
+namespace {
+
+// Open file descriptors queued for the workers at most (bounds fd use).
+constexpr size_t kMaxQueued = 128;
+constexpr size_t kReadChunk = 1 << 20;
+
+// A file found by the walk; `digest` is filled in by a worker.
+struct FileRec {
+  std::string path;
+  uint64_t size = 0;
+  bool executable = false;
+  B3Digest digest;
+  // Another name of the same inode (hard link): takes its digest.
+  const FileRec* same_as = nullptr;
+};
+
+struct DirRec;
+struct ChildRec {
+  PathComponent name;
+  // Exactly one is set.
+  FileRec* file = nullptr;
+  std::unique_ptr<DirRec> dir;
+  std::optional<SymlinkTarget> symlink;
+};
+struct DirRec {
+  std::vector<ChildRec> children;
+};
+
+// A fixed pool of workers with a bounded queue. Jobs return a Status; the
+// first error is kept and later jobs are skipped (their cleanup still runs).
+class Pool {
+ public:
+  using Job = std::function<absl::Status(bool skip)>;
+  explicit Pool(unsigned n) {
+    for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~Pool() { (void)Finish(); }
+
+  void Submit(Job job) {
+    std::unique_lock lock(mu_);
+    space_.wait(lock, [&] { return queue_.size() < kMaxQueued; });
+    queue_.push_back(std::move(job));
+    work_.notify_one();
+  }
+  // Waits for every job; returns the first error.
+  absl::Status Finish() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+      work_.notify_all();
+    }
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    std::lock_guard lock(mu_);
+    return first_error_;
+  }
+  void Fail(absl::Status s) {
+    std::lock_guard lock(mu_);
+    if (first_error_.ok()) first_error_ = std::move(s);
+  }
+  bool failed() {
+    std::lock_guard lock(mu_);
+    return !first_error_.ok();
+  }
+
+ private:
+  void Run() {
+    while (true) {
+      Job job;
+      bool skip;
+      {
+        std::unique_lock lock(mu_);
+        work_.wait(lock, [&] { return done_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+        space_.notify_one();
+        skip = !first_error_.ok();
+      }
+      absl::Status s = job(skip);
+      if (!s.ok()) Fail(std::move(s));
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_, space_;
+  std::deque<Job> queue_;
+  bool done_ = false;
+  absl::Status first_error_;
+  std::vector<std::thread> threads_;
+};
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+std::string JoinPath(const std::string& dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  if (dir.back() == '/') return absl::StrCat(dir, AV(name));
+  return absl::StrCat(dir, "/", AV(name));
+}
+
+bool Cancelled(const ImportOptions& opts) {
+  return opts.cancel != nullptr && opts.cancel->load(std::memory_order_relaxed);
+}
+
+absl::Status SpecialFileError(const std::string& path, mode_t mode) {
+  const char* kind = S_ISFIFO(mode)  ? "a FIFO"
+                     : S_ISCHR(mode) ? "a character device"
+                     : S_ISBLK(mode) ? "a block device"
+                     : S_ISSOCK(mode) ? "a socket"
+                                      : "of an unknown type";
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ": is ", kind, "; only regular files, directories and symlinks "
+                   "can be imported"));
+}
+
+absl::StatusOr<SymlinkTarget> ReadLink(int dirfd, const char* name, const std::string& path) {
+  std::string buf(SymlinkTarget::kMaxLength + 2, '\0');
+  ssize_t n = readlinkat(dirfd, name, buf.data(), buf.size());
+  if (n < 0) return ErrnoStatus(errno, absl::StrCat("readlink ", path));
+  if (static_cast<size_t>(n) > SymlinkTarget::kMaxLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": symlink target longer than ", SymlinkTarget::kMaxLength, " bytes"));
+  }
+  buf.resize(n);
+  auto target = SymlinkTarget::Create(buf);
+  if (!target.ok()) return Annotate(target.status(), path);
+  return target;
+}
+
+class Ingester {
+ public:
+  Ingester(BlobService& blobs, DirectoryService& directories, const ImportOptions& opts)
+      : blobs_(blobs),
+        directories_(directories),
+        opts_(opts),
+        pool_(opts.threads ? opts.threads
+                           : std::max(1u, std::thread::hardware_concurrency())) {}
+
+  absl::StatusOr<IngestResult> Run(const std::string& path) {
+    auto start = std::chrono::steady_clock::now();
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("lstat ", path));
+    IngestResult result;
+    if (S_ISLNK(st.st_mode)) {
+      ASSIGN_OR_RETURN(SymlinkTarget target, ReadLink(AT_FDCWD, path.c_str(), path));
+      result.node = SymlinkNode{std::move(target)};
+      stats_.symlinks = 1;
+    } else if (S_ISREG(st.st_mode)) {
+      RETURN_IF_ERROR(AddFile(AT_FDCWD, path.c_str(), path, st));
+      RETURN_IF_ERROR(FinishFiles());
+      const FileRec& f = *files_.front();
+      result.node = FileNode{f.digest, f.size, f.executable};
+    } else if (S_ISDIR(st.st_mode)) {
+      int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
+      DirRec root;
+      stats_.directories = 1;
+      absl::Status walk = Walk(fd, path, st.st_dev, root);  // closes fd
+      if (!walk.ok()) {
+        pool_.Fail(walk);
+        (void)pool_.Finish();
+        return walk;
+      }
+      RETURN_IF_ERROR(FinishFiles());
+      ASSIGN_OR_RETURN(auto putter, directories_.OpenPutter());
+      ASSIGN_OR_RETURN(DirectoryNode node, PutTree(root, *putter, path));
+      ASSIGN_OR_RETURN(B3Digest stored, putter->Close());
+      CASTOR_CHECK(stored == node.digest);
+      result.node = node;
+    } else {
+      return SpecialFileError(path, st.st_mode);
+    }
+    if (opts_.progress) opts_.progress->scan_done = true;
+    result.stats = stats_;
+    result.stats.bytes_new = bytes_new_.load();
+    result.stats.blobs_new = blobs_new_.load();
+    result.stats.elapsed = std::chrono::steady_clock::now() - start;
+    return result;
+  }
+
+ private:
+  // Lists one directory (takes ownership of `fd`), queueing its files and
+  // descending into subdirectories.
+  absl::Status Walk(int fd, const std::string& path, dev_t dev, DirRec& out) {
+    DIR* d = fdopendir(fd);
+    if (d == nullptr) {
+      int err = errno;
+      close(fd);
+      return ErrnoStatus(err, absl::StrCat("opendir ", path));
+    }
+    std::unique_ptr<DIR, int (*)(DIR*)> closer(d, closedir);
+    while (true) {
+      if (Cancelled(opts_)) return absl::CancelledError("import interrupted");
+      if (pool_.failed()) return absl::OkStatus();  // the pool holds the error
+      errno = 0;
+      struct dirent* de = readdir(d);
+      if (de == nullptr) {
+        if (errno != 0) return ErrnoStatus(errno, absl::StrCat("readdir ", path));
+        break;
+      }
+      std::string_view name = de->d_name;
+      if (name == "." || name == "..") continue;
+      std::string child_path = JoinPath(path, name);
+      auto pc = PathComponent::Create(name);
+      if (!pc.ok()) return Annotate(pc.status(), child_path);
+      struct stat st;
+      if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        return ErrnoStatus(errno, absl::StrCat("lstat ", child_path));
+      }
+      ChildRec child{*std::move(pc), nullptr, nullptr, std::nullopt};
+      if (S_ISDIR(st.st_mode)) {
+        int cfd = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (cfd < 0) return ErrnoStatus(errno, absl::StrCat("open ", child_path));
+        child.dir = std::make_unique<DirRec>();
+        ++stats_.directories;
+        RETURN_IF_ERROR(Walk(cfd, child_path, dev, *child.dir));
+      } else if (S_ISREG(st.st_mode)) {
+        RETURN_IF_ERROR(AddFile(fd, de->d_name, child_path, st));
+        child.file = files_.back().get();
+      } else if (S_ISLNK(st.st_mode)) {
+        ASSIGN_OR_RETURN(child.symlink, ReadLink(fd, de->d_name, child_path));
+        ++stats_.symlinks;
+      } else {
+        return SpecialFileError(child_path, st.st_mode);
+      }
+      out.children.push_back(std::move(child));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AddFile(int dirfd, const char* name, const std::string& path,
+                       const struct stat& st) {
+    auto rec = std::make_unique<FileRec>();
+    rec->path = path;
+    rec->size = st.st_size;
+    rec->executable = (st.st_mode & S_IXUSR) != 0;
+    ++stats_.files;
+    stats_.bytes += rec->size;
+    FileRec* raw = rec.get();
+    files_.push_back(std::move(rec));
+    if (opts_.progress) {
+      opts_.progress->files_found.fetch_add(1, std::memory_order_relaxed);
+      opts_.progress->bytes_found.fetch_add(raw->size, std::memory_order_relaxed);
+    }
+    if (st.st_nlink > 1) {
+      auto [it, inserted] = inodes_.try_emplace({st.st_dev, st.st_ino}, raw);
+      if (!inserted) {
+        raw->same_as = it->second;
+        if (opts_.progress) {
+          opts_.progress->files_done.fetch_add(1, std::memory_order_relaxed);
+          opts_.progress->bytes_done.fetch_add(raw->size, std::memory_order_relaxed);
+        }
+        return absl::OkStatus();
+      }
+    }
+    // O_NONBLOCK: should the entry have been swapped for a FIFO since the
+    // lstat, the open does not hang; fstat below then rejects it.
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
+    auto owned = std::make_shared<Fd>(fd);
+    struct stat fst;
+    if (fstat(fd, &fst) != 0) return ErrnoStatus(errno, absl::StrCat("fstat ", path));
+    if (!S_ISREG(fst.st_mode)) return SpecialFileError(path, fst.st_mode);
+    if (fst.st_ino != st.st_ino || fst.st_dev != st.st_dev) {
+      return absl::AbortedError(absl::StrCat(path, ": replaced while being imported"));
+    }
+    raw->size = fst.st_size;
+    pool_.Submit([this, raw, owned](bool skip) -> absl::Status {
+      if (skip) return absl::OkStatus();
+      bool is_new = false;
+      auto digest = StoreFileContents(blobs_, owned->fd, raw->size, raw->path, &is_new,
+                                      opts_.cancel, opts_.progress);
+      if (!digest.ok()) return digest.status();
+      raw->digest = *digest;
+      if (is_new) {
+        bytes_new_.fetch_add(raw->size, std::memory_order_relaxed);
+        blobs_new_.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (opts_.progress) opts_.progress->files_done.fetch_add(1, std::memory_order_relaxed);
+      return absl::OkStatus();
+    });
+    return absl::OkStatus();
+  }
+
+  absl::Status FinishFiles() {
+    if (opts_.progress) opts_.progress->scan_done = true;
+    RETURN_IF_ERROR(pool_.Finish());
+    if (Cancelled(opts_)) return absl::CancelledError("import interrupted");
+    for (auto& f : files_) {
+      if (f->same_as != nullptr) {
+        if (f->same_as->size != f->size) {
+          return absl::AbortedError(absl::StrCat(f->path, ": changed while being imported"));
+        }
+        f->digest = f->same_as->digest;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Post-order: children reach the putter before their parent.
+  absl::StatusOr<DirectoryNode> PutTree(DirRec& dir, DirectoryPutter& putter,
+                                        const std::string& path) {
+    std::vector<Entry> entries;
+    entries.reserve(dir.children.size());
+    for (ChildRec& c : dir.children) {
+      if (c.dir) {
+        ASSIGN_OR_RETURN(DirectoryNode n,
+                         PutTree(*c.dir, putter, JoinPath(path, c.name.str())));
+        c.dir.reset();
+        entries.push_back(Entry{std::move(c.name), n});
+      } else if (c.file) {
+        entries.push_back(
+            Entry{std::move(c.name), FileNode{c.file->digest, c.file->size, c.file->executable}});
+      } else {
+        entries.push_back(Entry{std::move(c.name), SymlinkNode{*std::move(c.symlink)}});
+      }
+    }
+    dir.children.clear();
+    auto directory = Directory::Create(std::move(entries));
+    if (!directory.ok()) return Annotate(directory.status(), path);
+    RETURN_IF_ERROR(Annotate(putter.Put(*directory), path));
+    return DirectoryNode{directory->digest(), directory->size()};
+  }
+
+  BlobService& blobs_;
+  DirectoryService& directories_;
+  const ImportOptions& opts_;
+  std::vector<std::unique_ptr<FileRec>> files_;
+  std::map<std::pair<dev_t, ino_t>, FileRec*> inodes_;
+  ImportStats stats_;
+  std::atomic<uint64_t> bytes_new_{0};
+  std::atomic<uint64_t> blobs_new_{0};
+  Pool pool_;  // last: its threads stop before the members they use go away
+};
+
+}  // namespace
+
+absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t expected_size,
+                                           const std::string& what, bool* is_new,
+                                           const std::atomic<bool>* cancel,
+                                           ImportProgress* progress) {
+  struct stat before;
+  if (fstat(fd, &before) != 0) return ErrnoStatus(errno, absl::StrCat("fstat ", what));
+  if (expected_size > BlobSink::kBuffered) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  thread_local std::vector<uint8_t> buf(kReadChunk);
+  BlobSink sink(blobs);
+  uint64_t total = 0;
+  while (true) {
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
+      return absl::CancelledError("import interrupted");
+    }
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, absl::StrCat("read ", what));
+    }
+    if (n == 0) break;
+    total += n;
+    if (total > expected_size) {
+      return absl::AbortedError(absl::StrCat(what, ": changed size while being read (expected ",
+                                             expected_size, " bytes, read more)"));
+    }
+    RETURN_IF_ERROR(Annotate(sink.Append(std::span<const uint8_t>(buf.data(), n)), what));
+    if (progress) progress->bytes_done.fetch_add(n, std::memory_order_relaxed);
+  }
+  struct stat after;
+  if (fstat(fd, &after) != 0) return ErrnoStatus(errno, absl::StrCat("fstat ", what));
+  if (total != expected_size || static_cast<uint64_t>(after.st_size) != expected_size ||
+      after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+      after.st_mtim.tv_nsec != before.st_mtim.tv_nsec) {
+    return absl::AbortedError(absl::StrCat(what, ": changed while being read (expected ",
+                                           expected_size, " bytes, read ", total,
+                                           ", size now ", after.st_size, ")"));
+  }
+  auto result = sink.Finish();
+  if (!result.ok()) return Annotate(result.status(), what);
+  if (is_new) *is_new = result->is_new;
+  return result->digest;
+}
+
+absl::StatusOr<IngestResult> IngestPath(BlobService& blobs, DirectoryService& directories,
+                                        const std::string& path, const ImportOptions& options) {
+  Ingester ingester(blobs, directories, options);
+  return ingester.Run(path);
+}
+
+absl::Status CommitRoot(BlobService& blobs, RootService& roots, const Entry& root) {
+  RETURN_IF_ERROR(Annotate(blobs.Sync(), "making blobs durable"));
+  return Annotate(roots.Put(root), absl::StrCat("setting root ", QuoteName(root.name.str())));
+}
+
+}  // namespace castor::castore

@@ -1,0 +1,88 @@
+// Ingestion: a local filesystem tree (or a tar archive, see tar_import.h)
+// becomes castore blobs and Directories, and finally a named root.
+//
+// IngestPath walks the tree on the calling thread and hashes+stores files on
+// a pool of worker threads (one per core). Each file is read once, in
+// bounded chunks, hashed while it is written through a BlobWriter; a blob
+// that is already stored (same digest, same size) is not written again.
+// Directories are built bottom-up once every file below them is stored and
+// go to one DirectoryPutter, leaves first. Nothing is referenced by a root:
+// CommitRoot makes the blobs durable (BlobService::Sync) and only then sets
+// the root, so a crash or error at any point leaves no half-visible root.
+//
+// Thread-safety: the functions are thread-safe when the services are;
+// ImportProgress is updated by the import and may be read concurrently.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "castore/blob/blob_service.h"
+#include "castore/directory/directory_service.h"
+#include "castore/node.h"
+#include "castore/roots/root_service.h"
+
+namespace castor::castore {
+
+// Live counters, for a progress display.
+struct ImportProgress {
+  std::atomic<uint64_t> files_found{0};
+  std::atomic<uint64_t> bytes_found{0};
+  std::atomic<uint64_t> files_done{0};
+  std::atomic<uint64_t> bytes_done{0};
+  // Set once the whole tree has been listed (totals are final).
+  std::atomic<bool> scan_done{false};
+};
+
+struct ImportOptions {
+  // Worker threads hashing and storing files; 0: one per core.
+  unsigned threads = 0;
+  // Polled often; when it becomes true the import stops with Cancelled.
+  const std::atomic<bool>* cancel = nullptr;
+  ImportProgress* progress = nullptr;
+};
+
+struct ImportStats {
+  uint64_t files = 0;
+  uint64_t directories = 0;
+  uint64_t symlinks = 0;
+  // Sum of the file sizes (hard links counted once per name).
+  uint64_t bytes = 0;
+  // Bytes of blobs this import wrote because they were not stored yet.
+  uint64_t bytes_new = 0;
+  uint64_t blobs_new = 0;
+  std::chrono::steady_clock::duration elapsed{};
+};
+
+struct IngestResult {
+  Node node;
+  ImportStats stats;
+};
+
+// Ingests `path` (a directory, a regular file or a symlink, which is not
+// followed). Errors name the path: InvalidArgument for special files
+// (devices, FIFOs, sockets) and invalid names, PermissionDenied /
+// Unavailable for unreadable entries, Aborted for a file that changed while
+// it was read, NotFound for a missing path, Cancelled when options.cancel
+// was set. Blobs and Directories already written stay as unreferenced
+// objects for `castor gc`.
+absl::StatusOr<IngestResult> IngestPath(BlobService& blobs, DirectoryService& directories,
+                                        const std::string& path,
+                                        const ImportOptions& options = {});
+
+// Makes every blob durable (blobs.Sync()) and then sets the root `name`.
+absl::Status CommitRoot(BlobService& blobs, RootService& roots, const Entry& root);
+
+// Stores one file's contents read from `fd` (positioned at 0) whose fstat
+// size is `expected_size`, for IngestPath and tests. `what` names the file in
+// errors. Sets *is_new when the blob was not stored before.
+absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd,
+                                           uint64_t expected_size,
+                                           const std::string& what, bool* is_new,
+                                           const std::atomic<bool>* cancel = nullptr,
+                                           ImportProgress* progress = nullptr);
+
+}  // namespace castor::castore

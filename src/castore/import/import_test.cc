@@ -1,0 +1,222 @@
+#include "castore/import/import.h"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "castore/blob/memory_blob_service.h"
+#include "castore/directory/memory_directory_service.h"
+#include "castore/import/export.h"
+#include "castore/import/test_util.h"
+#include "castore/roots/memory_root_service.h"
+#include "gtest/gtest.h"
+
+namespace castor::castore {
+namespace {
+
+using testing::DescribeTree;
+using testing::MakeDir;
+using testing::TempDir;
+using testing::WriteFile;
+
+class ImportTest : public ::testing::Test {
+ protected:
+  MemoryBlobService blobs_;
+  MemoryDirectoryService dirs_;
+  MemoryRootService roots_;
+  TempDir tmp_;
+
+  std::string MakeSampleTree() {
+    std::string src = tmp_ / "src";
+    MakeDir(src);
+    WriteFile(src + "/hello.txt", "hello world\n");
+    WriteFile(src + "/run.sh", "#!/bin/sh\necho hi\n", 0755);
+    WriteFile(src + "/empty", "");
+    MakeDir(src + "/emptydir");
+    MakeDir(src + "/sub");
+    WriteFile(src + "/sub/\xc3\xa9t\xc3\xa9 \xe2\x98\x83.txt", "non-ascii\n");
+    WriteFile(src + "/sub/" + std::string(255, 'n'), "long name");
+    EXPECT_EQ(symlink("../hello.txt", (src + "/sub/link").c_str()), 0);
+    EXPECT_EQ(symlink("/nonexistent/\x01 odd target", (src + "/dangling").c_str()), 0);
+    return src;
+  }
+};
+
+TEST_F(ImportTest, DirectoryRoundTripsThroughExport) {
+  std::string src = MakeSampleTree();
+  auto result = IngestPath(blobs_, dirs_, src);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(std::holds_alternative<DirectoryNode>(result->node));
+  EXPECT_EQ(result->stats.files, 5u);
+  EXPECT_EQ(result->stats.directories, 3u);
+  EXPECT_EQ(result->stats.symlinks, 2u);
+  auto exported = ExportNode(blobs_, dirs_, result->node, tmp_ / "out");
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  EXPECT_EQ(DescribeTree(src), DescribeTree(tmp_ / "out"));
+}
+
+TEST_F(ImportTest, MatchesReferenceVectorForDirectoryWithKeep) {
+  std::string src = tmp_ / "keep";
+  MakeDir(src);
+  WriteFile(src + "/.keep", "");
+  auto result = IngestPath(blobs_, dirs_, src);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const auto& node = std::get<DirectoryNode>(result->node);
+  EXPECT_EQ(node.digest.ToHex(),
+            "8b5b5d642b646bb8ed504b0862c39413e87e57491497de7bd075953f7b83810e");
+  EXPECT_EQ(node.size, 1u);
+}
+
+TEST_F(ImportTest, SecondImportStoresNothingNewAndGivesTheSameDigest) {
+  std::string src = MakeSampleTree();
+  WriteFile(src + "/big", std::string(3 << 20, 'b'));  // streamed, not buffered
+  auto first = IngestPath(blobs_, dirs_, src);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_GT(first->stats.bytes_new, 3u << 20);
+  auto second = IngestPath(blobs_, dirs_, src, ImportOptions{.threads = 1});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(first->node, second->node);
+  EXPECT_EQ(second->stats.bytes_new, 0u);
+  EXPECT_EQ(second->stats.blobs_new, 0u);
+  EXPECT_EQ(second->stats.bytes, first->stats.bytes);
+}
+
+TEST_F(ImportTest, LargeFileDigestIsBlake3OfItsBytes) {
+  std::string data;
+  for (int i = 0; i < (5 << 20) + 123; ++i) data.push_back(static_cast<char>(i * 7));
+  WriteFile(tmp_ / "big", data, 0755);
+  auto result = IngestPath(blobs_, dirs_, tmp_ / "big");
+  ASSERT_TRUE(result.ok()) << result.status();
+  const auto& f = std::get<FileNode>(result->node);
+  EXPECT_EQ(f.digest, B3Digest::Of(data));
+  EXPECT_EQ(f.size, data.size());
+  EXPECT_TRUE(f.executable);
+  auto stored = ReadBlob(blobs_, f.digest);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ(**stored, data);
+}
+
+TEST_F(ImportTest, SymlinkRootIsNotFollowed) {
+  ASSERT_EQ(symlink("some/where", (tmp_ / "l").c_str()), 0);
+  auto result = IngestPath(blobs_, dirs_, tmp_ / "l");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(std::get<SymlinkNode>(result->node).target.str(), "some/where");
+}
+
+TEST_F(ImportTest, HardLinksBecomeEqualContent) {
+  std::string src = tmp_ / "src";
+  MakeDir(src);
+  WriteFile(src + "/a", "shared bytes");
+  ASSERT_EQ(link((src + "/a").c_str(), (src + "/b").c_str()), 0);
+  auto result = IngestPath(blobs_, dirs_, src);
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto dir = dirs_.Get(std::get<DirectoryNode>(result->node).digest);
+  ASSERT_TRUE(dir.ok() && dir->has_value());
+  EXPECT_EQ((*dir)->Find("a")->node, (*dir)->Find("b")->node);
+  EXPECT_EQ(std::get<FileNode>((*dir)->Find("b")->node).digest, B3Digest::Of("shared bytes"));
+}
+
+TEST_F(ImportTest, FifoFailsNamingThePath) {
+  std::string src = MakeSampleTree();
+  ASSERT_EQ(mkfifo((src + "/sub/pipe").c_str(), 0644), 0);
+  auto result = IngestPath(blobs_, dirs_, src);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(result.status().message().find("sub/pipe"), absl::string_view::npos)
+      << result.status();
+  EXPECT_NE(result.status().message().find("FIFO"), absl::string_view::npos);
+}
+
+TEST_F(ImportTest, DeviceFailsNamingThePath) {
+  std::string src = tmp_ / "src";
+  MakeDir(src);
+  if (mknod((src + "/null").c_str(), S_IFCHR | 0644, makedev(1, 3)) != 0) {
+    GTEST_SKIP() << "mknod not permitted";
+  }
+  auto result = IngestPath(blobs_, dirs_, src);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("character device"), absl::string_view::npos)
+      << result.status();
+}
+
+TEST_F(ImportTest, MissingPathIsNotFound) {
+  auto result = IngestPath(blobs_, dirs_, tmp_ / "nope");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(result.status().message().find("nope"), absl::string_view::npos);
+}
+
+TEST_F(ImportTest, FileChangingSizeDuringReadIsDetected) {
+  // A file whose size differs from what fstat said before the read.
+  WriteFile(tmp_ / "f", "0123456789");
+  int fd = open((tmp_ / "f").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  bool is_new;
+  auto grown = StoreFileContents(blobs_, fd, 4, tmp_ / "f", &is_new);
+  ASSERT_FALSE(grown.ok());
+  EXPECT_EQ(grown.status().code(), absl::StatusCode::kAborted);
+  EXPECT_NE(grown.status().message().find("changed size"), absl::string_view::npos);
+  lseek(fd, 0, SEEK_SET);
+  auto shrunk = StoreFileContents(blobs_, fd, 20, tmp_ / "f", &is_new);
+  ASSERT_FALSE(shrunk.ok());
+  EXPECT_EQ(shrunk.status().code(), absl::StatusCode::kAborted);
+  close(fd);
+}
+
+TEST_F(ImportTest, CancelStopsTheImport) {
+  std::string src = MakeSampleTree();
+  std::atomic<bool> cancel{true};
+  auto result = IngestPath(blobs_, dirs_, src, ImportOptions{.cancel = &cancel});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST_F(ImportTest, CommitRootSetsTheRootOnlyThen) {
+  std::string src = MakeSampleTree();
+  auto result = IngestPath(blobs_, dirs_, src);
+  ASSERT_TRUE(result.ok());
+  auto name = PathComponent::Create("sample");
+  ASSERT_TRUE(name.ok());
+  EXPECT_FALSE(roots_.Get(*name)->has_value());
+  ASSERT_TRUE(CommitRoot(blobs_, roots_, Entry{*name, result->node}).ok());
+  auto got = roots_.Get(*name);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->node, result->node);
+}
+
+TEST_F(ImportTest, ManyFilesAndDeepNestingRoundTrip) {
+  std::string src = tmp_ / "src";
+  MakeDir(src);
+  MakeDir(src + "/many");
+  for (int i = 0; i < 2000; ++i) WriteFile(src + "/many/f" + std::to_string(i), std::to_string(i % 17));
+  std::string deep = src + "/deep";
+  MakeDir(deep);
+  // 200 levels of 200-byte names: deeper than PATH_MAX allows as one path.
+  int dfd = open(deep.c_str(), O_RDONLY | O_DIRECTORY);
+  std::string long_name(200, 'd');
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(mkdirat(dfd, long_name.c_str(), 0755), 0);
+    int next = openat(dfd, long_name.c_str(), O_RDONLY | O_DIRECTORY);
+    close(dfd);
+    dfd = next;
+  }
+  int f = openat(dfd, "leaf", O_WRONLY | O_CREAT, 0644);
+  ASSERT_EQ(write(f, "bottom", 6), 6);
+  close(f);
+  close(dfd);
+  auto result = IngestPath(blobs_, dirs_, src);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->stats.files, 2001u);
+  EXPECT_EQ(result->stats.directories, 203u);
+  EXPECT_LE(result->stats.blobs_new, 18u);
+  auto again = ExportNode(blobs_, dirs_, result->node, tmp_ / "out");
+  ASSERT_TRUE(again.ok()) << again.status();
+  auto round = IngestPath(blobs_, dirs_, tmp_ / "out");
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->node, result->node);
+}
+
+}  // namespace
+}  // namespace castor::castore

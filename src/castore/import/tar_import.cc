@@ -1,0 +1,282 @@
+#include "castore/import/tar_import.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "castore/directory.h"
+#include "castore/import/blob_sink.h"
+#include "castore/status_macros.h"
+
+namespace castor::castore {
+namespace {
+
+struct TarNode {
+  enum Kind { kDir, kFile, kSymlink } kind = kDir;
+  std::map<std::string, std::unique_ptr<TarNode>> children;  // kDir
+  FileNode file;                                             // kFile
+  std::optional<SymlinkTarget> target;                       // kSymlink
+};
+
+absl::Status ArchiveError(archive* a, const std::string& what) {
+  const char* msg = archive_error_string(a);
+  return absl::InvalidArgumentError(absl::StrCat(what, ": ", msg ? msg : "unknown libarchive error"));
+}
+
+// Splits an entry name into validated components.
+absl::StatusOr<std::vector<std::string>> SplitEntryName(std::string_view name) {
+  if (name.empty()) return absl::InvalidArgumentError("tar entry with an empty name");
+  if (name.front() == '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tar entry ", QuoteName(name), ": absolute names are not allowed"));
+  }
+  std::vector<std::string> parts;
+  for (absl::string_view part : absl::StrSplit(AV(name), '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tar entry ", QuoteName(name), ": '..' components are not allowed"));
+    }
+    auto pc = PathComponent::Create(SV(part));
+    if (!pc.ok()) return Annotate(pc.status(), absl::StrCat("tar entry ", QuoteName(name)));
+    parts.emplace_back(part);
+  }
+  return parts;
+}
+
+class TarIngester {
+ public:
+  TarIngester(BlobService& blobs, DirectoryService& directories, const ImportOptions& opts)
+      : blobs_(blobs), directories_(directories), opts_(opts) {}
+
+  absl::StatusOr<IngestResult> Run(const std::string& path) {
+    auto start = std::chrono::steady_clock::now();
+    std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
+    if (!a) return absl::ResourceExhaustedError("archive_read_new failed");
+    archive_read_support_filter_all(a.get());
+    archive_read_support_format_tar(a.get());
+    archive_read_support_format_gnutar(a.get());
+    int r = path == "-" ? archive_read_open_fd(a.get(), STDIN_FILENO, 1 << 16)
+                        : archive_read_open_filename(a.get(), path.c_str(), 1 << 16);
+    if (r != ARCHIVE_OK) {
+      if (path != "-" && access(path.c_str(), R_OK) != 0) {
+        return ErrnoStatus(errno, absl::StrCat("open ", path));
+      }
+      return ArchiveError(a.get(), path);
+    }
+    while (true) {
+      if (opts_.cancel != nullptr && opts_.cancel->load()) {
+        return absl::CancelledError("import interrupted");
+      }
+      archive_entry* entry;
+      r = archive_read_next_header(a.get(), &entry);
+      if (r == ARCHIVE_EOF) break;
+      if (r == ARCHIVE_WARN) {
+        // e.g. an unknown pax header: the entry itself is usable.
+      } else if (r != ARCHIVE_OK) {
+        return ArchiveError(a.get(), path);
+      }
+      RETURN_IF_ERROR(Annotate(AddEntry(a.get(), entry), path));
+    }
+    if (opts_.progress) opts_.progress->scan_done = true;
+
+    ASSIGN_OR_RETURN(auto putter, directories_.OpenPutter());
+    ASSIGN_OR_RETURN(DirectoryNode node, PutTree(root_, *putter, path));
+    ASSIGN_OR_RETURN(B3Digest stored, putter->Close());
+    CASTOR_CHECK(stored == node.digest);
+    IngestResult result;
+    result.node = node;
+    CountTree(root_, result.stats);
+    result.stats.directories += 1;
+    result.stats.bytes_new = bytes_new_;
+    result.stats.blobs_new = blobs_new_;
+    result.stats.elapsed = std::chrono::steady_clock::now() - start;
+    return result;
+  }
+
+ private:
+  // The directory holding `parts[0..n-1]`, created as needed.
+  absl::StatusOr<TarNode*> Parent(const std::vector<std::string>& parts, std::string_view name) {
+    TarNode* dir = &root_;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      auto& slot = dir->children[parts[i]];
+      if (!slot) {
+        slot = std::make_unique<TarNode>();
+      } else if (slot->kind != TarNode::kDir) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "tar entry ", QuoteName(name), ": ", QuoteName(parts[i]), " is not a directory"));
+      }
+      dir = slot.get();
+    }
+    return dir;
+  }
+
+  absl::Status AddEntry(archive* a, archive_entry* entry) {
+    const char* raw_name = archive_entry_pathname(entry);
+    std::string name = raw_name ? raw_name : "";
+    ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitEntryName(name));
+    mode_t type = archive_entry_filetype(entry);
+    const char* hardlink = archive_entry_hardlink(entry);
+    if (parts.empty()) {
+      if (type == AE_IFDIR) return absl::OkStatus();  // "./"
+      return absl::InvalidArgumentError(
+          absl::StrCat("tar entry ", QuoteName(name), ": names the archive's top level"));
+    }
+    ASSIGN_OR_RETURN(TarNode* parent, Parent(parts, name));
+    auto& slot = parent->children[parts.back()];
+
+    if (hardlink != nullptr && archive_entry_size(entry) <= 0) {
+      ASSIGN_OR_RETURN(std::vector<std::string> target_parts, SplitEntryName(hardlink));
+      const TarNode* target = &root_;
+      for (const std::string& p : target_parts) {
+        if (target->kind != TarNode::kDir) { target = nullptr; break; }
+        auto it = target->children.find(p);
+        target = it == target->children.end() ? nullptr : it->second.get();
+        if (target == nullptr) break;
+      }
+      if (target == nullptr || target->kind != TarNode::kFile) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("tar entry ", QuoteName(name), ": hard link to ",
+                         QuoteName(hardlink), ", which is not an earlier regular file"));
+      }
+      auto node = std::make_unique<TarNode>();
+      node->kind = TarNode::kFile;
+      node->file = target->file;
+      slot = std::move(node);
+      return absl::OkStatus();
+    }
+
+    switch (type) {
+      case AE_IFDIR:
+        if (!slot || slot->kind != TarNode::kDir) slot = std::make_unique<TarNode>();
+        return absl::OkStatus();
+      case AE_IFLNK: {
+        const char* t = archive_entry_symlink(entry);
+        auto target = SymlinkTarget::Create(t ? t : "");
+        if (!target.ok()) return Annotate(target.status(), absl::StrCat("tar entry ", QuoteName(name)));
+        auto node = std::make_unique<TarNode>();
+        node->kind = TarNode::kSymlink;
+        node->target = *std::move(target);
+        slot = std::move(node);
+        return absl::OkStatus();
+      }
+      case AE_IFREG: {
+        auto node = std::make_unique<TarNode>();
+        node->kind = TarNode::kFile;
+        ASSIGN_OR_RETURN(node->file, ReadData(a, name));
+        node->file.executable = (archive_entry_mode(entry) & S_IXUSR) != 0;
+        slot = std::move(node);
+        return absl::OkStatus();
+      }
+      default:
+        return absl::InvalidArgumentError(absl::StrCat(
+            "tar entry ", QuoteName(name),
+            ": is a device, FIFO or socket; only regular files, directories and symlinks "
+            "can be imported"));
+    }
+  }
+
+  absl::StatusOr<FileNode> ReadData(archive* a, const std::string& name) {
+    BlobSink sink(blobs_);
+    uint64_t pos = 0;
+    static const std::vector<uint8_t> zeros(1 << 16, 0);
+    while (true) {
+      if (opts_.cancel != nullptr && opts_.cancel->load()) {
+        return absl::CancelledError("import interrupted");
+      }
+      const void* buf;
+      size_t size;
+      la_int64_t offset;
+      int r = archive_read_data_block(a, &buf, &size, &offset);
+      if (r == ARCHIVE_EOF) break;
+      if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+        return ArchiveError(a, absl::StrCat("tar entry ", QuoteName(name)));
+      }
+      // Sparse entries: the holes between blocks read as zeros.
+      while (pos < static_cast<uint64_t>(offset)) {
+        size_t n = std::min<uint64_t>(zeros.size(), offset - pos);
+        RETURN_IF_ERROR(sink.Append(std::span<const uint8_t>(zeros.data(), n)));
+        pos += n;
+      }
+      RETURN_IF_ERROR(sink.Append(std::span<const uint8_t>(static_cast<const uint8_t*>(buf), size)));
+      pos += size;
+      if (opts_.progress) opts_.progress->bytes_done.fetch_add(size, std::memory_order_relaxed);
+    }
+    if (opts_.progress) opts_.progress->files_done.fetch_add(1, std::memory_order_relaxed);
+    ASSIGN_OR_RETURN(BlobSink::Result res, sink.Finish());
+    if (res.is_new) {
+      bytes_new_ += res.size;
+      ++blobs_new_;
+    }
+    return FileNode{res.digest, res.size, false};
+  }
+
+  absl::StatusOr<DirectoryNode> PutTree(const TarNode& dir, DirectoryPutter& putter,
+                                        const std::string& path) {
+    std::vector<Entry> entries;
+    for (const auto& [name, child] : dir.children) {
+      auto pc = PathComponent::Create(name);
+      CASTOR_CHECK(pc.ok());  // validated when the entry was added
+      switch (child->kind) {
+        case TarNode::kDir: {
+          ASSIGN_OR_RETURN(DirectoryNode n, PutTree(*child, putter, absl::StrCat(path, "/", name)));
+          entries.push_back(Entry{*std::move(pc), n});
+          break;
+        }
+        case TarNode::kFile:
+          entries.push_back(Entry{*std::move(pc), child->file});
+          break;
+        case TarNode::kSymlink:
+          entries.push_back(Entry{*std::move(pc), SymlinkNode{*child->target}});
+          break;
+      }
+    }
+    auto directory = Directory::Create(std::move(entries));
+    if (!directory.ok()) return Annotate(directory.status(), path);
+    RETURN_IF_ERROR(Annotate(putter.Put(*directory), path));
+    return DirectoryNode{directory->digest(), directory->size()};
+  }
+
+  static void CountTree(const TarNode& dir, ImportStats& stats) {
+    for (const auto& [name, child] : dir.children) {
+      switch (child->kind) {
+        case TarNode::kDir:
+          ++stats.directories;
+          CountTree(*child, stats);
+          break;
+        case TarNode::kFile:
+          ++stats.files;
+          stats.bytes += child->file.size;
+          break;
+        case TarNode::kSymlink:
+          ++stats.symlinks;
+          break;
+      }
+    }
+  }
+
+  BlobService& blobs_;
+  DirectoryService& directories_;
+  const ImportOptions& opts_;
+  TarNode root_;
+  uint64_t bytes_new_ = 0;
+  uint64_t blobs_new_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<IngestResult> IngestTar(BlobService& blobs, DirectoryService& directories,
+                                       const std::string& path, const ImportOptions& options) {
+  TarIngester ingester(blobs, directories, options);
+  return ingester.Run(path);
+}
+
+}  // namespace castor::castore

@@ -1,0 +1,31 @@
+// Tar ingestion: a tar archive (plain, gzip, bzip2, xz or zstd, detected from
+// its contents) becomes a castore directory tree without being unpacked to
+// disk. Entries are streamed with libarchive; each file's bytes go through a
+// BlobSink (hashed while written, skipped when already stored).
+//
+// Rules: absolute names, `..` components and names that are not valid
+// PathComponents are rejected (the whole import fails naming the entry);
+// `.` components and repeated slashes are ignored; parent directories that
+// the archive does not list are created; a later entry of the same name
+// replaces an earlier one (tar's extraction semantics); hard links take the
+// content of their (earlier) target; device, FIFO and socket entries fail.
+//
+// Thread-safety: thread-safe when the services are (single-threaded inside).
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "castore/blob/blob_service.h"
+#include "castore/directory/directory_service.h"
+#include "castore/import/import.h"
+
+namespace castor::castore {
+
+// Ingests the archive at `path` ("-" reads standard input). The result is
+// always a directory node (the archive's top level).
+absl::StatusOr<IngestResult> IngestTar(BlobService& blobs, DirectoryService& directories,
+                                       const std::string& path,
+                                       const ImportOptions& options = {});
+
+}  // namespace castor::castore

@@ -1,0 +1,148 @@
+#include "castore/import/tar_import.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "castore/blob/memory_blob_service.h"
+#include "castore/directory/memory_directory_service.h"
+#include "castore/import/import.h"
+#include "castore/import/test_util.h"
+#include "gtest/gtest.h"
+
+namespace castor::castore {
+namespace {
+
+using testing::MakeDir;
+using testing::TempDir;
+using testing::WriteFile;
+
+struct TarEntry {
+  std::string name;
+  mode_t type = AE_IFREG;
+  std::string data;  // file contents, or the symlink / hard link target
+  mode_t perm = 0644;
+};
+
+// Writes a pax tar with the given compression filter.
+void WriteTar(const std::string& path, const std::vector<TarEntry>& entries,
+              const std::string& filter = "none") {
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  if (filter == "gzip") archive_write_add_filter_gzip(a);
+  if (filter == "xz") archive_write_add_filter_xz(a);
+  if (filter == "zstd") archive_write_add_filter_zstd(a);
+  ASSERT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK);
+  for (const TarEntry& e : entries) {
+    archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, e.name.c_str());
+    if (e.type == 0) {  // hard link
+      archive_entry_set_filetype(entry, AE_IFREG);
+      archive_entry_set_hardlink(entry, e.data.c_str());
+      archive_entry_set_size(entry, 0);
+    } else {
+      archive_entry_set_filetype(entry, e.type);
+      if (e.type == AE_IFLNK) archive_entry_set_symlink(entry, e.data.c_str());
+      archive_entry_set_size(entry, e.type == AE_IFREG ? e.data.size() : 0);
+    }
+    archive_entry_set_perm(entry, e.perm);
+    ASSERT_EQ(archive_write_header(a, entry), ARCHIVE_OK) << archive_error_string(a);
+    if (e.type == AE_IFREG && !e.data.empty()) {
+      ASSERT_EQ(archive_write_data(a, e.data.data(), e.data.size()),
+                static_cast<la_ssize_t>(e.data.size()));
+    }
+    archive_entry_free(entry);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+}
+
+class TarImportTest : public ::testing::Test {
+ protected:
+  MemoryBlobService blobs_;
+  MemoryDirectoryService dirs_;
+  TempDir tmp_;
+};
+
+TEST_F(TarImportTest, TarOfATreeGivesTheSameDigestAsTheTree) {
+  std::string src = tmp_ / "src";
+  MakeDir(src);
+  WriteFile(src + "/a", "alpha");
+  WriteFile(src + "/x", std::string(3 << 20, 'x'), 0755);
+  MakeDir(src + "/d");
+  MakeDir(src + "/d/empty");
+  WriteFile(src + "/d/b", "");
+  ASSERT_EQ(symlink("../a", (src + "/d/l").c_str()), 0);
+  auto tree = IngestPath(blobs_, dirs_, src);
+  ASSERT_TRUE(tree.ok()) << tree.status();
+  for (std::string filter : {"none", "gzip", "xz", "zstd"}) {
+    std::string tar = tmp_ / ("t." + filter);
+    WriteTar(tar, {{"./", AE_IFDIR},
+                   {"./a", AE_IFREG, "alpha"},
+                   {"./x", AE_IFREG, std::string(3 << 20, 'x'), 0755},
+                   {"d/b", AE_IFREG, ""},  // parent created implicitly
+                   {"d/empty/", AE_IFDIR},
+                   {"d//l", AE_IFLNK, "../a"}},
+             filter);
+    auto result = IngestTar(blobs_, dirs_, tar);
+    ASSERT_TRUE(result.ok()) << filter << ": " << result.status();
+    EXPECT_EQ(result->node, tree->node) << filter;
+    EXPECT_EQ(result->stats.files, 3u);
+    EXPECT_EQ(result->stats.directories, 3u);
+    EXPECT_EQ(result->stats.symlinks, 1u);
+    EXPECT_EQ(result->stats.bytes_new, 0u);
+  }
+}
+
+TEST_F(TarImportTest, HardLinkTakesTheTargetsContent) {
+  std::string tar = tmp_ / "t.tar";
+  WriteTar(tar, {{"a", AE_IFREG, "content"}, {"b", 0, "a"}});
+  auto result = IngestTar(blobs_, dirs_, tar);
+  ASSERT_TRUE(result.ok()) << result.status();
+  auto dir = dirs_.Get(std::get<DirectoryNode>(result->node).digest);
+  ASSERT_TRUE(dir.ok() && dir->has_value());
+  EXPECT_EQ((*dir)->Find("a")->node, (*dir)->Find("b")->node);
+}
+
+TEST_F(TarImportTest, RejectsTraversalAndAbsoluteNames) {
+  for (std::string bad : {"../evil", "a/../../evil", "/etc/passwd", "ok/.."}) {
+    std::string tar = tmp_ / "bad.tar";
+    WriteTar(tar, {{"fine", AE_IFREG, "x"}, {bad, AE_IFREG, "evil"}});
+    auto result = IngestTar(blobs_, dirs_, tar);
+    ASSERT_FALSE(result.ok()) << bad;
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
+    EXPECT_NE(result.status().message().find("not allowed"), absl::string_view::npos)
+        << result.status();
+  }
+}
+
+TEST_F(TarImportTest, RejectsHardLinkOutsideTheArchive) {
+  std::string tar = tmp_ / "t.tar";
+  WriteTar(tar, {{"b", 0, "../../etc/passwd"}});
+  EXPECT_FALSE(IngestTar(blobs_, dirs_, tar).ok());
+  WriteTar(tar, {{"b", 0, "missing"}});
+  EXPECT_FALSE(IngestTar(blobs_, dirs_, tar).ok());
+}
+
+TEST_F(TarImportTest, RejectsSpecialFiles) {
+  std::string tar = tmp_ / "t.tar";
+  WriteTar(tar, {{"fifo", AE_IFIFO}});
+  auto result = IngestTar(blobs_, dirs_, tar);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("fifo"), absl::string_view::npos) << result.status();
+}
+
+TEST_F(TarImportTest, GarbageAndMissingFilesFailCleanly) {
+  WriteFile(tmp_ / "garbage", std::string(10000, 'g'));
+  EXPECT_FALSE(IngestTar(blobs_, dirs_, tmp_ / "garbage").ok());
+  auto missing = IngestTar(blobs_, dirs_, tmp_ / "missing.tar");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("missing.tar"), absl::string_view::npos);
+  // Truncated in the middle of a file's data.
+  std::string tar = tmp_ / "t.tar";
+  WriteTar(tar, {{"big", AE_IFREG, std::string(100000, 'b')}});
+  ASSERT_EQ(truncate(tar.c_str(), 20000), 0);
+  EXPECT_FALSE(IngestTar(blobs_, dirs_, tar).ok());
+}
+
+}  // namespace
+}  // namespace castor::castore

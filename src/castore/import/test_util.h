@@ -1,0 +1,93 @@
+// Helpers for the import/export tests: temporary directories, tree building
+// and tree comparison. Test-only.
+#pragma once
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "castore/import/export.h"
+#include "gtest/gtest.h"
+
+namespace castor::castore::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = "/tmp/castor-test-XXXXXX";
+    char* p = mkdtemp(tmpl.data());
+    if (p == nullptr) std::abort();
+    path_ = p;
+  }
+  ~TempDir() { (void)RemoveTree(path_); }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
+
+ private:
+  std::string path_;
+};
+
+inline void WriteFile(const std::string& path, const std::string& data, mode_t mode = 0644) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+  out.close();
+  ASSERT_EQ(chmod(path.c_str(), mode), 0) << path;
+}
+
+inline void MakeDir(const std::string& path) { ASSERT_EQ(mkdir(path.c_str(), 0755), 0) << path; }
+
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Describes a tree as sorted lines: "path kind details" (type, exec bit,
+// contents, symlink target), for EXPECT_EQ between source and export.
+inline void DescribeTree(const std::string& root, const std::string& rel,
+                         std::vector<std::string>& out) {
+  std::string path = rel.empty() ? root : root + "/" + rel;
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    out.push_back(rel + " MISSING");
+    return;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    std::string target(4096, '\0');
+    ssize_t n = readlink(path.c_str(), target.data(), target.size());
+    target.resize(n < 0 ? 0 : n);
+    out.push_back(rel + " symlink " + target);
+  } else if (S_ISREG(st.st_mode)) {
+    out.push_back(rel + " file " + ((st.st_mode & S_IXUSR) ? "x " : "- ") + ReadFile(path));
+  } else if (S_ISDIR(st.st_mode)) {
+    out.push_back(rel + " dir");
+    std::vector<std::string> names;
+    DIR* d = opendir(path.c_str());
+    while (struct dirent* de = readdir(d)) {
+      std::string n = de->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    for (const auto& n : names) DescribeTree(root, rel.empty() ? n : rel + "/" + n, out);
+  } else {
+    out.push_back(rel + " special");
+  }
+}
+
+inline std::vector<std::string> DescribeTree(const std::string& root) {
+  std::vector<std::string> out;
+  DescribeTree(root, "", out);
+  return out;
+}
+
+}  // namespace castor::castore::testing

@@ -1,0 +1,147 @@
+#include <atomic>
+#include <thread>
+
+#include "castore/blob/memory_blob_service.h"
+#include "castore/directory/memory_directory_service.h"
+#include "castore/import/export.h"
+#include "castore/import/import.h"
+#include "castore/import/test_util.h"
+#include "castore/maintenance/gc.h"
+#include "castore/maintenance/store_lock.h"
+#include "castore/maintenance/verify.h"
+#include "castore/roots/memory_root_service.h"
+#include "castore/status_macros.h"
+#include "gtest/gtest.h"
+
+namespace castor::castore {
+namespace {
+
+using testing::MakeDir;
+using testing::TempDir;
+using testing::WriteFile;
+
+class MaintenanceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string src = tmp_ / "src";
+    MakeDir(src);
+    WriteFile(src + "/f", "file");
+    MakeDir(src + "/d");
+    WriteFile(src + "/d/g", "inner");
+    WriteFile(src + "/d/h", "file");  // same blob as /f
+    auto r = IngestPath(blobs_, dirs_, src);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_TRUE(CommitRoot(blobs_, roots_, Entry{*PathComponent::Create("r"), r->node}).ok());
+  }
+  std::vector<VerifyProblem> Verify(VerifyOptions opts = {}) {
+    std::vector<VerifyProblem> problems;
+    auto stats = VerifyStore(blobs_, dirs_, roots_, opts,
+                             [&](const VerifyProblem& p) { problems.push_back(p); });
+    EXPECT_TRUE(stats.ok()) << stats.status();
+    if (stats.ok()) {
+      EXPECT_EQ(stats->problems, problems.size());
+    }
+    return problems;
+  }
+  B3Digest DigestOf(const std::string& path) {
+    auto e = ResolvePath(roots_, dirs_, path);
+    CASTOR_CHECK(e.ok());
+    if (auto* f = std::get_if<FileNode>(&e->node)) return f->digest;
+    return std::get<DirectoryNode>(e->node).digest;
+  }
+  MemoryBlobService blobs_;
+  MemoryDirectoryService dirs_;
+  MemoryRootService roots_;
+  TempDir tmp_;
+};
+
+TEST_F(MaintenanceTest, VerifyPassesOnAGoodStore) { EXPECT_TRUE(Verify().empty()); }
+
+TEST_F(MaintenanceTest, VerifyListsEveryPathOfAMissingBlob) {
+  ASSERT_TRUE(blobs_.Delete(DigestOf("r/f")).ok());
+  auto problems = Verify();
+  ASSERT_EQ(problems.size(), 2u);
+  std::vector<std::string> paths{problems[0].path, problems[1].path};
+  std::sort(paths.begin(), paths.end());
+  EXPECT_EQ(paths, (std::vector<std::string>{"/d/h", "/f"}));
+  EXPECT_EQ(problems[0].root, "r");
+  EXPECT_NE(problems[0].message.find("missing"), std::string::npos);
+}
+
+TEST_F(MaintenanceTest, VerifyDetectsACorruptBlob) {
+  B3Digest g = DigestOf("r/d/g");
+  ASSERT_TRUE(blobs_.Delete(g).ok());
+  blobs_.Insert(g, std::make_shared<const std::string>("INNER"));
+  auto problems = Verify();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].path, "/d/g");
+  EXPECT_NE(problems[0].message.find("hash to"), std::string::npos);
+}
+
+TEST_F(MaintenanceTest, VerifyDetectsAMissingDirectoryAndUnknownRoots) {
+  B3Digest d = DigestOf("r/d");
+  ASSERT_TRUE(dirs_.Delete(std::span<const B3Digest>(&d, 1)).ok());
+  auto problems = Verify(VerifyOptions{.roots = {"r", "nope"}});
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0].root, "nope");
+  EXPECT_EQ(problems[1].path, "/d");
+}
+
+TEST_F(MaintenanceTest, GcDeletesOnlyUnreachableObjects) {
+  ASSERT_TRUE(PutBlob(blobs_, "orphan blob").ok());
+  auto orphan_dir = Directory::Create({Entry{*PathComponent::Create("x"),
+                                             FileNode{B3Digest::Of("zzz"), 3, false}}});
+  ASSERT_TRUE(orphan_dir.ok());
+  ASSERT_TRUE(dirs_.Put(*orphan_dir).ok());
+
+  auto dry = CollectGarbage(blobs_, dirs_, roots_, /*dry_run=*/true);
+  ASSERT_TRUE(dry.ok()) << dry.status();
+  EXPECT_EQ(dry->blobs_deleted, 1u);
+  EXPECT_EQ(dry->bytes_freed, 11u);
+  EXPECT_TRUE(*blobs_.Has(B3Digest::Of("orphan blob")));
+
+  auto real = CollectGarbage(blobs_, dirs_, roots_, /*dry_run=*/false);
+  ASSERT_TRUE(real.ok()) << real.status();
+  EXPECT_EQ(real->blobs_deleted, 1u);
+  EXPECT_EQ(real->directories_deleted, 1u);
+  EXPECT_EQ(real->blobs_kept, 2u);
+  EXPECT_EQ(real->directories_kept, 2u);
+  EXPECT_FALSE(*blobs_.Has(B3Digest::Of("orphan blob")));
+  EXPECT_FALSE(dirs_.Get(orphan_dir->digest())->has_value());
+  EXPECT_TRUE(Verify().empty());
+}
+
+TEST_F(MaintenanceTest, GcDeletesNothingWhenAClosureIsBroken) {
+  ASSERT_TRUE(PutBlob(blobs_, "orphan blob").ok());
+  B3Digest d = DigestOf("r/d");
+  ASSERT_TRUE(dirs_.Delete(std::span<const B3Digest>(&d, 1)).ok());
+  auto r = CollectGarbage(blobs_, dirs_, roots_, false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(*blobs_.Has(B3Digest::Of("orphan blob")));
+}
+
+TEST(StoreLockTest, ExclusiveWaitsForSharedHolders) {
+  TempDir tmp;
+  auto a = StoreLock::Acquire(tmp.path(), StoreLock::Mode::kShared);
+  auto b = StoreLock::Acquire(tmp.path(), StoreLock::Mode::kShared);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::atomic<bool> waited{false}, got{false};
+  std::thread t([&] {
+    auto ex = StoreLock::Acquire(tmp.path(), StoreLock::Mode::kExclusive,
+                                 [&] { waited = true; });
+    EXPECT_TRUE(ex.ok());
+    got = true;
+  });
+  while (!waited) std::this_thread::yield();
+  EXPECT_FALSE(got);
+  a->reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(got);
+  b->reset();
+  t.join();
+  EXPECT_TRUE(got);
+}
+
+}  // namespace
+}  // namespace castor::castore
