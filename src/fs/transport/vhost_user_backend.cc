@@ -64,8 +64,10 @@ VhostUserBackend::VhostUserBackend(VirtioDevice& device)
     : device_(device),
       offered_features_(device.DeviceFeatures() | vhost::kFeatureVersion1 | vhost::kFeatureIndirectDesc |
                         vhost::kFeatureEventIdx | vhost::kFeatureProtocolFeatures),
-      offered_protocol_(vhost::kProtocolMq | vhost::kProtocolReplyAck | vhost::kProtocolConfig |
-                        vhost::kProtocolResetDevice) {
+      // CONFIG is not offered: QEMU's vhost-user-fs keeps the config space
+      // itself (and warns about backends offering it); GET_CONFIG is still
+      // answered for frontends that send it anyway.
+      offered_protocol_(vhost::kProtocolMq | vhost::kProtocolReplyAck | vhost::kProtocolResetDevice) {
   for (uint32_t i = 0; i < device.NumQueues(); ++i) vrings_.push_back(std::make_unique<Vring>());
 }
 
