@@ -201,7 +201,7 @@ absl::StatusOr<int> RunWithTimeout(const std::vector<std::string>& argv, const s
     int status;
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (std::chrono::steady_clock::now() > deadline) {
+    if (std::chrono::steady_clock::now() > deadline && pid > 0) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       return absl::DeadlineExceededError(absl::StrCat(argv[0], " did not finish in ", timeout.count(), " s"));

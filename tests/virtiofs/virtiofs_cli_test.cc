@@ -36,12 +36,14 @@ class VirtiofsCliTest : public ::testing::Test {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
+    pid_ = -1;
     std::filesystem::remove_all(dir_);
   }
 
   void Start(std::vector<std::string> extra = {}) {
+    // CASTOR_BIN from ctest, else the binary this test was built with.
     const char* bin = std::getenv("CASTOR_BIN");
-    ASSERT_NE(bin, nullptr) << "CASTOR_BIN not set";
+    if (bin == nullptr) bin = CASTOR_BIN_PATH;
     std::vector<std::string> args = {bin, "virtiofs", "--socket", socket_,
                                      "--blob-service-addr", "memory://",
                                      "--directory-service-addr", "memory://",
@@ -84,8 +86,16 @@ class VirtiofsCliTest : public ::testing::Test {
     EXPECT_TRUE(f & vhost::kFeatureVersion1);
   }
 
+  // Signals the daemon; never anything else (pid_ <= 0 would reach whole
+  // process groups).
+  void Signal(int sig) {
+    ASSERT_GT(pid_, 0);
+    kill(pid_, sig);
+  }
+
   // The exit code, or nullopt when the process is still running after `wait`.
   std::optional<int> WaitExit(std::chrono::milliseconds wait) {
+    if (pid_ <= 0) return -1;
     auto deadline = std::chrono::steady_clock::now() + wait;
     for (;;) {
       int status;
@@ -103,7 +113,7 @@ class VirtiofsCliTest : public ::testing::Test {
 };
 
 TEST_F(VirtiofsCliTest, ExitsZeroWhenTheFrontendDisconnects) {
-  Start();
+  ASSERT_NO_FATAL_FAILURE(Start());
   int fd = Connect();
   ExpectFeatures(fd);
   close(fd);
@@ -112,29 +122,29 @@ TEST_F(VirtiofsCliTest, ExitsZeroWhenTheFrontendDisconnects) {
 }
 
 TEST_F(VirtiofsCliTest, SigtermExitsCleanly) {
-  Start();
+  ASSERT_NO_FATAL_FAILURE(Start());
   int fd = Connect();
   ExpectFeatures(fd);
-  kill(pid_, SIGTERM);
+  Signal(SIGTERM);
   EXPECT_EQ(WaitExit(std::chrono::seconds(10)), 0);
   close(fd);
   EXPECT_FALSE(std::filesystem::exists(socket_));
 }
 
 TEST_F(VirtiofsCliTest, PersistentServesTheNextConnection) {
-  Start({"--persistent", "--threads", "3"});
+  ASSERT_NO_FATAL_FAILURE(Start({"--persistent", "--threads", "3"}));
   for (int i = 0; i < 3; ++i) {
     int fd = Connect();
     ExpectFeatures(fd);
     close(fd);
     EXPECT_EQ(WaitExit(std::chrono::milliseconds(200)), std::nullopt) << "exited after connection " << i;
   }
-  kill(pid_, SIGTERM);
+  Signal(SIGTERM);
   EXPECT_EQ(WaitExit(std::chrono::seconds(10)), 0);
 }
 
 TEST_F(VirtiofsCliTest, MalformedMessageClosesTheConnectionAndFails) {
-  Start();
+  ASSERT_NO_FATAL_FAILURE(Start());
   int fd = Connect();
   uint32_t header[3] = {vhost::kGetFeatures, 7 /* version 3 */, 0};
   ASSERT_EQ(write(fd, header, sizeof(header)), static_cast<ssize_t>(sizeof(header)));
