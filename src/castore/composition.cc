@@ -7,8 +7,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "castore/blob/local_blob_service.h"
 #include "castore/blob/memory_blob_service.h"
+#include "castore/directory/lmdb_directory_service.h"
 #include "castore/directory/memory_directory_service.h"
+#include "castore/roots/lmdb_root_service.h"
 #include "castore/roots/memory_root_service.h"
 #include "castore/status_macros.h"
 
@@ -34,6 +37,21 @@ Registry<RootServiceFactory>& Roots() {
   return *r;
 }
 
+// The absolute path of a file:// or lmdb:// address.
+absl::StatusOr<std::string> LocalPath(const ServiceAddress& addr) {
+  if (addr.path.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("address '", addr.original,
+                                                   "' has no path: expected ", addr.scheme,
+                                                   ":///absolute/path"));
+  }
+  if (addr.path[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat("address '", addr.original,
+                                                   "' has a relative path: expected ",
+                                                   addr.scheme, ":///absolute/path"));
+  }
+  return addr.path;
+}
+
 void RegisterBuiltins() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -48,6 +66,21 @@ void RegisterBuiltins() {
     RegisterRootScheme("memory", [](const ServiceAddress&)
                            -> absl::StatusOr<std::shared_ptr<RootService>> {
       return std::make_shared<MemoryRootService>();
+    });
+    RegisterBlobScheme("file", [](const ServiceAddress& addr)
+                           -> absl::StatusOr<std::shared_ptr<BlobService>> {
+      ASSIGN_OR_RETURN(std::string path, LocalPath(addr));
+      return LocalBlobService::Open(path);
+    });
+    RegisterDirectoryScheme("lmdb", [](const ServiceAddress& addr)
+                                -> absl::StatusOr<std::shared_ptr<DirectoryService>> {
+      ASSIGN_OR_RETURN(std::string path, LocalPath(addr));
+      return LmdbDirectoryService::Open(path);
+    });
+    RegisterRootScheme("lmdb", [](const ServiceAddress& addr)
+                           -> absl::StatusOr<std::shared_ptr<RootService>> {
+      ASSIGN_OR_RETURN(std::string path, LocalPath(addr));
+      return LmdbRootService::Open(path);
     });
   });
 }

@@ -21,7 +21,9 @@ class DirectoryPutter {
   // Accepts the next Directory. Every DirectoryNode it holds must name a
   // Directory sent earlier to this putter or already stored, with a matching
   // size: otherwise FailedPrecondition (unknown child) or InvalidArgument
-  // (size mismatch), naming the entry.
+  // (size mismatch), naming the entry. A failed Put breaks the stream: Close
+  // then fails and stores nothing. (A streaming client may only learn of the
+  // error at Close.)
   virtual absl::Status Put(const Directory& directory) = 0;
   // Stores everything received and returns the last Directory's digest (the
   // root). FailedPrecondition when nothing was sent.

@@ -13,11 +13,17 @@ class MemoryPutter : public DirectoryPutter {
         validator_([service](const B3Digest& d) { return service->StoredSize(d); }) {}
   absl::Status Put(const Directory& directory) override {
     if (closed_) return absl::FailedPreconditionError("directory putter already closed");
-    return validator_.Add(directory);
+    if (failed_) return absl::FailedPreconditionError("an earlier Put to this putter failed");
+    absl::Status s = validator_.Add(directory);
+    if (!s.ok()) failed_ = true;
+    return s;
   }
   absl::StatusOr<B3Digest> Close() override {
     if (closed_) return absl::FailedPreconditionError("directory putter already closed");
     closed_ = true;
+    if (failed_) {
+      return absl::FailedPreconditionError("an earlier Put to this putter failed; nothing stored");
+    }
     ASSIGN_OR_RETURN(B3Digest root, validator_.root());
     service_->InsertAll(validator_.directories());
     return root;
@@ -27,6 +33,7 @@ class MemoryPutter : public DirectoryPutter {
   MemoryDirectoryService* service_;
   ClosureValidator validator_;
   bool closed_ = false;
+  bool failed_ = false;  // a Put failed: the stream is broken, Close stores nothing
 };
 
 }  // namespace

@@ -1,0 +1,195 @@
+#include "castore/directory/lmdb_directory_service.h"
+
+#include <deque>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "castore/directory/closure.h"
+#include "castore/status_macros.h"
+
+namespace castor::castore {
+namespace {
+
+constexpr size_t kForEachBatch = 4096;
+
+class LmdbPutter : public DirectoryPutter {
+ public:
+  explicit LmdbPutter(LmdbDirectoryService* service)
+      : service_(service),
+        validator_([service](const B3Digest& d) { return service->StoredSize(d); }) {}
+
+  absl::Status Put(const Directory& directory) override {
+    if (closed_) return absl::FailedPreconditionError("directory putter already closed");
+    if (failed_) return absl::FailedPreconditionError("an earlier Put to this putter failed");
+    absl::Status s = validator_.Add(directory);
+    if (!s.ok()) failed_ = true;
+    return s;
+  }
+
+  absl::StatusOr<B3Digest> Close() override {
+    if (closed_) return absl::FailedPreconditionError("directory putter already closed");
+    closed_ = true;
+    if (failed_) {
+      return absl::FailedPreconditionError("an earlier Put to this putter failed; nothing stored");
+    }
+    ASSIGN_OR_RETURN(B3Digest root, validator_.root());
+    RETURN_IF_ERROR(service_->WriteAll(validator_.directories()));
+    return root;
+  }
+
+ private:
+  LmdbDirectoryService* service_;
+  ClosureValidator validator_;
+  bool closed_ = false;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<LmdbDirectoryService>> LmdbDirectoryService::Open(
+    const std::string& path) {
+  ASSIGN_OR_RETURN(std::shared_ptr<LmdbEnv> env, LmdbEnv::Open(path));
+  return Open(std::move(env));
+}
+
+absl::StatusOr<std::shared_ptr<LmdbDirectoryService>> LmdbDirectoryService::Open(
+    std::shared_ptr<LmdbEnv> env) {
+  ASSIGN_OR_RETURN(MDB_dbi dbi, env->Db(kDbName));
+  return std::shared_ptr<LmdbDirectoryService>(new LmdbDirectoryService(std::move(env), dbi));
+}
+
+absl::StatusOr<std::optional<Directory>> LmdbDirectoryService::GetIn(const LmdbTxn& txn,
+                                                                     const B3Digest& digest) {
+  ASSIGN_OR_RETURN(std::optional<std::string_view> value, txn.Get(dbi_, digest.raw()));
+  if (!value.has_value()) return std::nullopt;
+  auto dir = Directory::Decode(*value);
+  if (!dir.ok()) {
+    return absl::DataLossError(absl::StrCat("directory ", digest.ToB3(), " in LMDB ",
+                                            env_->path(), ": stored value does not decode: ",
+                                            dir.status().message()));
+  }
+  if (dir->digest() != digest) {
+    return absl::DataLossError(absl::StrCat("directory ", digest.ToB3(), " in LMDB ",
+                                            env_->path(), ": stored value hashes to ",
+                                            dir->digest().ToB3()));
+  }
+  return *std::move(dir);
+}
+
+absl::StatusOr<std::optional<Directory>> LmdbDirectoryService::Get(const B3Digest& digest) {
+  ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*env_, /*write=*/false));
+  return GetIn(txn, digest);
+}
+
+absl::StatusOr<std::optional<uint64_t>> LmdbDirectoryService::StoredSize(
+    const B3Digest& digest) {
+  ASSIGN_OR_RETURN(std::optional<Directory> dir, Get(digest));
+  if (!dir.has_value()) return std::nullopt;
+  return dir->size();
+}
+
+absl::Status LmdbDirectoryService::WriteAll(const std::vector<Directory>& directories) {
+  ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*env_, /*write=*/true));
+  for (const Directory& d : directories) {
+    // Content-addressed: an existing value is the same Directory (or, if
+    // corrupt, replaced by the good one).
+    ASSIGN_OR_RETURN(std::optional<std::string_view> existing, txn.Get(dbi_, d.digest().raw()));
+    std::string encoded = d.Encode();
+    if (existing.has_value() && *existing == encoded) continue;
+    RETURN_IF_ERROR(Annotate(txn.Put(dbi_, d.digest().raw(), encoded),
+                             absl::StrCat("storing directory ", d.digest().ToB3())));
+  }
+  return txn.Commit();
+}
+
+absl::StatusOr<B3Digest> LmdbDirectoryService::Put(const Directory& directory) {
+  LmdbPutter putter(this);
+  RETURN_IF_ERROR(putter.Put(directory));
+  return putter.Close();
+}
+
+absl::StatusOr<std::unique_ptr<DirectoryPutter>> LmdbDirectoryService::OpenPutter() {
+  return std::make_unique<LmdbPutter>(this);
+}
+
+absl::Status LmdbDirectoryService::GetRecursive(
+    const B3Digest& root, const std::function<absl::Status(const Directory&)>& fn) {
+  ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*env_, /*write=*/false));
+  absl::flat_hash_set<B3Digest> seen{root};
+  std::deque<B3Digest> queue{root};
+  bool first = true;
+  while (!queue.empty()) {
+    B3Digest digest = queue.front();
+    queue.pop_front();
+    ASSIGN_OR_RETURN(std::optional<Directory> dir, GetIn(txn, digest));
+    if (!dir.has_value()) {
+      if (first) {
+        return absl::NotFoundError(absl::StrCat("directory ", digest.ToB3(), " not found"));
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "directory ", digest.ToB3(), " below ", root.ToB3(), " is missing"));
+    }
+    first = false;
+    for (const Entry& e : dir->entries()) {
+      if (const auto* d = std::get_if<DirectoryNode>(&e.node)) {
+        if (seen.insert(d->digest).second) queue.push_back(d->digest);
+      }
+    }
+    RETURN_IF_ERROR(fn(*dir));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LmdbDirectoryService::ForEach(
+    const std::function<absl::Status(const B3Digest&)>& fn) {
+  // In batches, each from its own read transaction, so that `fn` runs with no
+  // transaction open and memory stays bounded.
+  std::optional<std::string> after;
+  while (true) {
+    std::vector<B3Digest> batch;
+    {
+      ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*env_, /*write=*/false));
+      MDB_cursor* cursor = nullptr;
+      int rc = mdb_cursor_open(txn.get(), dbi_, &cursor);
+      if (rc != 0) return env_->Error(rc, "open cursor on directories");
+      MDB_val k, v;
+      if (after.has_value()) {
+        k = ToVal(*after);
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+        if (rc == 0 && FromVal(k) == *after) rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+      } else {
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+      }
+      absl::Status status;
+      while (rc == 0 && batch.size() < kForEachBatch) {
+        auto digest = B3Digest::FromBytes(FromVal(k));
+        if (!digest.ok()) {
+          status = absl::DataLossError(absl::StrCat(
+              "LMDB ", env_->path(), ": directories key ",
+              absl::BytesToHexString(AV(FromVal(k))), " is not a 32-byte digest"));
+          break;
+        }
+        batch.push_back(*digest);
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+      }
+      mdb_cursor_close(cursor);
+      RETURN_IF_ERROR(status);
+      if (rc != 0 && rc != MDB_NOTFOUND) return env_->Error(rc, "iterate directories");
+    }
+    if (batch.empty()) return absl::OkStatus();
+    for (const B3Digest& d : batch) RETURN_IF_ERROR(fn(d));
+    if (batch.size() < kForEachBatch) return absl::OkStatus();
+    after = std::string(batch.back().raw());
+  }
+}
+
+absl::Status LmdbDirectoryService::Delete(std::span<const B3Digest> digests) {
+  ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*env_, /*write=*/true));
+  for (const B3Digest& d : digests) {
+    RETURN_IF_ERROR(txn.Del(dbi_, d.raw()).status());
+  }
+  return txn.Commit();
+}
+
+}  // namespace castor::castore
