@@ -14,6 +14,7 @@ void SetRunner(CLI::App* sub, std::function<int()> run) { Runners()[sub] = std::
 
 void RegisterCommands(CLI::App& app) {
   AddStoreCommands(app);
+  AddMountCommand(app);
   AddVirtiofsCommand(app);
 }
 

@@ -17,6 +17,7 @@ int RunSelected(CLI::App& app);
 
 // One per command family (cmd_*.cc).
 void AddStoreCommands(CLI::App& app);  // roots, ls, cat, rm, import, export, verify, gc
+void AddMountCommand(CLI::App& app);   // mount
 void AddVirtiofsCommand(CLI::App& app);  // virtiofs
 
 }  // namespace castor::cli

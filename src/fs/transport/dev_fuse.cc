@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,8 +187,10 @@ class WorkerResponder : public fuse::Responder {
 }  // namespace
 
 bool IsStaleMount(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) != 0 && errno == ENOTCONN;
+  // Not stat(2): the kernel may answer it from cached attributes without
+  // asking the (dead) daemon; STATFS always reaches it.
+  struct statfs st;
+  return statfs(path.c_str(), &st) != 0 && errno == ENOTCONN;
 }
 
 absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(
@@ -243,7 +246,20 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(
   // The device number names the connection under /sys/fs/fuse/connections;
   // stat makes the kernel finish INIT first.
   struct stat mst;
-  if (stat(s->options_.mountpoint.c_str(), &mst) == 0) s->device_ = mst.st_dev;
+  if (stat(s->options_.mountpoint.c_str(), &mst) == 0) {
+    s->device_ = mst.st_dev;
+    // The kernel starts a FUSE mount with 128 KiB of readahead and INIT can
+    // only lower it; as root, raise it to the largest read we serve so
+    // sequential reads arrive as max_pages requests. Best effort.
+    std::string ra = absl::StrCat("/sys/class/bdi/", major(mst.st_dev), ":", minor(mst.st_dev),
+                                  "/read_ahead_kb");
+    int rfd = open(ra.c_str(), O_WRONLY | O_CLOEXEC);
+    if (rfd >= 0) {
+      std::string kb = absl::StrCat(session.max_pages() * 4);
+      (void)!write(rfd, kb.data(), kb.size());
+      close(rfd);
+    }
+  }
   spdlog::info("mounted castor on {} ({} threads{})", s->options_.mountpoint, n,
                use_fusermount ? ", via fusermount3" : "");
   return s;

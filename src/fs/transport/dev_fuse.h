@@ -86,7 +86,7 @@ void BlockTerminationSignals();
 // session finishes because the file system was unmounted (returns 0).
 int WaitForSignalOrUnmount(const DevFuseSession& session);
 
-// Whether `path` is a dead FUSE mount (stat fails with ENOTCONN).
+// Whether `path` is a dead FUSE mount (statfs fails with ENOTCONN).
 bool IsStaleMount(const std::string& path);
 
 }  // namespace castor::fs::transport
