@@ -15,6 +15,7 @@
 #include <future>
 #include <map>
 #include <random>
+#include <thread>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -175,109 +176,155 @@ echo CASTOR-DONE
 poweroff -f
 )SH";
 
-TEST(VirtiofsGuest, GuestReadsTheTreeServedByCastorVirtiofs) {
-  if (access("/usr/bin/qemu-system-x86_64", X_OK) != 0) GTEST_SKIP() << "qemu-system-x86_64 not installed";
-  auto kernel = testing::FindHostKernel();
-  if (!kernel.ok()) GTEST_SKIP() << kernel.status();
-  char tmpl[] = "/tmp/castor-virtiofs-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  stdfs::path dir = tmpl;
-  struct Cleanup {
-    stdfs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      stdfs::remove_all(dir, ec);
+// One guest run: the tree, its expected views, the initramfs, and the
+// parsing of the guest's verdicts. The two tests differ in who serves.
+class VirtiofsGuestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access("/usr/bin/qemu-system-x86_64", X_OK) != 0) GTEST_SKIP() << "qemu-system-x86_64 not installed";
+    auto kernel = testing::FindHostKernel();
+    if (!kernel.ok()) GTEST_SKIP() << kernel.status();
+    kernel_ = *kernel;
+    char tmpl[] = "/tmp/castor-virtiofs-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    started_ = std::chrono::steady_clock::now();
+    tree_ = dir_ / "tree";
+    MakeTree(tree_);
+    Expected expected = Describe(tree_);
+
+    // The tree in in-process services, as root "tree" (the digests are the
+    // same in every store).
+    services_ = castore::Services{std::make_shared<castore::MemoryBlobService>(),
+                                  std::make_shared<castore::MemoryDirectoryService>(),
+                                  std::make_shared<castore::MemoryRootService>()};
+    auto ingested = castore::IngestPath(*services_.blobs, *services_.directories, tree_.string());
+    ASSERT_TRUE(ingested.ok()) << ingested.status();
+    auto name = castore::PathComponent::Create("tree");
+    ASSERT_TRUE(name.ok());
+    ASSERT_TRUE(castore::CommitRoot(*services_.blobs, *services_.roots, castore::Entry{*name, ingested->node}).ok());
+    const auto* root_dir = std::get_if<castore::DirectoryNode>(&ingested->node);
+    ASSERT_NE(root_dir, nullptr);
+    castore::Blake3Hasher hello;
+    hello.Update("Hello, world!\n");
+
+    kernel_image_ = (dir_ / "vmlinux").string();
+    if (absl::Status s = testing::ExtractVmlinux(kernel_.bzimage, kernel_image_); !s.ok()) {
+      ASSERT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+      kernel_image_ = kernel_.bzimage;
     }
-  } cleanup{dir};
-
-  auto started = std::chrono::steady_clock::now();
-  stdfs::path tree = dir / "tree";
-  MakeTree(tree);
-  Expected expected = Describe(tree);
-
-  // The store: the tree ingested into in-process services, as root "tree".
-  castore::Services services{std::make_shared<castore::MemoryBlobService>(),
-                             std::make_shared<castore::MemoryDirectoryService>(),
-                             std::make_shared<castore::MemoryRootService>()};
-  auto ingested = castore::IngestPath(*services.blobs, *services.directories, tree.string());
-  ASSERT_TRUE(ingested.ok()) << ingested.status();
-  auto name = castore::PathComponent::Create("tree");
-  ASSERT_TRUE(name.ok());
-  ASSERT_TRUE(castore::CommitRoot(*services.blobs, *services.roots, castore::Entry{*name, ingested->node}).ok());
-  const auto* root_dir = std::get_if<castore::DirectoryNode>(&ingested->node);
-  ASSERT_NE(root_dir, nullptr);
-  castore::Blake3Hasher hello;
-  hello.Update("Hello, world!\n");
-
-  // The guest image.
-  std::string vmlinux = (dir / "vmlinux").string();
-  std::string kernel_image = vmlinux;
-  if (absl::Status s = testing::ExtractVmlinux(kernel->bzimage, vmlinux); !s.ok()) {
-    ASSERT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
-    kernel_image = kernel->bzimage;
+    testing::CpioWriter cpio;
+    ASSERT_TRUE(testing::AddGuestBase(cpio, kernel_).ok());
+    ASSERT_TRUE(cpio.AddHostFile("/bin/probe", CASTOR_GUEST_PROBE, 0755).ok());
+    cpio.AddFile("/init", kInit, 0755);
+    cpio.AddDir("/expected");
+    cpio.AddFile("/expected/roots", "tree\n");
+    cpio.AddFile("/expected/find", expected.find);
+    cpio.AddFile("/expected/sha256", expected.sha256);
+    cpio.AddFile("/expected/stat_files", expected.stat_files);
+    cpio.AddFile("/expected/stat_dirs", expected.stat_dirs);
+    cpio.AddFile("/expected/readlink", expected.readlink);
+    cpio.AddFile("/expected/xattr", absl::StrCat(hello.Finalize().ToB3(), "\n", root_dir->digest.ToB3(), "\n",
+                                                 "user.tvix.castore.blob.digest\n"));
+    cpio.AddFile("/expected/erofs",
+                 "create=30 open_write=30 mkdir=30 unlink=30 truncate=30 chmod=30 symlink=30 setxattr=30\n");
+    initrd_ = (dir_ / "initrd.cpio").string();
+    ASSERT_TRUE(cpio.WriteTo(initrd_).ok());
+    socket_ = (dir_ / "vfs.sock").string();
   }
-  testing::CpioWriter cpio;
-  ASSERT_TRUE(testing::AddGuestBase(cpio, *kernel).ok());
-  ASSERT_TRUE(cpio.AddHostFile("/bin/probe", CASTOR_GUEST_PROBE, 0755).ok());
-  cpio.AddFile("/init", kInit, 0755);
-  cpio.AddDir("/expected");
-  cpio.AddFile("/expected/roots", "tree\n");
-  cpio.AddFile("/expected/find", expected.find);
-  cpio.AddFile("/expected/sha256", expected.sha256);
-  cpio.AddFile("/expected/stat_files", expected.stat_files);
-  cpio.AddFile("/expected/stat_dirs", expected.stat_dirs);
-  cpio.AddFile("/expected/readlink", expected.readlink);
-  cpio.AddFile("/expected/xattr", absl::StrCat(hello.Finalize().ToB3(), "\n", root_dir->digest.ToB3(), "\n",
-                                               "user.tvix.castore.blob.digest\n"));
-  cpio.AddFile("/expected/erofs",
-               "create=30 open_write=30 mkdir=30 unlink=30 truncate=30 chmod=30 symlink=30 setxattr=30\n");
-  std::string initrd = (dir / "initrd.cpio").string();
-  ASSERT_TRUE(cpio.WriteTo(initrd).ok());
 
-  // castor virtiofs, in process, until the VM disconnects.
+  void TearDown() override {
+    if (!dir_.empty()) {
+      std::error_code ec;
+      stdfs::remove_all(dir_, ec);
+      auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
+      std::printf("guest test took %.1f s\n", elapsed.count() / 1000.0);
+    }
+  }
+
+  // Boots the guest against socket_ and checks its verdicts.
+  void RunGuestAndCheck() {
+    std::string console = (dir_ / "console.log").string();
+    auto qemu = testing::RunWithTimeout(testing::QemuArgs(kernel_image_, initrd_, socket_, console),
+                                        (dir_ / "qemu.log").string(), std::chrono::seconds(100));
+    std::string log = Slurp(console);
+    ASSERT_TRUE(qemu.ok()) << qemu.status() << "\nconsole:\n" << log << "\nqemu:\n" << Slurp((dir_ / "qemu.log").string());
+    EXPECT_EQ(*qemu, 0) << Slurp((dir_ / "qemu.log").string());
+    std::map<std::string, std::string> results;
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream words(line);
+      std::string tag, check, verdict;
+      words >> tag >> check >> verdict;
+      if (tag == "CASTOR-RESULT") results[check] = verdict;
+    }
+    for (const char* check : {"modules", "mount", "roots", "readdir", "sha256", "stat_files", "stat_dirs",
+                              "readlink", "same_inode", "xattr", "erofs", "reread", "umount"}) {
+      EXPECT_EQ(results[check], "PASS") << check << "\nconsole:\n" << log;
+    }
+    EXPECT_NE(log.find("CASTOR-DONE"), std::string::npos) << log;
+  }
+
+  testing::HostKernel kernel_;
+  stdfs::path dir_, tree_;
+  std::chrono::steady_clock::time_point started_;
+  castore::Services services_;
+  std::string kernel_image_, initrd_, socket_;
+};
+
+TEST_F(VirtiofsGuestTest, GuestReadsTheTreeServedInProcess) {
+  // ServeVirtiofs on the in-process services, until the VM disconnects.
   int stop = eventfd(0, EFD_CLOEXEC);
   ASSERT_GE(stop, 0);
   std::promise<void> listening;
   fs::transport::VirtiofsOptions options;
-  options.socket_path = (dir / "vfs.sock").string();
+  options.socket_path = socket_;
   options.fs.list_root = true;
   options.fs.show_xattr = true;
   options.threads = 2;
   options.on_listening = [&listening] { listening.set_value(); };
   auto served = std::async(std::launch::async,
-                           [&] { return fs::transport::ServeVirtiofs(services, options, stop); });
+                           [&] { return fs::transport::ServeVirtiofs(services_, options, stop); });
   ASSERT_EQ(listening.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
-
-  std::string console = (dir / "console.log").string();
-  auto qemu = testing::RunWithTimeout(testing::QemuArgs(kernel_image, initrd, options.socket_path, console),
-                                      (dir / "qemu.log").string(), std::chrono::seconds(100));
+  RunGuestAndCheck();
   // The VM is gone: the server returns by itself; the stop fd is a backstop.
   if (served.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
     eventfd_write(stop, 1);
-    ADD_FAILURE() << "castor virtiofs did not exit when the VM disconnected";
+    ADD_FAILURE() << "ServeVirtiofs did not return when the VM disconnected";
   }
   absl::Status serve_status = served.get();
   close(stop);
-  std::string log = Slurp(console);
-  ASSERT_TRUE(qemu.ok()) << qemu.status() << "\nconsole:\n" << log << "\nqemu:\n" << Slurp((dir / "qemu.log").string());
-  EXPECT_EQ(*qemu, 0) << Slurp((dir / "qemu.log").string());
   EXPECT_TRUE(serve_status.ok()) << serve_status;
+}
 
-  std::map<std::string, std::string> results;
-  std::istringstream lines(log);
-  for (std::string line; std::getline(lines, line);) {
-    std::istringstream words(line);
-    std::string tag, check, verdict;
-    words >> tag >> check >> verdict;
-    if (tag == "CASTOR-RESULT") results[check] = verdict;
+TEST_F(VirtiofsGuestTest, GuestReadsTheTreeImportedAndServedByTheCastorBinary) {
+  const char* env_bin = std::getenv("CASTOR_BIN");
+  std::string bin = env_bin != nullptr ? env_bin : CASTOR_BIN_PATH;
+  std::string store = (dir_ / "store").string();
+  std::string import_log = (dir_ / "import.log").string();
+  auto imported = testing::RunWithTimeout({bin, "import", "--store", store, "--name", "tree", tree_.string()},
+                                          import_log, std::chrono::seconds(60));
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  ASSERT_EQ(*imported, 0) << Slurp(import_log);
+
+  std::string server_log = (dir_ / "server.log").string();
+  auto server = std::async(std::launch::async, [&] {
+    return testing::RunWithTimeout({bin, "virtiofs", "--store", store, "--socket", socket_, "--list-root",
+                                    "--show-xattr", "--threads", "2"},
+                                   server_log, std::chrono::seconds(110));
+  });
+  struct stat st;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (stat(socket_.c_str(), &st) != 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no socket; server log:\n" << Slurp(server_log);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  for (const char* check : {"modules", "mount", "roots", "readdir", "sha256", "stat_files", "stat_dirs",
-                            "readlink", "same_inode", "xattr", "erofs", "reread", "umount"}) {
-    EXPECT_EQ(results[check], "PASS") << check << "\nconsole:\n" << log;
-  }
-  EXPECT_NE(log.find("CASTOR-DONE"), std::string::npos) << log;
-  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  std::printf("guest test took %.1f s\n", elapsed.count() / 1000.0);
+  RunGuestAndCheck();
+  // castor virtiofs exits 0 by itself once the VM has disconnected (the
+  // timeout above kills it otherwise).
+  auto rc = server.get();
+  ASSERT_TRUE(rc.ok()) << rc.status() << Slurp(server_log);
+  EXPECT_EQ(*rc, 0) << Slurp(server_log);
 }
 
 }  // namespace
