@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -395,20 +396,36 @@ void VhostUserBackend::QueueLoop(uint32_t index) {
 }
 
 absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
+  // Bound and listening under a temporary name, then renamed into place: a
+  // frontend that sees the path can connect at once.
+  std::string temp = absl::StrCat(path, ".", getpid(), ".tmp");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+  if (path.empty() || temp.size() >= sizeof(addr.sun_path)) {
     return absl::InvalidArgumentError(absl::StrCat("socket path '", path, "' is empty or too long"));
   }
-  std::memcpy(addr.sun_path, path.data(), path.size());
+  std::memcpy(addr.sun_path, temp.data(), temp.size());
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return ErrnoStatus(errno, "socket");
-  struct stat st;
-  if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());
+  unlink(temp.c_str());
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("bind ", path));
+    return ErrnoStatus(errno, absl::StrCat("bind ", temp));
   }
-  if (listen(fd.get(), 1) != 0) return ErrnoStatus(errno, absl::StrCat("listen ", path));
+  if (listen(fd.get(), 1) != 0) {
+    absl::Status s = ErrnoStatus(errno, absl::StrCat("listen ", temp));
+    unlink(temp.c_str());
+    return s;
+  }
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    unlink(temp.c_str());
+    return absl::AlreadyExistsError(absl::StrCat(path, " exists and is not a socket"));
+  }
+  if (rename(temp.c_str(), path.c_str()) != 0) {
+    absl::Status s = ErrnoStatus(errno, absl::StrCat("rename ", temp, " to ", path));
+    unlink(temp.c_str());
+    return s;
+  }
   return fd;
 }
 

@@ -607,6 +607,25 @@ TEST_F(VhostUserTest, LegacyFrontendWithoutProtocolFeaturesStartsRingsEnabled) {
   EXPECT_EQ(eventfd_read(fq.call, &v), 0);
 }
 
+TEST(ListenUnixTest, ReplacesAStaleSocketButNeverAFile) {
+  char tmpl[] = "/tmp/castor-listen-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string path = std::string(tmpl) + "/s";
+  {
+    auto first = ListenUnix(path);
+    ASSERT_TRUE(first.ok()) << first.status();
+  }
+  auto second = ListenUnix(path);  // the first one's file is left behind
+  ASSERT_TRUE(second.ok()) << second.status();
+  unlink(path.c_str());
+  FILE* f = std::fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  EXPECT_EQ(ListenUnix(path).status().code(), absl::StatusCode::kAlreadyExists);
+  unlink(path.c_str());
+  rmdir(tmpl);
+}
+
 TEST(GuestMemoryTest, TranslatesOnlyInsideRegions) {
   std::vector<uint8_t> a(4096), b(4096);
   MemoryRegionDesc regions[] = {{0x1000, 4096, 0x7000, 0}, {0x2000, 4096, 0x9000, 0}};
