@@ -14,11 +14,12 @@ namespace {
 // scatters the reply and returns the chain on Complete().
 class ChainResponder : public fuse::Responder {
  public:
-  ChainResponder(Virtqueue& vq, DescChain chain)
-      : vq_(vq), chain_(std::move(chain)),
+  ChainResponder(Virtqueue& vq, ReplyBufferPool& pool, DescChain chain)
+      : vq_(vq), pool_(pool), chain_(std::move(chain)),
         request_(new uint8_t[chain_.readable_bytes]),
         reply_size_(std::min<uint64_t>(chain_.writable_bytes, VirtioFsDevice::kMaxReply)),
-        reply_(new uint8_t[reply_size_]) {
+        pooled_(reply_size_ <= ReplyBufferPool::kBufferSize),
+        reply_(pooled_ ? pool.Get() : std::unique_ptr<uint8_t[]>(new uint8_t[reply_size_])) {
     size_t off = 0;
     for (std::span<uint8_t> s : chain_.readable) {
       std::memcpy(request_.get() + off, s.data(), s.size());
@@ -41,19 +42,43 @@ class ChainResponder : public fuse::Responder {
       std::memcpy(s.data(), reply_.get() + off, n);
       off += n;
     }
-    vq_.PushUsed(chain_.head, static_cast<uint32_t>(length));
+    uint16_t head = chain_.head;
+    Virtqueue& vq = vq_;
+    if (pooled_) pool_.Put(std::move(reply_));
+    // Delete before pushing: once the chain is back, the queue may stop and
+    // the device go away.
     delete this;
+    vq.PushUsed(head, static_cast<uint32_t>(length));
   }
 
  private:
   Virtqueue& vq_;
+  ReplyBufferPool& pool_;
   DescChain chain_;
   std::unique_ptr<uint8_t[]> request_;
   size_t reply_size_;
+  bool pooled_;
   std::unique_ptr<uint8_t[]> reply_;
 };
 
 }  // namespace
+
+std::unique_ptr<uint8_t[]> ReplyBufferPool::Get() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!free_.empty()) {
+      auto b = std::move(free_.back());
+      free_.pop_back();
+      return b;
+    }
+  }
+  return std::unique_ptr<uint8_t[]>(new uint8_t[kBufferSize]);
+}
+
+void ReplyBufferPool::Put(std::unique_ptr<uint8_t[]> buffer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (free_.size() < kMaxFree) free_.push_back(std::move(buffer));
+}
 
 VirtioFsDevice::VirtioFsDevice(fuse::RequestHandler& handler, std::string tag, uint32_t request_queues,
                                int threads)
@@ -106,7 +131,7 @@ void VirtioFsDevice::HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain)
     vq.PushUsed(chain.head, 0);
     return;
   }
-  auto* responder = new ChainResponder(vq, std::move(chain));
+  auto* responder = new ChainResponder(vq, pool_, std::move(chain));
   if (workers_.empty()) {
     handler_.Handle(responder->request(), *responder);
     return;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -25,6 +26,21 @@
 #include "fs/transport/vhost_user_backend.h"
 
 namespace castor::fs::transport {
+
+// Reply buffers of one size class, reused across requests: a READ reply is
+// up to 1 MiB, and a fresh allocation of that size costs page faults and
+// zeroing on every request. Thread-safe.
+class ReplyBufferPool {
+ public:
+  static constexpr size_t kBufferSize = (size_t{1} << 20) + 4096;
+  static constexpr size_t kMaxFree = 64;
+  std::unique_ptr<uint8_t[]> Get();
+  void Put(std::unique_ptr<uint8_t[]> buffer);
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<uint8_t[]>> free_ ABSL_GUARDED_BY(mu_);
+};
 
 class VirtioFsDevice : public VirtioDevice {
  public:
@@ -52,6 +68,7 @@ class VirtioFsDevice : public VirtioDevice {
   void Worker();
 
   fuse::RequestHandler& handler_;
+  ReplyBufferPool pool_;
   const std::string tag_;
   const uint32_t request_queues_;
 
