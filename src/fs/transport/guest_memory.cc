@@ -1,6 +1,7 @@
 #include "fs/transport/guest_memory.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -48,6 +49,13 @@ absl::StatusOr<std::unique_ptr<GuestMemory>> GuestMemory::Create(
   for (size_t i = 0; i < regions.size(); ++i) {
     // Map from offset 0 so that mmap_offset need not be page-aligned.
     size_t length = regions[i].mmap_offset + regions[i].memory_size;
+    // A file shorter than the region would SIGBUS on access.
+    struct stat st;
+    if (fstat(fds[i], &st) != 0) return ErrnoStatus(errno, absl::StrCat("fstat of region ", i, "'s fd"));
+    if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) < length) {
+      return absl::InvalidArgumentError(absl::StrCat("region ", i, " needs ", length, " bytes of its file, which has ",
+                                                     st.st_size));
+    }
     void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fds[i], 0);
     if (base == MAP_FAILED) {
       return ErrnoStatus(errno, absl::StrCat("mmap of guest memory region ", i, " (",

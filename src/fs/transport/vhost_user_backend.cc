@@ -232,7 +232,9 @@ absl::StatusOr<std::optional<VhostUserBackend::Reply>> VhostUserBackend::Dispatc
       if (msg.request == vhost::kSetVringCall) {
         v->vq.SetCallFd(fd.Release());
       } else if (msg.request == vhost::kSetVringErr) {
+        StopQueue(index);  // the queue thread uses the err fd
         v->err = std::move(fd);
+        RETURN_IF_ERROR(UpdateQueue(index));
       } else {
         if (no_fd) return absl::UnimplementedError("polling a queue without a kick eventfd");
         StopQueue(index);
@@ -388,8 +390,14 @@ void VhostUserBackend::QueueLoop(uint32_t index) {
       continue;
     }
     if (fds[1].revents & POLLIN) {
-      eventfd_t value;
-      eventfd_read(v.kick.get(), &value);
+      uint64_t value;
+      ssize_t n = read(v.kick.get(), &value, sizeof(value));
+      if (n != sizeof(value) && !(n < 0 && (errno == EAGAIN || errno == EINTR))) {
+        // Not an eventfd (a file at EOF would poll readable forever).
+        spdlog::error("virtqueue {}: kick fd is not an eventfd; queue no longer served", index);
+        broken = true;
+        continue;
+      }
       drain();
     }
   }

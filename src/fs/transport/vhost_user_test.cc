@@ -4,6 +4,7 @@
 // and a trivial RequestHandler that echoes requests.
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -581,6 +582,38 @@ TEST_F(VhostUserTest, RingOutsideGuestMemoryIsRejected) {
   Send(vhost::kSetVringKick, Bytes<uint64_t>(1), {queues_[1].kick});
   ASSERT_EQ(served_.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_EQ(served_.get().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(VhostUserTest, MemoryFileShorterThanItsRegionIsRejected) {
+  StartBackend();
+  int small = memfd_create("small", MFD_CLOEXEC);
+  ASSERT_EQ(ftruncate(small, kRegionSize), 0);  // region 1 needs 2 MiB of it
+  Send(vhost::kSetMemTable, MemTable(), {memfd_, small});
+  close(small);
+  ASSERT_EQ(served_.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(served_.get().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(VhostUserTest, KickFdThatIsNotAnEventfdDoesNotSpin) {
+  StartBackend();
+  Handshake();
+  int file = memfd_create("not-an-eventfd", MFD_CLOEXEC);  // always readable, read() gives 0
+  Send(vhost::kSetVringKick, Bytes<uint64_t>(1), {file}, true);
+  EXPECT_EQ(ReceiveU64(vhost::kSetVringKick), 0u);
+  close(file);
+  rusage before, after;
+  getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  getrusage(RUSAGE_SELF, &after);
+  auto cpu_us = [](const rusage& r) { return r.ru_utime.tv_sec * 1000000 + r.ru_utime.tv_usec + r.ru_stime.tv_sec * 1000000 + r.ru_stime.tv_usec; };
+  EXPECT_LT(cpu_us(after) - cpu_us(before), 100000);
+  // The other queue still works.
+  FakeQueue& hi = queues_[0];
+  auto forget = FuseRequest(kOpForget, 0, std::string(8, '\0'));
+  std::memcpy(mem_ + 0x60000, forget.data(), forget.size());
+  hi.AddChain({{0x60000, static_cast<uint32_t>(forget.size()), false}});
+  hi.Kick();
+  EXPECT_TRUE(hi.WaitUsed());
 }
 
 TEST_F(VhostUserTest, StopFdEndsTheConnection) {
