@@ -13,7 +13,7 @@ PKGS=(
   # tests
   libgtest-dev libgmock-dev fuse3 attr python3
   # virtio-fs guest tests
-  qemu-system-x86 qemu-system-common busybox-static linux-image-amd64 cpio
+  qemu-system-x86 qemu-system-common busybox-static linux-image-amd64 cpio liblzma-dev
   # benchmarks and peers
   libbenchmark-dev b3sum squashfuse squashfs-tools erofs-utils restic borgbackup hyperfine
 )

@@ -19,6 +19,7 @@ void RegisterCommands(CLI::App& app) {
   AddMountCommand(app);
   AddDaemonCommand(app);
   rpc::RegisterGrpcSchemes();
+  AddVirtiofsCommand(app);
 }
 
 int RunSelected(CLI::App& app) {

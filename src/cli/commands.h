@@ -19,5 +19,6 @@ int RunSelected(CLI::App& app);
 void AddStoreCommands(CLI::App& app);  // roots, ls, cat, rm, import, export, verify, gc
 void AddMountCommand(CLI::App& app);   // mount
 void AddDaemonCommand(CLI::App& app);  // daemon (cmd_daemon.cc)
+void AddVirtiofsCommand(CLI::App& app);  // virtiofs
 
 }  // namespace castor::cli

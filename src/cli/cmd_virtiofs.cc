@@ -1,0 +1,78 @@
+// castor virtiofs: serves the store to a VM over vhost-user virtio-fs.
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "castore/status_macros.h"
+#include "cli/commands.h"
+#include "cli/store_flags.h"
+#include "fs/transport/virtiofs_server.h"
+
+namespace castor::cli {
+namespace {
+
+struct VirtiofsFlags {
+  StoreFlags store;
+  std::string socket;
+  bool list_root = false;
+  bool show_xattr = false;
+  int threads = 1;
+  bool persistent = false;
+};
+
+int RunVirtiofs(const VirtiofsFlags& flags) {
+  // Block the termination signals before any thread exists, then wait for
+  // them through a signalfd that doubles as the server's stop fd.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  int stop = signalfd(-1, &set, SFD_CLOEXEC);
+  if (stop < 0) {
+    std::perror("castor: signalfd");
+    return 1;
+  }
+  auto services = flags.store.Open();
+  if (!services.ok()) {
+    std::fprintf(stderr, "castor: %s\n", std::string(services.status().message()).c_str());
+    close(stop);
+    return 1;
+  }
+  fs::transport::VirtiofsOptions options;
+  options.socket_path = flags.socket;
+  options.fs.list_root = flags.list_root;
+  options.fs.show_xattr = flags.show_xattr;
+  options.threads = flags.threads;
+  options.persistent = flags.persistent;
+  absl::Status s = fs::transport::ServeVirtiofs(*services, options, stop);
+  close(stop);
+  if (!s.ok()) {
+    std::fprintf(stderr, "castor: virtiofs: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddVirtiofsCommand(CLI::App& app) {
+  auto flags = std::make_shared<VirtiofsFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "virtiofs", "Serve the store to a VM as a virtio-fs share over a vhost-user socket");
+  flags->store.AddTo(*cmd);
+  cmd->add_option("--socket", flags->socket, "vhost-user unix socket to listen on")->required();
+  cmd->add_flag("--list-root", flags->list_root, "let readdir of the share's root list the roots");
+  cmd->add_flag("--show-xattr", flags->show_xattr, "expose user.tvix.castore.*.digest xattrs");
+  cmd->add_option("--threads", flags->threads, "request worker threads (1: on the queue threads)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_flag("--persistent", flags->persistent,
+                "after the VM disconnects, wait for the next connection instead of exiting");
+  SetRunner(cmd, [flags] { return RunVirtiofs(*flags); });
+}
+
+}  // namespace castor::cli

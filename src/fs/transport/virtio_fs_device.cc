@@ -1,0 +1,160 @@
+#include "fs/transport/virtio_fs_device.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "castore/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace castor::fs::transport {
+namespace {
+
+// One in-flight request: owns the gathered request and the reply buffer,
+// scatters the reply and returns the chain on Complete().
+class ChainResponder : public fuse::Responder {
+ public:
+  ChainResponder(Virtqueue& vq, ReplyBufferPool& pool, DescChain chain)
+      : vq_(vq), pool_(pool), chain_(std::move(chain)),
+        request_(new uint8_t[chain_.readable_bytes]),
+        reply_size_(std::min<uint64_t>(chain_.writable_bytes, VirtioFsDevice::kMaxReply)),
+        pooled_(reply_size_ <= ReplyBufferPool::kBufferSize),
+        reply_(pooled_ ? pool.Get() : std::unique_ptr<uint8_t[]>(new uint8_t[reply_size_])) {
+    size_t off = 0;
+    for (std::span<uint8_t> s : chain_.readable) {
+      std::memcpy(request_.get() + off, s.data(), s.size());
+      off += s.size();
+    }
+  }
+
+  std::span<const uint8_t> request() const { return {request_.get(), chain_.readable_bytes}; }
+  std::span<uint8_t> ReplyBuffer() override { return {reply_.get(), reply_size_}; }
+
+  void Complete(size_t length) override {
+    if (length > reply_size_) {
+      spdlog::error("virtio-fs: handler replied {} bytes into a {}-byte buffer", length, reply_size_);
+      length = reply_size_;
+    }
+    size_t off = 0;
+    for (std::span<uint8_t> s : chain_.writable) {
+      if (off >= length) break;
+      size_t n = std::min(s.size(), length - off);
+      std::memcpy(s.data(), reply_.get() + off, n);
+      off += n;
+    }
+    uint16_t head = chain_.head;
+    Virtqueue& vq = vq_;
+    if (pooled_) pool_.Put(std::move(reply_));
+    // Delete before pushing: once the chain is back, the queue may stop and
+    // the device go away.
+    delete this;
+    vq.PushUsed(head, static_cast<uint32_t>(length));
+  }
+
+ private:
+  Virtqueue& vq_;
+  ReplyBufferPool& pool_;
+  DescChain chain_;
+  std::unique_ptr<uint8_t[]> request_;
+  size_t reply_size_;
+  bool pooled_;
+  std::unique_ptr<uint8_t[]> reply_;
+};
+
+}  // namespace
+
+std::unique_ptr<uint8_t[]> ReplyBufferPool::Get() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!free_.empty()) {
+      auto b = std::move(free_.back());
+      free_.pop_back();
+      return b;
+    }
+  }
+  return std::unique_ptr<uint8_t[]>(new uint8_t[kBufferSize]);
+}
+
+void ReplyBufferPool::Put(std::unique_ptr<uint8_t[]> buffer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (free_.size() < kMaxFree) free_.push_back(std::move(buffer));
+}
+
+VirtioFsDevice::VirtioFsDevice(fuse::RequestHandler& handler, std::string tag, uint32_t request_queues,
+                               int threads)
+    : handler_(handler), tag_(std::move(tag)), request_queues_(std::max<uint32_t>(1, request_queues)) {
+  CASTOR_CHECK(tag_.size() <= kTagSize && !tag_.empty());
+  if (threads > 1) {
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Worker(); });
+  }
+}
+
+VirtioFsDevice::~VirtioFsDevice() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  work_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+std::vector<uint8_t> VirtioFsDevice::Config() const {
+  std::vector<uint8_t> config(kTagSize + 4, 0);
+  std::memcpy(config.data(), tag_.data(), tag_.size());
+  uint32_t n = request_queues_;
+  std::memcpy(config.data() + kTagSize, &n, 4);
+  return config;
+}
+
+uint64_t VirtioFsDevice::failed_chains() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failed_;
+}
+
+void VirtioFsDevice::HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain) {
+  const char* problem = nullptr;
+  if (!chain.status.ok()) {
+    spdlog::warn("virtio-fs queue {}: malformed descriptor chain {}: {}", queue, chain.head,
+                 SV(chain.status.message()));
+    problem = "";
+  } else if (chain.readable_bytes < kInHeaderSize) {
+    problem = "request shorter than a FUSE header";
+  } else if (queue != 0 && chain.writable_bytes < kOutHeaderSize) {
+    problem = "no room for a FUSE reply";
+  }
+  if (problem != nullptr) {
+    if (*problem) spdlog::warn("virtio-fs queue {}: chain {}: {}", queue, chain.head, problem);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++failed_;
+    }
+    vq.PushUsed(chain.head, 0);
+    return;
+  }
+  auto* responder = new ChainResponder(vq, pool_, std::move(chain));
+  if (workers_.empty()) {
+    handler_.Handle(responder->request(), *responder);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back([this, responder] { handler_.Handle(responder->request(), *responder); });
+  }
+  work_.notify_one();
+}
+
+void VirtioFsDevice::Worker() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    job();
+  }
+}
+
+}  // namespace castor::fs::transport

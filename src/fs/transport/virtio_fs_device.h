@@ -1,0 +1,83 @@
+// The virtio-fs device (virtio spec 5.11) on top of the vhost-user backend:
+// queue 0 is the hiprio queue (FORGET, BATCH_FORGET), queues 1.. carry
+// requests. Each descriptor chain is one FUSE request: its device-readable
+// part is gathered into a private buffer (the guest cannot change it under
+// the handler), the reply is written into a private buffer and scattered
+// into the device-writable part on Complete(). A malformed chain fails only
+// that request (returned with nothing written).
+//
+// Thread-safety: HandleChain runs on the queue threads; requests are handled
+// inline (threads <= 1) or on a pool of `threads` workers; responders may be
+// completed from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "fs/fuse/request_handler.h"
+#include "fs/transport/vhost_user_backend.h"
+
+namespace castor::fs::transport {
+
+// Reply buffers of one size class, reused across requests: a READ reply is
+// up to 1 MiB, and a fresh allocation of that size costs page faults and
+// zeroing on every request. Thread-safe.
+class ReplyBufferPool {
+ public:
+  static constexpr size_t kBufferSize = (size_t{1} << 20) + 4096;
+  static constexpr size_t kMaxFree = 64;
+  std::unique_ptr<uint8_t[]> Get();
+  void Put(std::unique_ptr<uint8_t[]> buffer);
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<uint8_t[]>> free_ ABSL_GUARDED_BY(mu_);
+};
+
+class VirtioFsDevice : public VirtioDevice {
+ public:
+  static constexpr size_t kTagSize = 36;
+  // Largest reply buffer handed to the handler (a 1 MiB READ plus headers
+  // fits; a larger writable part is simply not filled).
+  static constexpr size_t kMaxReply = size_t{4} << 20;
+  static constexpr size_t kInHeaderSize = 40;   // struct fuse_in_header
+  static constexpr size_t kOutHeaderSize = 16;  // struct fuse_out_header
+
+  // `tag` is what the guest mounts (at most 36 bytes); `handler` must outlive
+  // the device.
+  VirtioFsDevice(fuse::RequestHandler& handler, std::string tag, uint32_t request_queues, int threads);
+  ~VirtioFsDevice() override;
+
+  uint64_t DeviceFeatures() const override { return 0; }
+  uint32_t NumQueues() const override { return 1 + request_queues_; }
+  std::vector<uint8_t> Config() const override;
+  void HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain) override;
+
+  // Chains failed by the transport (malformed, no reply room), for tests.
+  uint64_t failed_chains() const;
+
+ private:
+  void Worker();
+
+  fuse::RequestHandler& handler_;
+  ReplyBufferPool pool_;
+  const std::string tag_;
+  const uint32_t request_queues_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace castor::fs::transport

@@ -1,0 +1,86 @@
+#include "fs/transport/virtiofs_server.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "castore/status_macros.h"
+#include "fs/fuse/dispatcher.h"
+#include "fs/fuse/session.h"
+#include "fs/transport/vhost_user_backend.h"
+#include "fs/transport/virtio_fs_device.h"
+#include "spdlog/spdlog.h"
+
+namespace castor::fs::transport {
+namespace {
+
+// Waits for a connection on `listener`; nullopt when stop_fd fired first.
+absl::StatusOr<std::optional<UniqueFd>> Accept(int listener, int stop_fd) {
+  for (;;) {
+    pollfd fds[2] = {{listener, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    int n = poll(fds, stop_fd >= 0 ? 2 : 1, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "poll on the vhost-user listening socket");
+    }
+    if (stop_fd >= 0 && (fds[1].revents & POLLIN)) return std::nullopt;
+    int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return ErrnoStatus(errno, "accept on the vhost-user socket");
+    }
+    return std::optional<UniqueFd>(UniqueFd(fd));
+  }
+}
+
+absl::Status ServeOne(const castore::Services& services, const VirtiofsOptions& options, int conn,
+                      int stop_fd) {
+  CastoreFs fs(services, options.fs);
+  fuse::SessionOptions session_options;
+  // Replies go through VirtioFsDevice buffers of up to kMaxReply bytes.
+  session_options.max_pages = 256;
+  fuse::Session session(session_options);
+  fuse::Dispatcher dispatcher(fs, session);
+  VirtioFsDevice device(dispatcher, "castor", options.request_queues, options.threads);
+  VhostUserBackend backend(device);
+  return backend.ServeConnection(conn, stop_fd);
+}
+
+}  // namespace
+
+absl::Status ServeVirtiofs(const castore::Services& services, const VirtiofsOptions& options,
+                           int stop_fd) {
+  ASSIGN_OR_RETURN(UniqueFd listener, ListenUnix(options.socket_path));
+  spdlog::info("virtiofs: listening on {}", options.socket_path);
+  if (options.on_listening) options.on_listening();
+  absl::Status result;
+  for (;;) {
+    auto conn = Accept(listener.get(), stop_fd);
+    if (!conn.ok()) {
+      result = conn.status();
+      break;
+    }
+    if (!conn->has_value()) break;
+    spdlog::info("virtiofs: frontend connected");
+    absl::Status s = ServeOne(services, options, (*conn)->get(), stop_fd);
+    if (s.code() == absl::StatusCode::kCancelled) break;  // stop_fd fired
+    if (!s.ok()) {
+      spdlog::error("virtiofs: connection ended: {}", SV(s.message()));
+      if (!options.persistent) {
+        result = s;
+        break;
+      }
+    } else {
+      spdlog::info("virtiofs: frontend disconnected");
+    }
+    if (!options.persistent) break;
+  }
+  unlink(options.socket_path.c_str());
+  return result;
+}
+
+}  // namespace castor::fs::transport
