@@ -48,7 +48,7 @@ struct FsOptions {
   // and removed while mounted; everything below a root is immutable.
   uint32_t root_entry_timeout_s = 1;
   // Decoded Directories kept for lookups, bounded by their total entries.
-  uint64_t directory_cache_entries = 1 << 16;
+  uint64_t directory_cache_entries = 1 << 14;
 };
 
 inline constexpr char kBlobDigestXattr[] = "user.tvix.castore.blob.digest";
