@@ -4,7 +4,7 @@
 //   - inode 1 is the mount root; its entries are the named roots
 //     (RootService), listed only with `list_root` (else READDIR is EPERM);
 //   - every other inode is a castore node, deduplicated: equal blob digest
-//     (with equal size and executable bit, which the mode depends on), equal
+//     (and equal executable bit, which the mode depends on), equal
 //     symlink target or equal directory digest share one inode;
 //   - an inode lives while the kernel holds lookup references to it
 //     (LOOKUP and READDIRPLUS take one, FORGET drops them), so memory follows
