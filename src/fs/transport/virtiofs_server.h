@@ -21,7 +21,9 @@ struct VirtiofsOptions {
   FsOptions fs;
   // Threads handling requests; 1 handles them on the queue threads.
   int threads = 1;
-  uint32_t request_queues = 1;
+  // Request queues offered (GET_QUEUE_NUM is a maximum: QEMU's
+  // vhost-user-fs-pci num-request-queues may use up to this many).
+  uint32_t request_queues = 4;
   // Wait for the next connection after a disconnect instead of returning.
   bool persistent = false;
   // Called once the socket listens (tests use it to start the VM).
