@@ -8,13 +8,45 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
 #include <string>
 
 #include "absl/status/status.h"
 #include "castore/composition.h"
 #include "fs/castore_fs.h"
+#include "fs/fuse/request_handler.h"
 
 namespace castor::fs::transport {
+
+// The FUSE side of one virtio-fs device: a CastoreFs + Session + Dispatcher
+// per guest driver instance. The kernel sends INIT once per connection, so
+// an INIT on an initialized session means the guest's driver started over
+// (reboot, kexec, module reload) without the vhost-user connection closing:
+// it gets a fresh session and inode table instead of EIO.
+//
+// Thread-safe. Relies on the Dispatcher completing each request before
+// Handle returns (it owns no threads), so an old instance is only dropped
+// once no request runs on it.
+class GuestSessionHandler : public fuse::RequestHandler {
+ public:
+  GuestSessionHandler(castore::Services services, FsOptions options);
+  ~GuestSessionHandler() override;
+  void Handle(std::span<const uint8_t> request, fuse::Responder& responder) override;
+  // How many sessions were started (1 + re-initializations).
+  uint64_t sessions() const;
+
+ private:
+  struct Instance;
+  std::shared_ptr<Instance> NewInstance() const;
+
+  const castore::Services services_;
+  const FsOptions options_;
+  mutable std::mutex mu_;
+  std::shared_ptr<Instance> current_;  // guarded by mu_
+  uint64_t sessions_ = 1;              // guarded by mu_
+};
 
 struct VirtiofsOptions {
   std::string socket_path;
