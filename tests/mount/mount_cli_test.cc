@@ -233,6 +233,54 @@ TEST_F(MountCliTest, ImportedTreeReadsBackIdenticallyFromAnEmbeddedStore) {
   std::system(("rm -rf '" + src + "' '" + store + "'").c_str());
 }
 
+// Whether /proc/self/mountinfo lists a mount at `path`.
+bool InMountinfo(const std::string& path) {
+  FILE* f = std::fopen("/proc/self/mountinfo", "r");
+  if (f == nullptr) return false;
+  char line[4096];
+  bool found = false;
+  while (std::fgets(line, sizeof(line), f)) {
+    if (std::string(line).find(" " + path + " ") != std::string::npos) found = true;
+  }
+  std::fclose(f);
+  return found;
+}
+
+TEST_F(MountCliTest, UnprivilegedUserMountsThroughFusermount) {
+  if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0) {
+    GTEST_SKIP() << "needs root and setpriv to become another user";
+  }
+  ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
+  ASSERT_EQ(chown(mnt_.c_str(), 65534, 65534), 0);
+  std::vector<std::string> args = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                   "--clear-groups", "--", bin_, "mount", mnt_,
+                                   "--blob-service-addr", "memory://",
+                                   "--directory-service-addr", "memory://",
+                                   "--root-service-addr", "memory://"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+  children_.push_back(pid);
+  bool mounted = false;
+  for (int i = 0; i < 500 && !mounted; ++i) {
+    mounted = InMountinfo(mnt_);
+    if (!mounted) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(mounted);
+  // Without allow_other even root may not enter a user's FUSE mount.
+  struct stat st;
+  errno = 0;
+  EXPECT_EQ(stat((mnt_ + "/x").c_str(), &st), -1);
+  EXPECT_EQ(errno, EACCES);
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  int status = WaitExit(pid);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_FALSE(InMountinfo(mnt_));
+}
+
 TEST_F(MountCliTest, MissingMountPointIsAClearError) {
   std::string gone = mnt_ + "/does-not-exist";
   std::vector<std::string> args = {bin_, "mount", gone, "--blob-service-addr", "memory://",
