@@ -172,6 +172,10 @@ probe erofs /mnt/tree /mnt/tree/hello.txt > /tmp/erofs 2>&1; check erofs /expect
 cat big.bin big.bin > /dev/null; result reread $?
 cd /
 umount /mnt; result umount $?
+# The driver starts over on the same vhost-user connection (device reset,
+# a new FUSE INIT): the share must come back.
+rmmod virtiofs && insmod /modules/virtiofs.ko && mount -t virtiofs castor /mnt && \
+  [ "$(cat /mnt/tree/hello.txt)" = "Hello, world!" ] && umount /mnt; result reinit $?
 echo CASTOR-DONE
 poweroff -f
 )SH";
@@ -259,7 +263,7 @@ class VirtiofsGuestTest : public ::testing::Test {
       if (tag == "CASTOR-RESULT") results[check] = verdict;
     }
     for (const char* check : {"modules", "mount", "roots", "readdir", "sha256", "stat_files", "stat_dirs",
-                              "readlink", "same_inode", "xattr", "erofs", "reread", "umount"}) {
+                              "readlink", "same_inode", "xattr", "erofs", "reread", "umount", "reinit"}) {
       EXPECT_EQ(results[check], "PASS") << check << "\nconsole:\n" << log;
     }
     EXPECT_NE(log.find("CASTOR-DONE"), std::string::npos) << log;

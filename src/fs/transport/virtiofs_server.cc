@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -39,18 +40,54 @@ absl::StatusOr<std::optional<UniqueFd>> Accept(int listener, int stop_fd) {
 
 absl::Status ServeOne(const castore::Services& services, const VirtiofsOptions& options, int conn,
                       int stop_fd) {
-  CastoreFs fs(services, options.fs);
-  fuse::SessionOptions session_options;
-  // Replies go through VirtioFsDevice buffers of up to kMaxReply bytes.
-  session_options.max_pages = 256;
-  fuse::Session session(session_options);
-  fuse::Dispatcher dispatcher(fs, session);
-  VirtioFsDevice device(dispatcher, "castor", options.request_queues, options.threads);
+  GuestSessionHandler handler(services, options.fs);
+  VirtioFsDevice device(handler, "castor", options.request_queues, options.threads);
   VhostUserBackend backend(device);
   return backend.ServeConnection(conn, stop_fd);
 }
 
 }  // namespace
+
+struct GuestSessionHandler::Instance {
+  Instance(const castore::Services& services, const FsOptions& options, fuse::SessionOptions session_options)
+      : fs(services, options), session(session_options), dispatcher(fs, session) {}
+  CastoreFs fs;
+  fuse::Session session;
+  fuse::Dispatcher dispatcher;
+};
+
+GuestSessionHandler::GuestSessionHandler(castore::Services services, FsOptions options)
+    : services_(std::move(services)), options_(options), current_(NewInstance()) {}
+
+GuestSessionHandler::~GuestSessionHandler() = default;
+
+std::shared_ptr<GuestSessionHandler::Instance> GuestSessionHandler::NewInstance() const {
+  fuse::SessionOptions session_options;
+  // Replies go through VirtioFsDevice buffers of up to kMaxReply bytes.
+  session_options.max_pages = 256;
+  return std::make_shared<Instance>(services_, options_, session_options);
+}
+
+uint64_t GuestSessionHandler::sessions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sessions_;
+}
+
+void GuestSessionHandler::Handle(std::span<const uint8_t> request, fuse::Responder& responder) {
+  uint32_t opcode = 0;
+  if (request.size() >= 8) std::memcpy(&opcode, request.data() + 4, 4);
+  std::shared_ptr<Instance> instance;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (opcode == FUSE_INIT && current_->session.initialized()) {
+      spdlog::info("virtiofs: the guest driver sent INIT again (reset); starting a new FUSE session");
+      current_ = NewInstance();
+      ++sessions_;
+    }
+    instance = current_;
+  }
+  instance->dispatcher.Handle(request, responder);
+}
 
 absl::Status ServeVirtiofs(const castore::Services& services, const VirtiofsOptions& options,
                            int stop_fd) {

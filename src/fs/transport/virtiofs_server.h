@@ -8,20 +8,54 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
 #include <string>
 
 #include "absl/status/status.h"
 #include "castore/composition.h"
 #include "fs/castore_fs.h"
+#include "fs/fuse/request_handler.h"
 
 namespace castor::fs::transport {
+
+// The FUSE side of one virtio-fs device: a CastoreFs + Session + Dispatcher
+// per guest driver instance. The kernel sends INIT once per connection, so
+// an INIT on an initialized session means the guest's driver started over
+// (reboot, kexec, module reload) without the vhost-user connection closing:
+// it gets a fresh session and inode table instead of EIO.
+//
+// Thread-safe. Relies on the Dispatcher completing each request before
+// Handle returns (it owns no threads), so an old instance is only dropped
+// once no request runs on it.
+class GuestSessionHandler : public fuse::RequestHandler {
+ public:
+  GuestSessionHandler(castore::Services services, FsOptions options);
+  ~GuestSessionHandler() override;
+  void Handle(std::span<const uint8_t> request, fuse::Responder& responder) override;
+  // How many sessions were started (1 + re-initializations).
+  uint64_t sessions() const;
+
+ private:
+  struct Instance;
+  std::shared_ptr<Instance> NewInstance() const;
+
+  const castore::Services services_;
+  const FsOptions options_;
+  mutable std::mutex mu_;
+  std::shared_ptr<Instance> current_;  // guarded by mu_
+  uint64_t sessions_ = 1;              // guarded by mu_
+};
 
 struct VirtiofsOptions {
   std::string socket_path;
   FsOptions fs;
   // Threads handling requests; 1 handles them on the queue threads.
   int threads = 1;
-  uint32_t request_queues = 1;
+  // Request queues offered (GET_QUEUE_NUM is a maximum: QEMU's
+  // vhost-user-fs-pci num-request-queues may use up to this many).
+  uint32_t request_queues = 4;
   // Wait for the next connection after a disconnect instead of returning.
   bool persistent = false;
   // Called once the socket listens (tests use it to start the VM).
