@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 
@@ -68,8 +68,13 @@ void BM_Blake3(benchmark::State& state) {
                           static_cast<int64_t>(data.size()));
   state.SetLabel(hex);
 }
-BENCHMARK(BM_Blake3)->Arg(0)->Arg(1 << 20)->Arg(64 << 10)->Unit(benchmark::kMillisecond)
-    ->MinTime(2.0)->UseRealTime();
+BENCHMARK(BM_Blake3)
+    ->Arg(0)
+    ->Arg(1 << 20)
+    ->Arg(64 << 10)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0)
+    ->UseRealTime();
 
 // What b3sum does with a file: mmap it (pages faulted in while hashing),
 // hash it in one update, unmap. Only with CASTOR_BENCH_FILE.

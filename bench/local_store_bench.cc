@@ -87,7 +87,8 @@ void BM_Read_Local(benchmark::State& state) {
   std::vector<uint8_t> buf(kPiece);
   for (auto _ : state) {
     auto r = *f.service->OpenRead(digest);
-    for (uint64_t off = 0; off < kBig; off += kPiece) benchmark::DoNotOptimize(*r->ReadAt(off, buf));
+    for (uint64_t off = 0; off < kBig; off += kPiece)
+      benchmark::DoNotOptimize(*r->ReadAt(off, buf));
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBig));
 }

@@ -1,10 +1,10 @@
 #include "castore/composition.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "castore/blob/local_blob_service.h"
 #include "castore/blob/memory_blob_service.h"
@@ -110,10 +110,10 @@ TEST(Composition, EmbeddedStoreRoundTripsAcrossReopening) {
     tree = *Directory::Create({{*PathComponent::Create("greeting"), FileNode{blob, 5, false}}});
     ASSERT_TRUE(services->directories->Put(tree).ok());
     ASSERT_TRUE(services->blobs->Sync().ok());
-    ASSERT_TRUE(services->roots
-                    ->Put(Entry{*PathComponent::Create("hello"),
-                                DirectoryNode{tree.digest(), tree.size()}})
-                    .ok());
+    ASSERT_TRUE(
+        services->roots
+            ->Put(Entry{*PathComponent::Create("hello"), DirectoryNode{tree.digest(), tree.size()}})
+            .ok());
   }
   auto services = OpenServices(addrs);
   ASSERT_TRUE(services.ok()) << services.status();

@@ -1,5 +1,6 @@
 #include "castore/lmdb_env.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,8 +8,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "castore/blob/blob_service.h"
 #include "castore/directory/lmdb_directory_service.h"

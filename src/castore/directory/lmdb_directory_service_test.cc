@@ -1,8 +1,8 @@
 #include "castore/directory/lmdb_directory_service.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 #include "castore/testing/temp_dir.h"
 
@@ -21,8 +21,8 @@ void RawPut(LmdbEnv& env, const char* db, std::string_view key, std::string_view
 }
 
 Directory WithChild(const Directory& child) {
-  return *Directory::Create({{*PathComponent::Create("child"),
-                              DirectoryNode{child.digest(), child.size()}}});
+  return *Directory::Create(
+      {{*PathComponent::Create("child"), DirectoryNode{child.digest(), child.size()}}});
 }
 
 class LmdbDirectoryServiceTest : public ::testing::Test {
@@ -47,7 +47,8 @@ TEST_F(LmdbDirectoryServiceTest, GarbageValueIsDataLossNamingTheKey) {
   EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
   EXPECT_NE(got.status().message().find(key.ToB3()), std::string::npos) << got.status();
 
-  absl::Status walk = service_->GetRecursive(key, [](const Directory&) { return absl::OkStatus(); });
+  absl::Status walk =
+      service_->GetRecursive(key, [](const Directory&) { return absl::OkStatus(); });
   EXPECT_EQ(walk.code(), absl::StatusCode::kDataLoss) << walk;
 }
 
@@ -114,13 +115,15 @@ TEST_F(LmdbDirectoryServiceTest, ForEachCoversMoreThanOneBatch) {
   int count = 0;
   B3Digest last;
   bool first = true;
-  ASSERT_TRUE(service_->ForEach([&](const B3Digest& d) {
-                        EXPECT_TRUE(first || last < d);
-                        first = false;
-                        last = d;
-                        ++count;
-                        return absl::OkStatus();
-                      }).ok());
+  ASSERT_TRUE(service_
+                  ->ForEach([&](const B3Digest& d) {
+                    EXPECT_TRUE(first || last < d);
+                    first = false;
+                    last = d;
+                    ++count;
+                    return absl::OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(count, 5000);
 }
 

@@ -1,8 +1,8 @@
 #include "castore/roots/lmdb_root_service.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 #include "castore/testing/temp_dir.h"
 
@@ -79,10 +79,12 @@ TEST_F(LmdbRootServiceTest, RootsSurviveReopening) {
   auto reopened = LmdbRootService::Open(path);
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   std::vector<std::string> names;
-  ASSERT_TRUE((*reopened)->List([&](const Entry& e) {
-                          names.push_back(e.name.str());
-                          return absl::OkStatus();
-                        }).ok());
+  ASSERT_TRUE((*reopened)
+                  ->List([&](const Entry& e) {
+                    names.push_back(e.name.str());
+                    return absl::OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(names, (std::vector<std::string>{"plain", high}));
 }
 
