@@ -120,6 +120,7 @@ struct ImportArgs {
 
 // The default root name: the path's last component (tar extensions removed).
 absl::StatusOr<castore::PathComponent> DefaultName(const std::string& path, bool tar) {
+  if (path == "-") return absl::InvalidArgumentError("reading standard input needs --name");
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
   size_t slash = p.rfind('/');

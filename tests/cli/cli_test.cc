@@ -31,6 +31,16 @@ using castore::testing::ReadFile;
 using castore::testing::TempDir;
 using castore::testing::WriteFile;
 
+// On tmpfs when there is one: the shared disk of the test machine takes
+// minutes to unlink 100k files while other jobs syncfs it.
+std::string TestBase() {
+  struct stat st;
+  if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0) {
+    return "/dev/shm";
+  }
+  return "/tmp";
+}
+
 struct RunResult {
   int code = -1;  // exit code, or 128+signal
   std::string out, err;
@@ -40,7 +50,7 @@ class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* bin = std::getenv("CASTOR_BIN");
-    ASSERT_NE(bin, nullptr) << "CASTOR_BIN is not set";
+    if (bin == nullptr || *bin == '\0') bin = CASTOR_BIN_PATH;
     bin_ = bin;
     store_ = tmp_ / "store";
   }
@@ -109,7 +119,7 @@ class CliTest : public ::testing::Test {
     EXPECT_EQ(r.code, 0) << r.out << r.err;
   }
 
-  TempDir tmp_;
+  TempDir tmp_{TestBase()};
   std::string bin_, store_, out_path_, err_path_;
 };
 
@@ -154,7 +164,7 @@ TEST_F(CliTest, OddTreeRoundTripsExactly) {
   ASSERT_FALSE(j.is_null());
   EXPECT_EQ(j["name"], "odd");
   EXPECT_EQ(j["kind"], "directory");
-  EXPECT_EQ(j["files"], 8 + 1);
+  EXPECT_EQ(j["files"], 8);
   EXPECT_EQ(j["symlinks"], 6);
   EXPECT_EQ(j["directories"], 1 + 1 + 500);
   RunResult r = Run({"export", "odd", tmp_ / "out"});
@@ -199,7 +209,7 @@ TEST_F(CliTest, SingleFileAndSymlinkRoots) {
   EXPECT_EQ(cat.code, 0);
   EXPECT_EQ(cat.out, "single");
   RunResult roots = Run({"roots"});
-  EXPECT_NE(roots.out.find("ln\tsymlink -> target/of/link"), std::string::npos) << roots.out;
+  EXPECT_NE(roots.out.find("ln\tsymlink -> 'target/of/link'"), std::string::npos) << roots.out;
   EXPECT_NE(roots.out.find("one.bin\texecutable file b3:"), std::string::npos) << roots.out;
   ASSERT_EQ(Run({"export", "one.bin", tmp_ / "back"}).code, 0);
   struct stat st;

@@ -21,8 +21,9 @@ namespace castor::castore::testing {
 
 class TempDir {
  public:
-  TempDir() {
-    std::string tmpl = "/tmp/castor-test-XXXXXX";
+  // Under `base` (default /tmp).
+  explicit TempDir(const std::string& base = "/tmp") {
+    std::string tmpl = base + "/castor-test-XXXXXX";
     char* p = mkdtemp(tmpl.data());
     if (p == nullptr) std::abort();
     path_ = p;
