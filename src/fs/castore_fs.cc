@@ -31,11 +31,11 @@ uint32_t DirentType(const castore::Node& node) {
 }  // namespace
 
 CastoreFs::CastoreFs(castore::Services services, FsOptions options)
-    : services_(std::move(services)), options_(options) {
-  auto root = std::make_unique<Inode>();
-  root->kind = Kind::kRoot;
+    : services_(std::move(services)),
+      options_(options),
+      directories_(options.directory_cache_entries) {
   absl::MutexLock lock(&mu_);
-  inodes_.emplace(FUSE_ROOT_ID, std::move(root));
+  inodes_.emplace(FUSE_ROOT_ID, Inode{});
 }
 
 CastoreFs::~CastoreFs() = default;
@@ -75,47 +75,52 @@ void CastoreFs::FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) cons
     case Kind::kSymlink:
       attr->mode = S_IFLNK | 0444;
       attr->nlink = 1;
-      attr->size = inode.target.size();
+      attr->size = inode.size;
       break;
   }
 }
 
+CastoreFs::DigestMap& CastoreFs::MapFor(const castore::Node& node, castore::B3Digest* key) {
+  if (const auto* d = std::get_if<DirectoryNode>(&node)) {
+    *key = d->digest;
+    return dirs_;
+  }
+  if (const auto* f = std::get_if<FileNode>(&node)) {
+    *key = f->digest;
+    // The mode depends on the executable bit, so it is part of the identity.
+    return f->executable ? exec_files_ : files_;
+  }
+  *key = castore::B3Digest::Of(std::get<SymlinkNode>(node).target.str());
+  return symlinks_;
+}
+
 void CastoreFs::AcquireLocked(const castore::Node& node, uint32_t entry_timeout_s,
                               fuse_entry_out* out) {
-  uint64_t* slot = nullptr;
-  std::unique_ptr<Inode> fresh;
-  if (const auto* d = std::get_if<DirectoryNode>(&node)) {
-    slot = &dirs_[DirKey(d->digest, d->size)];
-    if (*slot == 0) {
-      fresh = std::make_unique<Inode>();
-      fresh->kind = Kind::kDirectory;
-      fresh->digest = d->digest;
-      fresh->size = d->size;
-    }
-  } else if (const auto* f = std::get_if<FileNode>(&node)) {
-    slot = &files_[FileKey(f->digest, f->size, f->executable)];
-    if (*slot == 0) {
-      fresh = std::make_unique<Inode>();
-      fresh->kind = Kind::kFile;
-      fresh->digest = f->digest;
-      fresh->size = f->size;
-      fresh->executable = f->executable;
-    }
-  } else {
-    const auto& s = std::get<SymlinkNode>(node);
-    slot = &symlinks_[s.target.str()];
-    if (*slot == 0) {
-      fresh = std::make_unique<Inode>();
-      fresh->kind = Kind::kSymlink;
-      fresh->target = s.target.str();
-    }
-  }
+  castore::B3Digest key;
+  DigestMap& map = MapFor(node, &key);
+  auto [slot, fresh] = map.try_emplace(key, 0);
   if (fresh) {
-    *slot = next_ino_++;
-    inodes_.emplace(*slot, std::move(fresh));
+    uint64_t ino = next_ino_++;
+    slot->second = ino;
+    Inode inode;
+    inode.digest = key;
+    if (const auto* d = std::get_if<DirectoryNode>(&node)) {
+      inode.kind = Kind::kDirectory;
+      inode.size = d->size;
+    } else if (const auto* f = std::get_if<FileNode>(&node)) {
+      inode.kind = Kind::kFile;
+      inode.size = f->size;
+      inode.executable = f->executable;
+    } else {
+      const std::string& target = std::get<SymlinkNode>(node).target.str();
+      inode.kind = Kind::kSymlink;
+      inode.size = target.size();
+      targets_.emplace(ino, target);
+    }
+    inodes_.emplace(ino, inode);
   }
-  uint64_t ino = *slot;
-  Inode& inode = *inodes_.at(ino);
+  uint64_t ino = slot->second;
+  Inode& inode = inodes_.at(ino);
   ++inode.nlookup;
   std::memset(out, 0, sizeof(*out));
   out->nodeid = ino;
@@ -125,37 +130,28 @@ void CastoreFs::AcquireLocked(const castore::Node& node, uint32_t entry_timeout_
   FillAttr(ino, inode, &out->attr);
 }
 
-uint64_t CastoreFs::PeekInoLocked(const castore::Node& node) const {
-  if (const auto* d = std::get_if<DirectoryNode>(&node)) {
-    auto it = dirs_.find(DirKey(d->digest, d->size));
-    if (it != dirs_.end()) return it->second;
-    uint64_t h;
-    std::memcpy(&h, d->digest.bytes().data(), sizeof(h));
-    return kSyntheticInoBit | h;
-  }
-  if (const auto* f = std::get_if<FileNode>(&node)) {
-    auto it = files_.find(FileKey(f->digest, f->size, f->executable));
-    if (it != files_.end()) return it->second;
-    uint64_t h;
-    std::memcpy(&h, f->digest.bytes().data(), sizeof(h));
-    return kSyntheticInoBit | (h ^ (f->executable ? 1 : 0));
-  }
-  const auto& s = std::get<SymlinkNode>(node);
-  auto it = symlinks_.find(s.target.str());
-  if (it != symlinks_.end()) return it->second;
-  return kSyntheticInoBit | std::hash<std::string>()(s.target.str());
+uint64_t CastoreFs::PeekInoLocked(const castore::Node& node) {
+  castore::B3Digest key;
+  DigestMap& map = MapFor(node, &key);
+  auto it = map.find(key);
+  if (it != map.end()) return it->second;
+  uint64_t h;
+  std::memcpy(&h, key.bytes().data(), sizeof(h));
+  return kSyntheticInoBit | (&map == &exec_files_ ? ~h : h);
 }
 
 void CastoreFs::EraseLocked(uint64_t ino, const Inode& inode) {
   switch (inode.kind) {
     case Kind::kDirectory:
-      dirs_.erase(DirKey(inode.digest, inode.size));
+      dirs_.erase(inode.digest);
       break;
     case Kind::kFile:
-      files_.erase(FileKey(inode.digest, inode.size, inode.executable));
+      (inode.executable ? exec_files_ : files_).erase(inode.digest);
+      readers_.erase(ino);
       break;
     case Kind::kSymlink:
-      symlinks_.erase(inode.target);
+      symlinks_.erase(inode.digest);
+      targets_.erase(ino);
       break;
     case Kind::kRoot:
       return;
@@ -163,8 +159,12 @@ void CastoreFs::EraseLocked(uint64_t ino, const Inode& inode) {
   inodes_.erase(ino);
 }
 
-int CastoreFs::FetchDirectory(const castore::B3Digest& digest, uint64_t size,
-                              std::shared_ptr<const castore::Directory>* out) {
+int CastoreFs::GetDirectoryByDigest(const castore::B3Digest& digest, uint64_t size,
+                                    std::shared_ptr<const castore::Directory>* out) {
+  if (auto cached = directories_.Get(digest); cached && cached->size() == size) {
+    *out = std::move(cached);
+    return 0;
+  }
   absl::StatusOr<std::optional<castore::Directory>> got =
       services_.directories->Get(digest);
   if (!got.ok()) {
@@ -180,7 +180,9 @@ int CastoreFs::FetchDirectory(const castore::B3Digest& digest, uint64_t size,
                     absl::StrCat("directory ", digest.ToB3(), " has size ", (*got)->size(),
                                  " but its parent says ", size));
   }
-  *out = std::make_shared<const castore::Directory>(std::move(**got));
+  auto dir = std::make_shared<const castore::Directory>(std::move(**got));
+  directories_.Put(dir);
+  *out = std::move(dir);
   return 0;
 }
 
@@ -191,28 +193,11 @@ int CastoreFs::GetDirectory(uint64_t ino, std::shared_ptr<const castore::Directo
     absl::MutexLock lock(&mu_);
     auto it = inodes_.find(ino);
     if (it == inodes_.end()) return ENOENT;
-    const Inode& inode = *it->second;
-    if (inode.kind != Kind::kDirectory) return ENOTDIR;
-    if (inode.directory) {
-      *out = inode.directory;
-      return 0;
-    }
-    digest = inode.digest;
-    size = inode.size;
+    if (it->second.kind != Kind::kDirectory) return ENOTDIR;
+    digest = it->second.digest;
+    size = it->second.size;
   }
-  std::shared_ptr<const castore::Directory> dir;
-  if (int err = FetchDirectory(digest, size, &dir); err != 0) return err;
-  absl::MutexLock lock(&mu_);
-  auto it = inodes_.find(ino);
-  if (it != inodes_.end() && it->second->kind == Kind::kDirectory) {
-    if (it->second->directory) {
-      dir = it->second->directory;  // a concurrent fetch won
-    } else {
-      it->second->directory = dir;
-    }
-  }
-  *out = std::move(dir);
-  return 0;
+  return GetDirectoryByDigest(digest, size, out);
 }
 
 int CastoreFs::LookupRoot(std::string_view name, fuse_entry_out* out) {
@@ -246,7 +231,7 @@ void CastoreFs::Forget(uint64_t ino, uint64_t nlookup) {
   absl::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return;
-  Inode& inode = *it->second;
+  Inode& inode = it->second;
   inode.nlookup -= nlookup < inode.nlookup ? nlookup : inode.nlookup;
   if (inode.nlookup == 0) EraseLocked(ino, inode);
 }
@@ -257,7 +242,7 @@ int CastoreFs::GetAttr(uint64_t ino, fuse_attr_out* out) {
   if (it == inodes_.end()) return ENOENT;
   std::memset(out, 0, sizeof(*out));
   out->attr_valid = fuse::kForever;
-  FillAttr(ino, *it->second, &out->attr);
+  FillAttr(ino, it->second, &out->attr);
   return 0;
 }
 
@@ -265,8 +250,8 @@ int CastoreFs::ReadLink(uint64_t ino, std::string* target) {
   absl::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return ENOENT;
-  if (it->second->kind != Kind::kSymlink) return EINVAL;
-  *target = it->second->target;
+  if (it->second.kind != Kind::kSymlink) return EINVAL;
+  *target = targets_.at(ino);
   return 0;
 }
 
@@ -279,12 +264,12 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
     absl::MutexLock lock(&mu_);
     auto it = inodes_.find(ino);
     if (it == inodes_.end()) return ENOENT;
-    const Inode& inode = *it->second;
+    const Inode& inode = it->second;
     if (inode.kind == Kind::kRoot || inode.kind == Kind::kDirectory) return EISDIR;
     if (inode.kind == Kind::kSymlink) return ELOOP;
     digest = inode.digest;
     size = inode.size;
-    reader = inode.reader.lock();
+    if (auto r = readers_.find(ino); r != readers_.end()) reader = r->second.lock();
   }
   if (!reader) {
     absl::StatusOr<std::unique_ptr<castore::BlobReader>> opened =
@@ -304,12 +289,12 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
     }
     reader = std::move(*opened);
     absl::MutexLock lock(&mu_);
-    auto it = inodes_.find(ino);
-    if (it != inodes_.end()) {
-      if (auto existing = it->second->reader.lock()) {
+    if (inodes_.contains(ino)) {
+      std::weak_ptr<castore::BlobReader>& shared = readers_[ino];
+      if (auto existing = shared.lock()) {
         reader = std::move(existing);  // a concurrent open won: share its reader
       } else {
-        it->second->reader = reader;
+        shared = reader;
       }
     }
   }
@@ -320,7 +305,9 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   uint64_t fh = next_fh_++;
   files_open_.emplace(fh, std::move(handle));
   out->fh = fh;
-  out->open_flags = FOPEN_KEEP_CACHE;
+  // The contents never change: keep the page cache across opens, and skip
+  // the FLUSH round trip on every close.
+  out->open_flags = FOPEN_KEEP_CACHE | FOPEN_NOFLUSH;
   return 0;
 }
 
@@ -347,13 +334,20 @@ int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> b
   return 0;
 }
 
-void CastoreFs::Release(uint64_t, uint64_t fh) {
-  std::shared_ptr<FileHandle> handle;  // destroyed outside the lock
-  absl::MutexLock lock(&handles_mu_);
-  auto it = files_open_.find(fh);
-  if (it == files_open_.end()) return;
-  handle = std::move(it->second);
-  files_open_.erase(it);
+void CastoreFs::Release(uint64_t ino, uint64_t fh) {
+  std::shared_ptr<FileHandle> handle;  // destroyed outside the locks
+  {
+    absl::MutexLock lock(&handles_mu_);
+    auto it = files_open_.find(fh);
+    if (it == files_open_.end()) return;
+    handle = std::move(it->second);
+    files_open_.erase(it);
+  }
+  handle.reset();
+  absl::MutexLock lock(&mu_);
+  if (auto r = readers_.find(ino); r != readers_.end() && r->second.expired()) {
+    readers_.erase(r);
+  }
 }
 
 int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
@@ -364,13 +358,12 @@ int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
     absl::MutexLock lock(&mu_);
     auto it = inodes_.find(ino);
     if (it == inodes_.end()) return ENOENT;
-    const Inode& inode = *it->second;
+    const Inode& inode = it->second;
     if (inode.kind == Kind::kRoot) {
       handle->is_root = true;
     } else if (inode.kind == Kind::kDirectory) {
       handle->digest = inode.digest;
       handle->size = inode.size;
-      handle->directory = inode.directory;
     } else {
       return ENOTDIR;
     }
@@ -414,8 +407,7 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus,
       dir = handle->directory;
     }
     if (!dir) {
-      int err = GetDirectory(handle->ino, &dir);
-      if (err == ENOENT) err = FetchDirectory(handle->digest, handle->size, &dir);
+      int err = GetDirectoryByDigest(handle->digest, handle->size, &dir);
       if (err != 0) return err;
       absl::MutexLock lock(&handles_mu_);
       handle->directory = dir;
@@ -464,7 +456,7 @@ int CastoreFs::Access(uint64_t ino, uint32_t mask) {
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return ENOENT;
   if (mask & W_OK) return EROFS;
-  if ((mask & X_OK) && it->second->kind == Kind::kFile && !it->second->executable) {
+  if ((mask & X_OK) && it->second.kind == Kind::kFile && !it->second.executable) {
     return EACCES;
   }
   return 0;
@@ -475,7 +467,7 @@ int CastoreFs::GetXattr(uint64_t ino, std::string_view name, std::string* value)
   absl::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return ENOENT;
-  const Inode& inode = *it->second;
+  const Inode& inode = it->second;
   if ((inode.kind == Kind::kFile && name == kBlobDigestXattr) ||
       (inode.kind == Kind::kDirectory && name == kDirectoryDigestXattr)) {
     *value = inode.digest.ToB3();
@@ -490,9 +482,9 @@ int CastoreFs::ListXattr(uint64_t ino, std::string* names) {
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return ENOENT;
   names->clear();
-  if (it->second->kind == Kind::kFile) {
+  if (it->second.kind == Kind::kFile) {
     names->append(kBlobDigestXattr, sizeof(kBlobDigestXattr));  // with its NUL
-  } else if (it->second->kind == Kind::kDirectory) {
+  } else if (it->second.kind == Kind::kDirectory) {
     names->append(kDirectoryDigestXattr, sizeof(kDirectoryDigestXattr));
   }
   return 0;
@@ -507,12 +499,14 @@ void CastoreFs::Destroy() {
     dirs.swap(dirs_open_);
   }
   absl::MutexLock lock(&mu_);
-  auto root = std::move(inodes_[FUSE_ROOT_ID]);
   inodes_.clear();
-  files_.clear();
   dirs_.clear();
+  files_.clear();
+  exec_files_.clear();
   symlinks_.clear();
-  inodes_.emplace(FUSE_ROOT_ID, std::move(root));
+  targets_.clear();
+  readers_.clear();
+  inodes_.emplace(FUSE_ROOT_ID, Inode{});
 }
 
 size_t CastoreFs::inode_count() const {
@@ -528,7 +522,7 @@ size_t CastoreFs::handle_count() const {
 uint64_t CastoreFs::lookup_count(uint64_t ino) const {
   absl::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
-  return it == inodes_.end() ? 0 : it->second->nlookup;
+  return it == inodes_.end() ? 0 : it->second.nlookup;
 }
 
 int CastoreFs::BackingFd(uint64_t fh) const {

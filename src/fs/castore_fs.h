@@ -8,8 +8,8 @@
 //     symlink target or equal directory digest share one inode;
 //   - an inode lives while the kernel holds lookup references to it
 //     (LOOKUP and READDIRPLUS take one, FORGET drops them), so memory follows
-//     the kernel's cache; the Directory of a looked-at directory is cached in
-//     its inode and dropped with it;
+//     the kernel's cache; decoded Directories sit in a bounded LRU cache
+//     (lookups by name are a binary search in it);
 //   - a missing Directory or blob, or a failing service, is EIO for that
 //     request (logged once per digest), while the node's own stat still
 //     works (attributes come from the parent's entry).
@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -32,6 +31,7 @@
 #include "castore/blob/blob_service.h"
 #include "castore/composition.h"
 #include "castore/directory.h"
+#include "fs/directory_cache.h"
 #include "fs/fuse/filesystem.h"
 
 namespace castor::fs {
@@ -47,6 +47,8 @@ struct FsOptions {
   // Entry timeout for names in the mount root: roots can be added, replaced
   // and removed while mounted; everything below a root is immutable.
   uint32_t root_entry_timeout_s = 1;
+  // Decoded Directories kept for lookups, bounded by their total entries.
+  uint64_t directory_cache_entries = 1 << 16;
 };
 
 inline constexpr char kBlobDigestXattr[] = "user.tvix.castore.blob.digest";
@@ -87,17 +89,16 @@ class CastoreFs : public fuse::Filesystem {
 
  private:
   enum class Kind : uint8_t { kRoot, kDirectory, kFile, kSymlink };
+  // 56 bytes: the table holds one per inode the kernel knows, so it is kept
+  // small (the symlink target lives in targets_, open readers in readers_).
   struct Inode {
-    Kind kind = Kind::kRoot;
-    bool executable = false;
+    // The dedup identity: blob digest, Directory digest, or for a symlink
+    // the BLAKE3 of its target.
+    castore::B3Digest digest;
     uint64_t size = 0;  // blob size, Directory size, or target length
     uint64_t nlookup = 0;
-    castore::B3Digest digest;  // blob or Directory
-    std::string target;        // symlink
-    // Set once the Directory was fetched; dropped with the inode.
-    std::shared_ptr<const castore::Directory> directory;
-    // The reader of the current opens, so concurrent opens share one.
-    std::weak_ptr<castore::BlobReader> reader;
+    Kind kind = Kind::kRoot;
+    bool executable = false;
   };
   struct FileHandle {
     castore::B3Digest digest;
@@ -108,40 +109,48 @@ class CastoreFs : public fuse::Filesystem {
     bool is_root = false;
     castore::B3Digest digest;
     uint64_t size = 0;
-    // The listing: a fetched Directory, or the roots as of OPENDIR.
+    // The listing: the Directory once fetched, or the roots as of OPENDIR.
     std::shared_ptr<const castore::Directory> directory;
     std::shared_ptr<const std::vector<castore::Entry>> roots;
   };
-  using FileKey = std::tuple<castore::B3Digest, uint64_t, bool>;
-  using DirKey = std::pair<castore::B3Digest, uint64_t>;
+  using DigestMap = absl::flat_hash_map<castore::B3Digest, uint64_t>;
 
+  // The dedup map `node` belongs to, and its key.
+  DigestMap& MapFor(const castore::Node& node, castore::B3Digest* key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Finds or creates the inode of `node`, takes one lookup reference and
   // fills `out`.
   void AcquireLocked(const castore::Node& node, uint32_t entry_timeout_s,
                      fuse_entry_out* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The inode number `node` has now, or a stable synthetic one (top bit set)
   // when it has none; for plain READDIR, which takes no reference.
-  uint64_t PeekInoLocked(const castore::Node& node) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  uint64_t PeekInoLocked(const castore::Node& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) const;
   void EraseLocked(uint64_t ino, const Inode& inode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The Directory of directory inode `ino` (or of `digest` when the inode is
-  // gone), fetched and cached on first use. 0, ENOENT, ENOTDIR or EIO.
+  // The Directory of directory inode `ino`: from the cache, else fetched.
+  // 0, ENOENT, ENOTDIR or EIO.
   int GetDirectory(uint64_t ino, std::shared_ptr<const castore::Directory>* out);
-  int FetchDirectory(const castore::B3Digest& digest, uint64_t size,
-                     std::shared_ptr<const castore::Directory>* out);
+  int GetDirectoryByDigest(const castore::B3Digest& digest, uint64_t size,
+                           std::shared_ptr<const castore::Directory>* out);
   int LookupRoot(std::string_view name, fuse_entry_out* out);
   // Logs a failure once per digest (or root name) and returns EIO.
   int FailOnce(const std::string& key, const std::string& message);
 
   const castore::Services services_;
   const FsOptions options_;
+  DirectoryCache directories_;
 
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<uint64_t, std::unique_ptr<Inode>> inodes_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<FileKey, uint64_t> files_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<DirKey, uint64_t> dirs_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, uint64_t> symlinks_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Inode> inodes_ ABSL_GUARDED_BY(mu_);
+  DigestMap dirs_ ABSL_GUARDED_BY(mu_);
+  DigestMap files_ ABSL_GUARDED_BY(mu_);
+  DigestMap exec_files_ ABSL_GUARDED_BY(mu_);
+  DigestMap symlinks_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::string> targets_ ABSL_GUARDED_BY(mu_);
+  // The reader of an inode's current opens, so concurrent opens share one
+  // (passthrough needs one backing file per inode).
+  absl::flat_hash_map<uint64_t, std::weak_ptr<castore::BlobReader>> readers_
+      ABSL_GUARDED_BY(mu_);
   uint64_t next_ino_ ABSL_GUARDED_BY(mu_) = FUSE_ROOT_ID + 1;
 
   mutable absl::Mutex handles_mu_;

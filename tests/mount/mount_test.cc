@@ -404,6 +404,74 @@ TEST_F(MountTest, MissingBlobStatsButReadFailsWithEio) {
   EXPECT_EQ(ReadAll(P("blob_a")), kBlobA);
 }
 
+// Services that fail every read with Unavailable (a broken disk or network).
+class FailingBlobService : public castore::MemoryBlobService {
+ public:
+  class Reader : public castore::BlobReader {
+   public:
+    explicit Reader(uint64_t size) : size_(size) {}
+    uint64_t size() const override { return size_; }
+    absl::StatusOr<size_t> ReadAt(uint64_t, std::span<uint8_t>) const override {
+      return absl::UnavailableError("disk on fire");
+    }
+
+   private:
+    uint64_t size_;
+  };
+  absl::StatusOr<std::unique_ptr<castore::BlobReader>> OpenRead(
+      const castore::B3Digest& digest) override {
+    if (digest == castore::B3Digest::Of("unreadable")) {
+      return std::make_unique<Reader>(10);
+    }
+    return absl::UnavailableError("blob service unreachable");
+  }
+};
+
+class FailingDirectoryService : public castore::MemoryDirectoryService {
+ public:
+  absl::StatusOr<std::optional<castore::Directory>> Get(const castore::B3Digest&) override {
+    return absl::UnavailableError("directory service unreachable");
+  }
+};
+
+class FailingRootService : public castore::MemoryRootService {
+ public:
+  absl::StatusOr<std::optional<Entry>> Get(const castore::PathComponent& name) override {
+    if (name.str() == "broken") return absl::UnavailableError("root service unreachable");
+    return castore::MemoryRootService::Get(name);
+  }
+};
+
+TEST_F(MountTest, FailingServicesGiveEioPromptlyWhileStatStillWorks) {
+  castore::Services s;
+  s.blobs = std::make_shared<FailingBlobService>();
+  s.directories = std::make_shared<FailingDirectoryService>();
+  s.roots = std::make_shared<FailingRootService>();
+  PutRoot(s, "file", castore::FileNode{castore::B3Digest::Of("x"), 5, false});
+  PutRoot(s, "unreadable", castore::FileNode{castore::B3Digest::Of("unreadable"), 10, false});
+  PutRoot(s, "dir", castore::DirectoryNode{castore::B3Digest::Of("y"), 2});
+  m_ = MountedFs::Mount(s, {});
+  ASSERT_NE(m_, nullptr);
+  struct stat st;
+  ASSERT_EQ(stat(P("file").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 5);
+  int err = 0;
+  ReadAll(P("file"), &err);
+  EXPECT_EQ(err, EIO);
+  err = 0;
+  ReadAll(P("unreadable"), &err);
+  EXPECT_EQ(err, EIO);
+  ASSERT_EQ(stat(P("dir").c_str(), &st), 0);
+  errno = 0;
+  EXPECT_EQ(stat(P("dir/x").c_str(), &st), -1);
+  EXPECT_EQ(errno, EIO);
+  List(P("dir"), &err);
+  EXPECT_EQ(err, EIO);
+  errno = 0;
+  EXPECT_EQ(stat(P("broken").c_str(), &st), -1);
+  EXPECT_EQ(errno, EIO);
+}
+
 TEST_F(MountTest, RootsAddedWhileMountedAppear) {
   Mount({.list_root = true});
   struct stat st;
@@ -427,13 +495,15 @@ TEST_F(MountTest, UnmountLeavesAPlainDirectoryAndForgetsEverything) {
   Mount();
   EXPECT_EQ(ReadAll(P("deep/a/b/f")), "deep file\n");
   EXPECT_GT(m_->fs().inode_count(), 1u);
+  // RELEASE follows close(2) asynchronously.
+  for (int i = 0; i < 200 && m_->fs().handle_count() != 0; ++i) usleep(10000);
+  EXPECT_EQ(m_->fs().handle_count(), 0u);
   std::string path = P();
   ASSERT_TRUE(m_->transport().Stop().ok());
   EXPECT_TRUE(m_->transport().finished());
   struct statfs sfs;
   ASSERT_EQ(statfs(path.c_str(), &sfs), 0);
   EXPECT_NE(sfs.f_type, 0x65735546);  // FUSE_SUPER_MAGIC: no longer mounted
-  EXPECT_EQ(m_->fs().handle_count(), 0u);
 }
 
 }  // namespace
