@@ -73,6 +73,7 @@ int RunDaemon(const DaemonFlags& f) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down (grace {} s)", sig, f.grace_seconds);
   (*daemon)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(f.grace_seconds * 1000)));
+  spdlog::info("stopped serving; closing the store");
   return 0;
 }
 

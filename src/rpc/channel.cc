@@ -39,7 +39,9 @@ std::shared_ptr<grpc::Channel> Create(const std::string& target) {
   args.SetMaxReceiveMessageSize(kMaxMessageSize);
   args.SetMaxSendMessageSize(kMaxMessageSize);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  // This one is the connect timeout (not a backoff): generous, so a loaded
+  // machine still connects; a daemon that is gone fails at once anyway.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);

@@ -1,5 +1,6 @@
 #include "rpc/servers.h"
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -102,10 +103,11 @@ class BlobHandler final : public P::BlobService::Service {
     // The bytes are hashed on the way out: a store that rotted ends the
     // stream with DATA_LOSS instead of a silent OK (clients verify too).
     castore::Blake3Hasher hasher;
-    std::vector<uint8_t> buf(kReadChunkSize);
+    const uint64_t size = (*reader)->size();
+    // Most blobs are small: do not allocate (and zero) a whole chunk for them.
+    std::vector<uint8_t> buf(std::min<uint64_t>(size, kReadChunkSize));
     typename P::BlobChunk chunk;
     uint64_t offset = 0;
-    const uint64_t size = (*reader)->size();
     while (offset < size) {
       if (ctx->IsCancelled()) return Cancelled(ctx);
       auto n = (*reader)->ReadAt(offset, buf);
