@@ -29,13 +29,11 @@ std::shared_ptr<BlobService> MakeLocalBlobService() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Local, BlobServiceConformance,
-                         ::testing::Values(BlobBackend{"file", MakeLocalBlobService}),
-                         BackendName);
+                         ::testing::Values(BlobBackend{"file", MakeLocalBlobService}), BackendName);
 
 INSTANTIATE_TEST_SUITE_P(Memory, DirectoryServiceConformance,
                          ::testing::Values(DirectoryBackend{
-                             "memory",
-                             [] { return std::make_shared<MemoryDirectoryService>(); }}),
+                             "memory", [] { return std::make_shared<MemoryDirectoryService>(); }}),
                          BackendName);
 
 INSTANTIATE_TEST_SUITE_P(Memory, RootServiceConformance,
@@ -64,8 +62,7 @@ std::shared_ptr<RootService> MakeLmdbRootService() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Lmdb, RootServiceConformance,
-                         ::testing::Values(RootBackend{"lmdb", MakeLmdbRootService}),
-                         BackendName);
+                         ::testing::Values(RootBackend{"lmdb", MakeLmdbRootService}), BackendName);
 
 }  // namespace
 }  // namespace castor::castore

@@ -1,12 +1,11 @@
 #include "castore/lmdb_env.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <optional>
-
-#include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
 #include "castore/status_macros.h"
@@ -70,8 +69,7 @@ absl::StatusOr<std::shared_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& path) 
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat ", path));
   if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("LMDB path ", path, " is not a directory"));
+    return absl::FailedPreconditionError(absl::StrCat("LMDB path ", path, " is not a directory"));
   }
   // One key per directory, however it is spelled.
   char* real = ::realpath(path.c_str(), nullptr);
@@ -102,7 +100,8 @@ absl::StatusOr<std::shared_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& path) 
   MDB_env* raw = nullptr;
   int rc = mdb_env_create(&raw);
   if (rc != 0) {
-    return absl::UnavailableError(absl::StrCat("mdb_env_create for ", path, ": ", mdb_strerror(rc)));
+    return absl::UnavailableError(
+        absl::StrCat("mdb_env_create for ", path, ": ", mdb_strerror(rc)));
   }
   const char* step = "set map size";
   rc = mdb_env_set_mapsize(raw, kMapSize);

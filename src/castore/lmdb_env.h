@@ -28,7 +28,8 @@ class LmdbEnv {
  public:
   // Upper bound of the database size: address space only (the file grows as
   // needed), 1 TiB on 64-bit hosts.
-  static constexpr uint64_t kMapSize = sizeof(void*) >= 8 ? (uint64_t{1} << 40) : (uint64_t{1} << 30);
+  static constexpr uint64_t kMapSize =
+      sizeof(void*) >= 8 ? (uint64_t{1} << 40) : (uint64_t{1} << 30);
   static constexpr unsigned kMaxDbs = 16;
   static constexpr unsigned kMaxReaders = 1024;
 
@@ -88,9 +89,7 @@ class LmdbTxn {
   MDB_txn* txn_;
 };
 
-inline MDB_val ToVal(std::string_view s) {
-  return MDB_val{s.size(), const_cast<char*>(s.data())};
-}
+inline MDB_val ToVal(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 inline std::string_view FromVal(const MDB_val& v) {
   return {static_cast<const char*>(v.mv_data), v.mv_size};
 }

@@ -1,9 +1,9 @@
 #include "castore/blob/blob_service_conformance.h"
 
 #include <algorithm>
-#include <map>
 #include <atomic>
 #include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -36,7 +36,6 @@ std::string RandomBytes(size_t n, uint32_t seed) {
   for (auto& c : out) c = static_cast<char>(rng());
   return out;
 }
-
 
 // Writes `data` in pieces of `piece` bytes and closes.
 absl::StatusOr<B3Digest> WriteInPieces(BlobService& s, std::string_view data, size_t piece) {
@@ -295,13 +294,16 @@ TEST_P(BlobServiceConformance, ConcurrentReadAtOnOneReader) {
         uint64_t off = rng() % (data.size() + 100);
         size_t len = rng() % 20000;
         buf.assign(len, '\0');
-        auto n = reader.ReadAt(off, std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf.data()), len));
+        auto n =
+            reader.ReadAt(off, std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf.data()), len));
         if (!n.ok()) {
           ++errors;
           continue;
         }
         size_t want = off >= data.size() ? 0 : std::min<uint64_t>(len, data.size() - off);
-        if (*n != want || std::memcmp(buf.data(), data.data() + std::min<uint64_t>(off, data.size()), want) != 0) {
+        if (*n != want ||
+            std::memcmp(buf.data(), data.data() + std::min<uint64_t>(off, data.size()), want) !=
+                0) {
           ++mismatches;
         }
       }

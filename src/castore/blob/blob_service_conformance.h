@@ -26,11 +26,12 @@
 // part of the test name).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "castore/blob/blob_service.h"
 #include "castore/testing/conformance.h"
@@ -41,6 +42,8 @@ struct BlobBackend {
   std::string name;
   std::function<std::shared_ptr<BlobService>()> make;
 };
+// gtest prints the parameter as the backend's name (test lists, ctest).
+inline void PrintTo(const BlobBackend& backend, std::ostream* os) { *os << backend.name; }
 
 class BlobServiceConformance : public ::testing::TestWithParam<BlobBackend> {
  protected:
@@ -50,6 +53,5 @@ class BlobServiceConformance : public ::testing::TestWithParam<BlobBackend> {
 
   std::shared_ptr<BlobService> service_;
 };
-
 
 }  // namespace castor::castore

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <stdio.h>  // renameat2
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,8 +12,6 @@
 #include <ctime>
 #include <vector>
 
-#include <spdlog/spdlog.h>
-
 #include "absl/strings/str_cat.h"
 #include "castore/status_macros.h"
 
@@ -19,6 +19,7 @@ namespace castor::castore {
 namespace {
 
 constexpr size_t kWriteBuffer = 1 << 20;
+constexpr size_t kDirectWrite = 128 << 10;
 
 bool IsLowerHex(std::string_view s) {
   for (char c : s) {
@@ -86,8 +87,8 @@ class LocalReader : public BlobReader {
       }
       if (n == 0) {
         return absl::DataLossError(absl::StrCat("blob ", digest_.ToB3(), ": file ", path_,
-                                                " ends at ", offset + done, ", expected ",
-                                                size_, " bytes"));
+                                                " ends at ", offset + done, ", expected ", size_,
+                                                " bytes"));
       }
       done += static_cast<size_t>(n);
     }
@@ -112,6 +113,11 @@ class LocalWriter : public BlobWriter {
   absl::Status Write(std::span<const uint8_t> data) override {
     if (fd_ < 0) return absl::FailedPreconditionError("blob writer already closed");
     written_ += data.size();
+    if (buffer_.empty() && data.size() >= kDirectWrite) {
+      // Big pieces skip the buffer (no copy).
+      hasher_.Update(data);
+      return Fail(WriteAll(fd_, data.data(), data.size(), temp_path_));
+    }
     if (buffer_.size() + data.size() <= kWriteBuffer) {
       buffer_.insert(buffer_.end(), data.begin(), data.end());
       if (buffer_.size() == kWriteBuffer) return Flush();
@@ -185,8 +191,7 @@ class LocalWriter : public BlobWriter {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(
-    const std::string& path) {
+absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(const std::string& path) {
   if (path.empty() || path[0] != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("blob store path '", path, "' must be absolute"));
@@ -196,8 +201,7 @@ absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(
   RETURN_IF_ERROR(MkdirAll(root));
   RETURN_IF_ERROR(MkdirIfMissing(root + "/b3"));
   RETURN_IF_ERROR(MkdirIfMissing(root + "/tmp"));
-  if (::access(root.c_str(), W_OK) != 0 ||
-      ::access((root + "/tmp").c_str(), W_OK) != 0 ||
+  if (::access(root.c_str(), W_OK) != 0 || ::access((root + "/tmp").c_str(), W_OK) != 0 ||
       ::access((root + "/b3").c_str(), W_OK) != 0) {
     return ErrnoStatus(errno, absl::StrCat("blob store ", root, " is not writable"));
   }
@@ -243,8 +247,7 @@ absl::StatusOr<bool> LocalBlobService::Has(const B3Digest& digest) {
   return S_ISREG(st.st_mode);
 }
 
-absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenRead(
-    const B3Digest& digest) {
+absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenRead(const B3Digest& digest) {
   std::string path = BlobPath(digest);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -275,6 +278,25 @@ absl::StatusOr<std::unique_ptr<BlobWriter>> LocalBlobService::OpenWrite() {
 absl::Status LocalBlobService::Commit(const std::string& temp_path, const B3Digest& digest,
                                       uint64_t size) {
   std::string target = BlobPath(digest);
+  // rename(2), creating the shard directory on first use.
+  auto rename_into_place = [&](unsigned flags) {
+    int rc = ::renameat2(AT_FDCWD, temp_path.c_str(), AT_FDCWD, target.c_str(), flags);
+    if (rc != 0 && errno == ENOENT) {
+      std::string shard = target.substr(0, target.rfind('/'));
+      if (::mkdir(shard.c_str(), 0755) != 0 && errno != EEXIST) return -1;
+      rc = ::renameat2(AT_FDCWD, temp_path.c_str(), AT_FDCWD, target.c_str(), flags);
+    }
+    return rc;
+  };
+  auto fail = [&](std::string_view what) {
+    absl::Status s = ErrnoStatus(errno, absl::StrCat(AV(what), " ", temp_path, " to ", target));
+    ::unlink(temp_path.c_str());
+    return s;
+  };
+  // The common case, a new blob, costs one rename. RENAME_NOREPLACE, so that
+  // an existing file is looked at before it is replaced.
+  if (rename_into_place(RENAME_NOREPLACE) == 0) return absl::OkStatus();
+  if (errno != EEXIST && errno != EINVAL) return fail("rename");  // EINVAL: flag unsupported
   struct stat st;
   if (::stat(target.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
       static_cast<uint64_t>(st.st_size) == size) {
@@ -284,19 +306,8 @@ absl::Status LocalBlobService::Commit(const std::string& temp_path, const B3Dige
   // Absent, or of the wrong size (short after a power loss): (re)place it.
   // rename is atomic, so concurrent writers of the same blob each install a
   // complete file and readers see one or the other.
-  if (::rename(temp_path.c_str(), target.c_str()) == 0) return absl::OkStatus();
-  if (errno == ENOENT) {
-    std::string shard = target.substr(0, target.rfind('/'));
-    if (::mkdir(shard.c_str(), 0755) != 0 && errno != EEXIST) {
-      absl::Status s = ErrnoStatus(errno, absl::StrCat("mkdir ", shard));
-      ::unlink(temp_path.c_str());
-      return s;
-    }
-    if (::rename(temp_path.c_str(), target.c_str()) == 0) return absl::OkStatus();
-  }
-  absl::Status s = ErrnoStatus(errno, absl::StrCat("rename ", temp_path, " to ", target));
-  ::unlink(temp_path.c_str());
-  return s;
+  if (rename_into_place(0) == 0) return absl::OkStatus();
+  return fail("rename");
 }
 
 absl::StatusOr<std::optional<std::vector<ChunkMeta>>> LocalBlobService::Chunks(

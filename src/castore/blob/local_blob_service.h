@@ -27,8 +27,7 @@
 
 namespace castor::castore {
 
-class LocalBlobService : public BlobService,
-                         public std::enable_shared_from_this<LocalBlobService> {
+class LocalBlobService : public BlobService, public std::enable_shared_from_this<LocalBlobService> {
  public:
   static constexpr std::chrono::seconds kStaleTempAge{3600};
 
@@ -40,13 +39,11 @@ class LocalBlobService : public BlobService,
   absl::StatusOr<bool> Has(const B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(const B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() override;
-  absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(
-      const B3Digest& digest) override;
+  absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(const B3Digest& digest) override;
   absl::Status Sync() override;
   // Walks the shards; names that are not a blob of the right shard (temp
   // files, junk) are ignored.
-  absl::Status ForEach(
-      const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override;
+  absl::Status ForEach(const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override;
   absl::Status Delete(const B3Digest& digest) override;
 
   const std::string& root() const { return root_; }

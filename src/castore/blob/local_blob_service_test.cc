@@ -1,6 +1,7 @@
 #include "castore/blob/local_blob_service.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "castore/testing/temp_dir.h"
 
@@ -65,10 +64,12 @@ TEST_F(LocalBlobServiceTest, TempFilesAreNeverVisibleAsBlobs) {
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0].rfind("tmp/", 0), 0u) << files[0];
   int listed = 0;
-  ASSERT_TRUE(service_->ForEach([&](const B3Digest&, uint64_t) {
-                        ++listed;
-                        return absl::OkStatus();
-                      }).ok());
+  ASSERT_TRUE(service_
+                  ->ForEach([&](const B3Digest&, uint64_t) {
+                    ++listed;
+                    return absl::OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(listed, 0);
   auto d = (*w)->Close();
   ASSERT_TRUE(d.ok()) << d.status();
@@ -155,19 +156,22 @@ TEST_F(LocalBlobServiceTest, ForEachIgnoresJunkAndTempNames) {
   std::string hex = d->ToHex();
   std::string shard = service_->root() + "/b3/" + hex.substr(0, 2);
   WriteFile(shard + "/junk", "x");
-  WriteFile(shard + "/" + std::string(64, 'A'), "x");                  // uppercase
-  WriteFile(shard + "/" + (hex.substr(0, 2) == "00" ? "11" : "00") + hex.substr(2), "x");  // wrong shard
-  fs::create_directories(shard + "/" + std::string(64, hex[0]));      // a directory
+  WriteFile(shard + "/" + std::string(64, 'A'), "x");  // uppercase
+  WriteFile(shard + "/" + (hex.substr(0, 2) == "00" ? "11" : "00") + hex.substr(2),
+            "x");                                                 // wrong shard
+  fs::create_directories(shard + "/" + std::string(64, hex[0]));  // a directory
   fs::create_directories(service_->root() + "/b3/zz");
   WriteFile(service_->root() + "/b3/zz/" + std::string(64, 'a'), "x");
   WriteFile(service_->root() + "/b3/stray", "x");
   WriteFile(service_->root() + "/tmp/blob-leftover", "x");
   std::vector<B3Digest> seen;
-  ASSERT_TRUE(service_->ForEach([&](const B3Digest& digest, uint64_t size) {
-                        seen.push_back(digest);
-                        EXPECT_EQ(size, 9u);
-                        return absl::OkStatus();
-                      }).ok());
+  ASSERT_TRUE(service_
+                  ->ForEach([&](const B3Digest& digest, uint64_t size) {
+                    seen.push_back(digest);
+                    EXPECT_EQ(size, 9u);
+                    return absl::OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(seen, std::vector<B3Digest>{*d});
 }
 

@@ -37,8 +37,8 @@ Entry Symlink(std::string_view name, std::string_view target) {
 struct Reference {
   Directory a;  // DIRECTORY_A, empty
   Directory with_keep = Make({File(".keep", "")});
-  Directory complicated = Make({Dir("keep", with_keep), File(".keep", ""),
-                                Symlink("aa", "/nix/store/somewhereelse")});
+  Directory complicated =
+      Make({Dir("keep", with_keep), File(".keep", ""), Symlink("aa", "/nix/store/somewhereelse")});
   Directory b = Make({Dir("a", a)});
   Directory c = Make({Dir("a", a), Dir("a'", a)});
   Directory d = Make({Dir("a", a), Dir("b", b)});
@@ -102,8 +102,7 @@ TEST_P(DirectoryServiceConformance, ReferenceDigestsAreTheVectors) {
   Reference r;
   EXPECT_EQ(Hex(r.a), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
   EXPECT_EQ(Hex(r.with_keep), "8b5b5d642b646bb8ed504b0862c39413e87e57491497de7bd075953f7b83810e");
-  EXPECT_EQ(Hex(r.complicated),
-            "3f951a15afd586fb3121ef4d13d582e811ce0e5a7f21c0497fd87490e9e2355a");
+  EXPECT_EQ(Hex(r.complicated), "3f951a15afd586fb3121ef4d13d582e811ce0e5a7f21c0497fd87490e9e2355a");
   EXPECT_EQ(Hex(r.b), "8701f4722d8dae7f2c40fa003331b8437a3825f9e1bfd3a77998c64cc226b9cc");
   EXPECT_EQ(Hex(r.c), "78eb200ae0cc95d4ea954655fbcf91e285013a261310e161927f2401d2bca803");
   EXPECT_EQ(Hex(r.d), "99922a5c1801805287a647af73bca0ed7352a5f7f373e54992795bcc4a235213");

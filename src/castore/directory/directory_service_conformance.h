@@ -28,11 +28,12 @@
 // at Close (a streaming client) may return OK from Put, but Close must fail.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "castore/directory/directory_service.h"
 #include "castore/testing/conformance.h"
@@ -43,6 +44,8 @@ struct DirectoryBackend {
   std::string name;
   std::function<std::shared_ptr<DirectoryService>()> make;
 };
+// gtest prints the parameter as the backend's name (test lists, ctest).
+inline void PrintTo(const DirectoryBackend& backend, std::ostream* os) { *os << backend.name; }
 
 class DirectoryServiceConformance : public ::testing::TestWithParam<DirectoryBackend> {
  protected:

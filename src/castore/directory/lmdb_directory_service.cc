@@ -65,14 +65,13 @@ absl::StatusOr<std::optional<Directory>> LmdbDirectoryService::GetIn(const LmdbT
   if (!value.has_value()) return std::nullopt;
   auto dir = Directory::Decode(*value);
   if (!dir.ok()) {
-    return absl::DataLossError(absl::StrCat("directory ", digest.ToB3(), " in LMDB ",
-                                            env_->path(), ": stored value does not decode: ",
-                                            dir.status().message()));
+    return absl::DataLossError(
+        absl::StrCat("directory ", digest.ToB3(), " in LMDB ", env_->path(),
+                     ": stored value does not decode: ", dir.status().message()));
   }
   if (dir->digest() != digest) {
-    return absl::DataLossError(absl::StrCat("directory ", digest.ToB3(), " in LMDB ",
-                                            env_->path(), ": stored value hashes to ",
-                                            dir->digest().ToB3()));
+    return absl::DataLossError(absl::StrCat("directory ", digest.ToB3(), " in LMDB ", env_->path(),
+                                            ": stored value hashes to ", dir->digest().ToB3()));
   }
   return *std::move(dir);
 }
@@ -82,8 +81,7 @@ absl::StatusOr<std::optional<Directory>> LmdbDirectoryService::Get(const B3Diges
   return GetIn(txn, digest);
 }
 
-absl::StatusOr<std::optional<uint64_t>> LmdbDirectoryService::StoredSize(
-    const B3Digest& digest) {
+absl::StatusOr<std::optional<uint64_t>> LmdbDirectoryService::StoredSize(const B3Digest& digest) {
   ASSIGN_OR_RETURN(std::optional<Directory> dir, Get(digest));
   if (!dir.has_value()) return std::nullopt;
   return dir->size();
@@ -127,8 +125,8 @@ absl::Status LmdbDirectoryService::GetRecursive(
       if (first) {
         return absl::NotFoundError(absl::StrCat("directory ", digest.ToB3(), " not found"));
       }
-      return absl::FailedPreconditionError(absl::StrCat(
-          "directory ", digest.ToB3(), " below ", root.ToB3(), " is missing"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("directory ", digest.ToB3(), " below ", root.ToB3(), " is missing"));
     }
     first = false;
     for (const Entry& e : dir->entries()) {
@@ -141,8 +139,7 @@ absl::Status LmdbDirectoryService::GetRecursive(
   return absl::OkStatus();
 }
 
-absl::Status LmdbDirectoryService::ForEach(
-    const std::function<absl::Status(const B3Digest&)>& fn) {
+absl::Status LmdbDirectoryService::ForEach(const std::function<absl::Status(const B3Digest&)>& fn) {
   // In batches, each from its own read transaction, so that `fn` runs with no
   // transaction open and memory stays bounded.
   std::optional<std::string> after;
@@ -165,9 +162,9 @@ absl::Status LmdbDirectoryService::ForEach(
       while (rc == 0 && batch.size() < kForEachBatch) {
         auto digest = B3Digest::FromBytes(FromVal(k));
         if (!digest.ok()) {
-          status = absl::DataLossError(absl::StrCat(
-              "LMDB ", env_->path(), ": directories key ",
-              absl::BytesToHexString(AV(FromVal(k))), " is not a 32-byte digest"));
+          status = absl::DataLossError(absl::StrCat("LMDB ", env_->path(), ": directories key ",
+                                                    absl::BytesToHexString(AV(FromVal(k))),
+                                                    " is not a 32-byte digest"));
           break;
         }
         batch.push_back(*digest);

@@ -21,9 +21,9 @@ absl::StatusOr<std::shared_ptr<LmdbRootService>> LmdbRootService::Open(
 absl::StatusOr<Entry> LmdbRootService::Decode(std::string_view key, std::string_view value) const {
   auto entry = DecodeEntry(value);
   if (!entry.ok()) {
-    return absl::DataLossError(absl::StrCat("root ", QuoteName(key), " in LMDB ", env_->path(),
-                                            ": stored value does not decode: ",
-                                            entry.status().message()));
+    return absl::DataLossError(
+        absl::StrCat("root ", QuoteName(key), " in LMDB ", env_->path(),
+                     ": stored value does not decode: ", entry.status().message()));
   }
   if (entry->name.str() != key) {
     return absl::DataLossError(absl::StrCat("root ", QuoteName(key), " in LMDB ", env_->path(),

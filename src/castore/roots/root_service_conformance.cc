@@ -58,10 +58,8 @@ TEST_P(RootServiceConformance, EmptyServiceHasNoRoots) {
 
 TEST_P(RootServiceConformance, PutGetRoundTripOfAllNodeKinds) {
   std::vector<Entry> roots = {
-      DirRoot("tree", "some directory", 42),
-      FileRoot("plain", "file contents", false),
-      FileRoot("tool", "#!/bin/sh\n", true),
-      SymlinkRoot("link", "../elsewhere/target"),
+      DirRoot("tree", "some directory", 42),          FileRoot("plain", "file contents", false),
+      FileRoot("tool", "#!/bin/sh\n", true),          SymlinkRoot("link", "../elsewhere/target"),
       DirRoot(std::string(255, 'x'), "long name", 0),
   };
   for (const Entry& e : roots) ASSERT_TRUE(service().Put(e).ok()) << e.name.str();
@@ -78,15 +76,17 @@ TEST_P(RootServiceConformance, PutGetRoundTripOfAllNodeKinds) {
 TEST_P(RootServiceConformance, ListIsSortedBytewise) {
   // Bytes >= 0x80 sort after ASCII (unsigned comparison); uppercase before
   // lowercase; a prefix before its extensions.
-  std::vector<std::string> names = {"zeta", "\xc3\xa9t\xc3\xa9", "Alpha", "alpha",
-                                    "alpha2", "\xff", "a b", "0", "~tilde", "\x7f"};
+  std::vector<std::string> names = {
+      "zeta", "\xc3\xa9t\xc3\xa9", "Alpha", "alpha", "alpha2", "\xff", "a b", "0", "~tilde",
+      "\x7f"};
   for (const std::string& n : names) {
     ASSERT_TRUE(service().Put(FileRoot(n, n, false)).ok()) << n;
   }
   auto all = ListAll(service());
   ASSERT_TRUE(all.ok()) << all.status();
-  std::vector<std::string> want = {"0", "Alpha", "a b", "alpha", "alpha2", "zeta",
-                                   "~tilde", "\x7f", "\xc3\xa9t\xc3\xa9", "\xff"};
+  std::vector<std::string> want = {
+      "0",   "Alpha", "a b", "alpha", "alpha2", "zeta", "~tilde", "\x7f", "\xc3\xa9t\xc3\xa9",
+      "\xff"};
   EXPECT_EQ(Names(*all), want);
   for (const Entry& e : *all) EXPECT_TRUE(e == FileRoot(e.name.str(), e.name.str(), false));
 }

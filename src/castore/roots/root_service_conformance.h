@@ -21,11 +21,12 @@
 // with an empty store kept alive by the returned pointer).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "castore/roots/root_service.h"
 #include "castore/testing/conformance.h"
@@ -36,6 +37,8 @@ struct RootBackend {
   std::string name;
   std::function<std::shared_ptr<RootService>()> make;
 };
+// gtest prints the parameter as the backend's name (test lists, ctest).
+inline void PrintTo(const RootBackend& backend, std::ostream* os) { *os << backend.name; }
 
 class RootServiceConformance : public ::testing::TestWithParam<RootBackend> {
  protected:

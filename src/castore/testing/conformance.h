@@ -2,9 +2,9 @@
 // generator. Header-only; for tests.
 #pragma once
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace castor::castore {
 
