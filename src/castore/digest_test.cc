@@ -1,4 +1,5 @@
 #include "castore/digest.h"
+#include "castore/testing/paths.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -12,9 +13,8 @@ namespace castor::castore {
 namespace {
 
 nlohmann::json Vectors() {
-  const char* dir = std::getenv("CASTOR_TEST_DATA");
-  std::ifstream in(std::string(dir ? dir : "tests/data") + "/castore.json");
-  EXPECT_TRUE(in.good()) << "castore.json not found; set CASTOR_TEST_DATA";
+  std::ifstream in(castor::castore::testing::TestDataDir() + "/castore.json");
+  EXPECT_TRUE(in.good()) << "castore.json not found in " << castor::castore::testing::TestDataDir();
   std::stringstream ss;
   ss << in.rdbuf();
   return nlohmann::json::parse(ss.str());

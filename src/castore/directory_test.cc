@@ -1,4 +1,5 @@
 #include "castore/directory.h"
+#include "castore/testing/paths.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -16,8 +17,7 @@ namespace {
 namespace pb = tvix::castore::v1;
 
 nlohmann::json Vectors() {
-  const char* dir = std::getenv("CASTOR_TEST_DATA");
-  std::ifstream in(std::string(dir ? dir : "tests/data") + "/castore.json");
+  std::ifstream in(castor::castore::testing::TestDataDir() + "/castore.json");
   std::stringstream ss;
   ss << in.rdbuf();
   return nlohmann::json::parse(ss.str());

@@ -16,6 +16,7 @@
 #include <random>
 #include <thread>
 
+#include "castore/testing/paths.h"
 #include "castore/import/test_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -49,8 +50,7 @@ struct RunResult {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* bin = std::getenv("CASTOR_BIN");
-    if (bin == nullptr || *bin == '\0') bin = CASTOR_BIN_PATH;
+    std::string bin = castor::castore::testing::CastorBinary();
     bin_ = bin;
     store_ = tmp_ / "store";
   }

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "castore/testing/paths.h"
 #include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
 #include "rpc/channel.h"
@@ -60,8 +61,7 @@ std::string ReadFile(const std::string& path) {
 class DaemonE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* bin = std::getenv("CASTOR_BIN");
-    bin_ = bin != nullptr ? bin : CASTOR_DEFAULT_BIN;
+    bin_ = castor::castore::testing::CastorBinary();
     root_ = dir_.path();
     store_ = root_ + "/store";
     sock_ = root_ + "/castor.sock";

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "castore/testing/paths.h"
 #include "mount_fixture.h"
 
 extern char** environ;
@@ -32,10 +33,7 @@ class MountCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!CanMount()) GTEST_SKIP() << "/dev/fuse not usable";
-    // castor_test's ENVIRONMENT currently reaches ctest with its first
-    // variable only, so fall back to the path CMake knows.
-    const char* bin = std::getenv("CASTOR_BIN");
-    bin_ = bin != nullptr ? bin : CASTOR_DEFAULT_BIN;
+    bin_ = castor::castore::testing::CastorBinary();
     char tmpl[] = "/tmp/castor-cli-mount-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "castore/testing/paths.h"
 #include "fs/transport/vhost_user_protocol.h"
 #include "gtest/gtest.h"
 
@@ -41,9 +42,7 @@ class VirtiofsCliTest : public ::testing::Test {
   }
 
   void Start(std::vector<std::string> extra = {}) {
-    // CASTOR_BIN from ctest, else the binary this test was built with.
-    const char* bin = std::getenv("CASTOR_BIN");
-    if (bin == nullptr) bin = CASTOR_BIN_PATH;
+    std::string bin = castor::castore::testing::CastorBinary();
     std::vector<std::string> args = {bin, "virtiofs", "--socket", socket_,
                                      "--blob-service-addr", "memory://",
                                      "--directory-service-addr", "memory://",

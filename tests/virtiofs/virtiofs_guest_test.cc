@@ -18,6 +18,7 @@
 #include <thread>
 #include <sstream>
 
+#include "castore/testing/paths.h"
 #include "absl/strings/str_cat.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/digest.h"
@@ -302,8 +303,7 @@ TEST_F(VirtiofsGuestTest, GuestReadsTheTreeServedInProcess) {
 }
 
 TEST_F(VirtiofsGuestTest, GuestReadsTheTreeImportedAndServedByTheCastorBinary) {
-  const char* env_bin = std::getenv("CASTOR_BIN");
-  std::string bin = env_bin != nullptr ? env_bin : CASTOR_BIN_PATH;
+  std::string bin = castor::castore::testing::CastorBinary();
   std::string store = (dir_ / "store").string();
   std::string import_log = (dir_ / "import.log").string();
   auto imported = testing::RunWithTimeout({bin, "import", "--store", store, "--name", "tree", tree_.string()},
