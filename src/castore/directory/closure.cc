@@ -45,7 +45,31 @@ absl::StatusOr<B3Digest> ClosureValidator::root() const {
   return *last_;
 }
 
+absl::Status ClosurePutter::Put(const Directory& directory) {
+  if (closed_) return absl::FailedPreconditionError("directory putter already closed");
+  if (failed_) return absl::FailedPreconditionError("an earlier Put to this putter failed");
+  absl::Status s = validator_.Add(directory);
+  if (!s.ok()) failed_ = true;
+  return s;
+}
+
+absl::StatusOr<B3Digest> ClosurePutter::Close() {
+  if (closed_) return absl::FailedPreconditionError("directory putter already closed");
+  closed_ = true;
+  if (failed_) {
+    return absl::FailedPreconditionError("an earlier Put to this putter failed; nothing stored");
+  }
+  ASSIGN_OR_RETURN(B3Digest root, validator_.root());
+  RETURN_IF_ERROR(commit_(validator_.directories()));
+  return root;
+}
+
 absl::Status WalkClosure(DirectoryService& service, const B3Digest& root,
+                         const std::function<absl::Status(const Directory&)>& fn) {
+  return WalkClosure([&service](const B3Digest& d) { return service.Get(d); }, root, fn);
+}
+
+absl::Status WalkClosure(const GetDirectoryFn& get, const B3Digest& root,
                          const std::function<absl::Status(const Directory&)>& fn) {
   absl::flat_hash_set<B3Digest> seen{root};
   std::deque<B3Digest> queue{root};
@@ -53,7 +77,7 @@ absl::Status WalkClosure(DirectoryService& service, const B3Digest& root,
   while (!queue.empty()) {
     B3Digest digest = queue.front();
     queue.pop_front();
-    ASSIGN_OR_RETURN(std::optional<Directory> dir, service.Get(digest));
+    ASSIGN_OR_RETURN(std::optional<Directory> dir, get(digest));
     if (!dir.has_value()) {
       if (first) {
         return absl::NotFoundError(

@@ -40,8 +40,33 @@ class ClosureValidator {
   std::optional<B3Digest> last_;
 };
 
-// Breadth-first walk over `root`'s closure using service.Get, each digest
-// once, parents before children (the GetRecursive contract).
+// The DirectoryPutter of every local backend: validates the stream with a
+// ClosureValidator, remembers the first failed Put (after which Close stores
+// nothing), and on Close hands all accepted Directories to `commit` at once.
+class ClosurePutter : public DirectoryPutter {
+ public:
+  using Commit = std::function<absl::Status(const std::vector<Directory>&)>;
+  ClosurePutter(ClosureValidator::StoredSize stored_size, Commit commit)
+      : validator_(std::move(stored_size)), commit_(std::move(commit)) {}
+  absl::Status Put(const Directory& directory) override;
+  absl::StatusOr<B3Digest> Close() override;
+
+ private:
+  ClosureValidator validator_;
+  Commit commit_;
+  bool closed_ = false;
+  bool failed_ = false;  // a Put failed: the stream is broken
+};
+
+using GetDirectoryFn =
+    std::function<absl::StatusOr<std::optional<Directory>>(const B3Digest&)>;
+
+// Breadth-first walk over `root`'s closure using `get`, each digest once,
+// parents before children (the GetRecursive contract): NotFound when the
+// root is missing, FailedPrecondition when a descendant is.
+absl::Status WalkClosure(const GetDirectoryFn& get, const B3Digest& root,
+                         const std::function<absl::Status(const Directory&)>& fn);
+// The same with service.Get.
 absl::Status WalkClosure(DirectoryService& service, const B3Digest& root,
                          const std::function<absl::Status(const Directory&)>& fn);
 

@@ -1,8 +1,6 @@
 #include "castore/directory/lmdb_directory_service.h"
 
-#include <deque>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "castore/directory/closure.h"
@@ -12,38 +10,6 @@ namespace castor::castore {
 namespace {
 
 constexpr size_t kForEachBatch = 4096;
-
-class LmdbPutter : public DirectoryPutter {
- public:
-  explicit LmdbPutter(LmdbDirectoryService* service)
-      : service_(service),
-        validator_([service](const B3Digest& d) { return service->StoredSize(d); }) {}
-
-  absl::Status Put(const Directory& directory) override {
-    if (closed_) return absl::FailedPreconditionError("directory putter already closed");
-    if (failed_) return absl::FailedPreconditionError("an earlier Put to this putter failed");
-    absl::Status s = validator_.Add(directory);
-    if (!s.ok()) failed_ = true;
-    return s;
-  }
-
-  absl::StatusOr<B3Digest> Close() override {
-    if (closed_) return absl::FailedPreconditionError("directory putter already closed");
-    closed_ = true;
-    if (failed_) {
-      return absl::FailedPreconditionError("an earlier Put to this putter failed; nothing stored");
-    }
-    ASSIGN_OR_RETURN(B3Digest root, validator_.root());
-    RETURN_IF_ERROR(service_->WriteAll(validator_.directories()));
-    return root;
-  }
-
- private:
-  LmdbDirectoryService* service_;
-  ClosureValidator validator_;
-  bool closed_ = false;
-  bool failed_ = false;
-};
 
 }  // namespace
 
@@ -102,41 +68,22 @@ absl::Status LmdbDirectoryService::WriteAll(const std::vector<Directory>& direct
 }
 
 absl::StatusOr<B3Digest> LmdbDirectoryService::Put(const Directory& directory) {
-  LmdbPutter putter(this);
-  RETURN_IF_ERROR(putter.Put(directory));
-  return putter.Close();
+  ASSIGN_OR_RETURN(auto putter, OpenPutter());
+  RETURN_IF_ERROR(putter->Put(directory));
+  return putter->Close();
 }
 
 absl::StatusOr<std::unique_ptr<DirectoryPutter>> LmdbDirectoryService::OpenPutter() {
-  return std::make_unique<LmdbPutter>(this);
+  return std::make_unique<ClosurePutter>(
+      [this](const B3Digest& d) { return StoredSize(d); },
+      [this](const std::vector<Directory>& dirs) { return WriteAll(dirs); });
 }
 
 absl::Status LmdbDirectoryService::GetRecursive(
     const B3Digest& root, const std::function<absl::Status(const Directory&)>& fn) {
   ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*env_, /*write=*/false));
-  absl::flat_hash_set<B3Digest> seen{root};
-  std::deque<B3Digest> queue{root};
-  bool first = true;
-  while (!queue.empty()) {
-    B3Digest digest = queue.front();
-    queue.pop_front();
-    ASSIGN_OR_RETURN(std::optional<Directory> dir, GetIn(txn, digest));
-    if (!dir.has_value()) {
-      if (first) {
-        return absl::NotFoundError(absl::StrCat("directory ", digest.ToB3(), " not found"));
-      }
-      return absl::FailedPreconditionError(
-          absl::StrCat("directory ", digest.ToB3(), " below ", root.ToB3(), " is missing"));
-    }
-    first = false;
-    for (const Entry& e : dir->entries()) {
-      if (const auto* d = std::get_if<DirectoryNode>(&e.node)) {
-        if (seen.insert(d->digest).second) queue.push_back(d->digest);
-      }
-    }
-    RETURN_IF_ERROR(fn(*dir));
-  }
-  return absl::OkStatus();
+  // One read transaction for the whole walk: a consistent snapshot.
+  return WalkClosure([&](const B3Digest& d) { return GetIn(txn, d); }, root, fn);
 }
 
 absl::Status LmdbDirectoryService::ForEach(const std::function<absl::Status(const B3Digest&)>& fn) {

@@ -4,40 +4,6 @@
 #include "castore/status_macros.h"
 
 namespace castor::castore {
-namespace {
-
-class MemoryPutter : public DirectoryPutter {
- public:
-  explicit MemoryPutter(MemoryDirectoryService* service)
-      : service_(service),
-        validator_([service](const B3Digest& d) { return service->StoredSize(d); }) {}
-  absl::Status Put(const Directory& directory) override {
-    if (closed_) return absl::FailedPreconditionError("directory putter already closed");
-    if (failed_) return absl::FailedPreconditionError("an earlier Put to this putter failed");
-    absl::Status s = validator_.Add(directory);
-    if (!s.ok()) failed_ = true;
-    return s;
-  }
-  absl::StatusOr<B3Digest> Close() override {
-    if (closed_) return absl::FailedPreconditionError("directory putter already closed");
-    closed_ = true;
-    if (failed_) {
-      return absl::FailedPreconditionError("an earlier Put to this putter failed; nothing stored");
-    }
-    ASSIGN_OR_RETURN(B3Digest root, validator_.root());
-    service_->InsertAll(validator_.directories());
-    return root;
-  }
-
- private:
-  MemoryDirectoryService* service_;
-  ClosureValidator validator_;
-  bool closed_ = false;
-  bool failed_ = false;  // a Put failed: the stream is broken, Close stores nothing
-};
-
-}  // namespace
-
 absl::StatusOr<std::optional<Directory>> MemoryDirectoryService::Get(
     const B3Digest& digest) {
   absl::MutexLock lock(&mu_);
@@ -60,13 +26,18 @@ void MemoryDirectoryService::InsertAll(const std::vector<Directory>& directories
 }
 
 absl::StatusOr<B3Digest> MemoryDirectoryService::Put(const Directory& directory) {
-  MemoryPutter putter(this);
-  RETURN_IF_ERROR(putter.Put(directory));
-  return putter.Close();
+  ASSIGN_OR_RETURN(auto putter, OpenPutter());
+  RETURN_IF_ERROR(putter->Put(directory));
+  return putter->Close();
 }
 
 absl::StatusOr<std::unique_ptr<DirectoryPutter>> MemoryDirectoryService::OpenPutter() {
-  return std::make_unique<MemoryPutter>(this);
+  return std::make_unique<ClosurePutter>(
+      [this](const B3Digest& d) { return StoredSize(d); },
+      [this](const std::vector<Directory>& dirs) {
+        InsertAll(dirs);
+        return absl::OkStatus();
+      });
 }
 
 absl::Status MemoryDirectoryService::GetRecursive(
