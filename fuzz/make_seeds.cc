@@ -183,6 +183,38 @@ void FuseSeeds() {
   Write("fuse_dispatcher_fuzz", "misc", misc);
 }
 
+struct VringDesc {
+  uint64_t addr;
+  uint32_t len;
+  uint16_t flags;
+  uint16_t next;
+};
+
+void VirtqueueSeeds() {
+  // Header (fuzz/virtqueue_fuzz.cc): queue size selector 4 (16 entries),
+  // 0x10 = indirect allowed, start index 0. Then guest memory from 0: the
+  // descriptor table at 0, the avail ring at 256, used at 512.
+  constexpr uint16_t kNext = 1, kWrite = 2, kIndirect = 4;
+  std::string mem(0x3100, '\0');
+  auto put_desc = [&](size_t at, VringDesc d) { std::memcpy(mem.data() + at, &d, sizeof(d)); };
+  auto put16 = [&](size_t at, uint16_t v) { std::memcpy(mem.data() + at, &v, 2); };
+  put_desc(0 * 16, {0x1000, 64, kNext, 1});
+  put_desc(1 * 16, {0x2000, 128, kWrite, 0});
+  put_desc(2 * 16, {0x3000, 2 * 16, kIndirect, 0});
+  put_desc(3 * 16, {0xfff0, 32, kWrite, 0});  // crosses into the second region
+  put_desc(0x3000, {0x1100, 16, kNext, 1});
+  put_desc(0x3010, {0x1200, 256, kWrite, 0});
+  put16(256, 0);      // avail flags
+  put16(256 + 2, 3);  // avail idx
+  put16(256 + 4, 0);  // ring: heads 0, 2, 3
+  put16(256 + 6, 2);
+  put16(256 + 8, 3);
+  std::string header = {static_cast<char>(4 | 0x10), 0, 0};
+  Write("virtqueue_fuzz", "chains", header + mem);
+  std::string event_idx = {static_cast<char>(4 | 0x08), 0, 0};
+  Write("virtqueue_fuzz", "chains_event_idx", event_idx + mem);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -194,5 +226,6 @@ int main(int argc, char** argv) {
   DirectorySeeds();
   AddressSeeds();
   FuseSeeds();
+  VirtqueueSeeds();
   return 0;
 }
