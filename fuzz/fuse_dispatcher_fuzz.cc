@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,7 @@ class CheckingResponder : public fuse::Responder {
     return h;
   }
   size_t size() const { return size_; }
+  const uint8_t* data() const { return buffer_.get(); }
   int completions = 0;
   size_t length = 0;
 
@@ -94,7 +96,31 @@ castor::castore::Services MakeTree() {
   return s;
 }
 
-void Send(fuse::Dispatcher& d, std::span<const uint8_t> request, size_t buffer_size) {
+// Node ids the replies handed to the "kernel" (each with one lookup
+// reference): LOOKUP entries and READDIRPLUS records.
+void CollectNodeIds(uint32_t opcode, const uint8_t* reply, size_t length,
+                    std::set<uint64_t>& ids) {
+  const uint8_t* p = reply + sizeof(fuse_out_header);
+  size_t left = length - sizeof(fuse_out_header);
+  if (opcode == FUSE_LOOKUP && left >= sizeof(fuse_entry_out)) {
+    fuse_entry_out e;
+    std::memcpy(&e, p, sizeof(e));
+    if (e.nodeid != 0) ids.insert(e.nodeid);
+  }
+  if (opcode != FUSE_READDIRPLUS) return;
+  while (left >= sizeof(fuse_direntplus)) {
+    fuse_direntplus d;
+    std::memcpy(&d, p, sizeof(d));
+    if (d.entry_out.nodeid != 0) ids.insert(d.entry_out.nodeid);
+    size_t record = FUSE_DIRENTPLUS_SIZE(&d);
+    FUZZ_CHECK(record <= left);  // a record never runs past the reply
+    p += record;
+    left -= record;
+  }
+}
+
+void Send(fuse::Dispatcher& d, std::span<const uint8_t> request, size_t buffer_size,
+          std::set<uint64_t>& ids) {
   CheckingResponder r(buffer_size);
   d.Handle(request, r);
   FUZZ_CHECK(r.completions == 1);
@@ -109,6 +135,7 @@ void Send(fuse::Dispatcher& d, std::span<const uint8_t> request, size_t buffer_s
   FUZZ_CHECK(request.size() >= sizeof(in));  // a reply needs a request header
   std::memcpy(&in, request.data(), sizeof(in));
   FUZZ_CHECK(h.unique == in.unique);
+  if (h.error == 0) CollectNodeIds(in.opcode, r.data(), r.length, ids);
 }
 
 }  // namespace
@@ -137,7 +164,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   h.unique = 1;
   std::memcpy(frame.data(), &h, sizeof(h));
   std::memcpy(frame.data() + sizeof(h), &init, sizeof(init));
-  Send(dispatcher, frame, 4096);
+  std::set<uint64_t> ids;
+  Send(dispatcher, frame, 4096, ids);
 
   constexpr size_t kSizes = sizeof(castor::fuzz::kReplyBufferSizes) / sizeof(size_t);
   size_t pos = 0;
@@ -149,7 +177,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // A copy of exactly n bytes, so ASan sees any read past the request.
     std::vector<uint8_t> request(data + pos, data + pos + n);
     pos += n;
-    Send(dispatcher, request, buffer_size);
+    Send(dispatcher, request, buffer_size, ids);
   }
+  // Lookup counts never go negative and nothing leaks: once every reference
+  // handed out is forgotten (FORGET clamps), only the mount root is left.
+  for (uint64_t id : ids) fs.Forget(id, UINT64_MAX);
+  FUZZ_CHECK(fs.inode_count() == 1);
   return 0;
 }
