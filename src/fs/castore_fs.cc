@@ -327,7 +327,16 @@ int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> b
       return FailOnce(handle->digest.ToB3(), absl::StrCat("blob ", handle->digest.ToB3(),
                                                           ": ", got.status().ToString()));
     }
-    if (*got == 0) break;
+    if (*got == 0) {
+      // Open checked the reader's size against the node: a reader ending
+      // early must not look like the end of the file.
+      if (offset + done < handle->reader->size()) {
+        return FailOnce(handle->digest.ToB3(),
+                        absl::StrCat("blob ", handle->digest.ToB3(), " ended at byte ",
+                                     offset + done, " of ", handle->reader->size()));
+      }
+      break;
+    }
     done += *got;
   }
   *n = done;

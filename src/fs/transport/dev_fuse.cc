@@ -254,11 +254,14 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(
     std::string ra = absl::StrCat("/sys/class/bdi/", major(mst.st_dev), ":", minor(mst.st_dev),
                                   "/read_ahead_kb");
     int rfd = open(ra.c_str(), O_WRONLY | O_CLOEXEC);
-    if (rfd >= 0) {
+    // initialized() (acquire) orders the read of max_pages after INIT's
+    // write; the kernel's ordering (INIT answered before stat returns) is
+    // invisible to the C++ memory model and to ThreadSanitizer.
+    if (rfd >= 0 && session.initialized()) {
       std::string kb = absl::StrCat(session.max_pages() * 4);
       (void)!write(rfd, kb.data(), kb.size());
-      close(rfd);
     }
+    if (rfd >= 0) close(rfd);
   }
   spdlog::info("mounted castor on {} ({} threads{})", s->options_.mountpoint, n,
                use_fusermount ? ", via fusermount3" : "");

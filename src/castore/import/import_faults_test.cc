@@ -1,0 +1,107 @@
+// Import over services that fail (castore/testing/faulty_services.h): the
+// import stops with a clear error naming what it was storing, no root is
+// set, and the same import succeeds once the faults stop.
+#include <string>
+
+#include "castore/blob/memory_blob_service.h"
+#include "castore/directory/memory_directory_service.h"
+#include "castore/import/import.h"
+#include "castore/import/test_util.h"
+#include "castore/roots/memory_root_service.h"
+#include "castore/testing/faulty_services.h"
+#include "gtest/gtest.h"
+
+namespace castor::castore {
+namespace {
+
+using testing::FaultInjector;
+using testing::FaultKind;
+using testing::MakeDir;
+using testing::TempDir;
+using testing::WriteFile;
+
+class ImportFaultsTest : public ::testing::Test {
+ protected:
+  ImportFaultsTest() {
+    src_ = tmp_ / "src";
+    MakeDir(src_);
+    for (int i = 0; i < 8; ++i) {
+      WriteFile(src_ + "/file" + std::to_string(i), std::string(1000 + i, 'a' + i));
+    }
+    MakeDir(src_ + "/sub");
+    WriteFile(src_ + "/sub/deep", "deep");
+  }
+
+  size_t RootCount() {
+    size_t n = 0;
+    EXPECT_TRUE(roots_->List([&](const Entry&) {
+                        ++n;
+                        return absl::OkStatus();
+                      })
+                    .ok());
+    return n;
+  }
+
+  // What the CLI does: ingest, then commit the root.
+  absl::Status Import() {
+    auto result = IngestPath(*blobs_, *dirs_, src_, ImportOptions{.threads = 2});
+    if (!result.ok()) return result.status();
+    return CommitRoot(*blobs_, *roots_,
+                      Entry{*PathComponent::Create("tree"), std::move(result->node)});
+  }
+
+  TempDir tmp_;
+  std::string src_;
+  std::shared_ptr<FaultInjector> faults_ = std::make_shared<FaultInjector>();
+  std::shared_ptr<BlobService> blobs_ =
+      testing::FaultyBlobService(std::make_shared<MemoryBlobService>(), faults_);
+  std::shared_ptr<DirectoryService> dirs_ =
+      testing::FaultyDirectoryService(std::make_shared<MemoryDirectoryService>(), faults_);
+  std::shared_ptr<RootService> roots_ = std::make_shared<MemoryRootService>();
+};
+
+TEST_F(ImportFaultsTest, FailingBlobWritesFailTheImportAndSetNoRoot) {
+  faults_->Set({.kind = FaultKind::kUnavailable});
+  absl::Status s = Import();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("injected fault"), absl::string_view::npos) << s;
+  EXPECT_NE(s.message().find(src_), absl::string_view::npos) << "error names no path: " << s;
+  EXPECT_EQ(RootCount(), 0u);
+}
+
+TEST_F(ImportFaultsTest, SomeWritesFailingStillFailsTheImportCleanly) {
+  faults_->Set({.kind = FaultKind::kUnavailable, .every = 5});
+  absl::Status s = Import();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(RootCount(), 0u);
+}
+
+TEST_F(ImportFaultsTest, FailingSyncSetsNoRoot) {
+  auto result = IngestPath(*blobs_, *dirs_, src_);
+  ASSERT_TRUE(result.ok()) << result.status();
+  faults_->Set({.kind = FaultKind::kUnavailable});
+  absl::Status s = CommitRoot(*blobs_, *roots_, Entry{*PathComponent::Create("tree"), result->node});
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(RootCount(), 0u);
+}
+
+TEST_F(ImportFaultsTest, ImportSucceedsOnceFaultsStop) {
+  faults_->Set({.kind = FaultKind::kUnavailable, .every = 3});
+  EXPECT_FALSE(Import().ok());
+  faults_->Clear();
+  ASSERT_TRUE(Import().ok());
+  EXPECT_EQ(RootCount(), 1u);
+}
+
+TEST_F(ImportFaultsTest, StalledWritesStillImport) {
+  faults_->Set({.kind = FaultKind::kStall, .every = 4, .stall = absl::Milliseconds(5)});
+  absl::Status s = Import();
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(RootCount(), 1u);
+  EXPECT_GT(faults_->injected(), 0u);
+}
+
+}  // namespace
+}  // namespace castor::castore
