@@ -287,8 +287,24 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
                                                   (*opened)->size(),
                                                   " bytes but its node says ", size));
     }
+    // Nothing is served that differs from what was imported: a reader whose
+    // bytes were not checked already is hashed whole before its first use
+    // (once per blob per mount). Verified ranges will make this incremental.
+    bool known_good = (*opened)->Verified();
+    if (!known_good) {
+      absl::MutexLock lock(&mu_);
+      known_good = verified_.contains(digest);
+    }
+    if (!known_good) {
+      absl::Status verified = castore::VerifyReader(**opened, digest);
+      if (!verified.ok()) return FailOnce(digest.ToB3(), verified.ToString());
+    }
     reader = std::move(*opened);
     absl::MutexLock lock(&mu_);
+    if (!known_good) {
+      if (verified_.size() >= kMaxVerified) verified_.clear();
+      verified_.insert(digest);
+    }
     if (inodes_.contains(ino)) {
       std::weak_ptr<castore::BlobReader>& shared = readers_[ino];
       if (auto existing = shared.lock()) {

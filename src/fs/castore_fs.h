@@ -152,6 +152,11 @@ class CastoreFs : public fuse::Filesystem {
   absl::flat_hash_map<uint64_t, std::weak_ptr<castore::BlobReader>> readers_
       ABSL_GUARDED_BY(mu_);
   uint64_t next_ino_ ABSL_GUARDED_BY(mu_) = FUSE_ROOT_ID + 1;
+  // Blobs whose bytes were hashed and matched their digest during this
+  // mount, so that reopening them does not hash them again. Bounded: cleared
+  // when it reaches kMaxVerified (each blob is then verified once more).
+  static constexpr size_t kMaxVerified = 1 << 20;
+  absl::flat_hash_set<castore::B3Digest> verified_ ABSL_GUARDED_BY(mu_);
 
   mutable absl::Mutex handles_mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<FileHandle>> files_open_

@@ -149,13 +149,13 @@ TEST_F(FaultMountTest, TruncatedBlobIsEioNotAShortFile) {
   EXPECT_TRUE(ReadChecked("big", content_).data == content_);
 }
 
-// Known gap (reported in issue 8): CastoreFs serves whatever bytes the blob
-// reader returns; nothing on the read path checks them against the digest,
-// so a backend returning corrupted bytes is served as is. Enable once reads
-// are verified (e.g. BLAKE3/bao chunk verification in the reader).
-TEST_F(FaultMountTest, DISABLED_CorruptedBlobBytesAreNeverServed) {
+// A blob whose bytes do not hash to its digest is refused at open (EIO),
+// never served; once the store is right again the file reads correctly.
+TEST_F(FaultMountTest, CorruptedBlobBytesAreNeverServed) {
   blob_faults_->Set({.kind = FaultKind::kCorrupt});
   EXPECT_EQ(ReadChecked("big", content_).error, EIO);
+  blob_faults_->Clear();
+  EXPECT_TRUE(ReadChecked("big", content_).data == content_);
 }
 
 TEST_F(FaultMountTest, UnavailableDirectoriesGiveEioAndRecover) {

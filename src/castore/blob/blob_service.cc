@@ -7,24 +7,20 @@
 
 namespace castor::castore {
 
-absl::Status VerifyBlob(BlobService& service, const B3Digest& digest) {
-  ASSIGN_OR_RETURN(auto reader, service.OpenRead(digest));
-  if (reader == nullptr) {
-    return absl::NotFoundError(absl::StrCat("blob ", digest.ToB3(), " not found"));
-  }
+absl::Status VerifyReader(const BlobReader& reader, const B3Digest& digest) {
   Blake3Hasher hasher;
   std::vector<uint8_t> buf(1 << 20);
   uint64_t total = 0;
   while (true) {
-    auto n = reader->Read(buf);
+    auto n = reader.ReadAt(total, buf);
     if (!n.ok()) return Annotate(n.status(), absl::StrCat("blob ", digest.ToB3()));
     if (*n == 0) break;
     hasher.Update(std::span<const uint8_t>(buf.data(), *n));
     total += *n;
   }
-  if (total != reader->size()) {
+  if (total != reader.size()) {
     return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": read ", total,
-                                            " bytes, expected ", reader->size()));
+                                            " bytes, expected ", reader.size()));
   }
   B3Digest actual = hasher.Finalize();
   if (actual != digest) {
@@ -32,6 +28,14 @@ absl::Status VerifyBlob(BlobService& service, const B3Digest& digest) {
                                             ": stored bytes hash to ", actual.ToB3()));
   }
   return absl::OkStatus();
+}
+
+absl::Status VerifyBlob(BlobService& service, const B3Digest& digest) {
+  ASSIGN_OR_RETURN(auto reader, service.OpenRead(digest));
+  if (reader == nullptr) {
+    return absl::NotFoundError(absl::StrCat("blob ", digest.ToB3(), " not found"));
+  }
+  return VerifyReader(*reader, digest);
 }
 
 absl::StatusOr<B3Digest> PutBlob(BlobService& service, std::string_view data) {

@@ -53,6 +53,11 @@ class BlobReader {
   // -1 otherwise. Owned by the reader.
   virtual int LocalFd() const { return -1; }
 
+  // True when every byte this reader hands out was already checked against
+  // the blob's digest (e.g. a remote client that downloaded and hashed it).
+  // Readers of local storage return false: their bytes can rot on disk.
+  virtual bool Verified() const { return false; }
+
  private:
   uint64_t cursor_ = 0;
 };
@@ -110,6 +115,11 @@ class BlobService {
 // Reads the whole blob and checks it hashes to `digest`: OK, NotFound when
 // absent, DataLoss naming the digest on a mismatch or a short read.
 absl::Status VerifyBlob(BlobService& service, const B3Digest& digest);
+
+// Reads the whole of `reader` (positionally, without moving its cursor) and
+// checks it hashes to `digest`: DataLoss naming the digest on a mismatch or a
+// short read; the reader's own errors otherwise.
+absl::Status VerifyReader(const BlobReader& reader, const B3Digest& digest);
 
 // Stores `data` as a blob and returns its digest.
 absl::StatusOr<B3Digest> PutBlob(BlobService& service, std::string_view data);
