@@ -12,6 +12,8 @@ PKGS=(
   librust-blake3-dev libssl-dev libcurl4-openssl-dev
   # tests
   libgtest-dev libgmock-dev fuse3 attr python3
+  # fuzzing (scripts/fuzz.sh: clang + libFuzzer)
+  clang libclang-rt-14-dev
   # virtio-fs guest tests
   qemu-system-x86 qemu-system-common busybox-static linux-image-amd64 cpio liblzma-dev
   # benchmarks and peers
