@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
+#include "castore/mutex.h"
 #include "castore/blob/local_blob_service.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/lmdb_directory_service.h"
@@ -20,7 +20,7 @@ namespace {
 
 template <typename Factory>
 struct Registry {
-  absl::Mutex mu;
+  castor::Mutex mu;
   std::map<std::string, Factory> factories ABSL_GUARDED_BY(mu);
 };
 
@@ -94,7 +94,7 @@ absl::StatusOr<std::shared_ptr<Service>> Open(Registry<Factory>& registry,
   Factory factory;
   std::vector<std::string> known;
   {
-    absl::MutexLock lock(&registry.mu);
+    castor::MutexLock lock(&registry.mu);
     auto it = registry.factories.find(parsed.scheme);
     if (it != registry.factories.end()) factory = it->second;
     for (const auto& [scheme, f] : registry.factories) known.push_back(scheme + "://");
@@ -129,15 +129,15 @@ absl::StatusOr<ServiceAddress> ServiceAddress::Parse(std::string_view addr) {
 }
 
 void RegisterBlobScheme(const std::string& scheme, BlobServiceFactory factory) {
-  absl::MutexLock lock(&Blobs().mu);
+  castor::MutexLock lock(&Blobs().mu);
   Blobs().factories[scheme] = std::move(factory);
 }
 void RegisterDirectoryScheme(const std::string& scheme, DirectoryServiceFactory factory) {
-  absl::MutexLock lock(&Dirs().mu);
+  castor::MutexLock lock(&Dirs().mu);
   Dirs().factories[scheme] = std::move(factory);
 }
 void RegisterRootScheme(const std::string& scheme, RootServiceFactory factory) {
-  absl::MutexLock lock(&Roots().mu);
+  castor::MutexLock lock(&Roots().mu);
   Roots().factories[scheme] = std::move(factory);
 }
 

@@ -14,7 +14,7 @@ namespace castor::castore {
 namespace {
 
 struct Registry {
-  absl::Mutex mu;
+  castor::Mutex mu;
   std::map<std::string, std::weak_ptr<LmdbEnv>> envs ABSL_GUARDED_BY(mu);
 };
 
@@ -78,7 +78,7 @@ absl::StatusOr<std::shared_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& path) 
   std::free(real);
 
   Registry& registry = TheRegistry();
-  absl::MutexLock lock(&registry.mu);
+  castor::MutexLock lock(&registry.mu);
   // An expired entry is an environment whose destructor has not closed it
   // yet: wait for that (it erases the entry) before opening the path again.
   struct Pending {
@@ -90,7 +90,7 @@ absl::StatusOr<std::shared_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& path) 
     }
   } pending{&registry, &key};
   while (true) {
-    registry.mu.Await(absl::Condition(&Pending::Done, &pending));
+    registry.mu.Await([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return Pending::Done(&pending); });
     auto it = registry.envs.find(key);
     if (it == registry.envs.end()) break;
     if (auto env = it->second.lock()) return env;
@@ -136,7 +136,7 @@ LmdbEnv::~LmdbEnv() {
   // would drop the new environment's POSIX locks). Named database handles
   // close with the environment.
   Registry& registry = TheRegistry();
-  absl::MutexLock lock(&registry.mu);
+  castor::MutexLock lock(&registry.mu);
   mdb_env_close(env_);
   if (auto it = registry.envs.find(path_); it != registry.envs.end() && it->second.expired()) {
     registry.envs.erase(it);  // wakes an Open waiting for this path
@@ -144,7 +144,7 @@ LmdbEnv::~LmdbEnv() {
 }
 
 absl::StatusOr<MDB_dbi> LmdbEnv::Db(const std::string& name) {
-  absl::MutexLock lock(&dbs_mu_);
+  castor::MutexLock lock(&dbs_mu_);
   if (auto it = dbs_.find(name); it != dbs_.end()) return it->second;
   ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*this, /*write=*/true));
   MDB_dbi dbi;

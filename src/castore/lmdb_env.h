@@ -20,7 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "castore/mutex.h"
 
 namespace castor::castore {
 
@@ -59,7 +59,7 @@ class LmdbEnv {
 
   MDB_env* const env_;
   const std::string path_;
-  absl::Mutex dbs_mu_;
+  castor::Mutex dbs_mu_;
   std::map<std::string, MDB_dbi> dbs_ ABSL_GUARDED_BY(dbs_mu_);
 };
 

@@ -34,7 +34,7 @@ CastoreFs::CastoreFs(castore::Services services, FsOptions options)
     : services_(std::move(services)),
       options_(options),
       directories_(options.directory_cache_entries) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   inodes_.emplace(FUSE_ROOT_ID, Inode{});
 }
 
@@ -43,7 +43,7 @@ CastoreFs::~CastoreFs() = default;
 int CastoreFs::FailOnce(const std::string& key, const std::string& message) {
   bool first;
   {
-    absl::MutexLock lock(&log_mu_);
+    castor::MutexLock lock(&log_mu_);
     first = logged_.insert(key).second;
   }
   if (first) spdlog::error("{} (EIO; reported once)", message);
@@ -190,7 +190,7 @@ int CastoreFs::GetDirectory(uint64_t ino, std::shared_ptr<const castore::Directo
   castore::B3Digest digest;
   uint64_t size;
   {
-    absl::MutexLock lock(&mu_);
+    castor::MutexLock lock(&mu_);
     auto it = inodes_.find(ino);
     if (it == inodes_.end()) return ENOENT;
     if (it->second.kind != Kind::kDirectory) return ENOTDIR;
@@ -210,7 +210,7 @@ int CastoreFs::LookupRoot(std::string_view name, fuse_entry_out* out) {
                                  root.status().ToString()));
   }
   if (!root->has_value()) return ENOENT;
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   AcquireLocked((*root)->node, options_.root_entry_timeout_s, out);
   return 0;
 }
@@ -221,14 +221,14 @@ int CastoreFs::Lookup(uint64_t parent, std::string_view name, fuse_entry_out* ou
   if (int err = GetDirectory(parent, &dir); err != 0) return err;
   const castore::Entry* entry = dir->Find(name);
   if (entry == nullptr) return ENOENT;
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   AcquireLocked(entry->node, 0, out);
   return 0;
 }
 
 void CastoreFs::Forget(uint64_t ino, uint64_t nlookup) {
   if (ino == FUSE_ROOT_ID) return;
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return;
   Inode& inode = it->second;
@@ -237,7 +237,7 @@ void CastoreFs::Forget(uint64_t ino, uint64_t nlookup) {
 }
 
 int CastoreFs::GetAttr(uint64_t ino, fuse_attr_out* out) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return ENOENT;
   std::memset(out, 0, sizeof(*out));
@@ -247,7 +247,7 @@ int CastoreFs::GetAttr(uint64_t ino, fuse_attr_out* out) {
 }
 
 int CastoreFs::ReadLink(uint64_t ino, std::string* target) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return ENOENT;
   if (it->second.kind != Kind::kSymlink) return EINVAL;
@@ -261,7 +261,7 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   uint64_t size;
   std::shared_ptr<castore::BlobReader> reader;
   {
-    absl::MutexLock lock(&mu_);
+    castor::MutexLock lock(&mu_);
     auto it = inodes_.find(ino);
     if (it == inodes_.end()) return ENOENT;
     const Inode& inode = it->second;
@@ -292,7 +292,7 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
     // (once per blob per mount). Verified ranges will make this incremental.
     bool known_good = (*opened)->Verified();
     if (!known_good) {
-      absl::MutexLock lock(&mu_);
+      castor::MutexLock lock(&mu_);
       known_good = verified_.contains(digest);
     }
     if (!known_good) {
@@ -300,7 +300,7 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
       if (!verified.ok()) return FailOnce(digest.ToB3(), verified.ToString());
     }
     reader = std::move(*opened);
-    absl::MutexLock lock(&mu_);
+    castor::MutexLock lock(&mu_);
     if (!known_good) {
       if (verified_.size() >= kMaxVerified) verified_.clear();
       verified_.insert(digest);
@@ -317,7 +317,7 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   auto handle = std::make_shared<FileHandle>();
   handle->digest = digest;
   handle->reader = std::move(reader);
-  absl::MutexLock lock(&handles_mu_);
+  castor::MutexLock lock(&handles_mu_);
   uint64_t fh = next_fh_++;
   files_open_.emplace(fh, std::move(handle));
   out->fh = fh;
@@ -331,7 +331,7 @@ int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> b
                     size_t* n) {
   std::shared_ptr<FileHandle> handle;
   {
-    absl::MutexLock lock(&handles_mu_);
+    castor::MutexLock lock(&handles_mu_);
     auto it = files_open_.find(fh);
     if (it == files_open_.end()) return EBADF;
     handle = it->second;
@@ -362,14 +362,14 @@ int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> b
 void CastoreFs::Release(uint64_t ino, uint64_t fh) {
   std::shared_ptr<FileHandle> handle;  // destroyed outside the locks
   {
-    absl::MutexLock lock(&handles_mu_);
+    castor::MutexLock lock(&handles_mu_);
     auto it = files_open_.find(fh);
     if (it == files_open_.end()) return;
     handle = std::move(it->second);
     files_open_.erase(it);
   }
   handle.reset();
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   if (auto r = readers_.find(ino); r != readers_.end() && r->second.expired()) {
     readers_.erase(r);
   }
@@ -380,7 +380,7 @@ int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   auto handle = std::make_shared<DirHandle>();
   handle->ino = ino;
   {
-    absl::MutexLock lock(&mu_);
+    castor::MutexLock lock(&mu_);
     auto it = inodes_.find(ino);
     if (it == inodes_.end()) return ENOENT;
     const Inode& inode = it->second;
@@ -403,7 +403,7 @@ int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
     if (!s.ok()) return FailOnce("roots", absl::StrCat("listing roots: ", s.ToString()));
     handle->roots = std::move(roots);
   }
-  absl::MutexLock lock(&handles_mu_);
+  castor::MutexLock lock(&handles_mu_);
   uint64_t fh = next_fh_++;
   dirs_open_.emplace(fh, std::move(handle));
   out->fh = fh;
@@ -416,7 +416,7 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus,
                        fuse::DirentWriter& out) {
   std::shared_ptr<DirHandle> handle;
   {
-    absl::MutexLock lock(&handles_mu_);
+    castor::MutexLock lock(&handles_mu_);
     auto it = dirs_open_.find(fh);
     if (it == dirs_open_.end()) return EBADF;
     handle = it->second;
@@ -428,19 +428,19 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus,
     entries = *handle->roots;
   } else {
     {
-      absl::MutexLock lock(&handles_mu_);
+      castor::MutexLock lock(&handles_mu_);
       dir = handle->directory;
     }
     if (!dir) {
       int err = GetDirectoryByDigest(handle->digest, handle->size, &dir);
       if (err != 0) return err;
-      absl::MutexLock lock(&handles_mu_);
+      castor::MutexLock lock(&handles_mu_);
       handle->directory = dir;
     }
     entries = dir->entries();
   }
   uint32_t timeout = handle->is_root ? options_.root_entry_timeout_s : 0;
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   for (uint64_t i = offset; i < entries.size(); ++i) {
     const castore::Entry& e = entries[i];
     const std::string& name = e.name.str();
@@ -459,7 +459,7 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus,
 
 void CastoreFs::ReleaseDir(uint64_t, uint64_t fh) {
   std::shared_ptr<DirHandle> handle;
-  absl::MutexLock lock(&handles_mu_);
+  castor::MutexLock lock(&handles_mu_);
   auto it = dirs_open_.find(fh);
   if (it == dirs_open_.end()) return;
   handle = std::move(it->second);
@@ -471,13 +471,13 @@ int CastoreFs::StatFs(uint64_t, fuse_kstatfs* out) {
   out->bsize = 4096;
   out->frsize = 4096;
   out->namelen = castore::PathComponent::kMaxLength;
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   out->files = inodes_.size();
   return 0;
 }
 
 int CastoreFs::Access(uint64_t ino, uint32_t mask) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return ENOENT;
   if (mask & W_OK) return EROFS;
@@ -489,7 +489,7 @@ int CastoreFs::Access(uint64_t ino, uint32_t mask) {
 
 int CastoreFs::GetXattr(uint64_t ino, std::string_view name, std::string* value) {
   if (!options_.show_xattr) return ENOSYS;
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return ENOENT;
   const Inode& inode = it->second;
@@ -503,7 +503,7 @@ int CastoreFs::GetXattr(uint64_t ino, std::string_view name, std::string* value)
 
 int CastoreFs::ListXattr(uint64_t ino, std::string* names) {
   if (!options_.show_xattr) return ENOSYS;
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return ENOENT;
   names->clear();
@@ -519,11 +519,11 @@ void CastoreFs::Destroy() {
   absl::flat_hash_map<uint64_t, std::shared_ptr<FileHandle>> files;
   absl::flat_hash_map<uint64_t, std::shared_ptr<DirHandle>> dirs;
   {
-    absl::MutexLock lock(&handles_mu_);
+    castor::MutexLock lock(&handles_mu_);
     files.swap(files_open_);
     dirs.swap(dirs_open_);
   }
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   inodes_.clear();
   dirs_.clear();
   files_.clear();
@@ -535,23 +535,23 @@ void CastoreFs::Destroy() {
 }
 
 size_t CastoreFs::inode_count() const {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   return inodes_.size();
 }
 
 size_t CastoreFs::handle_count() const {
-  absl::MutexLock lock(&handles_mu_);
+  castor::MutexLock lock(&handles_mu_);
   return files_open_.size() + dirs_open_.size();
 }
 
 uint64_t CastoreFs::lookup_count(uint64_t ino) const {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
   return it == inodes_.end() ? 0 : it->second.nlookup;
 }
 
 int CastoreFs::BackingFd(uint64_t fh) const {
-  absl::MutexLock lock(&handles_mu_);
+  castor::MutexLock lock(&handles_mu_);
   auto it = files_open_.find(fh);
   return it == files_open_.end() ? -1 : it->second->reader->LocalFd();
 }

@@ -27,7 +27,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "castore/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/composition.h"
 #include "castore/directory.h"
@@ -140,7 +140,7 @@ class CastoreFs : public fuse::Filesystem {
   const FsOptions options_;
   DirectoryCache directories_;
 
-  mutable absl::Mutex mu_;
+  mutable castor::Mutex mu_;
   absl::flat_hash_map<uint64_t, Inode> inodes_ ABSL_GUARDED_BY(mu_);
   DigestMap dirs_ ABSL_GUARDED_BY(mu_);
   DigestMap files_ ABSL_GUARDED_BY(mu_);
@@ -158,14 +158,14 @@ class CastoreFs : public fuse::Filesystem {
   static constexpr size_t kMaxVerified = 1 << 20;
   absl::flat_hash_set<castore::B3Digest> verified_ ABSL_GUARDED_BY(mu_);
 
-  mutable absl::Mutex handles_mu_;
+  mutable castor::Mutex handles_mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<FileHandle>> files_open_
       ABSL_GUARDED_BY(handles_mu_);
   absl::flat_hash_map<uint64_t, std::shared_ptr<DirHandle>> dirs_open_
       ABSL_GUARDED_BY(handles_mu_);
   uint64_t next_fh_ ABSL_GUARDED_BY(handles_mu_) = 1;
 
-  absl::Mutex log_mu_;
+  castor::Mutex log_mu_;
   absl::flat_hash_set<std::string> logged_ ABSL_GUARDED_BY(log_mu_);
 };
 

@@ -4,7 +4,7 @@ namespace castor::fs {
 
 std::shared_ptr<const castore::Directory> DirectoryCache::Get(
     const castore::B3Digest& digest) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = index_.find(digest);
   if (it == index_.end()) return nullptr;
   lru_.splice(lru_.begin(), lru_, it->second);
@@ -13,7 +13,7 @@ std::shared_ptr<const castore::Directory> DirectoryCache::Get(
 
 void DirectoryCache::Put(std::shared_ptr<const castore::Directory> directory) {
   std::vector<std::shared_ptr<const castore::Directory>> evicted;  // freed unlocked
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = index_.find(directory->digest());
   if (it != index_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second);
@@ -31,12 +31,12 @@ void DirectoryCache::Put(std::shared_ptr<const castore::Directory> directory) {
 }
 
 size_t DirectoryCache::size() const {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   return lru_.size();
 }
 
 uint64_t DirectoryCache::entries() const {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   return entries_;
 }
 

@@ -12,7 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "castore/mutex.h"
 #include "castore/digest.h"
 #include "castore/directory.h"
 
@@ -36,7 +36,7 @@ class DirectoryCache {
  private:
   using Lru = std::list<std::shared_ptr<const castore::Directory>>;
   const uint64_t max_entries_;
-  mutable absl::Mutex mu_;
+  mutable castor::Mutex mu_;
   Lru lru_ ABSL_GUARDED_BY(mu_);  // most recent first
   absl::flat_hash_map<castore::B3Digest, Lru::iterator> index_ ABSL_GUARDED_BY(mu_);
   uint64_t entries_ ABSL_GUARDED_BY(mu_) = 0;

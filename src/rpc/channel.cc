@@ -3,7 +3,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "castore/mutex.h"
 #include "castore/status_macros.h"
 #include "grpc/grpc.h"
 #include "grpcpp/create_channel.h"
@@ -65,9 +65,9 @@ void KeepGrpcInitialized() {
 absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const castore::ServiceAddress& addr) {
   ASSIGN_OR_RETURN(std::string target, Target(addr));
   KeepGrpcInitialized();
-  static absl::Mutex mu;
+  static castor::Mutex mu;
   static auto* channels = new std::map<std::string, std::weak_ptr<grpc::Channel>>;
-  absl::MutexLock lock(&mu);
+  castor::MutexLock lock(&mu);
   auto& slot = (*channels)[target];
   if (auto ch = slot.lock()) return ch;
   auto ch = Create(target);

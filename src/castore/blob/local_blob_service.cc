@@ -318,7 +318,7 @@ absl::StatusOr<std::optional<std::vector<ChunkMeta>>> LocalBlobService::Chunks(
 }
 
 absl::Status LocalBlobService::Sync() {
-  absl::MutexLock lock(&sync_mu_);
+  castor::MutexLock lock(&sync_mu_);
   // Blobs renamed before this call are covered by any round that starts from
   // now on; the next round to start is sync_started_ + 1.
   const uint64_t target = sync_started_ + 1;
@@ -334,7 +334,7 @@ absl::Status LocalBlobService::Sync() {
       sync_finished_ = target;
       if (rc != 0) sync_failures_[target] = ErrnoStatus(err, absl::StrCat("syncfs ", root_));
     } else {
-      sync_mu_.Await(absl::Condition(this, &LocalBlobService::SyncIdle));
+      sync_mu_.Await([this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return SyncIdle(); });
     }
   }
   auto it = sync_failures_.find(target);

@@ -22,7 +22,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "castore/mutex.h"
 #include "castore/blob/blob_service.h"
 
 namespace castor::castore {
@@ -66,7 +66,7 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   // Group commit of Sync(): rounds run one at a time; a caller waits for the
   // first round that starts after it arrived, and shares it with everyone
   // else waiting for the same round.
-  absl::Mutex sync_mu_;
+  castor::Mutex sync_mu_;
   uint64_t sync_started_ ABSL_GUARDED_BY(sync_mu_) = 0;
   uint64_t sync_finished_ ABSL_GUARDED_BY(sync_mu_) = 0;
   bool sync_running_ ABSL_GUARDED_BY(sync_mu_) = false;

@@ -50,18 +50,18 @@ class MemoryWriter : public BlobWriter {
 
 void MemoryBlobService::Insert(const B3Digest& digest,
                                std::shared_ptr<const std::string> data) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   blobs_.try_emplace(digest, std::move(data));
 }
 
 absl::StatusOr<bool> MemoryBlobService::Has(const B3Digest& digest) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   return blobs_.contains(digest);
 }
 
 absl::StatusOr<std::unique_ptr<BlobReader>> MemoryBlobService::OpenRead(
     const B3Digest& digest) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = blobs_.find(digest);
   if (it == blobs_.end()) return nullptr;
   return std::make_unique<MemoryReader>(it->second);
@@ -73,7 +73,7 @@ absl::StatusOr<std::unique_ptr<BlobWriter>> MemoryBlobService::OpenWrite() {
 
 absl::StatusOr<std::optional<std::vector<ChunkMeta>>> MemoryBlobService::Chunks(
     const B3Digest& digest) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   if (!blobs_.contains(digest)) return std::nullopt;
   return std::vector<ChunkMeta>{};
 }
@@ -82,7 +82,7 @@ absl::Status MemoryBlobService::ForEach(
     const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) {
   std::vector<std::pair<B3Digest, uint64_t>> all;
   {
-    absl::MutexLock lock(&mu_);
+    castor::MutexLock lock(&mu_);
     for (const auto& [d, data] : blobs_) all.emplace_back(d, data->size());
   }
   for (const auto& [d, size] : all) {
@@ -93,7 +93,7 @@ absl::Status MemoryBlobService::ForEach(
 }
 
 absl::Status MemoryBlobService::Delete(const B3Digest& digest) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   blobs_.erase(digest);
   return absl::OkStatus();
 }

@@ -7,7 +7,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "castore/mutex.h"
 #include "castore/blob/blob_service.h"
 
 namespace castor::castore {
@@ -28,7 +28,7 @@ class MemoryBlobService : public BlobService {
   void Insert(const B3Digest& digest, std::shared_ptr<const std::string> data);
 
  private:
-  absl::Mutex mu_;
+  castor::Mutex mu_;
   absl::flat_hash_map<B3Digest, std::shared_ptr<const std::string>> blobs_
       ABSL_GUARDED_BY(mu_);
 };

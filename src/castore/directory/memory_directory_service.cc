@@ -6,7 +6,7 @@
 namespace castor::castore {
 absl::StatusOr<std::optional<Directory>> MemoryDirectoryService::Get(
     const B3Digest& digest) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = dirs_.find(digest);
   if (it == dirs_.end()) return std::nullopt;
   return it->second;
@@ -14,14 +14,14 @@ absl::StatusOr<std::optional<Directory>> MemoryDirectoryService::Get(
 
 absl::StatusOr<std::optional<uint64_t>> MemoryDirectoryService::StoredSize(
     const B3Digest& digest) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = dirs_.find(digest);
   if (it == dirs_.end()) return std::nullopt;
   return it->second.size();
 }
 
 void MemoryDirectoryService::InsertAll(const std::vector<Directory>& directories) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   for (const Directory& d : directories) dirs_.try_emplace(d.digest(), d);
 }
 
@@ -49,7 +49,7 @@ absl::Status MemoryDirectoryService::ForEach(
     const std::function<absl::Status(const B3Digest&)>& fn) {
   std::vector<B3Digest> all;
   {
-    absl::MutexLock lock(&mu_);
+    castor::MutexLock lock(&mu_);
     for (const auto& [d, dir] : dirs_) all.push_back(d);
   }
   for (const B3Digest& d : all) RETURN_IF_ERROR(fn(d));
@@ -57,7 +57,7 @@ absl::Status MemoryDirectoryService::ForEach(
 }
 
 absl::Status MemoryDirectoryService::Delete(std::span<const B3Digest> digests) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   for (const B3Digest& d : digests) dirs_.erase(d);
   return absl::OkStatus();
 }

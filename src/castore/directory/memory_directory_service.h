@@ -4,7 +4,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "castore/mutex.h"
 #include "castore/directory/directory_service.h"
 
 namespace castor::castore {
@@ -25,7 +25,7 @@ class MemoryDirectoryService : public DirectoryService {
   absl::StatusOr<std::optional<uint64_t>> StoredSize(const B3Digest& digest);
 
  private:
-  absl::Mutex mu_;
+  castor::Mutex mu_;
   absl::flat_hash_map<B3Digest, Directory> dirs_ ABSL_GUARDED_BY(mu_);
 };
 

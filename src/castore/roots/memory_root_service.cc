@@ -5,7 +5,7 @@
 namespace castor::castore {
 
 absl::StatusOr<std::optional<Entry>> MemoryRootService::Get(const PathComponent& name) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   auto it = roots_.find(name.str());
   if (it == roots_.end()) return std::nullopt;
   return it->second;
@@ -14,7 +14,7 @@ absl::StatusOr<std::optional<Entry>> MemoryRootService::Get(const PathComponent&
 absl::Status MemoryRootService::List(const std::function<absl::Status(const Entry&)>& fn) {
   std::vector<Entry> all;
   {
-    absl::MutexLock lock(&mu_);
+    castor::MutexLock lock(&mu_);
     for (const auto& [name, e] : roots_) all.push_back(e);
   }
   for (const Entry& e : all) {
@@ -25,13 +25,13 @@ absl::Status MemoryRootService::List(const std::function<absl::Status(const Entr
 }
 
 absl::Status MemoryRootService::Put(const Entry& root) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   roots_.insert_or_assign(root.name.str(), root);
   return absl::OkStatus();
 }
 
 absl::StatusOr<bool> MemoryRootService::Remove(const PathComponent& name) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   return roots_.erase(name.str()) > 0;
 }
 

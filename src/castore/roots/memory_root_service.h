@@ -5,7 +5,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "castore/mutex.h"
 #include "castore/roots/root_service.h"
 
 namespace castor::castore {
@@ -18,7 +18,7 @@ class MemoryRootService : public RootService {
   absl::StatusOr<bool> Remove(const PathComponent& name) override;
 
  private:
-  absl::Mutex mu_;
+  castor::Mutex mu_;
   // std::string's operator< on char compares as unsigned (char_traits), so
   // the map is in castore's bytewise order.
   std::map<std::string, Entry> roots_ ABSL_GUARDED_BY(mu_);

@@ -9,7 +9,7 @@
 namespace castor::castore::testing {
 
 void FaultInjector::Set(FaultSchedule schedule) {
-  absl::MutexLock lock(&mu_);
+  castor::MutexLock lock(&mu_);
   schedule_ = schedule;
   schedule_.every = std::max<uint64_t>(schedule_.every, 1);
   schedule_.stall = std::min(schedule_.stall, absl::Seconds(10));
@@ -21,7 +21,7 @@ FaultKind FaultInjector::Next() {
   FaultKind kind;
   absl::Duration stall;
   {
-    absl::MutexLock lock(&mu_);
+    castor::MutexLock lock(&mu_);
     if (schedule_.kind == FaultKind::kNone) return FaultKind::kNone;
     ++calls_;
     if (calls_ % schedule_.every != 0 || left_ == 0) return FaultKind::kNone;

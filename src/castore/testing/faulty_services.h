@@ -24,7 +24,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "absl/synchronization/mutex.h"
+#include "castore/mutex.h"
 #include "absl/time/time.h"
 #include "castore/blob/blob_service.h"
 #include "castore/directory/directory_service.h"
@@ -55,7 +55,7 @@ class FaultInjector {
   uint64_t injected() const { return injected_.load(); }
 
  private:
-  absl::Mutex mu_;
+  castor::Mutex mu_;
   FaultSchedule schedule_ ABSL_GUARDED_BY(mu_);
   uint64_t calls_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t left_ ABSL_GUARDED_BY(mu_) = -1;

@@ -315,7 +315,7 @@ void DevFuseSession::AbortConnection() {
 }
 
 absl::Status DevFuseSession::Stop() {
-  absl::MutexLock lock(&stop_mu_);
+  castor::MutexLock lock(&stop_mu_);
   if (stopped_) return absl::OkStatus();
   stopped_ = true;
   absl::Status s = absl::OkStatus();

@@ -17,7 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "castore/mutex.h"
 #include "fs/fuse/request_handler.h"
 #include "fs/fuse/session.h"
 
@@ -75,7 +75,7 @@ class DevFuseSession {
   std::vector<int> clone_fds_;
   std::vector<std::thread> workers_;
   std::atomic<int> live_workers_{0};
-  absl::Mutex stop_mu_;
+  castor::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
 };
 
