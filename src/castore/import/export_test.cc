@@ -1,7 +1,11 @@
 #include "castore/import/export.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <functional>
+#include <set>
 
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
@@ -18,6 +22,45 @@ using testing::MakeDir;
 using testing::ReadFile;
 using testing::TempDir;
 using testing::WriteFile;
+
+// Names in `dir` (not following it if it is a symlink).
+std::set<std::string> Names(const std::string& dir) {
+  std::set<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (struct dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.insert(n);
+  }
+  closedir(d);
+  return names;
+}
+
+// A BlobService that runs `hook` once, when the first blob is opened for
+// reading: the moment an attacker racing the export strikes.
+class HookedBlobService : public BlobService {
+ public:
+  HookedBlobService(BlobService& inner, std::function<void()> hook)
+      : inner_(inner), hook_(std::move(hook)) {}
+  absl::StatusOr<bool> Has(const B3Digest& d) override { return inner_.Has(d); }
+  absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(const B3Digest& d) override {
+    if (hook_) std::exchange(hook_, nullptr)();
+    return inner_.OpenRead(d);
+  }
+  absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() override { return inner_.OpenWrite(); }
+  absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(const B3Digest& d) override {
+    return inner_.Chunks(d);
+  }
+  absl::Status Sync() override { return inner_.Sync(); }
+  absl::Status ForEach(const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override {
+    return inner_.ForEach(fn);
+  }
+  absl::Status Delete(const B3Digest& d) override { return inner_.Delete(d); }
+
+ private:
+  BlobService& inner_;
+  std::function<void()> hook_;
+};
 
 class ExportTest : public ::testing::Test {
  protected:
@@ -58,6 +101,66 @@ TEST_F(ExportTest, ForceReplacesASymlinkWithoutFollowingIt) {
   EXPECT_EQ(DescribeTree(src_), DescribeTree(tmp_ / "out"));
   EXPECT_EQ(r->files, 2u);
   EXPECT_EQ(r->directories, 2u);
+}
+
+// An old destination full of symlinks pointing outside (where the new tree
+// has a directory `d` and a file `f`): --force removes the links
+// themselves and writes nothing through them.
+TEST_F(ExportTest, ForceRemovesSymlinksOfTheOldDestinationWithoutFollowingThem) {
+  std::string outside = tmp_ / "outside";
+  MakeDir(outside);
+  WriteFile(outside + "/keep", "precious");
+  std::string out = tmp_ / "out";
+  MakeDir(out);
+  ASSERT_EQ(symlink(outside.c_str(), (out + "/d").c_str()), 0);
+  ASSERT_EQ(symlink((outside + "/keep").c_str(), (out + "/f").c_str()), 0);
+  ASSERT_EQ(symlink(outside.c_str(), (out + "/old").c_str()), 0);
+  EXPECT_EQ(ExportNode(blobs_, dirs_, node_, out).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  auto r = ExportNode(blobs_, dirs_, node_, out, ExportOptions{.force = true});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Names(outside), std::set<std::string>{"keep"});
+  EXPECT_EQ(ReadFile(outside + "/keep"), "precious");
+  struct stat st;
+  ASSERT_EQ(lstat((out + "/d").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  ASSERT_EQ(lstat((out + "/f").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(DescribeTree(src_), DescribeTree(out));
+}
+
+// While the export runs, a directory it created is swapped for a symlink
+// to the outside (rename away + symlink), as a local attacker racing it
+// would: every later write goes through the directory fds the export
+// holds (*at calls, O_NOFOLLOW), so nothing lands outside.
+TEST_F(ExportTest, DirectorySwappedForASymlinkMidExportIsNotFollowed) {
+  std::string outside = tmp_ / "outside";
+  MakeDir(outside);
+  std::string out = tmp_ / "out";
+  HookedBlobService hooked(blobs_, [&] {
+    // Called when d/g is about to be written (d is exported before f).
+    ASSERT_EQ(rename((out + "/d").c_str(), (tmp_ / "moved").c_str()), 0);
+    ASSERT_EQ(symlink(outside.c_str(), (out + "/d").c_str()), 0);
+  });
+  auto r = ExportNode(hooked, dirs_, node_, out);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Names(outside), std::set<std::string>{});
+  EXPECT_EQ(ReadFile(tmp_ / "moved/g"), "inner");
+  EXPECT_EQ(ReadFile(out + "/f"), "file");
+}
+
+TEST_F(ExportTest, DestinationSwappedForASymlinkMidExportIsNotFollowed) {
+  std::string outside = tmp_ / "outside";
+  MakeDir(outside);
+  std::string out = tmp_ / "out";
+  HookedBlobService hooked(blobs_, [&] {
+    ASSERT_EQ(rename(out.c_str(), (tmp_ / "moved").c_str()), 0);
+    ASSERT_EQ(symlink(outside.c_str(), out.c_str()), 0);
+  });
+  auto r = ExportNode(hooked, dirs_, node_, out);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Names(outside), std::set<std::string>{});
+  EXPECT_EQ(DescribeTree(src_), DescribeTree(tmp_ / "moved"));
 }
 
 TEST_F(ExportTest, ResolvePathWalksIntoTheRoot) {

@@ -3,6 +3,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <cstdio>
+#include <cstring>
+
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/import/import.h"
@@ -55,6 +58,49 @@ void WriteTar(const std::string& path, const std::vector<TarEntry>& entries,
   archive_write_close(a);
   archive_write_free(a);
 }
+
+// Raw ustar blocks, for names libarchive's writer cannot produce (its API
+// takes C strings): `name` is copied into the 100-byte field as is, NULs
+// and all.
+std::string UstarHeader(std::string_view name, char type, size_t size,
+                        std::string_view linkname = "") {
+  std::string h(512, '\0');
+  std::memcpy(h.data(), name.data(), std::min<size_t>(name.size(), 100));
+  std::snprintf(h.data() + 100, 8, "%07o", 0644);
+  std::snprintf(h.data() + 108, 8, "%07o", 0);
+  std::snprintf(h.data() + 116, 8, "%07o", 0);
+  std::snprintf(h.data() + 124, 12, "%011zo", size);
+  std::snprintf(h.data() + 136, 12, "%011o", 0);
+  h[156] = type;
+  std::memcpy(h.data() + 157, linkname.data(), std::min<size_t>(linkname.size(), 100));
+  std::memcpy(h.data() + 257, "ustar\0" "00", 8);
+  std::memset(h.data() + 148, ' ', 8);
+  unsigned sum = 0;
+  for (unsigned char c : h) sum += c;
+  std::snprintf(h.data() + 148, 8, "%06o", sum);
+  h[155] = ' ';
+  return h;
+}
+
+std::string Padded(std::string data) {
+  data.resize((data.size() + 511) / 512 * 512, '\0');
+  return data;
+}
+
+// A pax extended header block setting `key` to `value` (which may hold NULs).
+std::string PaxHeader(const std::string& key, const std::string& value) {
+  std::string body = " " + key + "=" + value + "\n";
+  size_t len = body.size() + 1;
+  while (std::to_string(len).size() + body.size() != len) ++len;
+  std::string record = std::to_string(len) + body;
+  return UstarHeader("PaxHeader/x", 'x', record.size()) + Padded(record);
+}
+
+std::string RegularFile(std::string_view name, const std::string& data) {
+  return UstarHeader(name, '0', data.size()) + Padded(data);
+}
+
+std::string EndOfArchive() { return std::string(1024, '\0'); }
 
 class TarImportTest : public ::testing::Test {
  protected:
@@ -112,6 +158,45 @@ TEST_F(TarImportTest, RejectsTraversalAndAbsoluteNames) {
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
     EXPECT_NE(result.status().message().find("not allowed"), absl::string_view::npos)
         << result.status();
+  }
+}
+
+// A NUL cannot be part of a name libarchive hands over (its entry API is
+// C strings): a name or link target holding one arrives cut at the NUL, and
+// that prefix is validated like any other name. So whatever follows a NUL
+// (`/../../evil`) can never smuggle a separator or `..` past validation.
+TEST_F(TarImportTest, NulInNamesNeverSmugglesTraversal) {
+  struct Case {
+    const char* what;
+    std::string archive;
+  };
+  std::string evil_path("a\0/../../evil", 13);
+  std::vector<Case> cases = {
+      {"pax path", PaxHeader("path", evil_path) + RegularFile("placeholder", "x")},
+      {"ustar name field", RegularFile(evil_path, "x")},
+      {"gnu long name", UstarHeader("././@LongLink", 'L', evil_path.size() + 1) +
+                            Padded(evil_path + std::string(1, '\0')) +
+                            RegularFile("placeholder", "x")},
+      {"pax linkpath", PaxHeader("linkpath", std::string("t\0/../../evil", 13)) +
+                           UstarHeader("a", '2', 0, "placeholder")},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::string tar = tmp_ / "nul.tar";
+    WriteFile(tar, c.archive + EndOfArchive());
+    auto result = IngestTar(blobs_, dirs_, tar);
+    if (!result.ok()) {
+      EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
+      continue;
+    }
+    // Accepted: then as the one entry `a`, cut at the NUL, and nothing else.
+    auto dir = dirs_.Get(std::get<DirectoryNode>(result->node).digest);
+    ASSERT_TRUE(dir.ok() && dir->has_value());
+    ASSERT_EQ((*dir)->entries().size(), 1u);
+    EXPECT_EQ((*dir)->entries()[0].name.str(), "a");
+    if (const auto* link = std::get_if<SymlinkNode>(&(*dir)->entries()[0].node)) {
+      EXPECT_EQ(link->target.str(), "t");
+    }
   }
 }
 
