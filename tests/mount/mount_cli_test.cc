@@ -244,6 +244,50 @@ bool InMountinfo(const std::string& path) {
   return found;
 }
 
+// The super-block options /proc/self/mountinfo lists for the mount at
+// `path` (after the " - fuse <source> " part), or "" when there is none.
+std::string SuperOptions(const std::string& path) {
+  FILE* f = std::fopen("/proc/self/mountinfo", "r");
+  if (f == nullptr) return "";
+  char line[4096];
+  std::string found;
+  while (std::fgets(line, sizeof(line), f)) {
+    std::string l(line);
+    if (l.find(" " + path + " ") == std::string::npos) continue;
+    size_t dash = l.find(" - ");
+    if (dash == std::string::npos) continue;
+    // " - fstype source super_options"
+    size_t type_end = l.find(' ', dash + 3);
+    size_t source_end = type_end == std::string::npos ? type_end : l.find(' ', type_end + 1);
+    if (source_end != std::string::npos) found = l.substr(source_end + 1);
+  }
+  std::fclose(f);
+  while (!found.empty() && (found.back() == '\n' || found.back() == ' ')) found.pop_back();
+  return found;
+}
+
+bool HasOption(const std::string& options, const std::string& opt) {
+  return ("," + options + ",").find("," + opt + ",") != std::string::npos;
+}
+
+TEST_F(MountCliTest, AllowOtherIsOffUnlessAskedFor) {
+  pid_t pid = Start();
+  ASSERT_TRUE(WaitMounted());
+  std::string opts = SuperOptions(mnt_);
+  EXPECT_TRUE(HasOption(opts, "user_id=0")) << opts;
+  EXPECT_FALSE(HasOption(opts, "allow_other")) << opts;
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  ASSERT_EQ(WaitExit(pid), 0);
+  ASSERT_FALSE(IsFuse());
+
+  pid = Start({"--allow-other"});
+  ASSERT_TRUE(WaitMounted());
+  opts = SuperOptions(mnt_);
+  EXPECT_TRUE(HasOption(opts, "allow_other")) << opts;
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  ASSERT_EQ(WaitExit(pid), 0);
+}
+
 TEST_F(MountCliTest, UnprivilegedUserMountsThroughFusermount) {
   if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0) {
     GTEST_SKIP() << "needs root and setpriv to become another user";

@@ -454,6 +454,12 @@ TEST_F(VhostUserTest, MalformedChainsFailOnlyThatRequest) {
          q.WriteDesc(q.desc_gpa, 15, 0x30000, 20, kIndirect, 0);
          return uint16_t{15};
        }},
+      {"request larger than any FUSE request", [&] {
+         // Descriptors 0 and 1 are free again: their chain completed.
+         q.WriteDesc(q.desc_gpa, 0, 0x40000, VirtioFsDevice::kMaxRequest + 1, kNext, 1);
+         q.WriteDesc(q.desc_gpa, 1, 0x1f0000, 4096, kWrite, 0);
+         return uint16_t{0};
+       }},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

@@ -119,6 +119,8 @@ void VirtioFsDevice::HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain)
     problem = "";
   } else if (chain.readable_bytes < kInHeaderSize) {
     problem = "request shorter than a FUSE header";
+  } else if (chain.readable_bytes > kMaxRequest) {
+    problem = "request larger than any FUSE request";
   } else if (queue != 0 && chain.writable_bytes < kOutHeaderSize) {
     problem = "no room for a FUSE reply";
   }

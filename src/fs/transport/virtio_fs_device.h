@@ -48,6 +48,11 @@ class VirtioFsDevice : public VirtioDevice {
   // Largest reply buffer handed to the handler (a 1 MiB READ plus headers
   // fits; a larger writable part is simply not filled).
   static constexpr size_t kMaxReply = size_t{4} << 20;
+  // Largest request accepted from the guest. The largest a kernel sends is
+  // a WRITE of max_write (we negotiate 128 KiB) plus headers; anything
+  // bigger is refused before it is copied, so a guest cannot make the
+  // device hold up to kMaxChainBytes per queued chain.
+  static constexpr size_t kMaxRequest = size_t{1} << 20;
   static constexpr size_t kInHeaderSize = 40;   // struct fuse_in_header
   static constexpr size_t kOutHeaderSize = 16;  // struct fuse_out_header
 
