@@ -200,6 +200,43 @@ TEST_F(DispatcherTest, HeaderLengthBeyondFrameIsEinval) {
   EXPECT_EQ(Send(g).Header().error, -EINVAL);
 }
 
+// Frames far larger than any request the kernel sends (it never exceeds
+// max_write plus headers): a name of 1 MiB, a WRITE of 2 MiB, a frame
+// longer than its header says. Each gets one well-formed error reply, the
+// inode table is untouched, and the next request is served normally.
+TEST_F(DispatcherTest, OversizedFramesGetErrorsAndNoNewInodes) {
+  Init();
+  std::string huge_name(1 << 20, 'n');
+  huge_name.push_back('\0');
+  for (uint64_t parent : {uint64_t{1}, Lookup(1, "dir")}) {
+    TestResponder r = Send(Frame(FUSE_LOOKUP, parent, 21, huge_name));
+    EXPECT_LT(r.Header().error, 0);
+    EXPECT_EQ(r.length, sizeof(fuse_out_header));
+    EXPECT_EQ(r.Header().unique, 21u);
+  }
+  size_t inodes = fs_->inode_count();
+  fuse_write_in win{};
+  win.size = 2 << 20;
+  TestResponder w = Send(Frame(FUSE_WRITE, 1, 22, Bytes(win) + std::string(2 << 20, 'w')));
+  EXPECT_EQ(w.Header().error, -EROFS);
+  fuse_getxattr_in gin{};
+  gin.size = 64;
+  std::string xattr = Bytes(gin) + std::string(1 << 20, 'x');
+  xattr.push_back('\0');
+  TestResponder g = Send(Frame(FUSE_GETXATTR, 1, 23, xattr));
+  EXPECT_LT(g.Header().error, 0);
+  EXPECT_EQ(g.length, sizeof(fuse_out_header));
+  // A frame with 1 MiB of trailing bytes beyond the length its header
+  // states: only the stated request is looked at.
+  auto f = Frame(FUSE_LOOKUP, 1, 24, std::string("hello\0", 6));
+  f.resize(f.size() + (1 << 20), 0xee);
+  TestResponder trailing = Send(f);
+  EXPECT_EQ(trailing.Header().error, 0);
+  EXPECT_EQ(trailing.Header().unique, 24u);
+  EXPECT_EQ(fs_->inode_count(), inodes + 1);  // "hello", once
+  EXPECT_EQ(Lookup(1, "hello"), trailing.Payload<fuse_entry_out>().nodeid);
+}
+
 TEST_F(DispatcherTest, TruncatedFixedHeadersAreEinval) {
   Init();
   for (uint32_t op : {FUSE_GETATTR, FUSE_OPEN, FUSE_READ, FUSE_OPENDIR, FUSE_READDIR,
