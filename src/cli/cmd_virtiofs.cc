@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -18,6 +19,7 @@ namespace {
 struct VirtiofsFlags {
   StoreFlags store;
   std::string socket;
+  std::string socket_mode = "0600";
   bool list_root = false;
   bool show_xattr = false;
   int threads = 1;
@@ -45,6 +47,15 @@ int RunVirtiofs(const VirtiofsFlags& flags) {
   }
   fs::transport::VirtiofsOptions options;
   options.socket_path = flags.socket;
+  char* end = nullptr;
+  unsigned long mode = std::strtoul(flags.socket_mode.c_str(), &end, 8);
+  if (flags.socket_mode.empty() || *end != '\0' || mode > 0777) {
+    std::fprintf(stderr, "castor: invalid --socket-mode '%s': expected octal, e.g. 0600\n",
+                 flags.socket_mode.c_str());
+    close(stop);
+    return 1;
+  }
+  options.socket_mode = static_cast<mode_t>(mode);
   options.fs.list_root = flags.list_root;
   options.fs.show_xattr = flags.show_xattr;
   options.threads = flags.threads;
@@ -66,6 +77,9 @@ void AddVirtiofsCommand(CLI::App& app) {
       "virtiofs", "Serve the store to a VM as a virtio-fs share over a vhost-user socket");
   flags->store.AddTo(*cmd);
   cmd->add_option("--socket", flags->socket, "vhost-user unix socket to listen on")->required();
+  cmd->add_option("--socket-mode", flags->socket_mode,
+                  "Mode of the socket (octal; set before it appears, whatever the umask)")
+      ->capture_default_str();
   cmd->add_flag("--list-root", flags->list_root, "let readdir of the share's root list the roots");
   cmd->add_flag("--show-xattr", flags->show_xattr, "expose user.tvix.castore.*.digest xattrs");
   cmd->add_option("--threads", flags->threads, "request worker threads (1: on the queue threads)")

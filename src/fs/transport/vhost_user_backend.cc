@@ -403,37 +403,51 @@ void VhostUserBackend::QueueLoop(uint32_t index) {
   }
 }
 
-absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
-  // Bound and listening under a temporary name, then renamed into place: a
-  // frontend that sees the path can connect at once.
-  std::string temp = absl::StrCat(path, ".", getpid(), ".tmp");
+absl::StatusOr<UniqueFd> ListenUnix(const std::string& path, mode_t mode) {
+  // Bound and listening inside a fresh private directory (0700: nobody else
+  // can reach the socket there), given its mode, then renamed into place:
+  // the path never shows a socket with another mode (whatever the umask),
+  // and a frontend that sees it can connect at once.
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  std::string private_dir = absl::StrCat(dir, "/.castor-XXXXXX");
+  std::string temp = private_dir + "/s";
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.empty() || temp.size() >= sizeof(addr.sun_path)) {
+  if (path.empty() || path.back() == '/' || temp.size() >= sizeof(addr.sun_path)) {
     return absl::InvalidArgumentError(absl::StrCat("socket path '", path, "' is empty or too long"));
-  }
-  std::memcpy(addr.sun_path, temp.data(), temp.size());
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return ErrnoStatus(errno, "socket");
-  unlink(temp.c_str());
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("bind ", temp));
-  }
-  if (listen(fd.get(), 1) != 0) {
-    absl::Status s = ErrnoStatus(errno, absl::StrCat("listen ", temp));
-    unlink(temp.c_str());
-    return s;
   }
   struct stat st;
   if (lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    return absl::AlreadyExistsError(absl::StrCat(path, " exists and is not a socket"));
+  }
+  if (mkdtemp(private_dir.data()) == nullptr) {
+    return ErrnoStatus(errno, absl::StrCat("mkdtemp ", private_dir));
+  }
+  temp = private_dir + "/s";
+  auto fail = [&](const std::string& what) {
+    absl::Status s = ErrnoStatus(errno, what);
     unlink(temp.c_str());
+    rmdir(private_dir.c_str());
+    return s;
+  };
+  std::memcpy(addr.sun_path, temp.data(), temp.size());
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fail("socket");
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return fail(absl::StrCat("bind ", temp));
+  }
+  if (listen(fd.get(), 1) != 0) return fail(absl::StrCat("listen ", temp));
+  if (chmod(temp.c_str(), mode) != 0) return fail(absl::StrCat("chmod ", temp));
+  if (lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    unlink(temp.c_str());
+    rmdir(private_dir.c_str());
     return absl::AlreadyExistsError(absl::StrCat(path, " exists and is not a socket"));
   }
   if (rename(temp.c_str(), path.c_str()) != 0) {
-    absl::Status s = ErrnoStatus(errno, absl::StrCat("rename ", temp, " to ", path));
-    unlink(temp.c_str());
-    return s;
+    return fail(absl::StrCat("rename ", temp, " to ", path));
   }
+  rmdir(private_dir.c_str());
   return fd;
 }
 

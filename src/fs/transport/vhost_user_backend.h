@@ -7,6 +7,8 @@
 // connection at a time; the device's HandleChain runs on the queue threads.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -87,8 +89,10 @@ class VhostUserBackend {
   std::vector<std::unique_ptr<Vring>> vrings_;
 };
 
-// Creates a listening unix stream socket at `path` (an existing socket file
-// there is replaced).
-absl::StatusOr<UniqueFd> ListenUnix(const std::string& path);
+// Creates a listening unix stream socket at `path` with `mode` (an existing
+// socket file there is replaced; anything else is AlreadyExists). The
+// socket appears atomically with its mode, independent of the umask: it is
+// bound in a private directory beside `path`, chmod'ed, then renamed.
+absl::StatusOr<UniqueFd> ListenUnix(const std::string& path, mode_t mode = 0600);
 
 }  // namespace castor::fs::transport

@@ -3,14 +3,17 @@
 // regions, the second at a non-zero mmap offset), eventfds for kick/call,
 // and a trivial RequestHandler that echoes requests.
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <random>
@@ -645,6 +648,53 @@ TEST_F(VhostUserTest, LegacyFrontendWithoutProtocolFeaturesStartsRingsEnabled) {
   ExpectEcho(RoundTrip(11, "no event idx"), 11, "no event idx");
   eventfd_t v = 0;
   EXPECT_EQ(eventfd_read(fq.call, &v), 0);
+}
+
+// Under umask 0 a plainly bound socket would be 0777: the socket must
+// appear (by rename, never created in place) already with the asked mode.
+TEST(ListenUnixTest, SocketAppearsByRenameWithItsModeWhateverTheUmask) {
+  char tmpl[] = "/tmp/castor-listen-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl, path = dir + "/vhost.sock";
+  for (mode_t mode : {mode_t{0600}, mode_t{0660}}) {
+    int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    ASSERT_GE(in, 0);
+    ASSERT_GE(inotify_add_watch(in, dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_ATTRIB), 0);
+    mode_t old = umask(0);
+    auto fd = ListenUnix(path, mode);
+    umask(old);
+    ASSERT_TRUE(fd.ok()) << fd.status();
+    struct stat st;
+    ASSERT_EQ(lstat(path.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, mode);
+    alignas(inotify_event) char buf[4096];
+    ssize_t n = read(in, buf, sizeof(buf));
+    ASSERT_GT(n, 0);
+    bool moved = false;
+    for (ssize_t off = 0; off < n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(buf + off);
+      off += sizeof(inotify_event) + ev->len;
+      std::string name = ev->len ? ev->name : "";
+      if (name == "vhost.sock") {
+        EXPECT_EQ(ev->mask & (IN_CREATE | IN_ATTRIB), 0u) << "created or chmod'ed in place";
+        moved = moved || (ev->mask & IN_MOVED_TO);
+      } else {
+        EXPECT_EQ(name.rfind(".castor-", 0), 0u) << name;  // the private directory
+      }
+    }
+    EXPECT_TRUE(moved);
+    close(in);
+  }
+  // Nothing but the socket is left.
+  int entries = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir)) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1);
+  unlink(path.c_str());
+  rmdir(tmpl);
 }
 
 TEST(ListenUnixTest, ReplacesAStaleSocketButNeverAFile) {

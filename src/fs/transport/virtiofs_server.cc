@@ -91,7 +91,7 @@ void GuestSessionHandler::Handle(std::span<const uint8_t> request, fuse::Respond
 
 absl::Status ServeVirtiofs(const castore::Services& services, const VirtiofsOptions& options,
                            int stop_fd) {
-  ASSIGN_OR_RETURN(UniqueFd listener, ListenUnix(options.socket_path));
+  ASSIGN_OR_RETURN(UniqueFd listener, ListenUnix(options.socket_path, options.socket_mode));
   spdlog::info("virtiofs: listening on {}", options.socket_path);
   if (options.on_listening) options.on_listening();
   absl::Status result;

@@ -6,6 +6,8 @@
 // Thread-safety: ServeVirtiofs blocks its caller; it may run on any thread.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -50,6 +52,8 @@ class GuestSessionHandler : public fuse::RequestHandler {
 
 struct VirtiofsOptions {
   std::string socket_path;
+  // The socket's mode (set before it appears, whatever the umask).
+  mode_t socket_mode = 0600;
   FsOptions fs;
   // Threads handling requests; 1 handles them on the queue threads.
   int threads = 1;
