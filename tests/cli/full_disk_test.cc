@@ -6,13 +6,16 @@
 // succeeds.
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -160,6 +163,55 @@ TEST_F(FullDiskTest, BlobsFillingTheDiskFailTheImportCleanlyAndFreeingSpaceFixes
   RunResult cat = Castor({"cat", "tree/small/f7"});
   EXPECT_EQ(cat.code, 0) << cat.err;
   EXPECT_TRUE(cat.out == Pattern(10007, 7));
+}
+
+// The same through a `castor daemon` whose store is the full tmpfs: the
+// client gets the daemon's error, the daemon serves on, and the next import
+// through it succeeds once space is freed.
+TEST_F(FullDiskTest, ImportThroughADaemonOnAFullStoreFailsCleanlyAndTheDaemonServesOn) {
+  std::string sock = dir_.path() + "/d.sock", addr = "grpc+unix://" + sock;
+  std::string log = dir_.path() + "/daemon.log";
+  castore::testing::Child daemon = castore::testing::Child::Spawn(
+      {bin_, "daemon", "--store", store_, "--listen", "unix://" + sock}, log, log);
+  ASSERT_TRUE(daemon.started());
+  auto remote = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), bin_);
+    for (const char* flag :
+         {"--blob-service-addr", "--directory-service-addr", "--root-service-addr"}) {
+      args.push_back(flag);
+      args.push_back(addr);
+    }
+    return castore::testing::Run(args, dir_.path() + "/remote");
+  };
+  RunResult up;
+  for (int i = 0; i < 1500; ++i) {
+    up = remote({"roots"});
+    if (up.code == 0) break;
+    ASSERT_TRUE(daemon.Running()) << castore::testing::SlurpFile(log);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(up.code, 0) << up.err;
+
+  std::string tree = src_ + "/tree";
+  ASSERT_EQ(::mkdir(tree.c_str(), 0755), 0);
+  WriteFile(tree + "/small", "small");
+  WriteFile(tree + "/big", Pattern(48 << 20, 98));
+  RunResult r = remote({"import", tree});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(store_ + "/blobs"), std::string::npos) << r.err;
+  std::printf("the client says: %s", r.err.c_str());
+  EXPECT_EQ(remote({"roots"}).out, "");
+  ExpectNoTempFiles();
+  EXPECT_TRUE(daemon.Running());
+
+  ASSERT_EQ(::unlink((tree + "/big").c_str()), 0);
+  r = remote({"import", tree});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(remote({"cat", "tree/small"}).out, "small");
+  ExpectVerifyPasses();
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(15)), 0) << castore::testing::SlurpFile(log);
 }
 
 TEST_F(FullDiskTest, MetadataFillingTheDiskFailsTheImportCleanlyAndFreeingSpaceFixesIt) {
