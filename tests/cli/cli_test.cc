@@ -417,6 +417,11 @@ TEST_F(CliTest, InterruptedImportExitsCleanlyWithoutARoot) {
   ASSERT_EQ(ftruncate(fd, 1LL << 30), 0);
   close(fd);
   pid_t pid = Start({"import", src}, "interrupted");
+  // The import installs its SIGINT handler before it creates the store lock
+  // file; a slow start (sanitizers, load) must not get the default action.
+  for (int i = 0; i < 3000 && access((store_ + "/lock").c_str(), F_OK) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   kill(pid, SIGINT);
   RunResult r = Wait(pid);
