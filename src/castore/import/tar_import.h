@@ -13,6 +13,8 @@
 // Thread-safety: thread-safe when the services are (single-threaded inside).
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -27,5 +29,11 @@ namespace castor::castore {
 absl::StatusOr<IngestResult> IngestTar(BlobService& blobs, DirectoryService& directories,
                                        const std::string& path,
                                        const ImportOptions& options = {});
+
+// The same for an archive held in memory (`bytes`, only read during the
+// call); `what` names the archive in errors.
+absl::StatusOr<IngestResult> IngestTarBytes(BlobService& blobs, DirectoryService& directories,
+                                            std::span<const uint8_t> bytes, const std::string& what,
+                                            const ImportOptions& options = {});
 
 }  // namespace castor::castore

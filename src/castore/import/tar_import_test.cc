@@ -93,6 +93,22 @@ TEST_F(TarImportTest, TarOfATreeGivesTheSameDigestAsTheTree) {
   }
 }
 
+TEST_F(TarImportTest, ArchiveInMemoryGivesTheSameNodeAsTheFile) {
+  std::string tar = tmp_ / "t.tar";
+  WriteTar(tar, {{"a", AE_IFREG, "alpha"}, {"d/l", AE_IFLNK, "../a"}}, "gzip");
+  auto from_file = IngestTar(blobs_, dirs_, tar);
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  std::string bytes = testing::ReadFile(tar);
+  std::span<const uint8_t> span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  auto from_memory = IngestTarBytes(blobs_, dirs_, span, "in-memory");
+  ASSERT_TRUE(from_memory.ok()) << from_memory.status();
+  EXPECT_EQ(from_memory->node, from_file->node);
+  EXPECT_EQ(from_memory->stats.files, 1u);
+  auto garbage = IngestTarBytes(blobs_, dirs_, span.subspan(0, 100), "cut-short");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.status().message().find("cut-short"), absl::string_view::npos) << garbage.status();
+}
+
 TEST_F(TarImportTest, HardLinkTakesTheTargetsContent) {
   std::string tar = tmp_ / "t.tar";
   WriteTar(tar, {{"a", AE_IFREG, "content"}, {"b", 0, "a"}});
