@@ -32,6 +32,11 @@ absl::Status ArchiveError(archive* a, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(what, ": ", msg ? msg : "unknown libarchive error"));
 }
 
+// The deepest entry accepted: what a PATH_MAX (4096-byte) path can hold.
+// The tree is built and stored recursively, so an unbounded depth (a pax
+// path= record can be any length) would overflow the stack.
+constexpr size_t kMaxDepth = 2048;
+
 // Splits an entry name into validated components.
 absl::StatusOr<std::vector<std::string>> SplitEntryName(std::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("tar entry with an empty name");
@@ -48,6 +53,10 @@ absl::StatusOr<std::vector<std::string>> SplitEntryName(std::string_view name) {
     }
     auto pc = PathComponent::Create(SV(part));
     if (!pc.ok()) return Annotate(pc.status(), absl::StrCat("tar entry ", QuoteName(name)));
+    if (parts.size() == kMaxDepth) {
+      return absl::InvalidArgumentError(absl::StrCat("tar entry ", QuoteName(name), ": more than ",
+                                                     kMaxDepth, " levels deep"));
+    }
     parts.emplace_back(part);
   }
   return parts;

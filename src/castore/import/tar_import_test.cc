@@ -131,6 +131,23 @@ TEST_F(TarImportTest, RejectsTraversalAndAbsoluteNames) {
   }
 }
 
+TEST_F(TarImportTest, RejectsNamesDeeperThanAPathMaxPath) {
+  std::string tar = tmp_ / "deep.tar";
+  std::string ok_name, deep_name;
+  for (int i = 0; i < 2047; ++i) ok_name += "d/";
+  for (int i = 0; i < 40000; ++i) deep_name += "d/";
+  WriteTar(tar, {{ok_name + "f", AE_IFREG, "x"}});
+  auto ok = IngestTar(blobs_, dirs_, tar);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->stats.directories, 2048u);
+  // Used to overflow the stack while building the tree.
+  WriteTar(tar, {{deep_name + "f", AE_IFREG, "x"}});
+  auto deep = IngestTar(blobs_, dirs_, tar);
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(deep.status().message().find("levels deep"), absl::string_view::npos) << deep.status();
+}
+
 TEST_F(TarImportTest, RejectsHardLinkOutsideTheArchive) {
   std::string tar = tmp_ / "t.tar";
   WriteTar(tar, {{"b", 0, "../../etc/passwd"}});
