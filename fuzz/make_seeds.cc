@@ -279,7 +279,10 @@ std::string Tar(const std::vector<TarSeedEntry>& entries, int format = ARCHIVE_F
   size_t used = 0;
   archive* a = archive_write_new();
   archive_write_set_format(a, format);
-  if (gzip) archive_write_add_filter_gzip(a);
+  if (gzip) {
+    archive_write_add_filter_gzip(a);
+    archive_write_set_filter_option(a, "gzip", "timestamp", nullptr);  // reproducible seeds
+  }
   archive_write_set_bytes_per_block(a, 512);
   archive_write_set_bytes_in_last_block(a, 1);
   if (archive_write_open_memory(a, out.data(), out.size(), &used) != ARCHIVE_OK) {
