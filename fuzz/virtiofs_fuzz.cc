@@ -21,6 +21,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <span>
@@ -72,6 +74,8 @@ struct Built {
   uint16_t head = 0;
   uint32_t queue = 1;
   bool expect_fail = false;
+  uint8_t shape = 0, reply = 0;
+  size_t request_size = 0;
   uint64_t writable = 0;
   std::vector<Buffer> writable_buffers;
   bool has_header = false;
@@ -101,6 +105,9 @@ class Layout {
     int writable = (shape >> 2) & 3;
     bool indirect = shape & 0x10;
     out.queue = (shape & 0x20) ? 0 : 1;
+    out.shape = shape;
+    out.reply = reply;
+    out.request_size = request.size();
     uint32_t wsize = writable == 0 ? 0 : fz::kWritableSizes[reply & 7];
     auto defect = static_cast<fz::ChainDefect>((reply >> 3) & 7);
 
@@ -284,6 +291,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::memcpy(&used_idx, r0.data() + kUsedAt + 2, 2);
   FUZZ_CHECK(used_idx == built.size());
   uint64_t expected_failures = 0;
+  // Triage aid: VIRTIOFS_FUZZ_VERBOSE=1 prints what each chain was and got.
+  static const bool verbose = std::getenv("VIRTIOFS_FUZZ_VERBOSE") != nullptr;
   std::set<uint64_t> ids;
   std::vector<uint8_t> reply;
   for (size_t i = 0; i < built.size(); ++i) {
@@ -291,6 +300,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uint32_t id, len;
     std::memcpy(&id, r0.data() + kUsedAt + 4 + 8 * i, 4);
     std::memcpy(&len, r0.data() + kUsedAt + 8 + 8 * i, 4);
+    if (verbose) {
+      std::fprintf(stderr, "chain %zu head %u shape %#x reply %#x request %zu expect_fail %d writable %lu used %u\n", i,
+                   b.head, b.shape, b.reply, b.request_size, b.expect_fail, static_cast<unsigned long>(b.writable), len);
+    }
     FUZZ_CHECK(id == b.head);
     FUZZ_CHECK(len <= b.writable);
     if (b.expect_fail) {

@@ -454,6 +454,15 @@ TEST_F(VhostUserTest, MalformedChainsFailOnlyThatRequest) {
          q.WriteDesc(q.desc_gpa, 15, 0x30000, 20, kIndirect, 0);
          return uint16_t{15};
        }},
+      // Found by virtiofs_fuzz: an empty writable buffer was not noticed.
+      // Reuses descriptors 0-3 (the "loop" chain has come back by now).
+      {"readable after an empty writable", [&] {
+         q.WriteDesc(q.desc_gpa, 0, 0x40000, rl, kNext, 1);
+         q.WriteDesc(q.desc_gpa, 1, 0x50000, 0, kWrite | kNext, 2);
+         q.WriteDesc(q.desc_gpa, 2, 0x40000, 4, kNext, 3);
+         q.WriteDesc(q.desc_gpa, 3, 0x50000, 64, kWrite, 0);
+         return uint16_t{0};
+       }},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

@@ -93,6 +93,7 @@ void Virtqueue::WalkChain(DescChain& chain) const {
   bool in_indirect = false;
   uint32_t idx = chain.head;
   uint32_t count = 0;
+  bool seen_writable = false;
   for (;;) {
     if (idx >= table_size) {
       chain.status = absl::InvalidArgumentError(
@@ -127,7 +128,9 @@ void Virtqueue::WalkChain(DescChain& chain) const {
       continue;
     }
     bool writable = d.flags & kDescWrite;
-    if (!writable && !chain.writable.empty()) {
+    // Tracked apart from chain.writable, which skips empty buffers: a
+    // zero-length writable descriptor still ends the readable part.
+    if (!writable && seen_writable) {
       chain.status = absl::InvalidArgumentError("device-readable descriptor after a writable one");
       return;
     }
@@ -135,6 +138,7 @@ void Virtqueue::WalkChain(DescChain& chain) const {
       chain.status = absl::InvalidArgumentError("descriptor chain describes too many bytes");
       return;
     }
+    seen_writable |= writable;
     if (d.len > 0) {
       auto& out = writable ? chain.writable : chain.readable;
       if (!mem_->TranslateGuestRange(d.addr, d.len, out)) {
