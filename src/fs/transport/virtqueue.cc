@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +40,12 @@ absl::Status Virtqueue::Start(const GuestMemory& mem, const Layout& layout, uint
   auto used = mem.TranslateFrontend(layout.used_addr, 6 + uint64_t{8} * n);
   if (!desc || !avail || !used) {
     return absl::InvalidArgumentError("virtqueue rings are outside guest memory");
+  }
+  // The ring indexes are accessed atomically, which needs them aligned in
+  // *host* memory too; a region whose mmap_offset is not aligned like its
+  // frontend address moves them off alignment.
+  if (reinterpret_cast<uintptr_t>(avail->data()) % 2 != 0 || reinterpret_cast<uintptr_t>(used->data()) % 4 != 0) {
+    return absl::InvalidArgumentError("virtqueue rings are misaligned in the mapped region (odd mmap_offset)");
   }
   mem_ = &mem;
   size_ = n;
