@@ -2,6 +2,7 @@
 // process: a socketpair for the protocol, a memfd as guest memory (two
 // regions, the second at a non-zero mmap offset), eventfds for kick/call,
 // and a trivial RequestHandler that echoes requests.
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -318,6 +319,7 @@ class VhostUserTest : public ::testing::Test {
   std::unique_ptr<VirtioFsDevice> device_;
   std::unique_ptr<VhostUserBackend> backend_;
   std::future<absl::Status> served_;
+  std::unique_ptr<VirtioDevice> custom_device_;  // instead of device_, for some tests
 };
 
 TEST_F(VhostUserTest, FullStartupServesRequestsAndStopsOnDisconnect) {
@@ -579,6 +581,49 @@ INSTANTIATE_TEST_SUITE_P(
         BadMessage{"get_config_too_large", vhost::kGetConfig, 1,
                    {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}, false}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// A device that makes the guest look endlessly busy: every chain it
+// handles is made available again before it is returned, so the ring is
+// never found empty.
+class RepublishingDevice : public VirtioDevice {
+ public:
+  explicit RepublishingDevice(FakeQueue& q) : q_(q) {}
+  uint64_t DeviceFeatures() const override { return 0; }
+  uint32_t NumQueues() const override { return 2; }
+  std::vector<uint8_t> Config() const override { return {}; }
+  void HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain) override {
+    if (queue == 1) q_.Publish(chain.head);
+    handled.fetch_add(1);
+    vq.PushUsed(chain.head, 0);
+  }
+  std::atomic<uint64_t> handled{0};
+
+ private:
+  FakeQueue& q_;
+};
+
+// Found by vhost_user_fuzz: a queue thread drained for as long as the ring
+// had chains, so a guest that kept it non-empty made stopping the queue
+// (GET_VRING_BASE, SET_MEM_TABLE, disconnect) wait forever.
+TEST_F(VhostUserTest, GuestThatKeepsTheRingBusyCannotBlockStoppingTheQueue) {
+  custom_device_ = std::make_unique<RepublishingDevice>(queues_[1]);
+  auto& device = static_cast<RepublishingDevice&>(*custom_device_);
+  backend_ = std::make_unique<VhostUserBackend>(device);
+  served_ = std::async(std::launch::async, [this] { return backend_->ServeConnection(back_, -1); });
+  Handshake();
+  queues_[1].AddChain({{0x40000, 64, false}, {0x50000, 64, true}});
+  queues_[1].Kick();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (device.handled.load() < 1000 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GE(device.handled.load(), 1000u);
+  Send(vhost::kGetVringBase, Bytes(vhost::VringState{1, 0}));
+  pollfd p{front_, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1) << "GET_VRING_BASE not answered while the guest keeps the ring busy";
+  VhostMessage reply = Receive();
+  EXPECT_EQ(reply.request, vhost::kGetVringBase);
+}
 
 TEST_F(VhostUserTest, RingOutsideGuestMemoryIsRejected) {
   StartBackend();
