@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +32,11 @@ absl::Status ArchiveError(archive* a, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(what, ": ", msg ? msg : "unknown libarchive error"));
 }
 
+// The deepest entry accepted: what a PATH_MAX (4096-byte) path can hold.
+// The tree is built and stored recursively, so an unbounded depth (a pax
+// path= record can be any length) would overflow the stack.
+constexpr size_t kMaxDepth = 2048;
+
 // Splits an entry name into validated components.
 absl::StatusOr<std::vector<std::string>> SplitEntryName(std::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("tar entry with an empty name");
@@ -47,6 +53,10 @@ absl::StatusOr<std::vector<std::string>> SplitEntryName(std::string_view name) {
     }
     auto pc = PathComponent::Create(SV(part));
     if (!pc.ok()) return Annotate(pc.status(), absl::StrCat("tar entry ", QuoteName(name)));
+    if (parts.size() == kMaxDepth) {
+      return absl::InvalidArgumentError(absl::StrCat("tar entry ", QuoteName(name), ": more than ",
+                                                     kMaxDepth, " levels deep"));
+    }
     parts.emplace_back(part);
   }
   return parts;
@@ -57,21 +67,18 @@ class TarIngester {
   TarIngester(BlobService& blobs, DirectoryService& directories, const ImportOptions& opts)
       : blobs_(blobs), directories_(directories), opts_(opts) {}
 
-  absl::StatusOr<IngestResult> Run(const std::string& path) {
+  // Reads the archive `open` opens on a fresh libarchive reader; `path`
+  // names it in errors.
+  absl::StatusOr<IngestResult> Run(const std::string& path,
+                                   const std::function<absl::Status(archive*)>& open) {
     auto start = std::chrono::steady_clock::now();
     std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
     if (!a) return absl::ResourceExhaustedError("archive_read_new failed");
     archive_read_support_filter_all(a.get());
     archive_read_support_format_tar(a.get());
     archive_read_support_format_gnutar(a.get());
-    int r = path == "-" ? archive_read_open_fd(a.get(), STDIN_FILENO, 1 << 16)
-                        : archive_read_open_filename(a.get(), path.c_str(), 1 << 16);
-    if (r != ARCHIVE_OK) {
-      if (path != "-" && access(path.c_str(), R_OK) != 0) {
-        return ErrnoStatus(errno, absl::StrCat("open ", path));
-      }
-      return ArchiveError(a.get(), path);
-    }
+    RETURN_IF_ERROR(open(a.get()));
+    int r;
     while (true) {
       if (opts_.cancel != nullptr && opts_.cancel->load()) {
         return absl::CancelledError("import interrupted");
@@ -276,7 +283,25 @@ class TarIngester {
 absl::StatusOr<IngestResult> IngestTar(BlobService& blobs, DirectoryService& directories,
                                        const std::string& path, const ImportOptions& options) {
   TarIngester ingester(blobs, directories, options);
-  return ingester.Run(path);
+  return ingester.Run(path, [&path](archive* a) -> absl::Status {
+    int r = path == "-" ? archive_read_open_fd(a, STDIN_FILENO, 1 << 16)
+                        : archive_read_open_filename(a, path.c_str(), 1 << 16);
+    if (r == ARCHIVE_OK) return absl::OkStatus();
+    if (path != "-" && access(path.c_str(), R_OK) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("open ", path));
+    }
+    return ArchiveError(a, path);
+  });
+}
+
+absl::StatusOr<IngestResult> IngestTarBytes(BlobService& blobs, DirectoryService& directories,
+                                            std::span<const uint8_t> bytes, const std::string& what,
+                                            const ImportOptions& options) {
+  TarIngester ingester(blobs, directories, options);
+  return ingester.Run(what, [&](archive* a) -> absl::Status {
+    if (archive_read_open_memory(a, bytes.data(), bytes.size()) == ARCHIVE_OK) return absl::OkStatus();
+    return ArchiveError(a, what);
+  });
 }
 
 }  // namespace castor::castore

@@ -5,7 +5,8 @@
 //
 // Rules: absolute names, `..` components and names that are not valid
 // PathComponents are rejected (the whole import fails naming the entry);
-// `.` components and repeated slashes are ignored; parent directories that
+// names more than 2048 components deep (deeper than a PATH_MAX path) are
+// rejected; `.` components and repeated slashes are ignored; parent directories that
 // the archive does not list are created; a later entry of the same name
 // replaces an earlier one (tar's extraction semantics); hard links take the
 // content of their (earlier) target; device, FIFO and socket entries fail.
@@ -13,6 +14,8 @@
 // Thread-safety: thread-safe when the services are (single-threaded inside).
 #pragma once
 
+#include <cstdint>
+#include <span>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -27,5 +30,11 @@ namespace castor::castore {
 absl::StatusOr<IngestResult> IngestTar(BlobService& blobs, DirectoryService& directories,
                                        const std::string& path,
                                        const ImportOptions& options = {});
+
+// The same for an archive held in memory (`bytes`, only read during the
+// call); `what` names the archive in errors.
+absl::StatusOr<IngestResult> IngestTarBytes(BlobService& blobs, DirectoryService& directories,
+                                            std::span<const uint8_t> bytes, const std::string& what,
+                                            const ImportOptions& options = {});
 
 }  // namespace castor::castore

@@ -139,6 +139,22 @@ TEST_F(TarImportTest, TarOfATreeGivesTheSameDigestAsTheTree) {
   }
 }
 
+TEST_F(TarImportTest, ArchiveInMemoryGivesTheSameNodeAsTheFile) {
+  std::string tar = tmp_ / "t.tar";
+  WriteTar(tar, {{"a", AE_IFREG, "alpha"}, {"d/l", AE_IFLNK, "../a"}}, "gzip");
+  auto from_file = IngestTar(blobs_, dirs_, tar);
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  std::string bytes = testing::ReadFile(tar);
+  std::span<const uint8_t> span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  auto from_memory = IngestTarBytes(blobs_, dirs_, span, "in-memory");
+  ASSERT_TRUE(from_memory.ok()) << from_memory.status();
+  EXPECT_EQ(from_memory->node, from_file->node);
+  EXPECT_EQ(from_memory->stats.files, 1u);
+  auto garbage = IngestTarBytes(blobs_, dirs_, span.subspan(0, 100), "cut-short");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.status().message().find("cut-short"), absl::string_view::npos) << garbage.status();
+}
+
 TEST_F(TarImportTest, HardLinkTakesTheTargetsContent) {
   std::string tar = tmp_ / "t.tar";
   WriteTar(tar, {{"a", AE_IFREG, "content"}, {"b", 0, "a"}});
@@ -198,6 +214,23 @@ TEST_F(TarImportTest, NulInNamesNeverSmugglesTraversal) {
       EXPECT_EQ(link->target.str(), "t");
     }
   }
+}
+
+TEST_F(TarImportTest, RejectsNamesDeeperThanAPathMaxPath) {
+  std::string tar = tmp_ / "deep.tar";
+  std::string ok_name, deep_name;
+  for (int i = 0; i < 2047; ++i) ok_name += "d/";
+  for (int i = 0; i < 40000; ++i) deep_name += "d/";
+  WriteTar(tar, {{ok_name + "f", AE_IFREG, "x"}});
+  auto ok = IngestTar(blobs_, dirs_, tar);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->stats.directories, 2048u);
+  // Used to overflow the stack while building the tree.
+  WriteTar(tar, {{deep_name + "f", AE_IFREG, "x"}});
+  auto deep = IngestTar(blobs_, dirs_, tar);
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(deep.status().message().find("levels deep"), absl::string_view::npos) << deep.status();
 }
 
 TEST_F(TarImportTest, RejectsHardLinkOutsideTheArchive) {

@@ -317,6 +317,7 @@ absl::Status VhostUserBackend::UpdateQueue(uint32_t index) {
     return ErrnoStatus(errno, "eventfd");
   }
   v.stop_event.Reset(ev);
+  v.stopping.store(false);
   v.running = true;
   v.thread = std::thread([this, index] { QueueLoop(index); });
   return absl::OkStatus();
@@ -325,6 +326,7 @@ absl::Status VhostUserBackend::UpdateQueue(uint32_t index) {
 void VhostUserBackend::StopQueue(uint32_t index) {
   Vring& v = *vrings_[index];
   if (!v.running) return;
+  v.stopping.store(true);
   eventfd_write(v.stop_event.get(), 1);
   v.thread.join();
   v.vq.WaitIdle();
@@ -358,6 +360,7 @@ void VhostUserBackend::QueueLoop(uint32_t index) {
   auto drain = [&] {
     for (;;) {
       for (;;) {
+        if (v.stopping.load(std::memory_order_relaxed)) return;
         auto chain = v.vq.Pop();
         if (!chain.ok()) {
           if (chain.status().code() == absl::StatusCode::kDataLoss) {

@@ -60,6 +60,9 @@ class VhostUserBackend {
     UniqueFd kick;
     UniqueFd err;
     bool running = false;
+    // Set before stop_event fires: the queue thread checks it between
+    // chains, since a busy guest may never let the ring run empty.
+    std::atomic<bool> stopping{false};
     UniqueFd stop_event;
     std::thread thread;
   };

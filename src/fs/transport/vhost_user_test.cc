@@ -2,6 +2,7 @@
 // process: a socketpair for the protocol, a memfd as guest memory (two
 // regions, the second at a non-zero mmap offset), eventfds for kick/call,
 // and a trivial RequestHandler that echoes requests.
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
@@ -321,6 +322,7 @@ class VhostUserTest : public ::testing::Test {
   std::unique_ptr<VirtioFsDevice> device_;
   std::unique_ptr<VhostUserBackend> backend_;
   std::future<absl::Status> served_;
+  std::unique_ptr<VirtioDevice> custom_device_;  // instead of device_, for some tests
 };
 
 TEST_F(VhostUserTest, FullStartupServesRequestsAndStopsOnDisconnect) {
@@ -463,6 +465,15 @@ TEST_F(VhostUserTest, MalformedChainsFailOnlyThatRequest) {
          q.WriteDesc(q.desc_gpa, 1, 0x1f0000, 4096, kWrite, 0);
          return uint16_t{0};
        }},
+      // Found by virtiofs_fuzz: an empty writable buffer was not noticed.
+      // Reuses descriptors 0-3 (the previous case's chain has come back by now).
+      {"readable after an empty writable", [&] {
+         q.WriteDesc(q.desc_gpa, 0, 0x40000, rl, kNext, 1);
+         q.WriteDesc(q.desc_gpa, 1, 0x50000, 0, kWrite | kNext, 2);
+         q.WriteDesc(q.desc_gpa, 2, 0x40000, 4, kNext, 3);
+         q.WriteDesc(q.desc_gpa, 3, 0x50000, 64, kWrite, 0);
+         return uint16_t{0};
+       }},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -579,6 +590,49 @@ INSTANTIATE_TEST_SUITE_P(
         BadMessage{"get_config_too_large", vhost::kGetConfig, 1,
                    {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}, false}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// A device that makes the guest look endlessly busy: every chain it
+// handles is made available again before it is returned, so the ring is
+// never found empty.
+class RepublishingDevice : public VirtioDevice {
+ public:
+  explicit RepublishingDevice(FakeQueue& q) : q_(q) {}
+  uint64_t DeviceFeatures() const override { return 0; }
+  uint32_t NumQueues() const override { return 2; }
+  std::vector<uint8_t> Config() const override { return {}; }
+  void HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain) override {
+    if (queue == 1) q_.Publish(chain.head);
+    handled.fetch_add(1);
+    vq.PushUsed(chain.head, 0);
+  }
+  std::atomic<uint64_t> handled{0};
+
+ private:
+  FakeQueue& q_;
+};
+
+// Found by vhost_user_fuzz: a queue thread drained for as long as the ring
+// had chains, so a guest that kept it non-empty made stopping the queue
+// (GET_VRING_BASE, SET_MEM_TABLE, disconnect) wait forever.
+TEST_F(VhostUserTest, GuestThatKeepsTheRingBusyCannotBlockStoppingTheQueue) {
+  custom_device_ = std::make_unique<RepublishingDevice>(queues_[1]);
+  auto& device = static_cast<RepublishingDevice&>(*custom_device_);
+  backend_ = std::make_unique<VhostUserBackend>(device);
+  served_ = std::async(std::launch::async, [this] { return backend_->ServeConnection(back_, -1); });
+  Handshake();
+  queues_[1].AddChain({{0x40000, 64, false}, {0x50000, 64, true}});
+  queues_[1].Kick();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (device.handled.load() < 1000 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GE(device.handled.load(), 1000u);
+  Send(vhost::kGetVringBase, Bytes(vhost::VringState{1, 0}));
+  pollfd p{front_, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1) << "GET_VRING_BASE not answered while the guest keeps the ring busy";
+  VhostMessage reply = Receive();
+  EXPECT_EQ(reply.request, vhost::kGetVringBase);
+}
 
 TEST_F(VhostUserTest, RingOutsideGuestMemoryIsRejected) {
   StartBackend();
@@ -812,6 +866,28 @@ TEST(GuestMemoryTest, TranslatesOnlyInsideRegions) {
   EXPECT_FALSE((*mem)->TranslateGuestRange(0x2ff0, 0x20, out));
   EXPECT_TRUE(out.empty());
   EXPECT_FALSE((*mem)->TranslateGuestRange(~uint64_t{0} - 2, 8, out));
+}
+
+// Found by vhost_user_fuzz: aligned frontend addresses in a region mapped at
+// an odd offset gave misaligned atomic ring accesses (UBSan).
+TEST(VirtqueueTest, RingsMisalignedInHostMemoryAreRejected) {
+  std::vector<uint8_t> buffer(8192 + 8);
+  MemoryRegionDesc region{0, 8192, 0x7000000, 0};
+  for (size_t shift : {0, 1, 2}) {
+    SCOPED_TRACE(shift);
+    uint8_t* host = buffer.data() + (8 - reinterpret_cast<uintptr_t>(buffer.data()) % 8) % 8 + shift;
+    auto mem = GuestMemory::CreateUnowned(std::span(&region, 1), std::span(&host, 1));
+    ASSERT_TRUE(mem.ok());
+    Virtqueue vq;
+    absl::Status s = vq.Start(**mem, Virtqueue::Layout{16, 0x7000000, 0x7000000 + 256, 0x7000000 + 512}, 0,
+                              false, false);
+    if (shift == 0) {
+      EXPECT_TRUE(s.ok()) << s;
+      vq.Stop();
+    } else {
+      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    }
+  }
 }
 
 TEST(GuestMemoryTest, RejectsOverlappingOrWrappingTables) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +40,12 @@ absl::Status Virtqueue::Start(const GuestMemory& mem, const Layout& layout, uint
   auto used = mem.TranslateFrontend(layout.used_addr, 6 + uint64_t{8} * n);
   if (!desc || !avail || !used) {
     return absl::InvalidArgumentError("virtqueue rings are outside guest memory");
+  }
+  // The ring indexes are accessed atomically, which needs them aligned in
+  // *host* memory too; a region whose mmap_offset is not aligned like its
+  // frontend address moves them off alignment.
+  if (reinterpret_cast<uintptr_t>(avail->data()) % 2 != 0 || reinterpret_cast<uintptr_t>(used->data()) % 4 != 0) {
+    return absl::InvalidArgumentError("virtqueue rings are misaligned in the mapped region (odd mmap_offset)");
   }
   mem_ = &mem;
   size_ = n;
@@ -93,6 +100,7 @@ void Virtqueue::WalkChain(DescChain& chain) const {
   bool in_indirect = false;
   uint32_t idx = chain.head;
   uint32_t count = 0;
+  bool seen_writable = false;
   for (;;) {
     if (idx >= table_size) {
       chain.status = absl::InvalidArgumentError(
@@ -127,7 +135,9 @@ void Virtqueue::WalkChain(DescChain& chain) const {
       continue;
     }
     bool writable = d.flags & kDescWrite;
-    if (!writable && !chain.writable.empty()) {
+    // Tracked apart from chain.writable, which skips empty buffers: a
+    // zero-length writable descriptor still ends the readable part.
+    if (!writable && seen_writable) {
       chain.status = absl::InvalidArgumentError("device-readable descriptor after a writable one");
       return;
     }
@@ -135,6 +145,7 @@ void Virtqueue::WalkChain(DescChain& chain) const {
       chain.status = absl::InvalidArgumentError("descriptor chain describes too many bytes");
       return;
     }
+    seen_writable |= writable;
     if (d.len > 0) {
       auto& out = writable ? chain.writable : chain.readable;
       if (!mem_->TranslateGuestRange(d.addr, d.len, out)) {
