@@ -19,6 +19,9 @@ absl::StatusOr<std::unique_ptr<BlobReader>> CachingBlobService::OpenRead(const B
   if (cached != nullptr) return cached;
   ASSIGN_OR_RETURN(auto remote, remote_->OpenRead(digest));
   if (remote == nullptr) return nullptr;
+  // A reader that fetches chunks on demand keeps each one here as it comes:
+  // copying the whole blob now would fetch all of it.
+  if (remote->KeepChunksIn(local_)) return remote;
 
   // Copy into the cache. A cache that cannot take it (disk full, ...) must
   // not fail the read: the remote reader is served instead.

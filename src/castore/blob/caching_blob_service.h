@@ -4,7 +4,10 @@
 // fetched from the remote (whose readers verify what they hand out, see
 // rpc/grpc_blob_service.h), written to the local store (which stores it
 // under the digest its bytes hash to, checked against the one asked for) and
-// served from there. Writes, Sync, ForEach and Delete go to the remote: it
+// served from there. A remote reader that fetches big blobs chunk by chunk
+// (ChunkedBlobReader) is served as it is, keeping each chunk it fetches in the
+// local store under the chunk's digest (and looking there first), so random
+// reads never pull a whole blob. Writes, Sync, ForEach and Delete go to the remote: it
 // stays the authority. Thread-safe (concurrent misses of one blob may both
 // fetch it; the second store is a no-op).
 #pragma once
