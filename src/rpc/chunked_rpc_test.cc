@@ -135,6 +135,28 @@ TEST_F(ChunkedRpcTest, RandomReadsOfABigBlobFetchOnlyTheChunksTheyNeed) {
   EXPECT_LE(chunked->chunks_fetched(), 40u);
 }
 
+TEST_F(ChunkedRpcTest, TheSizeHintOnlyPicksHowTheBlobIsFetched) {
+  auto big = clients_.blobs->OpenReadSized(digest_, data_.size());
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_NE(dynamic_cast<castore::ChunkedBlobReader*>(big->get()), nullptr);
+  // A hint that says "small" fetches the blob whole: slower, still verified
+  // and of its real size.
+  auto whole = clients_.blobs->OpenReadSized(digest_, 1000);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_NE(*whole, nullptr);
+  EXPECT_EQ(dynamic_cast<castore::ChunkedBlobReader*>(whole->get()), nullptr);
+  EXPECT_TRUE((*whole)->Verified());
+  EXPECT_EQ((*whole)->size(), data_.size());
+  std::string small = "a small blob";
+  auto d = castore::PutBlob(*counting_, small);
+  auto r = clients_.blobs->OpenReadSized(*d, small.size());
+  ASSERT_TRUE(r.ok() && *r != nullptr);
+  std::string buf(small.size(), '\0');
+  ASSERT_EQ(*(*r)->ReadAt(0, Span(buf)), small.size());
+  EXPECT_EQ(buf, small);
+  EXPECT_EQ(*clients_.blobs->OpenReadSized(B3Digest::Of(std::string_view("nope")), 5), nullptr);
+}
+
 TEST_F(ChunkedRpcTest, ChunksAreBlobsForTvixClients) {
   auto stub = pb::BlobService::NewStub(daemon_.channel());
   grpc::ClientContext ctx;

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "castore/blob/chunk_index.h"
 #include "castore/blob/chunked_blob_reader.h"
 #include "castore/status_macros.h"
 #include "rpc/channel.h"
@@ -176,7 +177,10 @@ absl::StatusOr<std::optional<pb::StatBlobResponse>> Stat(pb::BlobService::Stub* 
                                                           const B3Digest& digest, bool chunks,
                                                           bool bao) {
   grpc::ClientContext ctx;
-  SetDeadline(ctx, kUnaryTimeout);
+  // A daemon lays a big blob out on the first Stat that asks for chunks (one
+  // hash pass, about a second per GiB): more than a unary deadline for a
+  // huge blob. A daemon that hangs is caught by the keepalive pings.
+  SetDeadline(ctx, chunks ? kStreamTimeout : kUnaryTimeout);
   pb::StatBlobRequest req;
   req.set_digest(std::string(digest.raw()));
   req.set_send_chunks(chunks);
@@ -296,6 +300,12 @@ absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::OpenRead(
     // blob is downloaded and hashed instead.
   }
   return DownloadWhole(digest);
+}
+
+absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::OpenReadSized(
+    const B3Digest& digest, uint64_t expected_size) {
+  if (expected_size <= castore::ChunkIndex::Options{}.min_blob_size) return DownloadWhole(digest);
+  return OpenRead(digest);
 }
 
 absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::DownloadWhole(

@@ -30,6 +30,10 @@ class GrpcBlobService : public castore::BlobService {
   absl::StatusOr<bool> Has(const castore::B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<castore::BlobReader>> OpenRead(
       const castore::B3Digest& digest) override;
+  // Blobs of up to 4 MiB (never laid out in chunks by castor daemons) are
+  // downloaded whole without asking for chunks first.
+  absl::StatusOr<std::unique_ptr<castore::BlobReader>> OpenReadSized(
+      const castore::B3Digest& digest, uint64_t expected_size) override;
   absl::StatusOr<std::unique_ptr<castore::BlobWriter>> OpenWrite() override;
   absl::StatusOr<std::optional<std::vector<castore::ChunkMeta>>> Chunks(
       const castore::B3Digest& digest) override;

@@ -105,6 +105,16 @@ class BlobService {
   virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(
       const B3Digest& digest) = 0;
 
+  // OpenRead for a caller that knows the blob's size from a node. Only a
+  // hint (the reader's size() stays the truth): a remote backend uses it to
+  // fetch a small blob whole in one round trip instead of first asking
+  // whether it comes in chunks. Defaults to OpenRead.
+  virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenReadSized(const B3Digest& digest,
+                                                                    uint64_t expected_size) {
+    (void)expected_size;
+    return OpenRead(digest);
+  }
+
   // A writer for a new blob.
   virtual absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() = 0;
 

@@ -25,6 +25,8 @@ class CachingBlobService : public BlobService {
 
   absl::StatusOr<bool> Has(const B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(const B3Digest& digest) override;
+  absl::StatusOr<std::unique_ptr<BlobReader>> OpenReadSized(const B3Digest& digest,
+                                                            uint64_t expected_size) override;
   absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() override;
   absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(const B3Digest& digest) override;
   absl::Status Sync() override;
@@ -33,6 +35,9 @@ class CachingBlobService : public BlobService {
   absl::Status Delete(const B3Digest& digest) override;
 
  private:
+  absl::StatusOr<std::unique_ptr<BlobReader>> Open(const B3Digest& digest,
+                                                   std::optional<uint64_t> expected_size);
+
   std::shared_ptr<BlobService> local_;
   std::shared_ptr<BlobService> remote_;
 };

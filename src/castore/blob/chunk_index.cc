@@ -46,7 +46,17 @@ absl::StatusOr<std::shared_ptr<const ChunkLayout>> ChunkIndex::Layout(const B3Di
     }
     computing_.insert(digest);
   }
-  absl::StatusOr<ChunkLayout> computed = ComputeChunkLayout(reader, digest, options_.chunk_size);
+  uint64_t chunk_size = options_.chunk_size;
+  while (chunk_size <= kMaxLayoutChunkSize &&
+         blake3_tree::GroupCount(reader.size(), chunk_size) > options_.max_chunks_per_blob) {
+    chunk_size *= 2;
+  }
+  if (chunk_size > kMaxLayoutChunkSize) {
+    castor::MutexLock lock(&mu_);
+    computing_.erase(digest);
+    return nullptr;  // served whole
+  }
+  absl::StatusOr<ChunkLayout> computed = ComputeChunkLayout(reader, digest, chunk_size);
   castor::MutexLock lock(&mu_);
   computing_.erase(digest);
   if (!computed.ok()) return computed.status();

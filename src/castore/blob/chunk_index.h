@@ -25,8 +25,11 @@ class ChunkIndex {
   struct Options {
     // Blobs bigger than this are laid out in chunks (must exceed chunk_size).
     uint64_t min_blob_size = 4 << 20;
-    // A power of two of at least 1 KiB.
+    // A power of two of at least 1 KiB. Doubled for a blob that would have
+    // more than max_chunks_per_blob chunks (so a Stat answer stays a few MiB);
+    // a blob that would need chunks over kMaxLayoutChunkSize is not laid out.
     uint64_t chunk_size = 1 << 20;
+    uint64_t max_chunks_per_blob = 1 << 16;
     // Layouts are forgotten, least recently used first, beyond this many
     // chunks in total (about 100 bytes each).
     uint64_t max_chunks = 1 << 18;

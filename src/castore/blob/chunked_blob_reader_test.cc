@@ -245,6 +245,21 @@ TEST(ChunkIndex, LaysOutBigBlobsOnlyAndServesTheirChunksAsBlobs) {
   EXPECT_TRUE(index.HasChunk((*layout)->chunks[0].digest));
 }
 
+TEST(ChunkIndex, HugeBlobsGetBiggerChunksAndTooHugeOnesNone) {
+  auto blobs = std::make_shared<MemoryBlobService>();
+  std::string data = Random(9 * 4096, 11);
+  B3Digest d = *PutBlob(*blobs, data);
+  ChunkIndex doubling(blobs, {.min_blob_size = 4096, .chunk_size = 4096,
+                              .max_chunks_per_blob = 4, .max_chunks = 100});
+  auto layout = doubling.Layout(d, **blobs->OpenRead(d));
+  ASSERT_TRUE(layout.ok() && *layout != nullptr);
+  EXPECT_EQ((*layout)->chunk_size, 16384u);
+  EXPECT_EQ((*layout)->chunks.size(), 3u);
+  ChunkIndex none(blobs, {.min_blob_size = 4096, .chunk_size = 4096,
+                          .max_chunks_per_blob = 0, .max_chunks = 100});
+  EXPECT_EQ(*none.Layout(d, **blobs->OpenRead(d)), nullptr);
+}
+
 TEST(ChunkIndex, RottenBlobIsDataLoss) {
   auto blobs = std::make_shared<MemoryBlobService>();
   ChunkIndex index(blobs, {.min_blob_size = 4096, .chunk_size = 4096, .max_chunks = 100});
