@@ -3,6 +3,7 @@
 #include <cstring>
 #include <list>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -33,6 +34,42 @@ struct ChunkedBlobReader::State {
   // The last chunk a read ended in, for sequential-run detection.
   size_t last_read ABSL_GUARDED_BY(mu) = SIZE_MAX;
   bool prefetching ABSL_GUARDED_BY(mu) = false;
+  // Chunks known to be in `store`; once all are, the whole blob is put there.
+  std::set<size_t> in_store ABSL_GUARDED_BY(mu);
+  bool assembled ABSL_GUARDED_BY(mu) = false;
+
+  // Records that chunk `index` is in `s`; the call that completes the set
+  // assembles the whole blob in `s` (so a later open finds it there and needs
+  // neither the daemon nor the layout).
+  void MarkStored(BlobService& s, size_t index) {
+    {
+      castor::MutexLock lock(&mu);
+      in_store.insert(index);
+      if (assembled || in_store.size() != layout->chunks.size()) return;
+      assembled = true;
+    }
+    absl::Status st = Assemble(s);
+    if (!st.ok()) {
+      spdlog::warn("assembling blob {} from its cached chunks: {}", layout->digest.ToB3(),
+                   SV(st.message()));
+    }
+  }
+
+  absl::Status Assemble(BlobService& s) {
+    ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer, s.OpenWrite());
+    for (size_t i = 0; i < layout->chunks.size(); ++i) {
+      std::shared_ptr<const std::string> chunk = FromStore(s, i);
+      if (chunk == nullptr) {
+        return absl::NotFoundError(absl::StrCat("chunk ", i, " left the cache"));
+      }
+      RETURN_IF_ERROR(writer->Write(*chunk));
+    }
+    ASSIGN_OR_RETURN(B3Digest got, writer->Close());
+    if (got != layout->digest) {
+      return absl::DataLossError(absl::StrCat("the chunks hash to ", got.ToB3()));
+    }
+    return absl::OkStatus();
+  }
 
   // A chunk from the local store, when it is there and checks out.
   std::shared_ptr<const std::string> FromStore(BlobService& s, size_t index) {
@@ -63,7 +100,10 @@ struct ChunkedBlobReader::State {
       s = store;
     }
     if (s != nullptr) {
-      if (auto hit = FromStore(*s, index)) return hit;
+      if (auto hit = FromStore(*s, index)) {
+        MarkStored(*s, index);
+        return hit;
+      }
     }
     ASSIGN_OR_RETURN(std::string data, fetch(index));
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(data.data()), data.size());
@@ -83,6 +123,8 @@ struct ChunkedBlobReader::State {
         // named them wrongly; they are stored under their real digest.
         spdlog::warn("chunk {} of blob {} hashes to {}", index, layout->digest.ToB3(),
                      put->ToB3());
+      } else {
+        MarkStored(*s, index);
       }
     }
     return std::make_shared<const std::string>(std::move(data));

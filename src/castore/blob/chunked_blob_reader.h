@@ -7,7 +7,10 @@
 // authenticates the blob's size. A few recently used chunks stay in memory;
 // a read that continues a sequential run starts fetching the next chunk in
 // the background. With KeepChunksIn(store) chunks are also kept in a local
-// BlobService (under their digests) and looked up there first.
+// BlobService (under their digests) and looked up there first; once every
+// chunk is there, the whole blob is assembled in that store too (checked
+// against its digest), so a later open needs neither the remote nor the
+// layout.
 // Thread-safe: ReadAt may run concurrently; two reads needing one chunk share
 // one fetch.
 #pragma once

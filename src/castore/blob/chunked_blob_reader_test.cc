@@ -219,6 +219,22 @@ TEST_F(ChunkedBlobReaderTest, KeptChunksAreReadFromTheStoreAndCheckedThere) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+TEST_F(ChunkedBlobReaderTest, OnceEveryChunkIsKeptTheWholeBlobIsInTheStore) {
+  auto cache = std::make_shared<MemoryBlobService>();
+  auto reader = Reader([&](size_t i) -> absl::StatusOr<std::string> { return Chunk(i); });
+  reader->KeepChunksIn(cache);
+  std::string buf(3 * kChunk, '\0');
+  for (uint64_t off = 0; off < data_.size(); off += buf.size()) {
+    ASSERT_TRUE(reader->ReadAt(off, Span(buf)).ok());
+    if (off + buf.size() < data_.size()) {
+      EXPECT_FALSE(*cache->Has(digest_)) << off;
+    }
+  }
+  auto whole = ReadBlob(*cache, digest_);
+  ASSERT_TRUE(whole.ok() && whole->has_value());
+  EXPECT_TRUE(**whole == data_);
+}
+
 TEST(ChunkIndex, LaysOutBigBlobsOnlyAndServesTheirChunksAsBlobs) {
   auto blobs = std::make_shared<MemoryBlobService>();
   ChunkIndex index(blobs, {.min_blob_size = 8192, .chunk_size = 4096, .max_chunks = 8});
