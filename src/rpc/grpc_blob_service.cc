@@ -178,7 +178,7 @@ absl::StatusOr<std::optional<pb::StatBlobResponse>> Stat(pb::BlobService::Stub* 
                                                           bool bao) {
   grpc::ClientContext ctx;
   // A daemon lays a big blob out on the first Stat that asks for chunks (one
-  // hash pass, about a second per GiB): more than a unary deadline for a
+  // pass over it, about 2 s per GiB here): more than a unary deadline for a
   // huge blob. A daemon that hangs is caught by the keepalive pings.
   SetDeadline(ctx, chunks ? kStreamTimeout : kUnaryTimeout);
   pb::StatBlobRequest req;

@@ -2,7 +2,8 @@
 // through it, list and cat through it (with and without --cache), mount
 // through it and compare bytes with the source, kill it mid-read (EIO, no
 // hang), restart it (the same mount reads again), SIGTERM (graceful exit,
-// socket removed).
+// socket removed), random access into a big file fetching only its chunks,
+// and a stopped (SIGSTOP) daemon: EIO without a hang, reads again after SIGCONT.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
