@@ -273,7 +273,7 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   }
   if (!reader) {
     absl::StatusOr<std::unique_ptr<castore::BlobReader>> opened =
-        services_.blobs->OpenRead(digest);
+        services_.blobs->OpenReadSized(digest, size);
     if (!opened.ok()) {
       return FailOnce(digest.ToB3(),
                       absl::StrCat("blob ", digest.ToB3(), ": ", opened.status().ToString()));
@@ -289,7 +289,9 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
     }
     // Nothing is served that differs from what was imported: a reader whose
     // bytes were not checked already is hashed whole before its first use
-    // (once per blob per mount). Verified ranges will make this incremental.
+    // (once per blob per mount). A Verified() reader checks what it serves
+    // itself: whole downloads, or chunk by chunk against a verified BLAKE3
+    // tree (hashing those whole here would fetch every chunk).
     bool known_good = (*opened)->Verified();
     if (!known_good) {
       castor::MutexLock lock(&mu_);

@@ -9,6 +9,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "castore/blob/chunk_index.h"
+#include "castore/blob/chunked_blob_reader.h"
 #include "castore/status_macros.h"
 #include "rpc/channel.h"
 #include "rpc/servers.h"
@@ -168,6 +170,94 @@ class GrpcBlobWriter : public castore::BlobWriter {
   bool finished_ = false;
 };
 
+
+// Stat: nullopt when the daemon does not have the blob.
+absl::StatusOr<std::optional<pb::StatBlobResponse>> Stat(pb::BlobService::Stub* stub,
+                                                          const std::string& address,
+                                                          const B3Digest& digest, bool chunks,
+                                                          bool bao) {
+  grpc::ClientContext ctx;
+  // A daemon lays a big blob out on the first Stat that asks for chunks (one
+  // pass over it, about 2 s per GiB here): more than a unary deadline for a
+  // huge blob. A daemon that hangs is caught by the keepalive pings.
+  SetDeadline(ctx, chunks ? kStreamTimeout : kUnaryTimeout);
+  pb::StatBlobRequest req;
+  req.set_digest(std::string(digest.raw()));
+  req.set_send_chunks(chunks);
+  req.set_send_bao(bao);
+  pb::StatBlobResponse resp;
+  grpc::Status s = stub->Stat(&ctx, req, &resp);
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND) return std::nullopt;
+  if (!s.ok()) {
+    return FromGrpcStatus(s, absl::StrCat("BlobService.Stat ", digest.ToB3(), " at ", address));
+  }
+  return resp;
+}
+
+absl::StatusOr<std::vector<castore::ChunkMeta>> ParseChunks(const pb::StatBlobResponse& resp,
+                                                            const B3Digest& digest,
+                                                            const std::string& address) {
+  std::vector<castore::ChunkMeta> out;
+  out.reserve(resp.chunks_size());
+  for (const auto& c : resp.chunks()) {
+    auto d = B3Digest::FromBytes(c.digest());
+    if (!d.ok()) {
+      return absl::DataLossError(absl::StrCat("BlobService.Stat ", digest.ToB3(), " at ", address,
+                                              ": a chunk digest has ", c.digest().size(),
+                                              " bytes"));
+    }
+    out.push_back({*d, c.size()});
+  }
+  return out;
+}
+
+// Reads one chunk of a laid-out blob (unverified: the ChunkedBlobReader
+// checks it). The daemon forgets its layouts when it restarts: a chunk it
+// does not know makes it lay the blob out again (a Stat) before one retry.
+absl::StatusOr<std::string> FetchChunk(pb::BlobService::Stub& stub, const std::string& address,
+                                       const castore::ChunkLayout& layout, size_t index) {
+  const castore::ChunkMeta& meta = layout.chunks[index];
+  std::string what = absl::StrCat("BlobService.Read of chunk ", index, " (", meta.digest.ToB3(),
+                                  ") of blob ", layout.digest.ToB3(), " at ", address);
+  auto read = [&]() -> absl::StatusOr<std::string> {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, kUnaryTimeout);
+    pb::ReadBlobRequest req;
+    req.set_digest(std::string(meta.digest.raw()));
+    auto stream = stub.Read(&ctx, req);
+    std::string data;
+    data.reserve(meta.size);
+    pb::BlobChunk msg;
+    bool too_long = false;
+    while (stream->Read(&msg)) {
+      if (data.size() + msg.data().size() > meta.size) {
+        too_long = true;
+        ctx.TryCancel();
+        break;
+      }
+      data.append(msg.data());
+    }
+    grpc::Status s = stream->Finish();
+    if (too_long) {
+      return absl::DataLossError(absl::StrCat(what, ": more than ", meta.size, " bytes"));
+    }
+    if (!s.ok()) return FromGrpcStatus(s, what);
+    return data;
+  };
+  auto got = read();
+  if (got.status().code() != absl::StatusCode::kNotFound) return got;
+  ASSIGN_OR_RETURN(auto stat, Stat(&stub, address, layout.digest, true, false));
+  if (!stat.has_value()) {
+    return absl::UnavailableError(absl::StrCat(what, ": the daemon no longer has the blob"));
+  }
+  got = read();
+  if (got.status().code() == absl::StatusCode::kNotFound) {
+    return absl::UnavailableError(
+        absl::StrCat(what, ": the daemon does not serve this chunk (any more)"));
+  }
+  return got;
+}
+
 }  // namespace
 
 GrpcBlobService::GrpcBlobService(std::shared_ptr<grpc::Channel> channel, std::string address)
@@ -176,38 +266,49 @@ GrpcBlobService::GrpcBlobService(std::shared_ptr<grpc::Channel> channel, std::st
 GrpcBlobService::~GrpcBlobService() = default;
 
 absl::StatusOr<bool> GrpcBlobService::Has(const B3Digest& digest) {
-  auto chunks = Chunks(digest);
-  if (!chunks.ok()) return chunks.status();
-  return chunks->has_value();
+  // Without send_chunks: the daemon need not lay a big blob out for this.
+  ASSIGN_OR_RETURN(auto resp, Stat(stub_.get(), address_, digest, false, false));
+  return resp.has_value();
 }
 
 absl::StatusOr<std::optional<std::vector<castore::ChunkMeta>>> GrpcBlobService::Chunks(
     const B3Digest& digest) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, kUnaryTimeout);
-  pb::StatBlobRequest req;
-  req.set_digest(std::string(digest.raw()));
-  req.set_send_chunks(true);
-  pb::StatBlobResponse resp;
-  grpc::Status s = stub_->Stat(&ctx, req, &resp);
-  if (s.error_code() == grpc::StatusCode::NOT_FOUND) return std::nullopt;
-  if (!s.ok()) {
-    return FromGrpcStatus(s, absl::StrCat("BlobService.Stat ", digest.ToB3(), " at ", address_));
-  }
-  std::vector<castore::ChunkMeta> out;
-  for (const auto& c : resp.chunks()) {
-    auto d = B3Digest::FromBytes(c.digest());
-    if (!d.ok()) {
-      return absl::DataLossError(absl::StrCat("BlobService.Stat ", digest.ToB3(), " at ",
-                                              address_, ": a chunk digest has ",
-                                              c.digest().size(), " bytes"));
-    }
-    out.push_back({*d, c.size()});
-  }
-  return out;
+  ASSIGN_OR_RETURN(auto resp, Stat(stub_.get(), address_, digest, true, false));
+  if (!resp.has_value()) return std::nullopt;
+  return ParseChunks(*resp, digest, address_);
 }
 
 absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::OpenRead(
+    const B3Digest& digest) {
+  ASSIGN_OR_RETURN(auto stat, Stat(stub_.get(), address_, digest, true, true));
+  if (!stat.has_value()) return nullptr;
+  if (stat->chunks_size() > 0) {
+    ASSIGN_OR_RETURN(std::vector<castore::ChunkMeta> chunks, ParseChunks(*stat, digest, address_));
+    ASSIGN_OR_RETURN(std::optional<castore::ChunkLayout> layout,
+                     castore::VerifyChunkLayout(digest, std::move(chunks), stat->bao()));
+    if (layout.has_value()) {
+      auto shared = std::make_shared<const castore::ChunkLayout>(std::move(*layout));
+      // The fetcher owns what it needs: it may run on a prefetch thread after
+      // this service is gone.
+      auto fetch = [stub = stub_, address = address_, shared](size_t index) {
+        return FetchChunk(*stub, address, *shared, index);
+      };
+      return std::make_unique<castore::ChunkedBlobReader>(std::move(shared), std::move(fetch));
+    }
+    // Chunks without an outboard (e.g. tvix's content-defined ones): each
+    // chunk could be checked, but not that they make up this blob; the whole
+    // blob is downloaded and hashed instead.
+  }
+  return DownloadWhole(digest);
+}
+
+absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::OpenReadSized(
+    const B3Digest& digest, uint64_t expected_size) {
+  if (expected_size <= castore::ChunkIndex::Options{}.min_blob_size) return DownloadWhole(digest);
+  return OpenRead(digest);
+}
+
+absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::DownloadWhole(
     const B3Digest& digest) {
   std::string what = absl::StrCat("BlobService.Read ", digest.ToB3(), " at ", address_);
   grpc::ClientContext ctx;

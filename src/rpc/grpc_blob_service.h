@@ -1,8 +1,13 @@
 // GrpcBlobService (`grpc+unix://`, `grpc+http://`): a BlobService over
-// tvix.castore.v1.BlobService. Nothing received is trusted: OpenRead
-// downloads the whole blob (into memory, or an unlinked temporary file past
-// a few MiB) and checks it against the digest before the reader exists, so a
-// reader never hands out unverified bytes (a mismatch is DataLoss). Writers
+// tvix.castore.v1.BlobService. Nothing received is trusted. OpenRead first
+// asks for the chunk list and outboard (Stat send_chunks + send_bao): when
+// the daemon lays the blob out in fixed-size chunks (castor daemons do for
+// big blobs), the outboard is checked against the digest and the reader is a
+// ChunkedBlobReader that fetches only the chunks reads need and checks each
+// before serving it. Otherwise it downloads the whole blob (into memory, or
+// an unlinked temporary file past a few MiB) and checks it against the
+// digest before the reader exists. Either way a reader never hands out
+// unverified bytes (a mismatch is DataLoss). Writers
 // stream to the daemon and compare the digest it returns with their own.
 // Thread-safe; readers and writers as BlobService says.
 #pragma once
@@ -25,6 +30,10 @@ class GrpcBlobService : public castore::BlobService {
   absl::StatusOr<bool> Has(const castore::B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<castore::BlobReader>> OpenRead(
       const castore::B3Digest& digest) override;
+  // Blobs of up to 4 MiB (never laid out in chunks by castor daemons) are
+  // downloaded whole without asking for chunks first.
+  absl::StatusOr<std::unique_ptr<castore::BlobReader>> OpenReadSized(
+      const castore::B3Digest& digest, uint64_t expected_size) override;
   absl::StatusOr<std::unique_ptr<castore::BlobWriter>> OpenWrite() override;
   absl::StatusOr<std::optional<std::vector<castore::ChunkMeta>>> Chunks(
       const castore::B3Digest& digest) override;
@@ -36,6 +45,9 @@ class GrpcBlobService : public castore::BlobService {
   absl::Status Delete(const castore::B3Digest& digest) override;
 
  private:
+  absl::StatusOr<std::unique_ptr<castore::BlobReader>> DownloadWhole(
+      const castore::B3Digest& digest);
+
   std::string address_;
   // Shared with the writers/putters, which may outlive this object.
   std::shared_ptr<tvix::castore::v1::BlobService::Stub> stub_;

@@ -198,17 +198,33 @@ TEST_F(RpcTest, BlobsRoundTripSmallAndLarge) {
     ASSERT_TRUE(back.ok()) << back.status();
     ASSERT_TRUE(back->has_value());
     EXPECT_TRUE(**back == data) << size;
+    // Blobs past 4 MiB are offered as 1 MiB chunks; smaller ones whole.
     auto chunks = clients_.blobs->Chunks(*digest);
     ASSERT_TRUE(chunks.ok());
     ASSERT_TRUE(chunks->has_value());
-    EXPECT_TRUE((*chunks)->empty());
+    uint64_t sum = 0;
+    for (const auto& c : **chunks) sum += c.size;
+    if (size > (4 << 20)) {
+      EXPECT_EQ((*chunks)->size(), (size + (1 << 20) - 1) >> 20);
+      EXPECT_EQ(sum, size);
+    } else {
+      EXPECT_TRUE((*chunks)->empty());
+    }
   }
 }
 
-TEST_F(RpcTest, BigBlobReaderIsSeekableAndHasALocalFile) {
+TEST(RpcWholeBlobs, BigBlobReaderIsSeekableAndHasALocalFile) {
+  // A daemon that offers no chunks: the client downloads the blob whole.
+  DaemonOptions options;
+  options.handlers.chunks.min_blob_size = UINT64_MAX;
+  LocalDaemon daemon({std::make_shared<castore::MemoryBlobService>(),
+                      std::make_shared<castore::MemoryDirectoryService>(),
+                      std::make_shared<castore::MemoryRootService>()},
+                     options);
+  castore::Services clients = daemon.Clients();
   std::string data = Bytes(6 << 20);
-  auto digest = castore::PutBlob(*daemon_.backing().blobs, data);
-  auto reader = clients_.blobs->OpenRead(*digest);
+  auto digest = castore::PutBlob(*daemon.backing().blobs, data);
+  auto reader = clients.blobs->OpenRead(*digest);
   ASSERT_TRUE(reader.ok()) << reader.status();
   ASSERT_NE(*reader, nullptr);
   EXPECT_EQ((*reader)->size(), data.size());

@@ -84,7 +84,9 @@ grpc::Status Cancelled(grpc::ServerContext* ctx) {
 template <typename P>
 class BlobHandler final : public P::BlobService::Service {
  public:
-  explicit BlobHandler(std::shared_ptr<castore::BlobService> blobs) : blobs_(std::move(blobs)) {}
+  BlobHandler(std::shared_ptr<castore::BlobService> blobs,
+              std::shared_ptr<castore::ChunkIndex> index)
+      : blobs_(std::move(blobs)), index_(std::move(index)) {}
 
   grpc::Status Stat(grpc::ServerContext*, const typename P::StatBlobRequest* req,
                     typename P::StatBlobResponse* resp) override {
@@ -96,6 +98,9 @@ class BlobHandler final : public P::BlobService::Service {
     auto digest = RequestDigest(req->digest(), "blob digest");
     if (!digest.ok()) return ToGrpcStatus(digest.status());
     auto reader = blobs_->OpenRead(*digest);
+    if (!reader.ok()) return ToGrpcStatus(reader.status());
+    // A chunk of a laid-out blob is a blob too (tvix semantics).
+    if (*reader == nullptr) reader = index_->OpenChunk(*digest);
     if (!reader.ok()) return ToGrpcStatus(reader.status());
     if (*reader == nullptr) {
       return ToGrpcStatus(absl::NotFoundError(absl::StrCat("blob ", digest->ToB3(), " not found")));
@@ -154,20 +159,37 @@ class BlobHandler final : public P::BlobService::Service {
     ASSIGN_OR_RETURN(B3Digest digest, RequestDigest(req.digest(), "blob digest"));
     ASSIGN_OR_RETURN(auto chunks, blobs_->Chunks(digest));
     if (!chunks.has_value()) {
+      if (index_->HasChunk(digest)) return absl::OkStatus();
       return absl::NotFoundError(absl::StrCat("blob ", digest.ToB3(), " not found"));
     }
-    if (req.send_chunks()) {
+    if (!req.send_chunks()) return absl::OkStatus();
+    if (!chunks->empty()) {
+      // Stored chunked by the backend: its own list, without an outboard.
       for (const castore::ChunkMeta& c : *chunks) {
         auto* meta = resp.add_chunks();
         meta->set_digest(std::string(c.digest.raw()));
         meta->set_size(c.size);
       }
+      return absl::OkStatus();
     }
-    // send_bao: verified streaming is not offered yet; the field stays empty.
+    ASSIGN_OR_RETURN(auto reader, blobs_->OpenRead(digest));
+    if (reader == nullptr) {
+      return absl::NotFoundError(absl::StrCat("blob ", digest.ToB3(), " not found"));
+    }
+    ASSIGN_OR_RETURN(std::shared_ptr<const castore::ChunkLayout> layout,
+                     index_->Layout(digest, *reader));
+    if (layout == nullptr) return absl::OkStatus();  // small: stored (and sent) whole
+    for (const castore::ChunkMeta& c : layout->chunks) {
+      auto* meta = resp.add_chunks();
+      meta->set_digest(std::string(c.digest.raw()));
+      meta->set_size(c.size);
+    }
+    if (req.send_bao()) resp.set_bao(castore::blake3_tree::EncodeOutboard(layout->size, layout->cvs));
     return absl::OkStatus();
   }
 
   std::shared_ptr<castore::BlobService> blobs_;
+  std::shared_ptr<castore::ChunkIndex> index_;
 };
 
 template <typename P>
@@ -344,10 +366,11 @@ class RootHandler final : public cv::RootService::Service {
 
 }  // namespace
 
-CastoreHandlers::CastoreHandlers(castore::Services services, HandlerOptions options) {
-  services_.push_back(std::make_unique<BlobHandler<TvixPackage>>(services.blobs));
+CastoreHandlers::CastoreHandlers(castore::Services services, HandlerOptions options)
+    : chunk_index_(std::make_shared<castore::ChunkIndex>(services.blobs, options.chunks)) {
+  services_.push_back(std::make_unique<BlobHandler<TvixPackage>>(services.blobs, chunk_index_));
   services_.push_back(std::make_unique<DirectoryHandler<TvixPackage>>(services.directories));
-  services_.push_back(std::make_unique<BlobHandler<SnixPackage>>(services.blobs));
+  services_.push_back(std::make_unique<BlobHandler<SnixPackage>>(services.blobs, chunk_index_));
   services_.push_back(std::make_unique<DirectoryHandler<SnixPackage>>(services.directories));
   services_.push_back(std::make_unique<RootHandler>(std::move(services), options));
 }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "castore/blob/chunk_index.h"
 #include "castore/composition.h"
 #include "grpcpp/impl/codegen/service_type.h"
 #include "grpcpp/server_builder.h"
@@ -26,6 +27,10 @@ struct HandlerOptions {
   // The RootService interface itself does not ask for this (its conformance
   // suite stores roots pointing at nothing), so it can be turned off.
   bool check_root_referents = true;
+  // Stat(send_chunks) lays blobs bigger than chunks.min_blob_size out in
+  // fixed-size chunks (castore/blob/chunk_index.h) that Read serves as blobs;
+  // send_bao adds the outboard that lets a client verify each chunk alone.
+  castore::ChunkIndex::Options chunks;
 };
 
 class CastoreHandlers {
@@ -39,6 +44,7 @@ class CastoreHandlers {
   void RegisterOn(grpc::ServerBuilder& builder);
 
  private:
+  std::shared_ptr<castore::ChunkIndex> chunk_index_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
 };
 

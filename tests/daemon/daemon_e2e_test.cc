@@ -2,7 +2,8 @@
 // through it, list and cat through it (with and without --cache), mount
 // through it and compare bytes with the source, kill it mid-read (EIO, no
 // hang), restart it (the same mount reads again), SIGTERM (graceful exit,
-// socket removed).
+// socket removed), random access into a big file fetching only its chunks,
+// and a stopped (SIGSTOP) daemon: EIO without a hang, reads again after SIGCONT.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <sstream>
@@ -308,6 +310,106 @@ TEST_F(DaemonE2eTest, MountThroughTheDaemonReadsBytesAndSurvivesARestart) {
   // The whole tree compares equal to its source.
   std::string diff = "diff -r --no-dereference '" + src_ + "' '" + tree + "' >/dev/null";
   EXPECT_EQ(std::system(diff.c_str()), 0);
+
+  ASSERT_EQ(::kill(m, SIGTERM), 0);
+  EXPECT_TRUE(Ok(WaitExit(m))) << Log();
+  ASSERT_EQ(::kill(d, SIGTERM), 0);
+  EXPECT_TRUE(Ok(WaitExit(d))) << Log();
+}
+
+// Mount arguments for the daemon, plus `extra`.
+std::vector<std::string> MountArgs(const std::string& mnt, const std::string& addr,
+                                   std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"mount", mnt};
+  for (const char* flag :
+       {"--blob-service-addr", "--directory-service-addr", "--root-service-addr"}) {
+    args.push_back(flag);
+    args.push_back(addr);
+  }
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+uint64_t BytesUnder(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (e.is_regular_file(ec)) total += e.file_size(ec);
+  }
+  return total;
+}
+
+TEST_F(DaemonE2eTest, RandomReadInABigFileFetchesOnlyItsChunksIntoTheCache) {
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse not usable";
+  const std::string huge = Pattern(24 << 20, 9);
+  WriteFile(src_ + "/huge", huge);
+  pid_t d = StartDaemon();
+  ASSERT_TRUE(Ok(Client({"import", "--name", "t", src_}))) << Log();
+  const std::string cache = root_ + "/cache";
+  pid_t m = Spawn(MountArgs(mnt_, addr_, {"--cache", cache}));
+  ASSERT_TRUE(WaitMounted()) << Log();
+
+  int fd = ::open((mnt_ + "/t/huge").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << Log();
+  const off_t off = (13 << 20) + 123;
+  std::string buf(4096, '\0');
+  ASSERT_EQ(::pread(fd, buf.data(), buf.size(), off), 4096);
+  EXPECT_TRUE(buf == huge.substr(off, 4096));
+  ::close(fd);
+  // Every byte fetched from the daemon lands in the cache: one 1 MiB chunk
+  // (maybe two with readahead), not the 24 MiB blob.
+  const uint64_t cached = BytesUnder(cache + "/blobs");
+  EXPECT_GE(cached, uint64_t{1} << 20);
+  EXPECT_LE(cached, uint64_t{3} << 20) << "the mount fetched more than the chunks it read";
+
+  ASSERT_EQ(::kill(m, SIGTERM), 0);
+  EXPECT_TRUE(Ok(WaitExit(m))) << Log();
+  ASSERT_EQ(::kill(d, SIGTERM), 0);
+  EXPECT_TRUE(Ok(WaitExit(d))) << Log();
+}
+
+TEST_F(DaemonE2eTest, AStoppedDaemonGivesEioWithoutHangingAndWorksAfterSigcont) {
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse not usable";
+  pid_t d = StartDaemon();
+  ASSERT_TRUE(Ok(Client({"import", "--name", "t", src_}))) << Log();
+  pid_t m = Spawn(MountArgs(mnt_, addr_));
+  ASSERT_TRUE(WaitMounted()) << Log();
+  const std::string big2 = mnt_ + "/t/sub/deeper/big2";
+  EXPECT_TRUE(ReadFile(mnt_ + "/t/a") == "hello\n");
+  struct stat st;
+  ASSERT_EQ(::stat(big2.c_str(), &st), 0);
+
+  // SIGSTOP: the daemon's socket still accepts, but nothing answers. The
+  // client's keepalive (10 s + 5 s) or its deadline ends the call.
+  ASSERT_EQ(::kill(d, SIGSTOP), 0);
+  auto start = std::chrono::steady_clock::now();
+  auto read = std::async(std::launch::async, [&] {
+    int fd = ::open(big2.c_str(), O_RDONLY);
+    if (fd < 0) return errno;
+    char buf[4096];
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    int e = n < 0 ? errno : 0;
+    ::close(fd);
+    return e;
+  });
+  const bool done = read.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  ::kill(d, SIGCONT);  // before any assertion can return
+  ASSERT_TRUE(done) << "read hangs on a stopped daemon";
+  EXPECT_EQ(read.get(), EIO);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::seconds(45));
+  std::printf("read against a stopped daemon failed after %.1f s\n",
+              std::chrono::duration<double>(took).count());
+
+  // Resumed: the same mount reads again.
+  std::string bytes;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < until) {
+    bytes = ReadFile(big2);
+    if (!bytes.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(bytes == Pattern(3 << 20, 2)) << bytes.size();
 
   ASSERT_EQ(::kill(m, SIGTERM), 0);
   EXPECT_TRUE(Ok(WaitExit(m))) << Log();

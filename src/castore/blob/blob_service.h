@@ -23,6 +23,8 @@ struct ChunkMeta {
   friend bool operator==(const ChunkMeta&, const ChunkMeta&) = default;
 };
 
+class BlobService;
+
 // A seekable reader of one blob.
 class BlobReader {
  public:
@@ -53,10 +55,23 @@ class BlobReader {
   // -1 otherwise. Owned by the reader.
   virtual int LocalFd() const { return -1; }
 
-  // True when every byte this reader hands out was already checked against
-  // the blob's digest (e.g. a remote client that downloaded and hashed it).
+  // True when every byte this reader hands out is checked against the blob's
+  // digest before it is handed out: a remote client that downloaded and
+  // hashed the whole blob, or one that checks each chunk it fetches against
+  // a BLAKE3 tree verified against the digest (ChunkedBlobReader). A caller
+  // must then not hash the whole blob itself (that would fetch all of it).
   // Readers of local storage return false: their bytes can rot on disk.
   virtual bool Verified() const { return false; }
+
+  // For readers that fetch a blob piecewise (ChunkedBlobReader): from now on
+  // keep every chunk fetched in `store` (a blob under the chunk's digest) and
+  // look there first, checking what is found like anything fetched. Returns
+  // false when the reader does not fetch piecewise (a caching caller then
+  // copies the whole blob instead). Call before sharing the reader.
+  virtual bool KeepChunksIn(std::shared_ptr<BlobService> store) {
+    (void)store;
+    return false;
+  }
 
  private:
   uint64_t cursor_ = 0;
@@ -89,6 +104,16 @@ class BlobService {
   // A reader, or null when the blob is not stored.
   virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(
       const B3Digest& digest) = 0;
+
+  // OpenRead for a caller that knows the blob's size from a node. Only a
+  // hint (the reader's size() stays the truth): a remote backend uses it to
+  // fetch a small blob whole in one round trip instead of first asking
+  // whether it comes in chunks. Defaults to OpenRead.
+  virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenReadSized(const B3Digest& digest,
+                                                                    uint64_t expected_size) {
+    (void)expected_size;
+    return OpenRead(digest);
+  }
 
   // A writer for a new blob.
   virtual absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() = 0;

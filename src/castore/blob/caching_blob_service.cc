@@ -15,10 +15,25 @@ absl::StatusOr<bool> CachingBlobService::Has(const B3Digest& digest) {
 }
 
 absl::StatusOr<std::unique_ptr<BlobReader>> CachingBlobService::OpenRead(const B3Digest& digest) {
+  return Open(digest, std::nullopt);
+}
+
+absl::StatusOr<std::unique_ptr<BlobReader>> CachingBlobService::OpenReadSized(
+    const B3Digest& digest, uint64_t expected_size) {
+  return Open(digest, expected_size);
+}
+
+absl::StatusOr<std::unique_ptr<BlobReader>> CachingBlobService::Open(
+    const B3Digest& digest, std::optional<uint64_t> expected_size) {
   ASSIGN_OR_RETURN(auto cached, local_->OpenRead(digest));
   if (cached != nullptr) return cached;
-  ASSIGN_OR_RETURN(auto remote, remote_->OpenRead(digest));
+  ASSIGN_OR_RETURN(auto remote, expected_size.has_value()
+                                    ? remote_->OpenReadSized(digest, *expected_size)
+                                    : remote_->OpenRead(digest));
   if (remote == nullptr) return nullptr;
+  // A reader that fetches chunks on demand keeps each one here as it comes:
+  // copying the whole blob now would fetch all of it.
+  if (remote->KeepChunksIn(local_)) return remote;
 
   // Copy into the cache. A cache that cannot take it (disk full, ...) must
   // not fail the read: the remote reader is served instead.

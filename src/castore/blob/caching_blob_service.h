@@ -4,7 +4,10 @@
 // fetched from the remote (whose readers verify what they hand out, see
 // rpc/grpc_blob_service.h), written to the local store (which stores it
 // under the digest its bytes hash to, checked against the one asked for) and
-// served from there. Writes, Sync, ForEach and Delete go to the remote: it
+// served from there. A remote reader that fetches big blobs chunk by chunk
+// (ChunkedBlobReader) is served as it is, keeping each chunk it fetches in the
+// local store under the chunk's digest (and looking there first), so random
+// reads never pull a whole blob. Writes, Sync, ForEach and Delete go to the remote: it
 // stays the authority. Thread-safe (concurrent misses of one blob may both
 // fetch it; the second store is a no-op).
 #pragma once
@@ -22,6 +25,8 @@ class CachingBlobService : public BlobService {
 
   absl::StatusOr<bool> Has(const B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(const B3Digest& digest) override;
+  absl::StatusOr<std::unique_ptr<BlobReader>> OpenReadSized(const B3Digest& digest,
+                                                            uint64_t expected_size) override;
   absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() override;
   absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(const B3Digest& digest) override;
   absl::Status Sync() override;
@@ -30,6 +35,9 @@ class CachingBlobService : public BlobService {
   absl::Status Delete(const B3Digest& digest) override;
 
  private:
+  absl::StatusOr<std::unique_ptr<BlobReader>> Open(const B3Digest& digest,
+                                                   std::optional<uint64_t> expected_size);
+
   std::shared_ptr<BlobService> local_;
   std::shared_ptr<BlobService> remote_;
 };

@@ -1,0 +1,290 @@
+#include "castore/blob/chunked_blob_reader.h"
+
+#include <atomic>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "castore/blob/chunk_index.h"
+#include "castore/blob/memory_blob_service.h"
+#include "gtest/gtest.h"
+
+namespace castor::castore {
+namespace {
+
+std::string Random(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string out(n, '\0');
+  for (auto& b : out) b = static_cast<char>(rng());
+  return out;
+}
+
+std::span<uint8_t> Span(std::string& s) {
+  return {reinterpret_cast<uint8_t*>(s.data()), s.size()};
+}
+
+class ChunkedBlobReaderTest : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kChunk = 4096;
+  void SetUp() override {
+    data_ = Random(10 * kChunk + 123, 1);
+    digest_ = *PutBlob(*store_, data_);
+    auto reader = *store_->OpenRead(digest_);
+    auto layout = ComputeChunkLayout(*reader, digest_, kChunk);
+    ASSERT_TRUE(layout.ok()) << layout.status();
+    layout_ = std::make_shared<const ChunkLayout>(std::move(*layout));
+  }
+  // The bytes a server would send for chunk `i`.
+  std::string Chunk(size_t i) const {
+    return data_.substr(i * kChunk, layout_->chunks[i].size);
+  }
+  std::unique_ptr<ChunkedBlobReader> Reader(ChunkedBlobReader::FetchChunk fetch,
+                                            bool prefetch = false) {
+    return std::make_unique<ChunkedBlobReader>(layout_, std::move(fetch),
+                                               ChunkedBlobReader::Options{2, prefetch});
+  }
+
+  std::shared_ptr<MemoryBlobService> store_ = std::make_shared<MemoryBlobService>();
+  std::string data_;
+  B3Digest digest_;
+  std::shared_ptr<const ChunkLayout> layout_;
+};
+
+TEST_F(ChunkedBlobReaderTest, ComputedLayoutHasFixedChunksThatAreBlobsOfTheirOwn) {
+  ASSERT_EQ(layout_->chunks.size(), 11u);
+  EXPECT_EQ(layout_->size, data_.size());
+  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(layout_->chunks[i].size, kChunk);
+  EXPECT_EQ(layout_->chunks[10].size, 123u);
+  for (size_t i = 0; i < 11; ++i) EXPECT_EQ(layout_->chunks[i].digest, B3Digest::Of(Chunk(i)));
+  // What a server sends checks out on the client side.
+  std::string outboard = blake3_tree::EncodeOutboard(layout_->size, layout_->cvs);
+  auto verified = VerifyChunkLayout(digest_, layout_->chunks, outboard);
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  ASSERT_TRUE(verified->has_value());
+  EXPECT_EQ((*verified)->cvs, layout_->cvs);
+}
+
+TEST_F(ChunkedBlobReaderTest, ReceivedLayoutsThatLieAreDataLossAndOthersAreNoLayout) {
+  std::string outboard = blake3_tree::EncodeOutboard(layout_->size, layout_->cvs);
+  auto chunks = layout_->chunks;
+  // No outboard, or pieces of different sizes (content-defined): no layout.
+  EXPECT_FALSE(VerifyChunkLayout(digest_, chunks, "")->has_value());
+  auto cdc = chunks;
+  cdc[3].size += 5;
+  cdc[4].size -= 5;
+  EXPECT_FALSE(VerifyChunkLayout(digest_, cdc, outboard)->has_value());
+  // The sizes do not add up to the outboard's length: the last chunk dropped.
+  auto dropped = chunks;
+  dropped.pop_back();
+  EXPECT_EQ(VerifyChunkLayout(digest_, dropped, outboard).status().code(),
+            absl::StatusCode::kDataLoss);
+  auto shorter = chunks;
+  shorter.back().size -= 1;
+  EXPECT_EQ(VerifyChunkLayout(digest_, shorter, outboard).status().code(),
+            absl::StatusCode::kDataLoss);
+  // A wrong CV.
+  auto cvs = layout_->cvs;
+  cvs[2][7] ^= 1;
+  EXPECT_EQ(VerifyChunkLayout(digest_, chunks, blake3_tree::EncodeOutboard(layout_->size, cvs))
+                .status()
+                .code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST_F(ChunkedBlobReaderTest, RandomReadsFetchOnlyTheChunksTheyOverlap) {
+  std::atomic<int> calls{0};
+  auto reader = Reader([&](size_t i) -> absl::StatusOr<std::string> {
+    ++calls;
+    return Chunk(i);
+  });
+  EXPECT_TRUE(reader->Verified());
+  EXPECT_EQ(reader->size(), data_.size());
+  std::string buf(100, '\0');
+  ASSERT_EQ(*reader->ReadAt(5 * kChunk + 10, Span(buf)), 100u);
+  EXPECT_EQ(buf, data_.substr(5 * kChunk + 10, 100));
+  EXPECT_EQ(calls.load(), 1);
+  // Across a boundary: two chunks, one of them cached already.
+  ASSERT_EQ(*reader->ReadAt(6 * kChunk - 50, Span(buf)), 100u);
+  EXPECT_EQ(buf, data_.substr(6 * kChunk - 50, 100));
+  EXPECT_EQ(calls.load(), 2);
+  // The end: a short read, and EOF after it.
+  std::string tail(500, '\0');
+  ASSERT_EQ(*reader->ReadAt(data_.size() - 20, Span(tail)), 20u);
+  EXPECT_EQ(tail.substr(0, 20), data_.substr(data_.size() - 20));
+  EXPECT_EQ(*reader->ReadAt(data_.size() + 7, Span(tail)), 0u);
+  EXPECT_EQ(calls.load(), 3);
+  EXPECT_EQ(reader->chunks_fetched(), 3u);
+}
+
+TEST_F(ChunkedBlobReaderTest, EndOfFileIsOnlyAnsweredOnceTheLastChunkChecksOut) {
+  auto reader = Reader([&](size_t i) -> absl::StatusOr<std::string> {
+    std::string c = Chunk(i);
+    if (i == 10) c.push_back('x');  // a longer last chunk than claimed
+    return c;
+  });
+  std::string buf(10, '\0');
+  EXPECT_EQ(reader->ReadAt(data_.size(), Span(buf)).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(reader->ReadAt(0, Span(buf)).ok());
+}
+
+TEST_F(ChunkedBlobReaderTest, AWrongChunkIsDataLossAndNothingIsServed) {
+  auto reader = Reader([&](size_t i) -> absl::StatusOr<std::string> {
+    std::string c = Chunk(i);
+    if (i == 3) c[100] ^= 1;
+    if (i == 4) return Chunk(5);  // another chunk's bytes (right size)
+    if (i == 6) c.pop_back();
+    return c;
+  });
+  for (size_t bad : {3, 4, 6}) {
+    std::string buf(64, '\0');
+    std::string before = buf;
+    auto n = reader->ReadAt(bad * kChunk + 32, Span(buf));
+    EXPECT_EQ(n.status().code(), absl::StatusCode::kDataLoss) << bad;
+    EXPECT_EQ(buf, before);
+  }
+  // A read spanning a good and a bad chunk fails as a whole.
+  std::string buf(2 * kChunk, '\0');
+  EXPECT_EQ(reader->ReadAt(2 * kChunk + 1, Span(buf)).status().code(),
+            absl::StatusCode::kDataLoss);
+  // Errors are not remembered as data: a good chunk still reads.
+  std::string ok(10, '\0');
+  ASSERT_TRUE(reader->ReadAt(0, Span(ok)).ok());
+  EXPECT_EQ(ok, data_.substr(0, 10));
+}
+
+TEST_F(ChunkedBlobReaderTest, ConcurrentReadsOfOneChunkShareOneFetch) {
+  std::atomic<int> calls{0};
+  auto reader = Reader([&](size_t i) -> absl::StatusOr<std::string> {
+    ++calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return Chunk(i);
+  });
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      std::string buf(16, '\0');
+      auto n = reader->ReadAt(7 * kChunk + t * 100, Span(buf));
+      if (!n.ok() || *n != 16 || buf != data_.substr(7 * kChunk + t * 100, 16)) ++bad;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST_F(ChunkedBlobReaderTest, SequentialReadsPrefetchTheNextChunk) {
+  std::atomic<int> calls{0};
+  auto reader = Reader(
+      [&](size_t i) -> absl::StatusOr<std::string> {
+        ++calls;
+        return Chunk(i);
+      },
+      /*prefetch=*/true);
+  std::string buf(kChunk, '\0');
+  ASSERT_TRUE(reader->ReadAt(0, Span(buf)).ok());
+  ASSERT_TRUE(reader->ReadAt(kChunk, Span(buf)).ok());
+  // The second read continued a run: chunk 2 arrives without being asked for.
+  for (int i = 0; i < 200 && reader->chunks_fetched() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(reader->chunks_fetched(), 3u);
+  ASSERT_TRUE(reader->ReadAt(2 * kChunk, Span(buf)).ok());
+  EXPECT_EQ(buf, data_.substr(2 * kChunk, kChunk));
+  for (int i = 0; i < 200 && reader->chunks_fetched() < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(calls.load(), 4);
+}
+
+TEST_F(ChunkedBlobReaderTest, KeptChunksAreReadFromTheStoreAndCheckedThere) {
+  auto cache = std::make_shared<MemoryBlobService>();
+  std::atomic<int> calls{0};
+  auto fetch = [&](size_t i) -> absl::StatusOr<std::string> {
+    ++calls;
+    return Chunk(i);
+  };
+  std::string buf(10, '\0');
+  {
+    auto reader = Reader(fetch);
+    ASSERT_TRUE(reader->KeepChunksIn(cache));
+    ASSERT_TRUE(reader->ReadAt(3 * kChunk, Span(buf)).ok());
+  }
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_TRUE(*cache->Has(layout_->chunks[3].digest));
+  auto again = Reader(fetch);
+  again->KeepChunksIn(cache);
+  ASSERT_TRUE(again->ReadAt(3 * kChunk, Span(buf)).ok());
+  EXPECT_EQ(buf, data_.substr(3 * kChunk, 10));
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST_F(ChunkedBlobReaderTest, OnceEveryChunkIsKeptTheWholeBlobIsInTheStore) {
+  auto cache = std::make_shared<MemoryBlobService>();
+  auto reader = Reader([&](size_t i) -> absl::StatusOr<std::string> { return Chunk(i); });
+  reader->KeepChunksIn(cache);
+  std::string buf(3 * kChunk, '\0');
+  for (uint64_t off = 0; off < data_.size(); off += buf.size()) {
+    ASSERT_TRUE(reader->ReadAt(off, Span(buf)).ok());
+    if (off + buf.size() < data_.size()) {
+      EXPECT_FALSE(*cache->Has(digest_)) << off;
+    }
+  }
+  auto whole = ReadBlob(*cache, digest_);
+  ASSERT_TRUE(whole.ok() && whole->has_value());
+  EXPECT_TRUE(**whole == data_);
+}
+
+TEST(ChunkIndex, LaysOutBigBlobsOnlyAndServesTheirChunksAsBlobs) {
+  auto blobs = std::make_shared<MemoryBlobService>();
+  ChunkIndex index(blobs, {.min_blob_size = 8192, .chunk_size = 4096, .max_chunks = 8});
+  std::string small = Random(8192, 5), big = Random(5 * 4096 + 1, 6), other = Random(20000, 7);
+  B3Digest ds = *PutBlob(*blobs, small), db = *PutBlob(*blobs, big), dother = *PutBlob(*blobs, other);
+  EXPECT_EQ(*index.Layout(ds, **blobs->OpenRead(ds)), nullptr);
+  auto layout = index.Layout(db, **blobs->OpenRead(db));
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  ASSERT_NE(*layout, nullptr);
+  ASSERT_EQ((*layout)->chunks.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    auto r = index.OpenChunk((*layout)->chunks[i].digest);
+    ASSERT_TRUE(r.ok() && *r != nullptr);
+    std::string got((*r)->size(), '\0');
+    ASSERT_EQ(*(*r)->ReadAt(0, Span(got)), got.size());
+    EXPECT_EQ(got, big.substr(i * 4096, 4096));
+  }
+  // A second layout pushes the first out (8 chunks at most): its chunks are
+  // unknown until it is laid out again.
+  ASSERT_NE(*index.Layout(dother, **blobs->OpenRead(dother)), nullptr);
+  EXPECT_FALSE(index.HasChunk((*layout)->chunks[0].digest));
+  EXPECT_EQ(*index.OpenChunk((*layout)->chunks[0].digest), nullptr);
+  ASSERT_NE(*index.Layout(db, **blobs->OpenRead(db)), nullptr);
+  EXPECT_TRUE(index.HasChunk((*layout)->chunks[0].digest));
+}
+
+TEST(ChunkIndex, HugeBlobsGetBiggerChunksAndTooHugeOnesNone) {
+  auto blobs = std::make_shared<MemoryBlobService>();
+  std::string data = Random(9 * 4096, 11);
+  B3Digest d = *PutBlob(*blobs, data);
+  ChunkIndex doubling(blobs, {.min_blob_size = 4096, .chunk_size = 4096,
+                              .max_chunks_per_blob = 4, .max_chunks = 100});
+  auto layout = doubling.Layout(d, **blobs->OpenRead(d));
+  ASSERT_TRUE(layout.ok() && *layout != nullptr);
+  EXPECT_EQ((*layout)->chunk_size, 16384u);
+  EXPECT_EQ((*layout)->chunks.size(), 3u);
+  ChunkIndex none(blobs, {.min_blob_size = 4096, .chunk_size = 4096,
+                          .max_chunks_per_blob = 0, .max_chunks = 100});
+  EXPECT_EQ(*none.Layout(d, **blobs->OpenRead(d)), nullptr);
+}
+
+TEST(ChunkIndex, RottenBlobIsDataLoss) {
+  auto blobs = std::make_shared<MemoryBlobService>();
+  ChunkIndex index(blobs, {.min_blob_size = 4096, .chunk_size = 4096, .max_chunks = 100});
+  std::string data = Random(3 * 4096, 8);
+  B3Digest d = *PutBlob(*blobs, data);
+  B3Digest wrong = B3Digest::Of(std::string_view("something else"));
+  EXPECT_EQ(index.Layout(wrong, **blobs->OpenRead(d)).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace castor::castore
