@@ -11,6 +11,10 @@
 #   BENCH_SOURCES  what to copy (default "/usr/lib /usr/share /usr/include")
 #   BENCH_RANDOM_MIB  size of the random file (default 1024)
 #   BENCH_TOOLS    subset of "castor castor-reimport b3sum-cat b3sum-files restic borg mksquashfs"
+#   BENCH_REPS     repetitions of the whole tool list, alternating tools (default 1)
+#
+# The castor timings are of the whole command, so they include the final
+# syncfs that makes the blobs durable before the root is committed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 castor=${CASTOR_BIN:-${1:-$root/build}/src/cli/castor}
@@ -19,19 +23,31 @@ bench=${BENCH_DIR:-/var/tmp/castor-import-bench}
 sources=${BENCH_SOURCES:-/usr/lib /usr/share /usr/include}
 random_mib=${BENCH_RANDOM_MIB:-1024}
 tools=${BENCH_TOOLS:-b3sum-cat b3sum-files castor castor-reimport restic borg mksquashfs}
+reps=${BENCH_REPS:-1}
 threads=$(nproc)
 
 mkdir -p "$bench"
 corpus=$bench/corpus
 out=$bench/out
 # Outputs are moved aside between runs (a rename is instant) and deleted at
-# the end: unlinking a 150k-file store can take minutes on a busy disk.
+# the end: unlinking a 150k-file store can take minutes on a busy disk, and
+# for about 5 minutes after a big delete ext4 allocates new inodes slowly
+# (its allocator skips recently deleted inodes one by one), which would
+# penalise whichever tool runs next. So do not run the benchmark within 5
+# minutes of deleting a big tree on the same filesystem either.
 ntrash=0
 fresh_out() {
   if [ -e "$out" ]; then mv "$out" "$bench/trash.$((ntrash++))"; fi
   mkdir -p "$out"
 }
-cleanup() { rm -rf "$out" "$bench"/trash.*; }
+# Parallel unlinks: with the `discard` mount option every unlink waits for
+# its discard, so a sequential rm of a 140k-file store takes many minutes.
+remove_tree() {
+  [ -e "$1" ] || return 0
+  find "$1" -type f -print0 | xargs -0 -r -P 16 -n 500 rm -f
+  rm -rf "$1"
+}
+cleanup() { for d in "$out" "$bench"/trash.*; do remove_tree "$d"; done; }
 trap cleanup EXIT
 
 if [ ! -f "$corpus/.complete" ]; then
@@ -75,6 +91,9 @@ run() {  # run NAME CMD... : wall-clock seconds of CMD into secs[NAME]
   printf '%-16s %8.2f s   (load %s at start)\n' "$name" "${secs[$name]}" "$load"
 }
 
+declare -A all
+for rep in $(seq "$reps"); do
+[ "$reps" -gt 1 ] && echo "-- repetition $rep (load $(cut -d' ' -f1-3 /proc/loadavg))"
 for tool in $tools; do
   case $tool in
     b3sum-cat)
@@ -101,6 +120,8 @@ for tool in $tools; do
     mksquashfs)
       run mksquashfs mksquashfs "$corpus" "$out/image.sqfs" -noappend -no-progress -processors "$threads" ;;
   esac
+  all[$tool]="${all[$tool]:-} ${secs[$tool]:-nan}"
+done
 done
 
 echo
@@ -116,5 +137,9 @@ for tool in $tools; do
   printf '%-16s %10.2f %12.1f %14s\n' "$tool" "$s" "$rate" "$ratio"
 done
 echo "(vs cat+b3sum: throughput relative to reading and hashing the same bytes; >1 is faster)"
+if [ "$reps" -gt 1 ]; then
+  echo "all repetitions (seconds): "
+  for tool in $tools; do printf '  %-16s%s\n' "$tool" "${all[$tool]}"; done
+fi
 [ -f "$bench/castor-first.log" ] && { echo; echo "castor import output:"; cat "$bench/castor-first.log"; }
 [ -f "$bench/castor-reimport.log" ] && { echo "castor re-import output:"; cat "$bench/castor-reimport.log"; }

@@ -22,7 +22,7 @@ INSTANTIATE_TEST_SUITE_P(Memory, BlobServiceConformance,
 
 std::shared_ptr<BlobService> MakeLocalBlobService() {
   return testing::InTempDir<BlobService>("blobs", [](const std::string& dir) {
-    auto s = LocalBlobService::Open(dir + "/store");
+    auto s = LocalBlobService::Open(dir + "/store", {.verify_prehashed = true});
     CASTOR_CHECK(s.ok());
     return std::shared_ptr<BlobService>(*s);
   });

@@ -293,7 +293,7 @@ void AddImportCommands(CLI::App& app) {
   import->add_flag("--tar", args->tar,
                    "PATH is a tar archive (plain, gzip, bzip2, xz or zstd), imported without "
                    "unpacking");
-  import->add_option("--threads", args->threads, "Worker threads (default: one per core)");
+  import->add_option("--threads", args->threads, "Worker threads (default: four per core, 8 to 32)");
   SetRunner(import, [args] { return RunImport(*args); });
 
   auto eargs = std::make_shared<ExportArgs>();

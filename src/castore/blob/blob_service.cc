@@ -38,6 +38,52 @@ absl::Status VerifyBlob(BlobService& service, const B3Digest& digest) {
   return VerifyReader(*reader, digest);
 }
 
+namespace {
+
+// BlobService::OpenPrehashedWrite's default: an ordinary writer, whose own
+// digest must equal the caller's.
+class CheckedPrehashedWriter : public PrehashedBlobWriter {
+ public:
+  CheckedPrehashedWriter(BlobService& service, std::unique_ptr<BlobWriter> writer)
+      : service_(service), writer_(std::move(writer)) {}
+
+  absl::Status Write(std::span<const uint8_t> data) override {
+    if (writer_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
+    return writer_->Write(data);
+  }
+
+  absl::StatusOr<bool> Close(const B3Digest& digest) override {
+    if (writer_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
+    std::unique_ptr<BlobWriter> writer = std::move(writer_);
+    // Already stored with this size: drop what was written (the stored blob
+    // stays as it is, whatever the caller's bytes were). A stored blob of
+    // another size (short after a crash) is not trusted: written again.
+    ASSIGN_OR_RETURN(auto reader, service_.OpenRead(digest));
+    if (reader != nullptr && reader->size() == writer->bytes_written()) return false;
+    reader.reset();
+    ASSIGN_OR_RETURN(B3Digest stored, writer->Close());
+    if (stored != digest) {
+      return absl::DataLossError(absl::StrCat("blob written as ", digest.ToB3(),
+                                              " but its bytes hash to ", stored.ToB3()));
+    }
+    return true;
+  }
+
+  uint64_t bytes_written() const override { return writer_ ? writer_->bytes_written() : 0; }
+
+ private:
+  BlobService& service_;
+  std::unique_ptr<BlobWriter> writer_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> BlobService::OpenPrehashedWrite(
+    uint64_t /*size_hint*/) {
+  ASSIGN_OR_RETURN(auto writer, OpenWrite());
+  return std::make_unique<CheckedPrehashedWriter>(*this, std::move(writer));
+}
+
 absl::StatusOr<B3Digest> PutBlob(BlobService& service, std::string_view data) {
   ASSIGN_OR_RETURN(auto writer, service.OpenWrite());
   RETURN_IF_ERROR(writer->Write(data));

@@ -94,6 +94,25 @@ class BlobWriter {
   virtual uint64_t bytes_written() const = 0;
 };
 
+// Receives one blob's bytes from a caller that hashes them itself (the
+// importer reads each file once and hashes what it reads), so that a byte is
+// hashed once, not once by the caller and again by the service. In-process
+// only: nothing that serves remote peers hands one out. One thread at a time.
+class PrehashedBlobWriter {
+ public:
+  // Destroying a writer that was not closed discards what it received.
+  virtual ~PrehashedBlobWriter() = default;
+  virtual absl::Status Write(std::span<const uint8_t> data) = 0;
+  // Stores the blob under `digest`, which the caller computed over exactly
+  // the bytes it wrote. Returns true when this writer stored the blob, false
+  // when a blob of that digest and size was stored already (what was written
+  // is dropped). DataLoss when the service checks `digest` and the bytes do
+  // not hash to it (see BlobService::OpenPrehashedWrite): nothing is stored
+  // under `digest` then. May be called once.
+  virtual absl::StatusOr<bool> Close(const B3Digest& digest) = 0;
+  virtual uint64_t bytes_written() const = 0;
+};
+
 class BlobService {
  public:
   virtual ~BlobService() = default;
@@ -117,6 +136,15 @@ class BlobService {
 
   // A writer for a new blob.
   virtual absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() = 0;
+
+  // A writer for a caller that hashes the bytes itself; `size_hint` is the
+  // expected size when known (a backend may pick its I/O strategy from it),
+  // else 0. This default hashes again (OpenWrite) and refuses a mismatching
+  // digest with DataLoss, so it is safe for every backend; a backend that
+  // trusts its in-process callers overrides it to skip the second hash
+  // (LocalBlobService, unless opened with verify_prehashed).
+  virtual absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> OpenPrehashedWrite(
+      uint64_t size_hint);
 
   // The blob's chunk list: nullopt when the blob is not stored, empty when it
   // is stored whole.

@@ -224,6 +224,65 @@ TEST_P(BlobServiceConformance, NothingIsVisibleBeforeClose) {
   EXPECT_TRUE(*has);
 }
 
+absl::StatusOr<bool> WritePrehashed(BlobService& s, std::string_view data,
+                                    const B3Digest& digest, size_t piece) {
+  auto w = s.OpenPrehashedWrite(data.size());
+  if (!w.ok()) return w.status();
+  for (size_t off = 0; off < data.size(); off += piece) {
+    std::string_view p = data.substr(off, piece);
+    absl::Status st =
+        (*w)->Write(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(p.data()), p.size()));
+    if (!st.ok()) return st;
+  }
+  if ((*w)->bytes_written() != data.size()) return absl::InternalError("bytes_written is wrong");
+  return (*w)->Close(digest);
+}
+
+TEST_P(BlobServiceConformance, PrehashedWriterStoresAndReportsWhetherItWasNew) {
+  for (size_t size : {size_t{0}, size_t{5}, size_t{300000}, size_t{(2 << 20) + 3}}) {
+    SCOPED_TRACE(size);
+    std::string data = RandomBytes(size, 11);
+    B3Digest digest = B3Digest::Of(std::string_view(data));
+    auto stored = WritePrehashed(service(), data, digest, 65536);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_TRUE(*stored);
+    auto read = ReadBlob(service(), digest);
+    ASSERT_TRUE(read.ok()) << read.status();
+    ASSERT_TRUE(read->has_value());
+    EXPECT_TRUE(**read == data) << "contents differ";
+    stored = WritePrehashed(service(), data, digest, 100000);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_FALSE(*stored) << "a second write of a stored blob is dropped";
+  }
+}
+
+// Every backend instantiated here checks prehashed digests (a LocalBlobService
+// in the suite is opened with verify_prehashed).
+TEST_P(BlobServiceConformance, PrehashedWriterRefusesADigestTheBytesDoNotHashTo) {
+  std::string data = RandomBytes(400000, 12);
+  B3Digest wrong = B3Digest::Of(std::string_view("something else"));
+  auto stored = WritePrehashed(service(), data, wrong, 65536);
+  EXPECT_EQ(stored.status().code(), absl::StatusCode::kDataLoss) << stored.status();
+  auto has = service().Has(wrong);
+  ASSERT_TRUE(has.ok()) << has.status();
+  EXPECT_FALSE(*has);
+}
+
+TEST_P(BlobServiceConformance, PrehashedWriterDestroyedWithoutCloseStoresNothing) {
+  std::string data = RandomBytes(300000, 13);
+  B3Digest digest = B3Digest::Of(std::string_view(data));
+  {
+    auto w = service().OpenPrehashedWrite(data.size());
+    ASSERT_TRUE(w.ok()) << w.status();
+    ASSERT_TRUE((*w)->Write(std::span<const uint8_t>(
+                              reinterpret_cast<const uint8_t*>(data.data()), data.size()))
+                    .ok());
+  }
+  auto has = service().Has(digest);
+  ASSERT_TRUE(has.ok()) << has.status();
+  EXPECT_FALSE(*has);
+}
+
 TEST_P(BlobServiceConformance, WriterDestroyedWithoutCloseStoresNothing) {
   std::string data = RandomBytes(300000, 4);
   B3Digest expected = B3Digest::Of(std::string_view(data));

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <cerrno>
 #include <ctime>
 #include <vector>
@@ -17,9 +19,6 @@
 
 namespace castor::castore {
 namespace {
-
-constexpr size_t kWriteBuffer = 1 << 20;
-constexpr size_t kDirectWrite = 128 << 10;
 
 bool IsLowerHex(std::string_view s) {
   for (char c : s) {
@@ -48,20 +47,6 @@ absl::Status MkdirAll(const std::string& path) {
       if (prefix.empty() || prefix.back() == '/') continue;
       RETURN_IF_ERROR(MkdirIfMissing(prefix));
     }
-  }
-  return absl::OkStatus();
-}
-
-// Writes all of `data` at the fd's position, retrying short writes and EINTR.
-absl::Status WriteAll(int fd, const uint8_t* data, size_t len, const std::string& path) {
-  while (len > 0) {
-    ssize_t n = ::write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, absl::StrCat("write ", path));
-    }
-    data += n;
-    len -= static_cast<size_t>(n);
   }
   return absl::OkStatus();
 }
@@ -102,70 +87,153 @@ class LocalReader : public BlobReader {
   const B3Digest digest_;
 };
 
-class LocalWriter : public BlobWriter {
- public:
-  LocalWriter(std::shared_ptr<LocalBlobService> service, int fd, std::string temp_path)
-      : service_(std::move(service)), fd_(fd), temp_path_(std::move(temp_path)) {
-    buffer_.reserve(kWriteBuffer);
-  }
-  ~LocalWriter() override { Discard(); }
+// O_DIRECT needs buffers, offsets and lengths aligned; a page is enough for
+// every filesystem and block device seen in practice (statx's DIO alignment is
+// at most this).
+constexpr size_t kDirectAlign = 4096;
 
-  absl::Status Write(std::span<const uint8_t> data) override {
+bool AlignedAddress(const void* p) { return reinterpret_cast<uintptr_t>(p) % kDirectAlign == 0; }
+
+struct FreeDeleter {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+
+// The bytes of one blob being written to a temp file. Small pieces are
+// gathered in an aligned buffer (fewer syscalls; O_DIRECT needs alignment);
+// big aligned pieces are written as they come (no copy). With O_DIRECT the
+// last partial block is written through the page cache. Commit puts the file
+// in place under the digest it is given; destroying it uncommitted discards it.
+class TempBlob {
+ public:
+  static absl::StatusOr<std::unique_ptr<TempBlob>> Create(
+      std::shared_ptr<LocalBlobService> service, uint64_t size_hint) {
+    const LocalBlobOptions& opts = service->options();
+    bool direct = opts.direct_io_min > 0 && size_hint >= opts.direct_io_min;
+    std::string path;
+    ASSIGN_OR_RETURN(int fd, service->CreateTemp(&path, &direct));
+    return std::unique_ptr<TempBlob>(new TempBlob(std::move(service), fd, std::move(path), direct));
+  }
+  ~TempBlob() { Discard(); }
+
+  uint64_t size() const { return size_; }
+
+  absl::Status Write(std::span<const uint8_t> data) {
     if (fd_ < 0) return absl::FailedPreconditionError("blob writer already closed");
-    written_ += data.size();
-    if (buffer_.empty() && data.size() >= kDirectWrite) {
-      // Big pieces skip the buffer (no copy).
-      hasher_.Update(data);
-      return Fail(WriteAll(fd_, data.data(), data.size(), temp_path_));
+    size_ += data.size();
+    while (!data.empty()) {
+      if (used_ == 0 && (direct_ ? AlignedAddress(data.data()) && data.size() >= kDirectAlign
+                                 : data.size() >= kSmallPiece)) {
+        // A piece that is not small skips the buffer (no copy); with O_DIRECT,
+        // its aligned prefix, when it sits at an aligned address.
+        size_t n = direct_ ? data.size() & ~(kDirectAlign - 1) : data.size();
+        RETURN_IF_ERROR(Fail(WriteOut(data.data(), n)));
+        data = data.subspan(n);
+        continue;
+      }
+      if (buffer_ == nullptr) {
+        void* p = nullptr;
+        if (posix_memalign(&p, kDirectAlign, kBuffer) != 0) {
+          return Fail(absl::ResourceExhaustedError("out of memory for a blob write buffer"));
+        }
+        buffer_.reset(static_cast<uint8_t*>(p));
+      }
+      size_t n = std::min(kBuffer - used_, data.size());
+      std::memcpy(buffer_.get() + used_, data.data(), n);
+      used_ += n;
+      data = data.subspan(n);
+      if (used_ == kBuffer) {
+        RETURN_IF_ERROR(Fail(WriteOut(buffer_.get(), used_)));
+        used_ = 0;
+      }
     }
-    if (buffer_.size() + data.size() <= kWriteBuffer) {
-      buffer_.insert(buffer_.end(), data.begin(), data.end());
-      if (buffer_.size() == kWriteBuffer) return Flush();
-      return absl::OkStatus();
-    }
-    RETURN_IF_ERROR(Flush());
-    if (data.size() >= kWriteBuffer) {
-      // Large writes skip the buffer.
-      hasher_.Update(data);
-      return Fail(WriteAll(fd_, data.data(), data.size(), temp_path_));
-    }
-    buffer_.insert(buffer_.end(), data.begin(), data.end());
     return absl::OkStatus();
   }
 
-  absl::StatusOr<B3Digest> Close() override {
+  // Writes what is buffered and puts the file in place under `digest`; true
+  // when it was put there, false when the blob was stored already.
+  absl::StatusOr<bool> Commit(const B3Digest& digest) {
     if (fd_ < 0) return absl::FailedPreconditionError("blob writer already closed");
-    absl::Status s = Flush();
+    absl::Status s = absl::OkStatus();
+    if (used_ > 0) {
+      size_t head = direct_ ? used_ & ~(kDirectAlign - 1) : used_;
+      s = WriteOut(buffer_.get(), head);
+      if (s.ok() && head < used_) {
+        s = Buffered();
+        if (s.ok()) s = WriteOut(buffer_.get() + head, used_ - head);
+      }
+      used_ = 0;
+    }
+    if (s.ok() && !direct_ && service_->options().early_writeback && size_ > 0) {
+      // Asynchronous: queues the dirty pages for writeback now rather than at
+      // the final syncfs. Only a hint; failure changes nothing.
+      (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
     if (!s.ok()) {
       Discard();
       return s;
     }
-    if (::close(fd_) != 0) {
-      s = ErrnoStatus(errno, absl::StrCat("close ", temp_path_));
+    absl::StatusOr<bool> placed;
+    if (path_.empty()) {
+      placed = service_->CommitUnnamed(fd_, digest, size_);
+      ::close(fd_);
       fd_ = -1;
-      Discard();
-      return s;
+    } else {
+      if (::close(fd_) != 0) {
+        s = ErrnoStatus(errno, absl::StrCat("close ", path_));
+        fd_ = -1;
+        Discard();
+        return s;
+      }
+      fd_ = -1;
+      placed = service_->Commit(path_, digest, size_);
+      path_.clear();  // Commit renamed or removed it
     }
-    fd_ = -1;
-    B3Digest digest = hasher_.Finalize();
-    s = service_->Commit(temp_path_, digest, written_);
-    temp_path_.clear();  // Commit renamed or removed it
-    if (!s.ok()) return s;
-    return digest;
+    return placed;
   }
-
-  uint64_t bytes_written() const override { return written_; }
 
  private:
-  absl::Status Flush() {
-    if (buffer_.empty()) return absl::OkStatus();
-    hasher_.Update(std::span<const uint8_t>(buffer_));
-    absl::Status s = WriteAll(fd_, buffer_.data(), buffer_.size(), temp_path_);
-    buffer_.clear();
-    return Fail(s);
+  static constexpr size_t kBuffer = 1 << 20;
+  // Smaller pieces are gathered in the buffer rather than written one by one.
+  static constexpr size_t kSmallPiece = 16 << 10;
+
+  TempBlob(std::shared_ptr<LocalBlobService> service, int fd, std::string path, bool direct)
+      : service_(std::move(service)), fd_(fd), path_(std::move(path)), direct_(direct) {}
+
+  std::string Name() const { return path_.empty() ? service_->TempDir() + "/(unnamed)" : path_; }
+
+  // Leaves O_DIRECT: for the last partial block, or when the filesystem
+  // refuses a direct write.
+  absl::Status Buffered() {
+    if (!direct_) return absl::OkStatus();
+    int flags = ::fcntl(fd_, F_GETFL);
+    if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("fcntl ", Name()));
+    }
+    direct_ = false;
+    return absl::OkStatus();
   }
+
+  absl::Status WriteOut(const uint8_t* data, size_t len) {
+    while (len > 0) {
+      ssize_t n = ::write(fd_, data, len);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EINVAL && direct_) {
+          // This file or filesystem takes no direct I/O after all.
+          RETURN_IF_ERROR(Buffered());
+          continue;
+        }
+        return ErrnoStatus(errno, absl::StrCat("write ", Name()));
+      }
+      data += n;
+      len -= static_cast<size_t>(n);
+      if (direct_ && len > 0 && n % kDirectAlign != 0) RETURN_IF_ERROR(Buffered());
+    }
+    return absl::OkStatus();
+  }
+
   // A failed write leaves the temp file in an unknown state: the writer is
-  // done (Close fails, nothing is stored).
+  // done (Commit fails, nothing is stored).
   absl::Status Fail(absl::Status s) {
     if (!s.ok()) Discard();
     return s;
@@ -175,23 +243,93 @@ class LocalWriter : public BlobWriter {
       ::close(fd_);
       fd_ = -1;
     }
-    if (!temp_path_.empty()) {
-      ::unlink(temp_path_.c_str());
-      temp_path_.clear();
+    if (!path_.empty()) {
+      ::unlink(path_.c_str());
+      path_.clear();
     }
   }
 
   std::shared_ptr<LocalBlobService> service_;
   int fd_;
-  std::string temp_path_;
-  std::vector<uint8_t> buffer_;
+  std::string path_;  // empty for an unnamed (O_TMPFILE) file
+  bool direct_;
+  std::unique_ptr<uint8_t, FreeDeleter> buffer_;
+  size_t used_ = 0;
+  uint64_t size_ = 0;
+};
+
+// OpenWrite's writer: hashes what it receives.
+class LocalWriter : public BlobWriter {
+ public:
+  explicit LocalWriter(std::unique_ptr<TempBlob> blob) : blob_(std::move(blob)) {}
+
+  absl::Status Write(std::span<const uint8_t> data) override {
+    if (blob_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
+    hasher_.Update(data);
+    absl::Status s = blob_->Write(data);
+    if (!s.ok()) blob_.reset();
+    return s;
+  }
+
+  absl::StatusOr<B3Digest> Close() override {
+    if (blob_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
+    std::unique_ptr<TempBlob> blob = std::move(blob_);
+    written_ = blob->size();
+    B3Digest digest = hasher_.Finalize();
+    RETURN_IF_ERROR(blob->Commit(digest).status());
+    return digest;
+  }
+
+  uint64_t bytes_written() const override { return blob_ ? blob_->size() : written_; }
+
+ private:
+  std::unique_ptr<TempBlob> blob_;
+  Blake3Hasher hasher_;
+  uint64_t written_ = 0;
+};
+
+// OpenPrehashedWrite's writer: trusts the caller's digest, or checks it when
+// the store verifies prehashed writes.
+class LocalPrehashedWriter : public PrehashedBlobWriter {
+ public:
+  LocalPrehashedWriter(std::unique_ptr<TempBlob> blob, bool verify)
+      : blob_(std::move(blob)), verify_(verify) {}
+
+  absl::Status Write(std::span<const uint8_t> data) override {
+    if (blob_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
+    if (verify_) hasher_.Update(data);
+    absl::Status s = blob_->Write(data);
+    if (!s.ok()) blob_.reset();
+    return s;
+  }
+
+  absl::StatusOr<bool> Close(const B3Digest& digest) override {
+    if (blob_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
+    std::unique_ptr<TempBlob> blob = std::move(blob_);
+    written_ = blob->size();
+    if (verify_) {
+      B3Digest actual = hasher_.Finalize();
+      if (actual != digest) {
+        return absl::DataLossError(absl::StrCat("blob written as ", digest.ToB3(),
+                                                " but its bytes hash to ", actual.ToB3()));
+      }
+    }
+    return blob->Commit(digest);
+  }
+
+  uint64_t bytes_written() const override { return blob_ ? blob_->size() : written_; }
+
+ private:
+  std::unique_ptr<TempBlob> blob_;
+  const bool verify_;
   Blake3Hasher hasher_;
   uint64_t written_ = 0;
 };
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(const std::string& path) {
+absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(
+    const std::string& path, const LocalBlobOptions& options) {
   if (path.empty() || path[0] != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("blob store path '", path, "' must be absolute"));
@@ -207,12 +345,70 @@ absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(const s
   }
   int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", root));
-  std::shared_ptr<LocalBlobService> service(new LocalBlobService(root, fd));
+  int tmp_fd = ::open((root + "/tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (tmp_fd < 0) {
+    absl::Status s = ErrnoStatus(errno, absl::StrCat("open ", root, "/tmp"));
+    ::close(fd);
+    return s;
+  }
+  std::shared_ptr<LocalBlobService> service(new LocalBlobService(root, fd, tmp_fd, options));
+  service->tmpfile_ = options.unnamed_temps && service->ProbeTmpfile();
   service->RemoveStaleTemps();
   return service;
 }
 
-LocalBlobService::~LocalBlobService() { ::close(dir_fd_); }
+LocalBlobService::~LocalBlobService() {
+  ::close(dir_fd_);
+  ::close(tmp_fd_);
+}
+
+namespace {
+
+std::string ProcFdPath(int fd) { return absl::StrCat("/proc/self/fd/", fd); }
+
+// Gives the unnamed file open as `fd` the name `target` (linkat through
+// /proc, which needs no privilege, unlike AT_EMPTY_PATH).
+int LinkUnnamed(int fd, int dir_fd, const char* target) {
+  return ::linkat(AT_FDCWD, ProcFdPath(fd).c_str(), dir_fd, target, AT_SYMLINK_FOLLOW);
+}
+
+}  // namespace
+
+bool LocalBlobService::ProbeTmpfile() {
+  int fd = ::openat(tmp_fd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  std::string name = absl::StrCat("probe-", ::getpid(), "-", replace_counter_.fetch_add(1));
+  bool ok = LinkUnnamed(fd, tmp_fd_, name.c_str()) == 0;
+  if (ok) ::unlinkat(tmp_fd_, name.c_str(), 0);
+  ::close(fd);
+  return ok;
+}
+
+absl::StatusOr<int> LocalBlobService::CreateTemp(std::string* path, bool* direct) {
+  bool want_direct = *direct && direct_ok_.load(std::memory_order_relaxed);
+  for (;;) {
+    int extra = want_direct ? O_DIRECT : 0;
+    int fd;
+    if (tmpfile_) {
+      path->clear();
+      fd = ::openat(tmp_fd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC | extra, 0600);
+    } else {
+      *path = TempDir() + "/blob-XXXXXX";
+      fd = ::mkostemp(path->data(), O_CLOEXEC | extra);
+    }
+    if (fd >= 0) {
+      *direct = want_direct;
+      return fd;
+    }
+    if (want_direct && errno == EINVAL) {
+      // The filesystem takes no O_DIRECT: stop asking.
+      direct_ok_.store(false, std::memory_order_relaxed);
+      want_direct = false;
+      continue;
+    }
+    return ErrnoStatus(errno, absl::StrCat("create temp file in ", TempDir()));
+  }
+}
 
 void LocalBlobService::RemoveStaleTemps() {
   std::string dir = TempDir();
@@ -269,24 +465,46 @@ absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenRead(const B3D
 }
 
 absl::StatusOr<std::unique_ptr<BlobWriter>> LocalBlobService::OpenWrite() {
-  std::string tmpl = TempDir() + "/blob-XXXXXX";
-  int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("create temp file in ", TempDir()));
-  return std::make_unique<LocalWriter>(shared_from_this(), fd, tmpl);
+  ASSIGN_OR_RETURN(auto blob, TempBlob::Create(shared_from_this(), 0));
+  return std::make_unique<LocalWriter>(std::move(blob));
 }
 
-absl::Status LocalBlobService::Commit(const std::string& temp_path, const B3Digest& digest,
-                                      uint64_t size) {
+absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> LocalBlobService::OpenPrehashedWrite(
+    uint64_t size_hint) {
+  ASSIGN_OR_RETURN(auto blob, TempBlob::Create(shared_from_this(), size_hint));
+  return std::make_unique<LocalPrehashedWriter>(std::move(blob), options_.verify_prehashed);
+}
+
+namespace {
+
+bool IsFileOfSize(const std::string& path, uint64_t size) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+         static_cast<uint64_t>(st.st_size) == size;
+}
+
+// Runs `op` (a link or rename to `target`), creating the shard directory on
+// first use.
+template <typename Op>
+int IntoShard(const std::string& target, Op op) {
+  int rc = op();
+  if (rc != 0 && errno == ENOENT) {
+    std::string shard = target.substr(0, target.rfind('/'));
+    if (::mkdir(shard.c_str(), 0755) != 0 && errno != EEXIST) return -1;
+    rc = op();
+  }
+  return rc;
+}
+
+}  // namespace
+
+absl::StatusOr<bool> LocalBlobService::Commit(const std::string& temp_path, const B3Digest& digest,
+                                              uint64_t size) {
   std::string target = BlobPath(digest);
-  // rename(2), creating the shard directory on first use.
   auto rename_into_place = [&](unsigned flags) {
-    int rc = ::renameat2(AT_FDCWD, temp_path.c_str(), AT_FDCWD, target.c_str(), flags);
-    if (rc != 0 && errno == ENOENT) {
-      std::string shard = target.substr(0, target.rfind('/'));
-      if (::mkdir(shard.c_str(), 0755) != 0 && errno != EEXIST) return -1;
-      rc = ::renameat2(AT_FDCWD, temp_path.c_str(), AT_FDCWD, target.c_str(), flags);
-    }
-    return rc;
+    return IntoShard(target, [&] {
+      return ::renameat2(AT_FDCWD, temp_path.c_str(), AT_FDCWD, target.c_str(), flags);
+    });
   };
   auto fail = [&](std::string_view what) {
     absl::Status s = ErrnoStatus(errno, absl::StrCat(AV(what), " ", temp_path, " to ", target));
@@ -295,19 +513,52 @@ absl::Status LocalBlobService::Commit(const std::string& temp_path, const B3Dige
   };
   // The common case, a new blob, costs one rename. RENAME_NOREPLACE, so that
   // an existing file is looked at before it is replaced.
-  if (rename_into_place(RENAME_NOREPLACE) == 0) return absl::OkStatus();
+  if (rename_into_place(RENAME_NOREPLACE) == 0) return true;
   if (errno != EEXIST && errno != EINVAL) return fail("rename");  // EINVAL: flag unsupported
-  struct stat st;
-  if (::stat(target.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-      static_cast<uint64_t>(st.st_size) == size) {
+  if (IsFileOfSize(target, size)) {
     ::unlink(temp_path.c_str());  // dedup: the same bytes are already stored
-    return absl::OkStatus();
+    return false;
   }
   // Absent, or of the wrong size (short after a power loss): (re)place it.
   // rename is atomic, so concurrent writers of the same blob each install a
   // complete file and readers see one or the other.
-  if (rename_into_place(0) == 0) return absl::OkStatus();
+  if (rename_into_place(0) == 0) return true;
   return fail("rename");
+}
+
+absl::StatusOr<bool> LocalBlobService::CommitUnnamed(int fd, const B3Digest& digest,
+                                                     uint64_t size) {
+  std::string target = BlobPath(digest);
+  // The common case, a new blob, costs one link; like RENAME_NOREPLACE, it
+  // never replaces an existing file, which is looked at first.
+  if (IntoShard(target, [&] { return LinkUnnamed(fd, AT_FDCWD, target.c_str()); }) == 0) {
+    return true;
+  }
+  if (errno != EEXIST) {
+    return ErrnoStatus(errno, absl::StrCat("link a temp file of ", TempDir(), " to ", target));
+  }
+  if (IsFileOfSize(target, size)) return false;  // dedup: the same bytes are stored
+  RETURN_IF_ERROR(ReplaceWithUnnamed(fd, target));
+  return true;
+}
+
+absl::Status LocalBlobService::ReplaceWithUnnamed(int fd, const std::string& target) {
+  // A wrong-size file (short after a power loss) is replaced atomically: the
+  // unnamed file gets a temp name, which is renamed over the target.
+  for (;;) {
+    std::string name =
+        absl::StrCat(TempDir(), "/replace-", ::getpid(), "-", replace_counter_.fetch_add(1));
+    if (LinkUnnamed(fd, AT_FDCWD, name.c_str()) != 0) {
+      if (errno == EEXIST) continue;
+      return ErrnoStatus(errno, absl::StrCat("link a temp file to ", name));
+    }
+    if (::rename(name.c_str(), target.c_str()) != 0) {
+      absl::Status s = ErrnoStatus(errno, absl::StrCat("rename ", name, " to ", target));
+      ::unlink(name.c_str());
+      return s;
+    }
+    return absl::OkStatus();
+  }
 }
 
 absl::StatusOr<std::optional<std::vector<ChunkMeta>>> LocalBlobService::Chunks(

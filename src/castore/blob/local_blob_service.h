@@ -2,10 +2,17 @@
 // PATH/b3/<first 2 hex digits>/<64 hex digits>. Thread-safe; its readers and
 // writers belong to one thread at a time (ReadAt excepted).
 //
-// Writes go to a temp file in PATH/tmp (same filesystem), hashed while they
-// are written, and are renamed into place once the digest is known, so a
-// partially written blob is never visible and a blob is only ever stored under
-// the digest of its bytes. No per-file fsync: Sync() makes everything renamed
+// Writes go to a temp file in PATH/tmp (same filesystem): an unnamed
+// O_TMPFILE file linked into place (linkat) once the digest is known, or,
+// where the filesystem lacks O_TMPFILE, a named one renamed into place; so a
+// partially written blob is never visible. OpenWrite's writer hashes what it
+// receives; OpenPrehashedWrite's trusts the digest its in-process caller
+// computed over the same bytes (the importer), unless the store was opened
+// with verify_prehashed. Blobs whose size is known to be large are written
+// with O_DIRECT (no page-cache copy, no dirty-page writeback left for the
+// final sync; the last partial block goes through the page cache), smaller
+// ones through the page cache with writeback started at close. No per-file
+// fsync: Sync() makes everything renamed
 // so far durable with one syncfs(2), shared by concurrent callers (group
 // commit; see DESIGN.md "Durability without per-file fsync"). A dedup hit (the
 // target already exists) is trusted only when its size matches; a file of the
@@ -16,6 +23,7 @@
 // live writer in another process sharing the store.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -27,18 +35,41 @@
 
 namespace castor::castore {
 
+struct LocalBlobOptions {
+#ifdef NDEBUG
+  static constexpr bool kDebugBuild = false;
+#else
+  static constexpr bool kDebugBuild = true;
+#endif
+  // Prehashed writers hash what they receive too and refuse (DataLoss,
+  // nothing stored) a digest the bytes do not hash to. On in debug builds.
+  bool verify_prehashed = kDebugBuild;
+  // Blobs announced (size_hint) with at least this many bytes are written
+  // with O_DIRECT where the filesystem supports it; 0: never.
+  uint64_t direct_io_min = 256 << 10;
+  // Unnamed (O_TMPFILE) temp files where the filesystem has them; false:
+  // always named ones (tests cover both).
+  bool unnamed_temps = true;
+  // Start writeback of a page-cache-written blob when it is closed
+  // (sync_file_range, asynchronous), so the final Sync has less left to do.
+  bool early_writeback = true;
+};
+
 class LocalBlobService : public BlobService, public std::enable_shared_from_this<LocalBlobService> {
  public:
   static constexpr std::chrono::seconds kStaleTempAge{3600};
 
   // Opens (creating PATH, PATH/b3 and PATH/tmp as needed) the store at the
   // absolute `path`. Errors name the path.
-  static absl::StatusOr<std::shared_ptr<LocalBlobService>> Open(const std::string& path);
+  static absl::StatusOr<std::shared_ptr<LocalBlobService>> Open(const std::string& path,
+                                                                const LocalBlobOptions& options = {});
   ~LocalBlobService() override;
 
   absl::StatusOr<bool> Has(const B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(const B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() override;
+  absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> OpenPrehashedWrite(
+      uint64_t size_hint) override;
   absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(const B3Digest& digest) override;
   absl::Status Sync() override;
   // Walks the shards; names that are not a blob of the right shard (temp
@@ -51,17 +82,37 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   std::string BlobPath(const B3Digest& digest) const;
   std::string TempDir() const { return root_ + "/tmp"; }
 
-  // Used by writers: moves the finished temp file into place (or drops it on
-  // a dedup hit).
-  absl::Status Commit(const std::string& temp_path, const B3Digest& digest, uint64_t size);
+  const LocalBlobOptions& options() const { return options_; }
+  // Whether writers use unnamed O_TMPFILE files (probed at Open).
+  bool uses_tmpfile() const { return tmp_fd_ >= 0 && tmpfile_; }
+
+  // Used by writers: puts the finished temp file (named, or the unnamed one
+  // open as `fd`) in place, or drops it when a blob of that digest and size is
+  // stored already. True when the blob was put in place.
+  absl::StatusOr<bool> Commit(const std::string& temp_path, const B3Digest& digest,
+                              uint64_t size);
+  absl::StatusOr<bool> CommitUnnamed(int fd, const B3Digest& digest, uint64_t size);
+  // Creates a temp file for a writer: unnamed when supported (then *path is
+  // left empty), with O_DIRECT when `direct` and supported (*direct is set to
+  // what was used).
+  absl::StatusOr<int> CreateTemp(std::string* path, bool* direct);
 
  private:
-  LocalBlobService(std::string root, int dir_fd) : root_(std::move(root)), dir_fd_(dir_fd) {}
+  LocalBlobService(std::string root, int dir_fd, int tmp_fd, LocalBlobOptions options)
+      : root_(std::move(root)), dir_fd_(dir_fd), tmp_fd_(tmp_fd), options_(options) {}
   void RemoveStaleTemps();
+  bool ProbeTmpfile();
+  // A wrong-size file at `target` is replaced by the unnamed file `fd`.
+  absl::Status ReplaceWithUnnamed(int fd, const std::string& target);
   bool SyncIdle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_) { return !sync_running_; }
 
   const std::string root_;
   const int dir_fd_;  // the store directory, for syncfs
+  const int tmp_fd_;  // PATH/tmp, for O_TMPFILE
+  const LocalBlobOptions options_;
+  bool tmpfile_ = false;  // set once by Open
+  std::atomic<bool> direct_ok_{true};  // cleared when O_DIRECT is refused
+  std::atomic<uint64_t> replace_counter_{0};
 
   // Group commit of Sync(): rounds run one at a time; a caller waits for the
   // first round that starts after it arrived, and shares it with everyone

@@ -5,12 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "castore/testing/temp_dir.h"
 
 namespace castor::castore {
@@ -31,18 +35,27 @@ void WriteFile(const std::string& path, std::string_view data) {
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
 }
 
-class LocalBlobServiceTest : public ::testing::Test {
+// Parameter: whether the store may use unnamed (O_TMPFILE) temp files.
+class LocalBlobServiceTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    auto s = LocalBlobService::Open(dir_.path() + "/store");
+    LocalBlobOptions opts;
+    opts.unnamed_temps = GetParam();
+    auto s = LocalBlobService::Open(dir_.path() + "/store", opts);
     ASSERT_TRUE(s.ok()) << s.status();
     service_ = *s;
+    ASSERT_EQ(service_->uses_tmpfile(), GetParam()) << "O_TMPFILE unsupported here?";
   }
   testing::TempDir dir_{"local-blob"};
   std::shared_ptr<LocalBlobService> service_;
 };
 
-TEST_F(LocalBlobServiceTest, StoresOneFilePerBlobInHexShards) {
+INSTANTIATE_TEST_SUITE_P(Temps, LocalBlobServiceTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Unnamed" : "Named";
+                         });
+
+TEST_P(LocalBlobServiceTest, StoresOneFilePerBlobInHexShards) {
   auto d = PutBlob(*service_, "Hello World!");
   ASSERT_TRUE(d.ok()) << d.status();
   std::string hex = d->ToHex();
@@ -54,15 +67,20 @@ TEST_F(LocalBlobServiceTest, StoresOneFilePerBlobInHexShards) {
   EXPECT_EQ(contents, "Hello World!");
 }
 
-TEST_F(LocalBlobServiceTest, TempFilesAreNeverVisibleAsBlobs) {
+TEST_P(LocalBlobServiceTest, TempFilesAreNeverVisibleAsBlobs) {
   auto w = service_->OpenWrite();
   ASSERT_TRUE(w.ok()) << w.status();
   std::string data(3 << 20, 'q');
   ASSERT_TRUE((*w)->Write(data).ok());
-  // The bytes live in tmp/ only.
+  // The bytes live in tmp/ only, in a file without a name when unnamed
+  // temp files are used.
   auto files = FilesUnder(service_->root());
-  ASSERT_EQ(files.size(), 1u);
-  EXPECT_EQ(files[0].rfind("tmp/", 0), 0u) << files[0];
+  if (service_->uses_tmpfile()) {
+    EXPECT_TRUE(files.empty()) << files[0];
+  } else {
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_EQ(files[0].rfind("tmp/", 0), 0u) << files[0];
+  }
   int listed = 0;
   ASSERT_TRUE(service_
                   ->ForEach([&](const B3Digest&, uint64_t) {
@@ -78,7 +96,7 @@ TEST_F(LocalBlobServiceTest, TempFilesAreNeverVisibleAsBlobs) {
   EXPECT_EQ(files[0].rfind("b3/", 0), 0u) << files[0];
 }
 
-TEST_F(LocalBlobServiceTest, AbandonedWriterLeavesNoTempFile) {
+TEST_P(LocalBlobServiceTest, AbandonedWriterLeavesNoTempFile) {
   {
     auto w = service_->OpenWrite();
     ASSERT_TRUE(w.ok());
@@ -87,7 +105,7 @@ TEST_F(LocalBlobServiceTest, AbandonedWriterLeavesNoTempFile) {
   EXPECT_TRUE(FilesUnder(service_->root()).empty());
 }
 
-TEST_F(LocalBlobServiceTest, OverwrittenBlobFileIsDataLossOnVerify) {
+TEST_P(LocalBlobServiceTest, OverwrittenBlobFileIsDataLossOnVerify) {
   auto d = PutBlob(*service_, "original contents");
   ASSERT_TRUE(d.ok());
   WriteFile(service_->BlobPath(*d), "tampered contents");  // same size
@@ -96,7 +114,7 @@ TEST_F(LocalBlobServiceTest, OverwrittenBlobFileIsDataLossOnVerify) {
   EXPECT_NE(s.message().find(d->ToB3()), std::string::npos) << s;
 }
 
-TEST_F(LocalBlobServiceTest, TruncatedBlobFileIsDataLossOnVerify) {
+TEST_P(LocalBlobServiceTest, TruncatedBlobFileIsDataLossOnVerify) {
   std::string data(100000, 'z');
   auto d = PutBlob(*service_, data);
   ASSERT_TRUE(d.ok());
@@ -105,7 +123,7 @@ TEST_F(LocalBlobServiceTest, TruncatedBlobFileIsDataLossOnVerify) {
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
 }
 
-TEST_F(LocalBlobServiceTest, TruncationUnderAnOpenReaderIsDataLoss) {
+TEST_P(LocalBlobServiceTest, TruncationUnderAnOpenReaderIsDataLoss) {
   std::string data(100000, 'z');
   auto d = PutBlob(*service_, data);
   ASSERT_TRUE(d.ok());
@@ -117,7 +135,7 @@ TEST_F(LocalBlobServiceTest, TruncationUnderAnOpenReaderIsDataLoss) {
   EXPECT_EQ(n.status().code(), absl::StatusCode::kDataLoss) << n.status();
 }
 
-TEST_F(LocalBlobServiceTest, DedupKeepsAnExistingFileOfTheRightSize) {
+TEST_P(LocalBlobServiceTest, DedupKeepsAnExistingFileOfTheRightSize) {
   auto d = PutBlob(*service_, "same bytes");
   ASSERT_TRUE(d.ok());
   struct stat before;
@@ -129,7 +147,7 @@ TEST_F(LocalBlobServiceTest, DedupKeepsAnExistingFileOfTheRightSize) {
   EXPECT_EQ(FilesUnder(service_->root()).size(), 1u);
 }
 
-TEST_F(LocalBlobServiceTest, ExistingFileOfTheWrongSizeIsReplaced) {
+TEST_P(LocalBlobServiceTest, ExistingFileOfTheWrongSizeIsReplaced) {
   auto d = PutBlob(*service_, "the full contents");
   ASSERT_TRUE(d.ok());
   WriteFile(service_->BlobPath(*d), "");  // as after a power loss
@@ -138,7 +156,7 @@ TEST_F(LocalBlobServiceTest, ExistingFileOfTheWrongSizeIsReplaced) {
   EXPECT_TRUE(VerifyBlob(*service_, *d).ok());
 }
 
-TEST_F(LocalBlobServiceTest, ReaderHandsOutItsLocalFd) {
+TEST_P(LocalBlobServiceTest, ReaderHandsOutItsLocalFd) {
   auto d = PutBlob(*service_, "fd contents");
   ASSERT_TRUE(d.ok());
   auto r = service_->OpenRead(*d);
@@ -150,7 +168,7 @@ TEST_F(LocalBlobServiceTest, ReaderHandsOutItsLocalFd) {
   EXPECT_EQ(std::string_view(buf, 11), "fd contents");
 }
 
-TEST_F(LocalBlobServiceTest, ForEachIgnoresJunkAndTempNames) {
+TEST_P(LocalBlobServiceTest, ForEachIgnoresJunkAndTempNames) {
   auto d = PutBlob(*service_, "real blob");
   ASSERT_TRUE(d.ok());
   std::string hex = d->ToHex();
@@ -175,7 +193,7 @@ TEST_F(LocalBlobServiceTest, ForEachIgnoresJunkAndTempNames) {
   EXPECT_EQ(seen, std::vector<B3Digest>{*d});
 }
 
-TEST_F(LocalBlobServiceTest, OpenRemovesStaleTempFilesOnly) {
+TEST_P(LocalBlobServiceTest, OpenRemovesStaleTempFilesOnly) {
   std::string stale = service_->TempDir() + "/blob-stale";
   std::string fresh = service_->TempDir() + "/blob-fresh";
   WriteFile(stale, "old");
@@ -188,7 +206,7 @@ TEST_F(LocalBlobServiceTest, OpenRemovesStaleTempFilesOnly) {
   EXPECT_TRUE(fs::exists(fresh));
 }
 
-TEST_F(LocalBlobServiceTest, ConcurrentSyncCallersAllSucceed) {
+TEST_P(LocalBlobServiceTest, ConcurrentSyncCallersAllSucceed) {
   ASSERT_TRUE(PutBlob(*service_, "a").ok());
   std::vector<std::thread> threads;
   std::vector<absl::Status> results(8);
@@ -200,6 +218,179 @@ TEST_F(LocalBlobServiceTest, ConcurrentSyncCallersAllSucceed) {
   }
   for (auto& t : threads) t.join();
   for (const auto& s : results) EXPECT_TRUE(s.ok()) << s;
+}
+
+std::string PseudoRandom(size_t n, uint32_t seed) {
+  std::string out(n, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    out[i] = static_cast<char>(x);
+  }
+  return out;
+}
+
+std::span<const uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// A page-aligned copy of `data` (the importer hands over aligned buffers,
+// which O_DIRECT writes take without a copy).
+struct AlignedCopy {
+  explicit AlignedCopy(std::string_view data) : size(data.size()) {
+    void* p = nullptr;
+    EXPECT_EQ(posix_memalign(&p, 4096, std::max<size_t>(size, 1)), 0);
+    ptr.reset(static_cast<uint8_t*>(p));
+    std::memcpy(ptr.get(), data.data(), size);
+  }
+  std::span<const uint8_t> span(size_t off = 0, size_t len = SIZE_MAX) const {
+    return {ptr.get() + off, std::min(len, size - off)};
+  }
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, Free> ptr;
+  size_t size;
+};
+
+// Writes `data` through a prehashed writer announced with `hint`, in pieces
+// of `piece` bytes (from an aligned buffer), and closes it with `digest`.
+absl::StatusOr<bool> WritePrehashed(LocalBlobService& service, std::string_view data,
+                                    const B3Digest& digest, uint64_t hint, size_t piece) {
+  auto w = service.OpenPrehashedWrite(hint);
+  if (!w.ok()) return w.status();
+  AlignedCopy copy(data);
+  for (size_t off = 0; off < data.size(); off += piece) {
+    absl::Status s = (*w)->Write(copy.span(off, piece));
+    if (!s.ok()) return s;
+  }
+  EXPECT_EQ((*w)->bytes_written(), data.size());
+  return (*w)->Close(digest);
+}
+
+TEST_P(LocalBlobServiceTest, PrehashedWritesOfEverySizeAroundTheDirectIoLimitsRoundTrip) {
+  const uint64_t direct_min = service_->options().direct_io_min;
+  ASSERT_GT(direct_min, 0u);
+  std::vector<size_t> sizes = {0, 1, 4095, 4096, 4097, direct_min - 1, direct_min,
+                               direct_min + 1, (1 << 20) + 4096, (5 << 20) + 7};
+  // Whole (one piece), a page-multiple piece size and odd pieces (which
+  // arrive at unaligned offsets and must be gathered).
+  for (size_t piece : {size_t{1} << 30, size_t{1} << 20, size_t{65537}}) {
+    for (size_t size : sizes) {
+      SCOPED_TRACE(absl::StrCat("size ", size, " piece ", piece));
+      std::string data = PseudoRandom(size, static_cast<uint32_t>(size + piece));
+      B3Digest digest = B3Digest::Of(std::string_view(data));
+      for (uint64_t hint : {uint64_t{0}, uint64_t{size}}) {
+        auto had = service_->Has(digest);
+        ASSERT_TRUE(had.ok());
+        auto stored = WritePrehashed(*service_, data, digest, hint, piece);
+        ASSERT_TRUE(stored.ok()) << stored.status();
+        EXPECT_EQ(*stored, !*had) << "stored exactly when it was not there";
+        EXPECT_TRUE(VerifyBlob(*service_, digest).ok());
+        auto read = ReadBlob(*service_, digest);
+        ASSERT_TRUE(read.ok() && read->has_value());
+        EXPECT_TRUE(**read == data);
+      }
+    }
+  }
+  // Nothing is left behind in tmp/.
+  for (const std::string& f : FilesUnder(service_->root())) {
+    EXPECT_EQ(f.rfind("b3/", 0), 0u) << f;
+  }
+}
+
+TEST_P(LocalBlobServiceTest, PrehashedWriteWithoutDirectIoRoundTrips) {
+  LocalBlobOptions opts;
+  opts.direct_io_min = 0;
+  opts.unnamed_temps = GetParam();
+  auto service = LocalBlobService::Open(dir_.path() + "/buffered", opts);
+  ASSERT_TRUE(service.ok()) << service.status();
+  std::string data = PseudoRandom((3 << 20) + 5, 3);
+  B3Digest digest = B3Digest::Of(std::string_view(data));
+  auto stored = WritePrehashed(**service, data, digest, data.size(), 1 << 20);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(*stored);
+  EXPECT_TRUE(VerifyBlob(**service, digest).ok());
+}
+
+TEST_P(LocalBlobServiceTest, VerifyingPrehashedWriterRefusesAWrongDigest) {
+  LocalBlobOptions opts;
+  opts.verify_prehashed = true;
+  opts.unnamed_temps = GetParam();
+  auto service = LocalBlobService::Open(dir_.path() + "/verifying", opts);
+  ASSERT_TRUE(service.ok()) << service.status();
+  size_t blobs = 0;
+  for (size_t size : {size_t{10}, size_t{1} << 20}) {
+    std::string data = PseudoRandom(size, 9);
+    B3Digest right = B3Digest::Of(std::string_view(data));
+    B3Digest wrong = B3Digest::Of(std::string_view("other bytes"));
+    auto stored = WritePrehashed(**service, data, wrong, size, 1 << 20);
+    EXPECT_EQ(stored.status().code(), absl::StatusCode::kDataLoss) << stored.status();
+    EXPECT_NE(stored.status().message().find(wrong.ToB3()), std::string::npos);
+    EXPECT_FALSE(*(*service)->Has(wrong));
+    EXPECT_FALSE(*(*service)->Has(right));
+    EXPECT_EQ(FilesUnder((*service)->root()).size(), blobs) << "no temp file is left";
+    // The right digest is accepted.
+    stored = WritePrehashed(**service, data, right, size, 1 << 20);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_TRUE(*stored);
+    ++blobs;
+  }
+}
+
+TEST_P(LocalBlobServiceTest, PrehashedWriteReplacesAFileOfTheWrongSize) {
+  std::string data = PseudoRandom(300000, 4);
+  B3Digest digest = B3Digest::Of(std::string_view(data));
+  ASSERT_TRUE(WritePrehashed(*service_, data, digest, data.size(), 1 << 20).ok());
+  ASSERT_EQ(::truncate(service_->BlobPath(digest).c_str(), 4096), 0);  // as after a power loss
+  auto stored = WritePrehashed(*service_, data, digest, data.size(), 1 << 20);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(*stored);
+  EXPECT_TRUE(VerifyBlob(*service_, digest).ok());
+  EXPECT_EQ(FilesUnder(service_->root()).size(), 1u);
+}
+
+TEST_P(LocalBlobServiceTest, AbandonedPrehashedWriterLeavesNoTempFile) {
+  {
+    auto w = service_->OpenPrehashedWrite(1 << 20);
+    ASSERT_TRUE(w.ok());
+    AlignedCopy data(PseudoRandom(1 << 19, 5));
+    ASSERT_TRUE((*w)->Write(data.span()).ok());
+  }
+  EXPECT_TRUE(FilesUnder(service_->root()).empty());
+}
+
+TEST_P(LocalBlobServiceTest, ConcurrentPrehashedWritersOfOneBlobStoreItOnce) {
+  std::string data = PseudoRandom(600000, 6);
+  B3Digest digest = B3Digest::Of(std::string_view(data));
+  std::vector<std::thread> threads;
+  std::vector<absl::StatusOr<bool>> results(6, false);
+  for (size_t i = 0; i < results.size(); ++i) {
+    threads.emplace_back([&, i] {
+      results[i] = WritePrehashed(*service_, data, digest, data.size(), 65536);
+    });
+  }
+  for (auto& t : threads) t.join();
+  int stored = 0;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    stored += *r ? 1 : 0;
+  }
+  EXPECT_EQ(stored, 1);
+  EXPECT_TRUE(VerifyBlob(*service_, digest).ok());
+  EXPECT_EQ(FilesUnder(service_->root()).size(), 1u);
+}
+
+TEST_P(LocalBlobServiceTest, WriterUseAfterCloseIsFailedPrecondition) {
+  auto w = service_->OpenPrehashedWrite(0);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Write(Bytes("abc")).ok());
+  ASSERT_TRUE((*w)->Close(B3Digest::Of(std::string_view("abc"))).ok());
+  EXPECT_EQ((*w)->Write(Bytes("d")).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*w)->Close(B3Digest::Of(std::string_view("abc"))).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(LocalBlobServiceOpen, RelativeOrEmptyPathIsInvalidArgument) {

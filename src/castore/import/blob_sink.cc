@@ -1,5 +1,7 @@
 #include "castore/import/blob_sink.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "castore/status_macros.h"
 
@@ -19,8 +21,11 @@ absl::Status BlobSink::Append(std::span<const uint8_t> data) {
       buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
       return absl::OkStatus();
     }
-    ASSIGN_OR_RETURN(writer_, blobs_.OpenWrite());
-    if (!buffer_.empty()) RETURN_IF_ERROR(writer_->Write(buffer_));
+    ASSIGN_OR_RETURN(writer_, blobs_.OpenPrehashedWrite(std::max(size_hint_, size_)));
+    if (!buffer_.empty()) {
+      RETURN_IF_ERROR(writer_->Write(std::span<const uint8_t>(
+          reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size())));
+    }
     buffer_.clear();
     buffer_.shrink_to_fit();
   }
@@ -29,22 +34,16 @@ absl::Status BlobSink::Append(std::span<const uint8_t> data) {
 
 absl::StatusOr<BlobSink::Result> BlobSink::Finish() {
   Result result{hasher_.Finalize(), size_, false};
-  ASSIGN_OR_RETURN(bool present, HasBlobOfSize(blobs_, result.digest, size_));
-  if (present) {
-    writer_.reset();  // discards what was streamed
-    return result;
-  }
   if (writer_ == nullptr) {
-    ASSIGN_OR_RETURN(writer_, blobs_.OpenWrite());
-    RETURN_IF_ERROR(writer_->Write(buffer_));
+    ASSIGN_OR_RETURN(bool present, HasBlobOfSize(blobs_, result.digest, size_));
+    if (present) return result;
+    ASSIGN_OR_RETURN(writer_, blobs_.OpenPrehashedWrite(size_));
+    RETURN_IF_ERROR(writer_->Write(std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size())));
   }
-  ASSIGN_OR_RETURN(B3Digest stored, writer_->Close());
+  // Close drops the bytes when the blob is stored already (same size).
+  ASSIGN_OR_RETURN(result.is_new, writer_->Close(result.digest));
   writer_.reset();
-  if (stored != result.digest) {
-    return absl::DataLossError(absl::StrCat("blob service stored ", stored.ToB3(),
-                                            " but the bytes hash to ", result.digest.ToB3()));
-  }
-  result.is_new = true;
   return result;
 }
 

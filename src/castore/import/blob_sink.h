@@ -2,8 +2,9 @@
 // skipping the write when the blob is already stored. Up to kBuffered bytes
 // are held back: a blob that fits is hashed first and written only when it
 // is missing (no wasted write, the common case for small files); a longer
-// one streams through a BlobWriter and is dropped (never renamed into place)
-// when the same blob turns out to be stored already. One thread at a time.
+// one streams through a PrehashedBlobWriter (the sink's hash is the only
+// one) and is dropped (never put in place) when the same blob turns out to
+// be stored already. One thread at a time.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,10 @@ class BlobSink {
  public:
   static constexpr size_t kBuffered = 1 << 20;
 
-  explicit BlobSink(BlobService& blobs) : blobs_(blobs) {}
+  // `size_hint`: the blob's expected size when known, else 0 (passed to
+  // BlobService::OpenPrehashedWrite).
+  explicit BlobSink(BlobService& blobs, uint64_t size_hint = 0)
+      : blobs_(blobs), size_hint_(size_hint) {}
 
   absl::Status Append(std::span<const uint8_t> data);
 
@@ -37,9 +41,10 @@ class BlobSink {
 
  private:
   BlobService& blobs_;
+  const uint64_t size_hint_;
   Blake3Hasher hasher_;
   std::string buffer_;
-  std::unique_ptr<BlobWriter> writer_;
+  std::unique_ptr<PrehashedBlobWriter> writer_;
   uint64_t size_ = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -24,7 +25,12 @@ namespace {
 
 // Open file descriptors queued for the workers at most (bounds fd use).
 constexpr size_t kMaxQueued = 128;
-constexpr size_t kReadChunk = 1 << 20;
+// Big files are read (and written) in pieces of this size.
+constexpr size_t kReadChunk = 4 << 20;
+// Files up to this size are read whole and hashed before anything is
+// written, so that a stored blob costs no write at all.
+constexpr size_t kSmallFile = 1 << 20;
+static_assert(kSmallFile < kReadChunk);
 
 // A file found by the walk; `digest` is filled in by a worker.
 struct FileRec {
@@ -128,6 +134,14 @@ std::string JoinPath(const std::string& dir, std::string_view name) {
   return absl::StrCat(dir, "/", AV(name));
 }
 
+unsigned DefaultImportThreads() {
+  // Workers spend much of their time waiting for writes (and reads, when
+  // the source is cold), so there are more of them than cores: enough to
+  // keep the disk's queue full while every core hashes.
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  return std::clamp(4 * cores, 8u, 32u);
+}
+
 bool Cancelled(const ImportOptions& opts) {
   return opts.cancel != nullptr && opts.cancel->load(std::memory_order_relaxed);
 }
@@ -163,8 +177,7 @@ class Ingester {
       : blobs_(blobs),
         directories_(directories),
         opts_(opts),
-        pool_(opts.threads ? opts.threads
-                           : std::max(1u, std::thread::hardware_concurrency())) {}
+        pool_(opts.threads ? opts.threads : DefaultImportThreads()) {}
 
   absl::StatusOr<IngestResult> Run(const std::string& path) {
     auto start = std::chrono::steady_clock::now();
@@ -219,6 +232,10 @@ class Ingester {
       return ErrnoStatus(err, absl::StrCat("opendir ", path));
     }
     std::unique_ptr<DIR, int (*)(DIR*)> closer(d, closedir);
+    // Subdirectories are walked after this directory's files are queued, so
+    // that files near the top (often the big ones) start early rather than
+    // last, where a single big file would leave the other workers idle.
+    std::vector<size_t> subdirs;
     while (true) {
       if (Cancelled(opts_)) return absl::CancelledError("import interrupted");
       if (pool_.failed()) return absl::OkStatus();  // the pool holds the error
@@ -239,11 +256,9 @@ class Ingester {
       }
       ChildRec child{*std::move(pc), nullptr, nullptr, std::nullopt};
       if (S_ISDIR(st.st_mode)) {
-        int cfd = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (cfd < 0) return ErrnoStatus(errno, absl::StrCat("open ", child_path));
         child.dir = std::make_unique<DirRec>();
         ++stats_.directories;
-        RETURN_IF_ERROR(Walk(cfd, child_path, dev, *child.dir));
+        subdirs.push_back(out.children.size());
       } else if (S_ISREG(st.st_mode)) {
         RETURN_IF_ERROR(AddFile(fd, de->d_name, child_path, st));
         child.file = files_.back().get();
@@ -254,6 +269,14 @@ class Ingester {
         return SpecialFileError(child_path, st.st_mode);
       }
       out.children.push_back(std::move(child));
+    }
+    for (size_t i : subdirs) {
+      ChildRec& child = out.children[i];
+      std::string child_path = JoinPath(path, child.name.str());
+      int cfd = openat(fd, child.name.str().c_str(),
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (cfd < 0) return ErrnoStatus(errno, absl::StrCat("open ", child_path));
+      RETURN_IF_ERROR(Walk(cfd, child_path, dev, *child.dir));
     }
     return absl::OkStatus();
   }
@@ -365,33 +388,84 @@ class Ingester {
 
 }  // namespace
 
+namespace {
+
+// A worker's read buffer: page-aligned, so that the blob service can hand
+// the same bytes to O_DIRECT writes without copying them.
+struct AlignedBuffer {
+  AlignedBuffer() {
+    void* p = nullptr;
+    CASTOR_CHECK(posix_memalign(&p, 4096, kReadChunk) == 0);
+    data = static_cast<uint8_t*>(p);
+  }
+  ~AlignedBuffer() { free(data); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  uint8_t* data;
+};
+
+template <typename T>
+absl::StatusOr<T> AnnotateOr(absl::StatusOr<T> v, const std::string& what) {
+  if (!v.ok()) return Annotate(v.status(), what);
+  return v;
+}
+
+// Reads into buf[0, cap) until it is full or the file ends; the count.
+absl::StatusOr<size_t> ReadFull(int fd, uint8_t* buf, size_t cap, const std::string& what) {
+  size_t got = 0;
+  while (got < cap) {
+    ssize_t n = read(fd, buf + got, cap - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, absl::StrCat("read ", what));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
+}  // namespace
+
 absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t expected_size,
                                            const std::string& what, bool* is_new,
                                            const std::atomic<bool>* cancel,
                                            ImportProgress* progress) {
   struct stat before;
   if (fstat(fd, &before) != 0) return ErrnoStatus(errno, absl::StrCat("fstat ", what));
-  if (expected_size > BlobSink::kBuffered) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  thread_local std::vector<uint8_t> buf(kReadChunk);
-  BlobSink sink(blobs);
+  if (expected_size > kSmallFile) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  thread_local AlignedBuffer buf;
+  // Each byte is read once into `buf`, hashed there, and handed on from
+  // there: the writer trusts our digest (PrehashedBlobWriter), so nothing
+  // hashes it twice. A small file is hashed whole first and written only
+  // when its blob is missing; a bigger one streams (the writer drops it when
+  // the blob turns out to be stored already).
+  Blake3Hasher hasher;
+  std::unique_ptr<PrehashedBlobWriter> writer;
+  const bool small = expected_size <= kSmallFile;
   uint64_t total = 0;
   while (true) {
     if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
       return absl::CancelledError("import interrupted");
     }
-    ssize_t n = read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, absl::StrCat("read ", what));
-    }
+    // A small file is read whole (one byte more than expected, to see growth).
+    size_t want = small ? static_cast<size_t>(expected_size) + 1 : kReadChunk;
+    ASSIGN_OR_RETURN(size_t n, ReadFull(fd, buf.data, want, what));
     if (n == 0) break;
     total += n;
     if (total > expected_size) {
       return absl::AbortedError(absl::StrCat(what, ": changed size while being read (expected ",
                                              expected_size, " bytes, read more)"));
     }
-    RETURN_IF_ERROR(Annotate(sink.Append(std::span<const uint8_t>(buf.data(), n)), what));
+    std::span<const uint8_t> piece(buf.data, n);
+    hasher.Update(piece);
     if (progress) progress->bytes_done.fetch_add(n, std::memory_order_relaxed);
+    if (small) break;  // the whole file, with EOF seen (n < want)
+    if (writer == nullptr) {
+      ASSIGN_OR_RETURN(writer, AnnotateOr(blobs.OpenPrehashedWrite(expected_size), what));
+    }
+    RETURN_IF_ERROR(Annotate(writer->Write(piece), what));
+    if (n < want) break;  // EOF
   }
   struct stat after;
   if (fstat(fd, &after) != 0) return ErrnoStatus(errno, absl::StrCat("fstat ", what));
@@ -402,10 +476,19 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
                                            expected_size, " bytes, read ", total,
                                            ", size now ", after.st_size, ")"));
   }
-  auto result = sink.Finish();
-  if (!result.ok()) return Annotate(result.status(), what);
-  if (is_new) *is_new = result->is_new;
-  return result->digest;
+  B3Digest digest = hasher.Finalize();
+  if (writer == nullptr) {
+    ASSIGN_OR_RETURN(bool present, AnnotateOr(HasBlobOfSize(blobs, digest, total), what));
+    if (present) {
+      if (is_new) *is_new = false;
+      return digest;
+    }
+    ASSIGN_OR_RETURN(writer, AnnotateOr(blobs.OpenPrehashedWrite(total), what));
+    RETURN_IF_ERROR(Annotate(writer->Write(std::span<const uint8_t>(buf.data, total)), what));
+  }
+  ASSIGN_OR_RETURN(bool stored, AnnotateOr(writer->Close(digest), what));
+  if (is_new) *is_new = stored;
+  return digest;
 }
 
 absl::StatusOr<IngestResult> IngestPath(BlobService& blobs, DirectoryService& directories,

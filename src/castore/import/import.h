@@ -2,9 +2,11 @@
 // becomes castore blobs and Directories, and finally a named root.
 //
 // IngestPath walks the tree on the calling thread and hashes+stores files on
-// a pool of worker threads (one per core). Each file is read once, in
-// bounded chunks, hashed while it is written through a BlobWriter; a blob
-// that is already stored (same digest, same size) is not written again.
+// a pool of worker threads (more than cores: they wait for I/O). Each file
+// is read once, in bounded chunks, and each byte hashed once: the worker
+// hashes what it read and hands the same bytes and its digest to a
+// PrehashedBlobWriter; a blob that is already stored (same digest, same
+// size) is not written again.
 // Directories are built bottom-up once every file below them is stored and
 // go to one DirectoryPutter, leaves first. Nothing is referenced by a root:
 // CommitRoot makes the blobs durable (BlobService::Sync) and only then sets
@@ -38,7 +40,8 @@ struct ImportProgress {
 };
 
 struct ImportOptions {
-  // Worker threads hashing and storing files; 0: one per core.
+  // Worker threads reading, hashing and storing files; 0: four per core
+  // (8 to 32), as they spend much of their time waiting for I/O.
   unsigned threads = 0;
   // Polled often; when it becomes true the import stops with Cancelled.
   const std::atomic<bool>* cancel = nullptr;

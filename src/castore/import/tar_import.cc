@@ -178,7 +178,9 @@ class TarIngester {
       case AE_IFREG: {
         auto node = std::make_unique<TarNode>();
         node->kind = TarNode::kFile;
-        ASSIGN_OR_RETURN(node->file, ReadData(a, name));
+        uint64_t size_hint =
+            archive_entry_size_is_set(entry) ? static_cast<uint64_t>(archive_entry_size(entry)) : 0;
+        ASSIGN_OR_RETURN(node->file, ReadData(a, name, size_hint));
         node->file.executable = (archive_entry_mode(entry) & S_IXUSR) != 0;
         slot = std::move(node);
         return absl::OkStatus();
@@ -191,8 +193,8 @@ class TarIngester {
     }
   }
 
-  absl::StatusOr<FileNode> ReadData(archive* a, const std::string& name) {
-    BlobSink sink(blobs_);
+  absl::StatusOr<FileNode> ReadData(archive* a, const std::string& name, uint64_t size_hint) {
+    BlobSink sink(blobs_, size_hint);
     uint64_t pos = 0;
     static const std::vector<uint8_t> zeros(1 << 16, 0);
     while (true) {
