@@ -593,7 +593,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 // A device that makes the guest look endlessly busy: every chain it
 // handles is made available again before it is returned, so the ring is
-// never found empty.
+// never found empty. The fake guest's queue state is then written by the
+// test thread and the queue thread: `publish_mu` orders the two.
 class RepublishingDevice : public VirtioDevice {
  public:
   explicit RepublishingDevice(FakeQueue& q) : q_(q) {}
@@ -601,11 +602,15 @@ class RepublishingDevice : public VirtioDevice {
   uint32_t NumQueues() const override { return 2; }
   std::vector<uint8_t> Config() const override { return {}; }
   void HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain) override {
-    if (queue == 1) q_.Publish(chain.head);
+    if (queue == 1) {
+      std::lock_guard<std::mutex> lock(publish_mu);
+      q_.Publish(chain.head);
+    }
     handled.fetch_add(1);
     vq.PushUsed(chain.head, 0);
   }
   std::atomic<uint64_t> handled{0};
+  std::mutex publish_mu;
 
  private:
   FakeQueue& q_;
@@ -620,7 +625,10 @@ TEST_F(VhostUserTest, GuestThatKeepsTheRingBusyCannotBlockStoppingTheQueue) {
   backend_ = std::make_unique<VhostUserBackend>(device);
   served_ = std::async(std::launch::async, [this] { return backend_->ServeConnection(back_, -1); });
   Handshake();
-  queues_[1].AddChain({{0x40000, 64, false}, {0x50000, 64, true}});
+  {
+    std::lock_guard<std::mutex> lock(device.publish_mu);
+    queues_[1].AddChain({{0x40000, 64, false}, {0x50000, 64, true}});
+  }
   queues_[1].Kick();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (device.handled.load() < 1000 && std::chrono::steady_clock::now() < deadline) {
