@@ -682,15 +682,21 @@ TEST_F(RpcTest, ShutdownLetsInFlightCallsFinishAndRefusesNewOnes) {
   ASSERT_TRUE(stream->Read(&chunk));  // in flight, blocked on flow control
   std::string got = chunk.data();
   std::thread stopper([&] { daemon_.Stop(); });  // Shutdown with a 5 s grace
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  {
+  // Once the shutdown has begun (the stopper thread may take a while to get
+  // there on a loaded machine), a new call is refused while the first one
+  // is still open.
+  bool refused = false;
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  while (!refused && std::chrono::steady_clock::now() < give_up) {
     grpc::ClientContext other;
-    other.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    other.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
     pb::StatBlobRequest stat;
     stat.set_digest(Raw(digest->raw()));
     pb::StatBlobResponse resp;
-    EXPECT_FALSE(stub->Stat(&other, stat, &resp).ok());
+    refused = !stub->Stat(&other, stat, &resp).ok();
+    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  EXPECT_TRUE(refused) << "new calls were still served 4 s into the shutdown";
   while (stream->Read(&chunk)) got += chunk.data();
   grpc::Status s = stream->Finish();
   EXPECT_TRUE(s.ok()) << s.error_message();
