@@ -1,6 +1,7 @@
 #include "castore/composition.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
 
@@ -153,10 +154,16 @@ absl::StatusOr<std::shared_ptr<RootService>> OpenRootService(std::string_view ad
 }
 
 StoreAddresses EmbeddedStoreAddresses(const std::string& dir) {
+  // Addresses take absolute paths; a relative store directory (`--store
+  // store`) is relative to the working directory.
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(dir, ec);
+  std::string d = ec ? dir : abs.lexically_normal().string();
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
   return StoreAddresses{
-      .blob = absl::StrCat("file://", dir, "/blobs"),
-      .directory = absl::StrCat("lmdb://", dir, "/meta"),
-      .root = absl::StrCat("lmdb://", dir, "/meta"),
+      .blob = absl::StrCat("file://", d, "/blobs"),
+      .directory = absl::StrCat("lmdb://", d, "/meta"),
+      .root = absl::StrCat("lmdb://", d, "/meta"),
   };
 }
 

@@ -219,6 +219,24 @@ TEST_F(CliTest, SingleFileAndSymlinkRoots) {
   EXPECT_EQ(DescribeTree(tmp_ / "back-ln"), DescribeTree(tmp_ / "ln"));
 }
 
+// `--store DIR` (and --cache) may be relative to the working directory.
+TEST_F(CliTest, RelativeStoreDirectoryIsRelativeToTheWorkingDirectory) {
+  WriteFile(tmp_ / "f", "relative");
+  std::string absolute_store = store_;
+  store_ = "rel/store";
+  const std::vector<std::string> in_tmp = {"sh", "-c", "cd \"$0\" && exec \"$@\"", tmp_ / "."};
+  RunResult r = Run({"import", "--name", "f", tmp_ / "f"}, in_tmp);
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = Run({"cat", "f"}, in_tmp);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "relative");
+  store_ = tmp_ / "rel/store";
+  r = Run({"cat", "f"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "relative");
+  store_ = absolute_store;
+}
+
 TEST_F(CliTest, LsCatRmAndExistingRoots) {
   std::string src = tmp_ / "t";
   MakeDir(src);
