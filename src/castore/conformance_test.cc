@@ -1,5 +1,11 @@
 // Instantiates the three conformance suites for every castore backend.
+#include <algorithm>
+#include <latch>
 #include <memory>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "castore/blob/blob_service_conformance.h"
 #include "castore/blob/local_blob_service.h"
@@ -30,6 +36,47 @@ std::shared_ptr<BlobService> MakeLocalBlobService() {
 
 INSTANTIATE_TEST_SUITE_P(Local, BlobServiceConformance,
                          ::testing::Values(BlobBackend{"file", MakeLocalBlobService}), BackendName);
+
+// The importer counts "newly stored" blobs by what Close reports; with
+// several workers writing the same content at once, exactly one may count it.
+TEST(MemoryBlobServiceTest, ConcurrentPrehashedWritersOfOneBlobStoreItOnce) {
+  MemoryBlobService service;
+  std::string data(300000, 'x');
+  B3Digest digest = B3Digest::Of(std::string_view(data));
+  std::vector<absl::StatusOr<bool>> results(8, false);
+  std::latch all_written(static_cast<std::ptrdiff_t>(results.size()));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < results.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto w = service.OpenPrehashedWrite(data.size());
+      if (!w.ok()) {
+        results[i] = w.status();
+        all_written.count_down();
+        return;
+      }
+      for (size_t off = 0; off < data.size(); off += 4096) {
+        absl::Status s = (*w)->Write(std::span<const uint8_t>(
+            reinterpret_cast<const uint8_t*>(data.data()) + off,
+            std::min<size_t>(4096, data.size() - off)));
+        if (!s.ok()) {
+          results[i] = s;
+          all_written.count_down();
+          return;
+        }
+      }
+      all_written.arrive_and_wait();  // every Close at once: the race at its widest
+      results[i] = (*w)->Close(digest);
+    });
+  }
+  for (auto& t : threads) t.join();
+  int stored = 0;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    stored += *r ? 1 : 0;
+  }
+  EXPECT_EQ(stored, 1);
+  EXPECT_TRUE(VerifyBlob(service, digest).ok());
+}
 
 INSTANTIATE_TEST_SUITE_P(Memory, DirectoryServiceConformance,
                          ::testing::Values(DirectoryBackend{

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
+
 namespace castor::castore {
 namespace {
 
@@ -46,12 +48,39 @@ class MemoryWriter : public BlobWriter {
   bool closed_ = false;
 };
 
+class MemoryPrehashedWriter : public PrehashedBlobWriter {
+ public:
+  explicit MemoryPrehashedWriter(MemoryBlobService* service) : service_(service) {}
+  absl::Status Write(std::span<const uint8_t> data) override {
+    if (closed_) return absl::FailedPreconditionError("blob writer already closed");
+    data_.append(reinterpret_cast<const char*>(data.data()), data.size());
+    return absl::OkStatus();
+  }
+  absl::StatusOr<bool> Close(const B3Digest& digest) override {
+    if (closed_) return absl::FailedPreconditionError("blob writer already closed");
+    closed_ = true;
+    Blake3Hasher hasher;
+    hasher.Update(data_);
+    B3Digest actual = hasher.Finalize();
+    if (actual != digest) {
+      return absl::DataLossError(absl::StrCat("blob written as ", digest.ToB3(),
+                                              " but its bytes hash to ", actual.ToB3()));
+    }
+    return service_->Insert(digest, std::make_shared<const std::string>(std::move(data_)));
+  }
+  uint64_t bytes_written() const override { return data_.size(); }
+
+ private:
+  MemoryBlobService* service_;
+  std::string data_;
+  bool closed_ = false;
+};
+
 }  // namespace
 
-void MemoryBlobService::Insert(const B3Digest& digest,
-                               std::shared_ptr<const std::string> data) {
+bool MemoryBlobService::Insert(const B3Digest& digest, std::shared_ptr<const std::string> data) {
   castor::MutexLock lock(&mu_);
-  blobs_.try_emplace(digest, std::move(data));
+  return blobs_.try_emplace(digest, std::move(data)).second;
 }
 
 absl::StatusOr<bool> MemoryBlobService::Has(const B3Digest& digest) {
@@ -69,6 +98,11 @@ absl::StatusOr<std::unique_ptr<BlobReader>> MemoryBlobService::OpenRead(
 
 absl::StatusOr<std::unique_ptr<BlobWriter>> MemoryBlobService::OpenWrite() {
   return std::make_unique<MemoryWriter>(this);
+}
+
+absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> MemoryBlobService::OpenPrehashedWrite(
+    uint64_t /*size_hint*/) {
+  return std::make_unique<MemoryPrehashedWriter>(this);
 }
 
 absl::StatusOr<std::optional<std::vector<ChunkMeta>>> MemoryBlobService::Chunks(

@@ -17,6 +17,10 @@ class MemoryBlobService : public BlobService {
   absl::StatusOr<bool> Has(const B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(const B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() override;
+  // Its Close checks the digest and stores atomically: of concurrent writers
+  // of one blob, exactly one reports that it stored it.
+  absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> OpenPrehashedWrite(
+      uint64_t size_hint) override;
   absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(
       const B3Digest& digest) override;
   absl::Status Sync() override { return absl::OkStatus(); }
@@ -24,8 +28,8 @@ class MemoryBlobService : public BlobService {
       const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override;
   absl::Status Delete(const B3Digest& digest) override;
 
-  // Used by writers.
-  void Insert(const B3Digest& digest, std::shared_ptr<const std::string> data);
+  // Used by writers. False when the digest was stored already (kept as it was).
+  bool Insert(const B3Digest& digest, std::shared_ptr<const std::string> data);
 
  private:
   castor::Mutex mu_;
