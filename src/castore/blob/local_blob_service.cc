@@ -111,7 +111,8 @@ class TempBlob {
     bool direct = opts.direct_io_min > 0 && size_hint >= opts.direct_io_min;
     std::string path;
     ASSIGN_OR_RETURN(int fd, service->CreateTemp(&path, &direct));
-    return std::unique_ptr<TempBlob>(new TempBlob(std::move(service), fd, std::move(path), direct));
+    return std::unique_ptr<TempBlob>(
+        new TempBlob(std::move(service), fd, std::move(path), direct, size_hint));
   }
   ~TempBlob() { Discard(); }
 
@@ -119,10 +120,13 @@ class TempBlob {
 
   absl::Status Write(std::span<const uint8_t> data) {
     if (fd_ < 0) return absl::FailedPreconditionError("blob writer already closed");
+    // The announced blob in one piece (the importer's small files): nothing
+    // to gather, so written as it is, without a copy or a buffer.
+    const bool whole = size_ == 0 && size_hint_ > 0 && data.size() == size_hint_;
     size_ += data.size();
     while (!data.empty()) {
       if (used_ == 0 && (direct_ ? AlignedAddress(data.data()) && data.size() >= kDirectAlign
-                                 : data.size() >= kSmallPiece)) {
+                                 : whole || data.size() >= kSmallPiece)) {
         // A piece that is not small skips the buffer (no copy); with O_DIRECT,
         // its aligned prefix, when it sits at an aligned address.
         size_t n = direct_ ? data.size() & ~(kDirectAlign - 1) : data.size();
@@ -132,16 +136,16 @@ class TempBlob {
       }
       if (buffer_ == nullptr) {
         void* p = nullptr;
-        if (posix_memalign(&p, kDirectAlign, kBuffer) != 0) {
+        if (posix_memalign(&p, kDirectAlign, capacity_) != 0) {
           return Fail(absl::ResourceExhaustedError("out of memory for a blob write buffer"));
         }
         buffer_.reset(static_cast<uint8_t*>(p));
       }
-      size_t n = std::min(kBuffer - used_, data.size());
+      size_t n = std::min(capacity_ - used_, data.size());
       std::memcpy(buffer_.get() + used_, data.data(), n);
       used_ += n;
       data = data.subspan(n);
-      if (used_ == kBuffer) {
+      if (used_ == capacity_) {
         RETURN_IF_ERROR(Fail(WriteOut(buffer_.get(), used_)));
         used_ = 0;
       }
@@ -196,8 +200,20 @@ class TempBlob {
   // Smaller pieces are gathered in the buffer rather than written one by one.
   static constexpr size_t kSmallPiece = 16 << 10;
 
-  TempBlob(std::shared_ptr<LocalBlobService> service, int fd, std::string path, bool direct)
-      : service_(std::move(service)), fd_(fd), path_(std::move(path)), direct_(direct) {}
+  TempBlob(std::shared_ptr<LocalBlobService> service, int fd, std::string path, bool direct,
+           uint64_t size_hint)
+      : service_(std::move(service)),
+        fd_(fd),
+        path_(std::move(path)),
+        direct_(direct),
+        size_hint_(size_hint),
+        // No bigger than the announced blob needs (a multiple of the O_DIRECT
+        // alignment, as every buffer flush but the last must be): a small
+        // blob's buffer then comes from the heap, not from a fresh mapping
+        // that is faulted in and unmapped again for each file.
+        capacity_(size_hint == 0 ? kBuffer
+                                 : std::min<uint64_t>(kBuffer, (size_hint + kDirectAlign - 1) &
+                                                                   ~uint64_t{kDirectAlign - 1})) {}
 
   std::string Name() const { return path_.empty() ? service_->TempDir() + "/(unnamed)" : path_; }
 
@@ -253,6 +269,8 @@ class TempBlob {
   int fd_;
   std::string path_;  // empty for an unnamed (O_TMPFILE) file
   bool direct_;
+  const uint64_t size_hint_;  // 0: unknown
+  const size_t capacity_;     // of buffer_
   std::unique_ptr<uint8_t, FreeDeleter> buffer_;
   size_t used_ = 0;
   uint64_t size_ = 0;

@@ -282,7 +282,10 @@ TEST_P(LocalBlobServiceTest, PrehashedWritesOfEverySizeAroundTheDirectIoLimitsRo
       SCOPED_TRACE(absl::StrCat("size ", size, " piece ", piece));
       std::string data = PseudoRandom(size, static_cast<uint32_t>(size + piece));
       B3Digest digest = B3Digest::Of(std::string_view(data));
-      for (uint64_t hint : {uint64_t{0}, uint64_t{size}}) {
+      // Unknown, exact, too small and too big announcements (the write
+      // buffer is sized by the announcement and must cope with either).
+      for (uint64_t hint : {uint64_t{0}, uint64_t{size}, uint64_t{size / 3 + 1},
+                            uint64_t{size * 2 + 5}}) {
         auto had = service_->Has(digest);
         ASSERT_TRUE(had.ok());
         auto stored = WritePrehashed(*service_, data, digest, hint, piece);
