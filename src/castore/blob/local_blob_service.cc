@@ -384,20 +384,30 @@ namespace {
 
 std::string ProcFdPath(int fd) { return absl::StrCat("/proc/self/fd/", fd); }
 
-// Gives the unnamed file open as `fd` the name `target` (linkat through
-// /proc, which needs no privilege, unlike AT_EMPTY_PATH).
-int LinkUnnamed(int fd, int dir_fd, const char* target) {
+}  // namespace
+
+// Gives the unnamed file open as `fd` the name `target`: AT_EMPTY_PATH where
+// the probe found it allowed (it needs CAP_DAC_READ_SEARCH; it spares the
+// walk through /proc), else linkat through /proc, which needs no privilege.
+int LocalBlobService::LinkUnnamed(int fd, int dir_fd, const char* target) const {
+  if (link_empty_path_) return ::linkat(fd, "", dir_fd, target, AT_EMPTY_PATH);
   return ::linkat(AT_FDCWD, ProcFdPath(fd).c_str(), dir_fd, target, AT_SYMLINK_FOLLOW);
 }
-
-}  // namespace
 
 bool LocalBlobService::ProbeTmpfile() {
   int fd = ::openat(tmp_fd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0) return false;
-  std::string name = absl::StrCat("probe-", ::getpid(), "-", replace_counter_.fetch_add(1));
-  bool ok = LinkUnnamed(fd, tmp_fd_, name.c_str()) == 0;
-  if (ok) ::unlinkat(tmp_fd_, name.c_str(), 0);
+  bool ok = false;
+  for (bool empty_path : {true, false}) {
+    if (empty_path && !options_.link_empty_path) continue;
+    link_empty_path_ = empty_path;
+    std::string name = absl::StrCat("probe-", ::getpid(), "-", replace_counter_.fetch_add(1));
+    if (LinkUnnamed(fd, tmp_fd_, name.c_str()) == 0) {
+      ::unlinkat(tmp_fd_, name.c_str(), 0);
+      ok = true;
+      break;
+    }
+  }
   ::close(fd);
   return ok;
 }

@@ -50,6 +50,10 @@ struct LocalBlobOptions {
   // Unnamed (O_TMPFILE) temp files where the filesystem has them; false:
   // always named ones (tests cover both).
   bool unnamed_temps = true;
+  // Name unnamed temp files with linkat(AT_EMPTY_PATH) where that is allowed
+  // (CAP_DAC_READ_SEARCH); false: always through /proc/self/fd (tests cover
+  // both).
+  bool link_empty_path = true;
   // Start writeback of a page-cache-written blob when it is closed
   // (sync_file_range, asynchronous), so the final Sync has less left to do.
   bool early_writeback = true;
@@ -85,6 +89,8 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   const LocalBlobOptions& options() const { return options_; }
   // Whether writers use unnamed O_TMPFILE files (probed at Open).
   bool uses_tmpfile() const { return tmp_fd_ >= 0 && tmpfile_; }
+  // Whether unnamed temp files are linked with AT_EMPTY_PATH (else via /proc).
+  bool links_with_empty_path() const { return uses_tmpfile() && link_empty_path_; }
 
   // Used by writers: puts the finished temp file (named, or the unnamed one
   // open as `fd`) in place, or drops it when a blob of that digest and size is
@@ -102,6 +108,7 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
       : root_(std::move(root)), dir_fd_(dir_fd), tmp_fd_(tmp_fd), options_(options) {}
   void RemoveStaleTemps();
   bool ProbeTmpfile();
+  int LinkUnnamed(int fd, int dir_fd, const char* target) const;
   // A wrong-size file at `target` is replaced by the unnamed file `fd`.
   absl::Status ReplaceWithUnnamed(int fd, const std::string& target);
   bool SyncIdle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_) { return !sync_running_; }
@@ -111,6 +118,7 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   const int tmp_fd_;  // PATH/tmp, for O_TMPFILE
   const LocalBlobOptions options_;
   bool tmpfile_ = false;  // set once by Open
+  bool link_empty_path_ = false;  // set once by ProbeTmpfile
   std::atomic<bool> direct_ok_{true};  // cleared when O_DIRECT is refused
   std::atomic<uint64_t> replace_counter_{0};
 

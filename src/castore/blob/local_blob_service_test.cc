@@ -35,24 +35,44 @@ void WriteFile(const std::string& path, std::string_view data) {
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
 }
 
-// Parameter: whether the store may use unnamed (O_TMPFILE) temp files.
-class LocalBlobServiceTest : public ::testing::TestWithParam<bool> {
+// Parameter: how temp files are made and put in place.
+enum class Temps { kNamed, kUnnamedViaProc, kUnnamedEmptyPath };
+
+class LocalBlobServiceTest : public ::testing::TestWithParam<Temps> {
  protected:
   void SetUp() override {
-    LocalBlobOptions opts;
-    opts.unnamed_temps = GetParam();
-    auto s = LocalBlobService::Open(dir_.path() + "/store", opts);
+    auto s = LocalBlobService::Open(dir_.path() + "/store", Options());
     ASSERT_TRUE(s.ok()) << s.status();
     service_ = *s;
-    ASSERT_EQ(service_->uses_tmpfile(), GetParam()) << "O_TMPFILE unsupported here?";
+    ASSERT_EQ(service_->uses_tmpfile(), GetParam() != Temps::kNamed)
+        << "O_TMPFILE unsupported here?";
+    if (GetParam() == Temps::kUnnamedEmptyPath && !service_->links_with_empty_path()) {
+      GTEST_SKIP() << "linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH";
+    }
+    if (GetParam() == Temps::kUnnamedViaProc) {
+      ASSERT_FALSE(service_->links_with_empty_path());
+    }
+  }
+  static LocalBlobOptions Options() {
+    LocalBlobOptions opts;
+    opts.unnamed_temps = GetParam() != Temps::kNamed;
+    opts.link_empty_path = GetParam() == Temps::kUnnamedEmptyPath;
+    return opts;
   }
   testing::TempDir dir_{"local-blob"};
   std::shared_ptr<LocalBlobService> service_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Temps, LocalBlobServiceTest, ::testing::Values(true, false),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "Unnamed" : "Named";
+INSTANTIATE_TEST_SUITE_P(Temps, LocalBlobServiceTest,
+                         ::testing::Values(Temps::kNamed, Temps::kUnnamedViaProc,
+                                           Temps::kUnnamedEmptyPath),
+                         [](const ::testing::TestParamInfo<Temps>& info) {
+                           switch (info.param) {
+                             case Temps::kNamed: return "Named";
+                             case Temps::kUnnamedViaProc: return "UnnamedViaProc";
+                             case Temps::kUnnamedEmptyPath: return "UnnamedEmptyPath";
+                           }
+                           return "unknown";
                          });
 
 TEST_P(LocalBlobServiceTest, StoresOneFilePerBlobInHexShards) {
@@ -305,9 +325,8 @@ TEST_P(LocalBlobServiceTest, PrehashedWritesOfEverySizeAroundTheDirectIoLimitsRo
 }
 
 TEST_P(LocalBlobServiceTest, PrehashedWriteWithoutDirectIoRoundTrips) {
-  LocalBlobOptions opts;
+  LocalBlobOptions opts = Options();
   opts.direct_io_min = 0;
-  opts.unnamed_temps = GetParam();
   auto service = LocalBlobService::Open(dir_.path() + "/buffered", opts);
   ASSERT_TRUE(service.ok()) << service.status();
   std::string data = PseudoRandom((3 << 20) + 5, 3);
@@ -319,9 +338,8 @@ TEST_P(LocalBlobServiceTest, PrehashedWriteWithoutDirectIoRoundTrips) {
 }
 
 TEST_P(LocalBlobServiceTest, VerifyingPrehashedWriterRefusesAWrongDigest) {
-  LocalBlobOptions opts;
+  LocalBlobOptions opts = Options();
   opts.verify_prehashed = true;
-  opts.unnamed_temps = GetParam();
   auto service = LocalBlobService::Open(dir_.path() + "/verifying", opts);
   ASSERT_TRUE(service.ok()) << service.status();
   size_t blobs = 0;

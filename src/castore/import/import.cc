@@ -318,11 +318,11 @@ class Ingester {
       return absl::AbortedError(absl::StrCat(path, ": replaced while being imported"));
     }
     raw->size = fst.st_size;
-    pool_.Submit([this, raw, owned](bool skip) -> absl::Status {
+    pool_.Submit([this, raw, owned, mtime = fst.st_mtim](bool skip) -> absl::Status {
       if (skip) return absl::OkStatus();
       bool is_new = false;
       auto digest = StoreFileContents(blobs_, owned->fd, raw->size, raw->path, &is_new,
-                                      opts_.cancel, opts_.progress);
+                                      opts_.cancel, opts_.progress, &mtime);
       if (!digest.ok()) return digest.status();
       raw->digest = *digest;
       if (is_new) {
@@ -430,9 +430,16 @@ absl::StatusOr<size_t> ReadFull(int fd, uint8_t* buf, size_t cap, const std::str
 absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t expected_size,
                                            const std::string& what, bool* is_new,
                                            const std::atomic<bool>* cancel,
-                                           ImportProgress* progress) {
-  struct stat before;
-  if (fstat(fd, &before) != 0) return ErrnoStatus(errno, absl::StrCat("fstat ", what));
+                                           ImportProgress* progress,
+                                           const struct timespec* mtime_at_open) {
+  struct timespec before_mtime;
+  if (mtime_at_open != nullptr) {
+    before_mtime = *mtime_at_open;
+  } else {
+    struct stat before;
+    if (fstat(fd, &before) != 0) return ErrnoStatus(errno, absl::StrCat("fstat ", what));
+    before_mtime = before.st_mtim;
+  }
   if (expected_size > kSmallFile) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   thread_local AlignedBuffer buf;
   // Each byte is read once into `buf`, hashed there, and handed on from
@@ -470,8 +477,8 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
   struct stat after;
   if (fstat(fd, &after) != 0) return ErrnoStatus(errno, absl::StrCat("fstat ", what));
   if (total != expected_size || static_cast<uint64_t>(after.st_size) != expected_size ||
-      after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
-      after.st_mtim.tv_nsec != before.st_mtim.tv_nsec) {
+      after.st_mtim.tv_sec != before_mtime.tv_sec ||
+      after.st_mtim.tv_nsec != before_mtime.tv_nsec) {
     return absl::AbortedError(absl::StrCat(what, ": changed while being read (expected ",
                                            expected_size, " bytes, read ", total,
                                            ", size now ", after.st_size, ")"));

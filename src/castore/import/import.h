@@ -81,11 +81,14 @@ absl::Status CommitRoot(BlobService& blobs, RootService& roots, const Entry& roo
 
 // Stores one file's contents read from `fd` (positioned at 0) whose fstat
 // size is `expected_size`, for IngestPath and tests. `what` names the file in
-// errors. Sets *is_new when the blob was not stored before.
+// errors. Sets *is_new when the blob was not stored before. A change of the
+// file while it is read (size or mtime) is an error; `mtime_at_open`, when
+// given, is the mtime of the caller's fstat after opening (spares one fstat).
 absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd,
                                            uint64_t expected_size,
                                            const std::string& what, bool* is_new,
                                            const std::atomic<bool>* cancel = nullptr,
-                                           ImportProgress* progress = nullptr);
+                                           ImportProgress* progress = nullptr,
+                                           const struct timespec* mtime_at_open = nullptr);
 
 }  // namespace castor::castore
