@@ -5,6 +5,8 @@
 # themselves); crashes are written to build-fuzz/crashes/ and fail the run.
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 #        scripts/fuzz.sh --seeds      (regenerate fuzz/corpus/ seeds from our encoders)
+# FUZZ_JOBS=N runs up to N targets at the same time (default 1; one core each).
+# Each target's log (build-fuzz/<target>.log) ends with its CPU and wall time.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$root/build-fuzz
@@ -27,21 +29,42 @@ targets=("$@")
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 mkdir -p "$dir/crashes"
-status=0
-for t in "${targets[@]}"; do
-  work=$dir/corpus/$t
+jobs_max=${FUZZ_JOBS:-1}
+run_target() {  # runs one target; its exit status is the run's
+  local t=$1 work=$dir/corpus/$1 dict=()
   mkdir -p "$work"
-  dict=()
   [ -f "$root/fuzz/$t.dict" ] && dict=("-dict=$root/fuzz/$t.dict")
-  echo "== $t: ${seconds}s"
-  if ! (cd "$dir/crashes" && "$dir/fuzz/$t" -max_total_time="$seconds" -timeout=10 \
+  local TIMEFORMAT="time: cpu %U s user + %S s sys, wall %R s"
+  { time (cd "$dir/crashes" && "$dir/fuzz/$t" -max_total_time="$seconds" -timeout=10 \
           -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
-          -artifact_prefix="$dir/crashes/$t-" "$work" "$root/fuzz/corpus/$t" \
-          > "$dir/$t.log" 2>&1); then
-    echo "!! $t failed; log: $dir/$t.log" >&2
-    tail -40 "$dir/$t.log" >&2
+          -artifact_prefix="$dir/crashes/$t-" "$work" "$root/fuzz/corpus/$t"); } \
+    > "$dir/$t.log" 2>&1
+}
+report() {  # report TARGET STATUS
+  if [ "$2" -ne 0 ]; then
+    echo "!! $1 failed; log: $dir/$1.log" >&2
+    tail -40 "$dir/$1.log" >&2
     status=1
   fi
-  grep -E '(stat::number_of_executed_units|DONE)' "$dir/$t.log" || true
+  echo "== $1 done"
+  grep -E '(stat::number_of_executed_units|DONE|^time: )' "$dir/$1.log" || true
+}
+status=0
+declare -A target_of=()
+running=0
+reap_one() {  # waits for any running target and reports it
+  local done_pid rc=0
+  wait -n -p done_pid || rc=$?
+  report "${target_of[$done_pid]}" "$rc"
+  unset "target_of[$done_pid]"
+  running=$((running - 1))
+}
+for t in "${targets[@]}"; do
+  while [ "$running" -ge "$jobs_max" ]; do reap_one; done
+  echo "== $t: ${seconds}s"
+  run_target "$t" &
+  target_of[$!]=$t
+  running=$((running + 1))
 done
+while [ "$running" -gt 0 ]; do reap_one; done
 exit $status
