@@ -62,10 +62,7 @@ class CheckedPrehashedWriter : public PrehashedBlobWriter {
     if (reader != nullptr && reader->size() == writer->bytes_written()) return false;
     reader.reset();
     ASSIGN_OR_RETURN(B3Digest stored, writer->Close());
-    if (stored != digest) {
-      return absl::DataLossError(absl::StrCat("blob written as ", digest.ToB3(),
-                                              " but its bytes hash to ", stored.ToB3()));
-    }
+    RETURN_IF_ERROR(CheckPrehashedDigest(digest, stored));
     return true;
   }
 
@@ -77,6 +74,12 @@ class CheckedPrehashedWriter : public PrehashedBlobWriter {
 };
 
 }  // namespace
+
+absl::Status CheckPrehashedDigest(const B3Digest& claimed, const B3Digest& actual) {
+  if (claimed == actual) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat("blob written as ", claimed.ToB3(),
+                                          " but its bytes hash to ", actual.ToB3()));
+}
 
 absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> BlobService::OpenPrehashedWrite(
     uint64_t /*size_hint*/) {

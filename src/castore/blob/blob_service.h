@@ -165,6 +165,10 @@ class BlobService {
   virtual absl::Status Delete(const B3Digest& digest) = 0;
 };
 
+// For PrehashedBlobWriter::Close: OK when the bytes written hash to the
+// digest the caller claimed, else DataLoss naming both.
+absl::Status CheckPrehashedDigest(const B3Digest& claimed, const B3Digest& actual);
+
 // Reads the whole blob and checks it hashes to `digest`: OK, NotFound when
 // absent, DataLoss naming the digest on a mismatch or a short read.
 absl::Status VerifyBlob(BlobService& service, const B3Digest& digest);

@@ -325,13 +325,7 @@ class LocalPrehashedWriter : public PrehashedBlobWriter {
     if (blob_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
     std::unique_ptr<TempBlob> blob = std::move(blob_);
     written_ = blob->size();
-    if (verify_) {
-      B3Digest actual = hasher_.Finalize();
-      if (actual != digest) {
-        return absl::DataLossError(absl::StrCat("blob written as ", digest.ToB3(),
-                                                " but its bytes hash to ", actual.ToB3()));
-      }
-    }
+    if (verify_) RETURN_IF_ERROR(CheckPrehashedDigest(digest, hasher_.Finalize()));
     return blob->Commit(digest);
   }
 

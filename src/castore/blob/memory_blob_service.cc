@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "absl/strings/str_cat.h"
+#include "castore/status_macros.h"
 
 namespace castor::castore {
 namespace {
@@ -23,23 +23,28 @@ class MemoryReader : public BlobReader {
   std::shared_ptr<const std::string> data_;
 };
 
-class MemoryWriter : public BlobWriter {
+// Gathers a blob's bytes and hashes them as they come; Finish stores the
+// blob. Serves both writer interfaces.
+class MemoryBlobBuilder {
  public:
-  explicit MemoryWriter(MemoryBlobService* service) : service_(service) {}
-  absl::Status Write(std::span<const uint8_t> data) override {
+  explicit MemoryBlobBuilder(MemoryBlobService* service) : service_(service) {}
+  absl::Status Write(std::span<const uint8_t> data) {
     if (closed_) return absl::FailedPreconditionError("blob writer already closed");
     data_.append(reinterpret_cast<const char*>(data.data()), data.size());
     hasher_.Update(data);
     return absl::OkStatus();
   }
-  absl::StatusOr<B3Digest> Close() override {
+  // Stores the blob unless `claimed` is given and differs from its digest;
+  // true when this call stored it (atomic: of concurrent builders of one
+  // blob, one gets true).
+  absl::StatusOr<bool> Finish(const B3Digest* claimed, B3Digest* digest) {
     if (closed_) return absl::FailedPreconditionError("blob writer already closed");
     closed_ = true;
-    B3Digest digest = hasher_.Finalize();
-    service_->Insert(digest, std::make_shared<const std::string>(std::move(data_)));
-    return digest;
+    *digest = hasher_.Finalize();
+    if (claimed != nullptr) RETURN_IF_ERROR(CheckPrehashedDigest(*claimed, *digest));
+    return service_->Insert(*digest, std::make_shared<const std::string>(std::move(data_)));
   }
-  uint64_t bytes_written() const override { return data_.size(); }
+  uint64_t bytes_written() const { return data_.size(); }
 
  private:
   MemoryBlobService* service_;
@@ -48,32 +53,33 @@ class MemoryWriter : public BlobWriter {
   bool closed_ = false;
 };
 
-class MemoryPrehashedWriter : public PrehashedBlobWriter {
+class MemoryWriter : public BlobWriter {
  public:
-  explicit MemoryPrehashedWriter(MemoryBlobService* service) : service_(service) {}
-  absl::Status Write(std::span<const uint8_t> data) override {
-    if (closed_) return absl::FailedPreconditionError("blob writer already closed");
-    data_.append(reinterpret_cast<const char*>(data.data()), data.size());
-    return absl::OkStatus();
+  explicit MemoryWriter(MemoryBlobService* service) : builder_(service) {}
+  absl::Status Write(std::span<const uint8_t> data) override { return builder_.Write(data); }
+  absl::StatusOr<B3Digest> Close() override {
+    B3Digest digest;
+    RETURN_IF_ERROR(builder_.Finish(nullptr, &digest).status());
+    return digest;
   }
-  absl::StatusOr<bool> Close(const B3Digest& digest) override {
-    if (closed_) return absl::FailedPreconditionError("blob writer already closed");
-    closed_ = true;
-    Blake3Hasher hasher;
-    hasher.Update(data_);
-    B3Digest actual = hasher.Finalize();
-    if (actual != digest) {
-      return absl::DataLossError(absl::StrCat("blob written as ", digest.ToB3(),
-                                              " but its bytes hash to ", actual.ToB3()));
-    }
-    return service_->Insert(digest, std::make_shared<const std::string>(std::move(data_)));
-  }
-  uint64_t bytes_written() const override { return data_.size(); }
+  uint64_t bytes_written() const override { return builder_.bytes_written(); }
 
  private:
-  MemoryBlobService* service_;
-  std::string data_;
-  bool closed_ = false;
+  MemoryBlobBuilder builder_;
+};
+
+class MemoryPrehashedWriter : public PrehashedBlobWriter {
+ public:
+  explicit MemoryPrehashedWriter(MemoryBlobService* service) : builder_(service) {}
+  absl::Status Write(std::span<const uint8_t> data) override { return builder_.Write(data); }
+  absl::StatusOr<bool> Close(const B3Digest& digest) override {
+    B3Digest actual;
+    return builder_.Finish(&digest, &actual);
+  }
+  uint64_t bytes_written() const override { return builder_.bytes_written(); }
+
+ private:
+  MemoryBlobBuilder builder_;
 };
 
 }  // namespace
