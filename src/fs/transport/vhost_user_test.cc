@@ -153,8 +153,18 @@ struct FakeQueue {
     return u;
   }
   uint16_t AvailEvent() {
+    return std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(At(used_gpa + 4 + 8 * size)))
+        .load(std::memory_order_acquire);
+  }
+  // Waits (up to 5 s) for the device to publish avail_event == `want`: it
+  // does so once its queue thread finds the ring empty again, which may be
+  // after the used element of the last request appeared.
+  uint16_t WaitAvailEvent(uint16_t want) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     uint16_t v;
-    std::memcpy(&v, At(used_gpa + 4 + 8 * size), 2);
+    while ((v = AvailEvent()) != want && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
     return v;
   }
 };
@@ -346,7 +356,7 @@ TEST_F(VhostUserTest, FullStartupServesRequestsAndStopsOnDisconnect) {
   EXPECT_EQ(eventfd_read(queues_[1].call, &v), 0);
   EXPECT_GE(v, 1u);
   // With event-idx the device publishes how far it has consumed.
-  EXPECT_EQ(queues_[1].AvailEvent(), queues_[1].avail_idx);
+  EXPECT_EQ(queues_[1].WaitAvailEvent(queues_[1].avail_idx), queues_[1].avail_idx);
 
   // A request whose buffers straddle the two memory regions.
   ExpectEcho(RoundTrip(8, std::string(300, 'x'), kRegionSize - 256, kRegionSize + 0x10000), 8, std::string(300, 'x'));
