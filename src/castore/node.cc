@@ -16,6 +16,11 @@ std::string QuoteName(std::string_view name) {
   return absl::StrCat("'", shown, "'");
 }
 
+absl::Status TooDeepError(std::string_view what, std::string_view path) {
+  return absl::InvalidArgumentError(absl::StrCat(AV(what), what.empty() ? "" : " ", QuoteName(path),
+                                                 ": more than ", kMaxTreeDepth, " levels deep"));
+}
+
 absl::StatusOr<PathComponent> PathComponent::Create(std::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("name is empty");
   if (name == "." || name == "..") {

@@ -87,6 +87,15 @@ std::string_view NodeKind(const Node& node);
 // Quotes a name for messages: printable ASCII as is, other bytes escaped.
 std::string QuoteName(std::string_view name);
 
+// The deepest entry castor imports, exports or verifies: 2048 components
+// below the top, as many as a PATH_MAX (4096-byte) path holds. The tree
+// walkers recurse once per level, so without a limit a hostile archive,
+// source tree or store could overflow their stacks.
+inline constexpr size_t kMaxTreeDepth = 2048;
+
+// InvalidArgument "<what> '<path, shortened>': more than 2048 levels deep".
+absl::Status TooDeepError(std::string_view what, std::string_view path);
+
 // Entry <-> tvix.castore.v1.Node. Decoding validates the name, the digest
 // length and the target; an unset oneof is InvalidArgument.
 absl::StatusOr<Entry> EntryFromProto(const tvix::castore::v1::Node& proto);

@@ -1,11 +1,29 @@
 // castor: the command-line entry point. Each subcommand lives in its own
 // cmd_*.cc and registers itself here; main only parses and dispatches.
+#include <sys/resource.h>
+
 #include <cstdio>
 
 #include "CLI/CLI.hpp"
 #include "cli/commands.h"
 
+namespace {
+
+// Raises the soft open-file limit to the hard one (often 1024 against
+// 524288): an import or export holds a descriptor per directory level and
+// one per file queued for hashing, and a mount or daemon one per open blob.
+void RaiseOpenFileLimit() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &rl);  // best effort: the soft limit stays
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  RaiseOpenFileLimit();
   CLI::App app{"castor: a content-addressed store for file trees, with a lazy, "
                "read-only filesystem on top"};
   app.require_subcommand(1);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -275,6 +276,33 @@ TEST_F(CliTest, ExportRefusesAnExistingDestinationUnlessForced) {
   EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
   EXPECT_EQ(Run({"export", "--force", "t", tmp_ / "out"}).code, 0);
   EXPECT_EQ(ReadFile(tmp_ / "out/f"), "x");
+}
+
+TEST_F(CliTest, DeepestTreeRoundTripsUnderTheDefaultSoftOpenFileLimit) {
+  // Import and export hold a descriptor per directory level: castor raises
+  // its soft limit (1024 on most systems) to the hard one.
+  struct rlimit rl;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  if (rl.rlim_max < 4096) GTEST_SKIP() << "hard open-file limit below 4096";
+  std::vector<std::string> low_limit = {"prlimit", "--nofile=1024:"};
+  std::string src = tmp_ / "deep";
+  castore::testing::MakeDeepDirs(src, castore::kMaxTreeDepth);
+  RunResult r = Run({"import", src}, low_limit);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Run({"export", "deep", tmp_ / "out"}, low_limit);
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = Run({"verify"}, low_limit);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  castore::testing::RemoveDeepDirs(tmp_ / "out");
+  // One level more is refused, naming the path, and sets no root.
+  ASSERT_EQ(Run({"rm", "deep"}).code, 0);
+  castore::testing::RemoveDeepDirs(src);
+  castore::testing::MakeDeepDirs(src, castore::kMaxTreeDepth + 1);
+  r = Run({"import", src}, low_limit);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("more than 2048 levels deep"), std::string::npos) << r.err;
+  ExpectNoRoots();
+  castore::testing::RemoveDeepDirs(src);
 }
 
 TEST_F(CliTest, SpecialFilesFailNamingThePathAndSetNoRoot) {

@@ -40,7 +40,8 @@ absl::Status WriteAll(int fd, const uint8_t* data, size_t n, const std::string& 
   return absl::OkStatus();
 }
 
-absl::Status RemoveAt(int dirfd, const char* name, const std::string& path) {
+// `depth`: levels below the top of the removal.
+absl::Status RemoveAt(int dirfd, const char* name, const std::string& path, size_t depth) {
   struct stat st;
   if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return absl::OkStatus();
@@ -64,7 +65,9 @@ absl::Status RemoveAt(int dirfd, const char* name, const std::string& path) {
     if (n != "." && n != "..") names.emplace_back(n);
   }
   for (const std::string& n : names) {
-    RETURN_IF_ERROR(RemoveAt(fd, n.c_str(), absl::StrCat(path, "/", n)));
+    std::string child = absl::StrCat(path, "/", n);
+    if (depth == kMaxTreeDepth) return TooDeepError("cannot remove", child);
+    RETURN_IF_ERROR(RemoveAt(fd, n.c_str(), child, depth + 1));
   }
   closer.reset();
   if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0) {
@@ -78,8 +81,12 @@ class Exporter {
   Exporter(BlobService& blobs, DirectoryService& directories)
       : blobs_(blobs), directories_(directories), buf_(kCopyChunk) {}
 
-  absl::Status Write(int dirfd, const char* name, const Node& node, const std::string& path) {
-    if (const auto* d = std::get_if<DirectoryNode>(&node)) return WriteDir(dirfd, name, *d, path);
+  // `depth`: levels below the top of the export.
+  absl::Status Write(int dirfd, const char* name, const Node& node, const std::string& path,
+                     size_t depth) {
+    if (const auto* d = std::get_if<DirectoryNode>(&node)) {
+      return WriteDir(dirfd, name, *d, path, depth);
+    }
     if (const auto* f = std::get_if<FileNode>(&node)) return WriteFile(dirfd, name, *f, path);
     const auto& s = std::get<SymlinkNode>(node);
     if (symlinkat(s.target.str().c_str(), dirfd, name) != 0) {
@@ -93,7 +100,7 @@ class Exporter {
 
  private:
   absl::Status WriteDir(int dirfd, const char* name, const DirectoryNode& node,
-                        const std::string& path) {
+                        const std::string& path, size_t depth) {
     ASSIGN_OR_RETURN(std::optional<Directory> dir, directories_.Get(node.digest));
     if (!dir) {
       return absl::NotFoundError(
@@ -104,7 +111,9 @@ class Exporter {
     if (fd.fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
     ++stats_.directories;
     for (const Entry& e : dir->entries()) {
-      RETURN_IF_ERROR(Write(fd.fd, e.name.str().c_str(), e.node, absl::StrCat(path, "/", e.name.str())));
+      std::string child = absl::StrCat(path, "/", e.name.str());
+      if (depth == kMaxTreeDepth) return TooDeepError("", child);
+      RETURN_IF_ERROR(Write(fd.fd, e.name.str().c_str(), e.node, child, depth + 1));
     }
     if (fchmod(fd.fd, 0755) != 0) return ErrnoStatus(errno, absl::StrCat("chmod ", path));
     return absl::OkStatus();
@@ -185,7 +194,7 @@ absl::StatusOr<Entry> ResolvePath(RootService& roots, DirectoryService& director
 }
 
 absl::Status RemoveTree(const std::string& path) {
-  return RemoveAt(AT_FDCWD, path.c_str(), path);
+  return RemoveAt(AT_FDCWD, path.c_str(), path, 0);
 }
 
 absl::StatusOr<ExportStats> ExportNode(BlobService& blobs, DirectoryService& directories,
@@ -208,12 +217,12 @@ absl::StatusOr<ExportStats> ExportNode(BlobService& blobs, DirectoryService& dir
       return absl::AlreadyExistsError(
           absl::StrCat(trimmed, " already exists (use --force to replace it)"));
     }
-    RETURN_IF_ERROR(RemoveAt(parent_fd.fd, name.c_str(), trimmed));
+    RETURN_IF_ERROR(RemoveAt(parent_fd.fd, name.c_str(), trimmed, 0));
   } else if (errno != ENOENT) {
     return ErrnoStatus(errno, absl::StrCat("lstat ", trimmed));
   }
   Exporter exporter(blobs, directories);
-  RETURN_IF_ERROR(exporter.Write(parent_fd.fd, name.c_str(), node, trimmed));
+  RETURN_IF_ERROR(exporter.Write(parent_fd.fd, name.c_str(), node, trimmed, 0));
   return exporter.stats_;
 }
 

@@ -3,7 +3,9 @@
 // 0755). Everything is created with *at calls relative to an open parent
 // directory and O_NOFOLLOW / O_EXCL, so a symlink planted in the destination
 // can never redirect a write. Every file's bytes are checked against its
-// digest while they are copied.
+// digest while they are copied. A tree more than kMaxTreeDepth (2048) levels
+// deep (which only a damaged or hostile store holds) fails with
+// InvalidArgument naming the path, as does removing one with --force.
 //
 // Also ResolvePath, which turns "ROOT[/PATH]" into the node it names (used
 // by export, ls and cat). Thread-safe when the services are.

@@ -187,6 +187,36 @@ TEST_F(ExportTest, MissingBlobFailsNamingThePath) {
   EXPECT_NE(r.status().message().find("out/d/g"), absl::string_view::npos) << r.status();
 }
 
+TEST_F(ExportTest, RefusesTreesDeeperThanAPathMaxPath) {
+  // One descriptor per level.
+  if (!testing::RaiseOpenFileLimit(kMaxTreeDepth + 1024)) GTEST_SKIP() << "open-file limit too low";
+  // As deep as a PATH_MAX path goes: exported, and removable.
+  auto ok = ExportNode(blobs_, dirs_, testing::PutDeepChain(dirs_, kMaxTreeDepth), tmp_ / "ok");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->directories, kMaxTreeDepth + 1);
+  EXPECT_TRUE(RemoveTree(tmp_ / "ok").ok());
+  // A damaged or hostile store's chain of 100,000 Directories: refused at
+  // the limit, where the export used to recurse until the stack overflowed.
+  auto deep = ExportNode(blobs_, dirs_, testing::PutDeepChain(dirs_, 100'000), tmp_ / "deep");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(deep.status().message().find("more than 2048 levels deep"), absl::string_view::npos)
+      << deep.status();
+  EXPECT_TRUE(RemoveTree(tmp_ / "deep").ok());
+}
+
+TEST_F(ExportTest, ForceRefusesToRemoveTreesDeeperThanAPathMaxPath) {
+  // One descriptor per level.
+  if (!testing::RaiseOpenFileLimit(kMaxTreeDepth + 1024)) GTEST_SKIP() << "open-file limit too low";
+  std::string dest = tmp_ / "out";
+  testing::MakeDeepDirs(dest, kMaxTreeDepth + 1);
+  auto r = ExportNode(blobs_, dirs_, node_, dest, ExportOptions{.force = true});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("cannot remove"), absl::string_view::npos) << r.status();
+  testing::RemoveDeepDirs(dest);
+}
+
 TEST_F(ExportTest, CorruptBlobIsDetected) {
   auto f = ResolvePath(roots_, dirs_, "r/f");
   ASSERT_TRUE(f.ok());

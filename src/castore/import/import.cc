@@ -198,7 +198,7 @@ class Ingester {
       if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
       DirRec root;
       stats_.directories = 1;
-      absl::Status walk = Walk(fd, path, st.st_dev, root);  // closes fd
+      absl::Status walk = Walk(fd, path, st.st_dev, root, 0);  // closes fd
       if (!walk.ok()) {
         pool_.Fail(walk);
         (void)pool_.Finish();
@@ -222,9 +222,9 @@ class Ingester {
   }
 
  private:
-  // Lists one directory (takes ownership of `fd`), queueing its files and
-  // descending into subdirectories.
-  absl::Status Walk(int fd, const std::string& path, dev_t dev, DirRec& out) {
+  // Lists one directory `depth` levels below the top (takes ownership of
+  // `fd`), queueing its files and descending into subdirectories.
+  absl::Status Walk(int fd, const std::string& path, dev_t dev, DirRec& out, size_t depth) {
     DIR* d = fdopendir(fd);
     if (d == nullptr) {
       int err = errno;
@@ -248,6 +248,7 @@ class Ingester {
       std::string_view name = de->d_name;
       if (name == "." || name == "..") continue;
       std::string child_path = JoinPath(path, name);
+      if (depth == kMaxTreeDepth) return TooDeepError("", child_path);
       auto pc = PathComponent::Create(name);
       if (!pc.ok()) return Annotate(pc.status(), child_path);
       struct stat st;
@@ -276,7 +277,7 @@ class Ingester {
       int cfd = openat(fd, child.name.str().c_str(),
                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (cfd < 0) return ErrnoStatus(errno, absl::StrCat("open ", child_path));
-      RETURN_IF_ERROR(Walk(cfd, child_path, dev, *child.dir));
+      RETURN_IF_ERROR(Walk(cfd, child_path, dev, *child.dir, depth + 1));
     }
     return absl::OkStatus();
   }

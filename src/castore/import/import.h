@@ -11,6 +11,8 @@
 // go to one DirectoryPutter, leaves first. Nothing is referenced by a root:
 // CommitRoot makes the blobs durable (BlobService::Sync) and only then sets
 // the root, so a crash or error at any point leaves no half-visible root.
+// Entries more than kMaxTreeDepth (2048) levels below the top are refused
+// (InvalidArgument naming the path).
 //
 // Thread-safety: the functions are thread-safe when the services are;
 // ImportProgress is updated by the import and may be read concurrently.

@@ -218,5 +218,29 @@ TEST_F(ImportTest, ManyFilesAndDeepNestingRoundTrip) {
   EXPECT_EQ(round->node, result->node);
 }
 
+TEST_F(ImportTest, RefusesTreesDeeperThanAPathMaxPath) {
+  // One descriptor per level.
+  if (!testing::RaiseOpenFileLimit(kMaxTreeDepth + 1024)) GTEST_SKIP() << "open-file limit too low";
+  // As deep as a PATH_MAX path goes: imported.
+  std::string src = tmp_ / "src";
+  testing::MakeDeepDirs(src, kMaxTreeDepth);
+  auto ok = IngestPath(blobs_, dirs_, src);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->stats.directories, kMaxTreeDepth + 1);
+  // One level more: refused naming the path, where the walk used to recurse
+  // without bound.
+  std::string deeper = tmp_ / "deeper";
+  testing::MakeDeepDirs(deeper, kMaxTreeDepth + 1);
+  auto deep = IngestPath(blobs_, dirs_, deeper);
+  ASSERT_FALSE(deep.ok());
+  EXPECT_EQ(deep.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(deep.status().message().find("more than 2048 levels deep"), absl::string_view::npos)
+      << deep.status();
+  EXPECT_NE(deep.status().message().find("deeper/d/d/d"), absl::string_view::npos)
+      << deep.status();
+  testing::RemoveDeepDirs(src);
+  testing::RemoveDeepDirs(deeper);
+}
+
 }  // namespace
 }  // namespace castor::castore

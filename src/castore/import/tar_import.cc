@@ -32,11 +32,6 @@ absl::Status ArchiveError(archive* a, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(what, ": ", msg ? msg : "unknown libarchive error"));
 }
 
-// The deepest entry accepted: what a PATH_MAX (4096-byte) path can hold.
-// The tree is built and stored recursively, so an unbounded depth (a pax
-// path= record can be any length) would overflow the stack.
-constexpr size_t kMaxDepth = 2048;
-
 // Splits an entry name into validated components.
 absl::StatusOr<std::vector<std::string>> SplitEntryName(std::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("tar entry with an empty name");
@@ -53,10 +48,8 @@ absl::StatusOr<std::vector<std::string>> SplitEntryName(std::string_view name) {
     }
     auto pc = PathComponent::Create(SV(part));
     if (!pc.ok()) return Annotate(pc.status(), absl::StrCat("tar entry ", QuoteName(name)));
-    if (parts.size() == kMaxDepth) {
-      return absl::InvalidArgumentError(absl::StrCat("tar entry ", QuoteName(name), ": more than ",
-                                                     kMaxDepth, " levels deep"));
-    }
+    // A pax path= record can be any length; the tree is built recursively.
+    if (parts.size() == kMaxTreeDepth) return TooDeepError("tar entry", name);
     parts.emplace_back(part);
   }
   return parts;

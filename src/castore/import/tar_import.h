@@ -5,8 +5,8 @@
 //
 // Rules: absolute names, `..` components and names that are not valid
 // PathComponents are rejected (the whole import fails naming the entry);
-// names more than 2048 components deep (deeper than a PATH_MAX path) are
-// rejected; `.` components and repeated slashes are ignored; parent directories that
+// names more than kMaxTreeDepth (2048) components deep (deeper than a PATH_MAX
+// path) are rejected; `.` components and repeated slashes are ignored; parent directories that
 // the archive does not list are created; a later entry of the same name
 // replaces an earlier one (tar's extraction semantics); hard links take the
 // content of their (earlier) target; device, FIFO and socket entries fail.

@@ -4,10 +4,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "castore/import/export.h"
+#include "castore/status_macros.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore::testing {
@@ -89,6 +93,63 @@ inline std::vector<std::string> DescribeTree(const std::string& root) {
   std::vector<std::string> out;
   DescribeTree(root, "", out);
   return out;
+}
+
+// Raises the soft open-file limit to at least `n` (a deep walk holds a
+// descriptor per level, as the castor command allows for by raising its
+// own); false when the hard limit is lower.
+inline bool RaiseOpenFileLimit(rlim_t n) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
+  if (rl.rlim_cur >= n) return true;
+  if (rl.rlim_max < n) return false;
+  rl.rlim_cur = n;
+  return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+// Creates `path` and a chain of `levels` directories named "d" below it
+// (with *at calls: the chain may be longer than a PATH_MAX path).
+inline void MakeDeepDirs(const std::string& path, size_t levels) {
+  MakeDir(path);
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << path;
+  for (size_t i = 0; i < levels; ++i) {
+    ASSERT_EQ(mkdirat(fd, "d", 0755), 0) << i;
+    int child = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    close(fd);
+    ASSERT_GE(child, 0) << i;
+    fd = child;
+  }
+  close(fd);
+}
+
+// Stores a chain of `levels` Directories, each holding one entry "d" that
+// leads to the next, ending in an empty one; returns the top.
+inline DirectoryNode PutDeepChain(DirectoryService& dirs, size_t levels) {
+  auto leaf = Directory::Create({});
+  CASTOR_CHECK(leaf.ok());
+  DirectoryNode node{leaf->digest(), leaf->size()};
+  CASTOR_CHECK(dirs.Put(*leaf).ok());
+  for (size_t i = 0; i < levels; ++i) {
+    auto d = Directory::Create({Entry{*PathComponent::Create("d"), node}});
+    CASTOR_CHECK(d.ok());
+    CASTOR_CHECK(dirs.Put(*d).ok());
+    node = DirectoryNode{d->digest(), d->size()};
+  }
+  return node;
+}
+
+// Removes a chain of directories named "d" below `path`, and `path`, however
+// deep it is (RemoveTree stops at kMaxTreeDepth): the top link is cut off
+// and its child moved up, one level at a time.
+inline void RemoveDeepDirs(const std::string& path) {
+  std::string moved = path + ".next";
+  while (rename((path + "/d").c_str(), moved.c_str()) == 0) {
+    ASSERT_EQ(rmdir(path.c_str()), 0) << path;
+    ASSERT_EQ(rename(moved.c_str(), path.c_str()), 0) << path;
+  }
+  ASSERT_EQ(errno, ENOENT) << path;
+  ASSERT_EQ(rmdir(path.c_str()), 0) << path;
 }
 
 }  // namespace castor::castore::testing

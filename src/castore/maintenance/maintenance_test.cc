@@ -87,6 +87,25 @@ TEST_F(MaintenanceTest, VerifyDetectsAMissingDirectoryAndUnknownRoots) {
   EXPECT_EQ(problems[1].path, "/d");
 }
 
+TEST_F(MaintenanceTest, VerifyReportsTreesDeeperThanAPathMaxPath) {
+  auto commit = [&](const char* name, size_t levels) {
+    Entry e{*PathComponent::Create(name), testing::PutDeepChain(dirs_, levels)};
+    ASSERT_TRUE(CommitRoot(blobs_, roots_, e).ok());
+  };
+  commit("ok", kMaxTreeDepth);
+  // A damaged or hostile store's chain of 100,000 Directories: reported at
+  // the limit, where verify used to recurse until the stack overflowed.
+  commit("deep", 100'000);
+  auto problems = Verify(VerifyOptions{.roots = {"ok", "deep"}});
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].root, "deep");
+  std::string expected_path;
+  for (size_t i = 0; i < kMaxTreeDepth; ++i) expected_path += "/d";
+  EXPECT_EQ(problems[0].path, expected_path);
+  EXPECT_NE(problems[0].message.find("more than 2048 levels deep"), std::string::npos)
+      << problems[0].message;
+}
+
 TEST_F(MaintenanceTest, GcDeletesOnlyUnreachableObjects) {
   ASSERT_TRUE(PutBlob(blobs_, "orphan blob").ok());
   auto orphan_dir = Directory::Create({Entry{*PathComponent::Create("x"),

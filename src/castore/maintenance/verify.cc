@@ -32,7 +32,7 @@ class Verifier {
 
   void VerifyRoot(const Entry& root) {
     ++stats_.roots;
-    VisitNode(root.name.str(), "", root.node);
+    VisitNode(root.name.str(), "", root.node, 0);
   }
 
   // Checks every collected blob, in parallel.
@@ -71,15 +71,18 @@ class Verifier {
   VerifyStats stats_;
 
  private:
-  void VisitNode(const std::string& root, const std::string& path, const Node& node) {
+  // `depth`: levels below the root.
+  void VisitNode(const std::string& root, const std::string& path, const Node& node,
+                 size_t depth) {
     if (const auto* f = std::get_if<FileNode>(&node)) {
       blob_refs_[f->digest].push_back(BlobRef{root, path, f->size});
     } else if (const auto* d = std::get_if<DirectoryNode>(&node)) {
-      VisitDir(root, path, *d);
+      VisitDir(root, path, *d, depth);
     }
   }
 
-  void VisitDir(const std::string& root, const std::string& path, const DirectoryNode& node) {
+  void VisitDir(const std::string& root, const std::string& path, const DirectoryNode& node,
+                size_t depth) {
     // A subtree shared by several paths is checked once, and its problems
     // reported at the first path (re-walking it could take exponential time
     // on a DAG of shared subtrees).
@@ -100,8 +103,13 @@ class Verifier {
                                        ", its parent says ", node.size));
     }
     uint64_t problems_before = stats_.problems;
-    for (const Entry& e : d.entries()) {
-      VisitNode(root, absl::StrCat(path, "/", e.name.str()), e.node);
+    if (depth == kMaxTreeDepth && !d.entries().empty()) {
+      Problem(root, path, absl::StrCat("has entries more than ", kMaxTreeDepth,
+                                       " levels deep (not checked; export refuses them)"));
+    } else {
+      for (const Entry& e : d.entries()) {
+        VisitNode(root, absl::StrCat(path, "/", e.name.str()), e.node, depth + 1);
+      }
     }
     if (stats_.problems == problems_before) {
       good_dirs_.insert(node.digest);

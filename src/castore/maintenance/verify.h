@@ -5,7 +5,9 @@
 // problem is reported with the root and the path inside it. Blobs are
 // checked once each, in parallel; every path that references a bad blob is
 // reported; a subtree shared by several paths is walked once and its
-// problems reported at the first path. Thread-safe when the services are.
+// problems reported at the first path. Nothing more than kMaxTreeDepth (2048)
+// levels deep is walked: that depth is reported as a problem. Thread-safe
+// when the services are.
 #pragma once
 
 #include <functional>
