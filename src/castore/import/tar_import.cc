@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -73,9 +75,7 @@ class TarIngester {
     RETURN_IF_ERROR(open(a.get()));
     int r;
     while (true) {
-      if (opts_.cancel != nullptr && opts_.cancel->load()) {
-        return absl::CancelledError("import interrupted");
-      }
+      RETURN_IF_ERROR(CheckCancelled());
       archive_entry* entry;
       r = archive_read_next_header(a.get(), &entry);
       if (r == ARCHIVE_EOF) break;
@@ -171,9 +171,7 @@ class TarIngester {
       case AE_IFREG: {
         auto node = std::make_unique<TarNode>();
         node->kind = TarNode::kFile;
-        uint64_t size_hint =
-            archive_entry_size_is_set(entry) ? static_cast<uint64_t>(archive_entry_size(entry)) : 0;
-        ASSIGN_OR_RETURN(node->file, ReadData(a, name, size_hint));
+        ASSIGN_OR_RETURN(node->file, ReadData(a, entry, name));
         node->file.executable = (archive_entry_mode(entry) & S_IXUSR) != 0;
         slot = std::move(node);
         return absl::OkStatus();
@@ -186,39 +184,83 @@ class TarIngester {
     }
   }
 
-  absl::StatusOr<FileNode> ReadData(archive* a, const std::string& name, uint64_t size_hint) {
-    BlobSink sink(blobs_, size_hint);
-    uint64_t pos = 0;
-    static const std::vector<uint8_t> zeros(1 << 16, 0);
-    while (true) {
-      if (opts_.cancel != nullptr && opts_.cancel->load()) {
-        return absl::CancelledError("import interrupted");
-      }
-      const void* buf;
-      size_t size;
-      la_int64_t offset;
-      int r = archive_read_data_block(a, &buf, &size, &offset);
-      if (r == ARCHIVE_EOF) break;
-      if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-        return ArchiveError(a, absl::StrCat("tar entry ", QuoteName(name)));
-      }
-      // Sparse entries: the holes between blocks read as zeros.
-      while (pos < static_cast<uint64_t>(offset)) {
-        size_t n = std::min<uint64_t>(zeros.size(), offset - pos);
-        RETURN_IF_ERROR(sink.Append(std::span<const uint8_t>(zeros.data(), n)));
-        pos += n;
-      }
-      RETURN_IF_ERROR(sink.Append(std::span<const uint8_t>(static_cast<const uint8_t*>(buf), size)));
-      pos += size;
-      if (opts_.progress) opts_.progress->bytes_done.fetch_add(size, std::memory_order_relaxed);
+  absl::Status CheckCancelled() const {
+    if (opts_.cancel != nullptr && opts_.cancel->load()) {
+      return absl::CancelledError("import interrupted");
     }
+    return absl::OkStatus();
+  }
+
+  // Stores one regular entry's data. A sparse entry comes as data blocks
+  // with their offsets; the holes between them and after the last one
+  // (ARCHIVE_EOF reports where the entry ends as its offset) read as zeros,
+  // streamed in pieces. libarchive passes a sparse map on as the archive
+  // has it, so blocks out of order, overlapping or past the entry's size are
+  // refused here; the blob always comes out at the entry's size.
+  absl::StatusOr<FileNode> ReadData(archive* a, archive_entry* entry, const std::string& name) {
+    const std::string what = absl::StrCat("tar entry ", QuoteName(name));
+    std::optional<uint64_t> size;
+    if (archive_entry_size_is_set(entry) && archive_entry_size(entry) >= 0) {
+      size = static_cast<uint64_t>(archive_entry_size(entry));
+    }
+    BlobSink sink(blobs_, size.value_or(0));
+    uint64_t pos = 0;  // bytes appended so far
+    la_int64_t end = -1;
+    while (true) {
+      RETURN_IF_ERROR(CheckCancelled());
+      const void* buf = nullptr;
+      size_t n = 0;
+      la_int64_t offset = -1;
+      int r = archive_read_data_block(a, &buf, &n, &offset);
+      if (r == ARCHIVE_EOF) {
+        end = offset;
+        break;
+      }
+      if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return ArchiveError(a, what);
+      if (offset < 0 || static_cast<uint64_t>(offset) < pos) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, ": sparse data block at offset ", offset,
+            " is out of order or overlaps the data before it (which ends at ", pos, ")"));
+      }
+      const uint64_t start = static_cast<uint64_t>(offset);
+      if (size && (start > *size || n > *size - start)) {
+        return absl::InvalidArgumentError(absl::StrCat(what, ": sparse data block [", start, ", ",
+                                                       start + n, ") ends past the file's size of ",
+                                                       *size, " bytes"));
+      }
+      RETURN_IF_ERROR(AppendZeros(sink, start - pos));
+      RETURN_IF_ERROR(sink.Append(std::span<const uint8_t>(static_cast<const uint8_t*>(buf), n)));
+      pos = start + n;
+      if (opts_.progress) opts_.progress->bytes_done.fetch_add(n, std::memory_order_relaxed);
+    }
+    if (!size && end >= 0 && static_cast<uint64_t>(end) >= pos) size = static_cast<uint64_t>(end);
+    if (!size || (end >= 0 && static_cast<uint64_t>(end) != *size)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": its data ends at ", end, ", not at the file's size",
+                       size ? absl::StrCat(" of ", *size, " bytes") : " (none given)"));
+    }
+    RETURN_IF_ERROR(AppendZeros(sink, *size - pos));
     if (opts_.progress) opts_.progress->files_done.fetch_add(1, std::memory_order_relaxed);
     ASSIGN_OR_RETURN(BlobSink::Result res, sink.Finish());
+    CASTOR_CHECK(res.size == *size);
     if (res.is_new) {
       bytes_new_ += res.size;
       ++blobs_new_;
     }
     return FileNode{res.digest, res.size, false};
+  }
+
+  // Appends `n` zero bytes (a hole) in bounded pieces.
+  absl::Status AppendZeros(BlobSink& sink, uint64_t n) {
+    static constexpr std::array<uint8_t, 1 << 16> kZeros{};
+    while (n > 0) {
+      RETURN_IF_ERROR(CheckCancelled());
+      size_t k = static_cast<size_t>(std::min<uint64_t>(kZeros.size(), n));
+      RETURN_IF_ERROR(sink.Append(std::span<const uint8_t>(kZeros.data(), k)));
+      n -= k;
+      if (opts_.progress) opts_.progress->bytes_done.fetch_add(k, std::memory_order_relaxed);
+    }
+    return absl::OkStatus();
   }
 
   absl::StatusOr<DirectoryNode> PutTree(const TarNode& dir, DirectoryPutter& putter,
