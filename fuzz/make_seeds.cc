@@ -269,7 +269,10 @@ struct TarSeedEntry {
   std::string data;  // file contents, or the symlink / hard link target
   mode_t perm = 0644;
   bool hardlink = false;
-  bool sparse = false;  // a 1 MiB file holding `data` at 512 KiB
+  // A sparse file of `sparse_size` bytes holding `data` at `sparse_at` (a
+  // hole before and after it).
+  uint64_t sparse_size = 0;
+  uint64_t sparse_at = 0;
 };
 
 // An archive made by libarchive's writer, in 512-byte blocks.
@@ -299,21 +302,25 @@ std::string Tar(const std::vector<TarSeedEntry>& entries, int format = ARCHIVE_F
     if (e.hardlink) archive_entry_set_hardlink(entry, e.data.c_str());
     if (e.type == AE_IFLNK) archive_entry_set_symlink(entry, e.data.c_str());
     if (e.type == AE_IFCHR || e.type == AE_IFBLK) archive_entry_set_rdev(entry, makedev(1, 3));
-    if (e.sparse) {
-      size = 1 << 20;
-      archive_entry_sparse_add_entry(entry, 512 * 1024, static_cast<int64_t>(e.data.size()));
-    }
+    if (e.sparse_size > 0) size = static_cast<int64_t>(e.sparse_size);
     archive_entry_set_size(entry, size);
+    // After the size: blocks past it are dropped.
+    if (e.sparse_size > 0) {
+      archive_entry_sparse_add_entry(entry, static_cast<int64_t>(e.sparse_at),
+                                     static_cast<int64_t>(e.data.size()));
+    }
     if (archive_write_header(a, entry) < ARCHIVE_WARN) {
       std::fprintf(stderr, "tar seed %s: %s\n", e.name.c_str(), archive_error_string(a));
       std::exit(1);
     }
     if (size > 0) {
-      if (e.sparse) {
-        archive_write_data_block(a, e.data.data(), e.data.size(), 512 * 1024);
-      } else {
-        archive_write_data(a, e.data.data(), e.data.size());
+      // A sparse entry is written whole too; the writer skips the holes.
+      std::string whole = e.data;
+      if (e.sparse_size > 0) {
+        whole.assign(e.sparse_size, '\0');
+        whole.replace(e.sparse_at, e.data.size(), e.data);
       }
+      archive_write_data(a, whole.data(), whole.size());
     }
     archive_entry_free(entry);
   }
@@ -341,8 +348,13 @@ void TarSeeds() {
                                  ARCHIVE_FORMAT_TAR_GNUTAR));
   Write(t, "gzip", Tar({{"a", AE_IFREG, "alpha"}, {"b", AE_IFLNK, "a"}}, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
                        true));
-  Write(t, "sparse", Tar({{"holes", AE_IFREG, "data in the middle", 0644, false, true}},
-                         ARCHIVE_FORMAT_TAR_PAX_RESTRICTED));
+  // GNU sparse 1.0 in pax (what bsdtar writes); GNU tar's own formats are
+  // the gnu_sparse_* seeds (fuzz/gnu_tar_seeds.sh).
+  Write(t, "sparse",
+        Tar({{"holes", AE_IFREG, "data in the middle", 0644, false, 65536, 30000},
+             {"all_hole", AE_IFREG, "", 0644, false, 5000, 5000},
+             {"hole_first", AE_IFREG, "tail", 0644, false, 3000, 2996}},
+            ARCHIVE_FORMAT_TAR_PAX_RESTRICTED));
   Write(t, "bad_traversal", Tar({{"ok", AE_IFREG, "x"}, {"a/../../evil", AE_IFREG, "x"}}));
   Write(t, "bad_absolute", Tar({{"/etc/passwd", AE_IFREG, "x"}}));
   Write(t, "bad_devices", Tar({{"null", AE_IFCHR}, {"disk", AE_IFBLK}, {"fifo", AE_IFIFO}},

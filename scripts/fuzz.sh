@@ -4,7 +4,7 @@
 # New interesting inputs go to build-fuzz/corpus/<target> (never into git by
 # themselves); crashes are written to build-fuzz/crashes/ and fail the run.
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
-#        scripts/fuzz.sh --seeds      (regenerate fuzz/corpus/ seeds from our encoders)
+#        scripts/fuzz.sh --seeds      (regenerate fuzz/corpus/ seeds from our encoders and GNU tar)
 # FUZZ_JOBS=N runs up to N targets at the same time (default 1; one core each).
 # Each target's log (build-fuzz/<target>.log) ends with its CPU and wall time.
 set -euo pipefail
@@ -20,6 +20,7 @@ fi
 cmake --build "$dir" -j "$(( $(nproc) < 2 ? $(nproc) : 2 ))" --target castor_fuzz_all
 if [ "${1:-}" = "--seeds" ]; then
   "$dir/fuzz/castor_fuzz_seeds" "$root/fuzz/corpus"
+  "$root/fuzz/gnu_tar_seeds.sh" "$root/fuzz/corpus/tar_import_fuzz"
   exit 0
 fi
 seconds=${1:-10}
