@@ -12,6 +12,7 @@ PKGS=(
   librust-blake3-dev libssl-dev libcurl4-openssl-dev
   # tests
   libgtest-dev libgmock-dev fuse3 attr python3
+  tar libarchive-tools  # GNU tar and bsdtar write the sparse archives of the tar import tests
   # fuzzing (scripts/fuzz.sh: clang + libFuzzer)
   clang libclang-rt-14-dev
   # virtio-fs guest tests
