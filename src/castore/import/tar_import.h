@@ -10,6 +10,9 @@
 // the archive does not list are created; a later entry of the same name
 // replaces an earlier one (tar's extraction semantics); hard links take the
 // content of their (earlier) target; device, FIFO and socket entries fail.
+// Sparse entries (GNU tar's formats, which bsdtar writes too) are stored
+// whole, their holes as zeros, at the entry's size; a sparse map with blocks
+// out of order, overlapping or past that size fails naming the entry.
 //
 // Thread-safety: thread-safe when the services are (single-threaded inside).
 #pragma once
