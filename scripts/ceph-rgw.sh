@@ -63,7 +63,14 @@ stop_all() {
   rm -rf "$dir"
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Free: no socket at all on it (a listener, or the local end of a connection).
+port_free() {
+  if command -v ss >/dev/null; then
+    [ -z "$(ss -Htan "sport = :$1" 2>/dev/null)" ]
+  else
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
 
 # N name command...: runs a daemon in its own session, records its pid.
 launch() {
@@ -79,7 +86,7 @@ start_rgw() {
   endpoint=$(sed -n 's/^S3_ENDPOINT=//p' "$dir/s3.conf")
   deadline=$(( $(date +%s) + ${START_TIMEOUT:-60} ))
   until code=$(curl -s -o /dev/null -w '%{http_code}' "$endpoint/") && [ "$code" = 200 ]; do
-    alive rgw || { say "radosgw died: $(tail -3 "$dir/log/rgw.out" "$dir/log/client.rgw.gw.log" 2>/dev/null)"; return 1; }
+    alive rgw || { say "radosgw died (port ${endpoint##*:} taken?)"; return 3; }
     [ "$(date +%s)" -lt "$deadline" ] || { say "radosgw does not answer on $endpoint"; return 1; }
     sleep 0.05
   done
@@ -94,18 +101,19 @@ start() {
   mkdir -p "$dir"/{mon,osd,rgw,run,log,pids,crash}
   dir=$(cd "$dir" && pwd)
 
-  # radosgw's port, and two for the monitor (msgr v2 and v1).
+  # radosgw's port, and two for the monitor (msgr v2 and v1). Picked below
+  # Linux's ephemeral range (32768 up), so no outgoing connection holds them.
   local mon_port
   if [ "$port" = 0 ]; then
     for _ in $(seq 50); do
-      port=$(( 20000 + RANDOM % 20000 ))
-      mon_port=$(( port + 20000 ))
+      port=$(( 10000 + RANDOM % 11000 ))
+      mon_port=$(( port + 11000 ))
       port_free "$port" && port_free "$mon_port" && port_free $((mon_port + 1)) && break
     done
-  elif [ "$port" -lt 55000 ]; then
-    mon_port=$(( port + 10000 ))
+  elif [ "$port" -lt 50000 ]; then
+    mon_port=$(( port + 11000 ))
   else
-    mon_port=$(( port - 10000 ))
+    mon_port=$(( port - 11000 ))
   fi
   for p in "$port" "$mon_port" $((mon_port + 1)); do
     port_free "$p" || { say "port $p on 127.0.0.1 is in use"; return 1; }
@@ -153,6 +161,8 @@ paxos min wait = 0.001
 
 [mon.a]
 mon data = $dir/mon
+# a taken port: fail at once (start picks others) instead of retrying for 15 s
+ms bind retry count = 1
 
 [osd.0]
 osd data = $dir/osd
@@ -199,6 +209,12 @@ EOF
   printf '[osd.0]\n\tkey = %s\n' "$osd_key" >"$dir/osd/keyring"
 
   launch 1 mon ceph-mon -c "$dir/ceph.conf" -i a
+  local deadline=$(( $(date +%s) + ${START_TIMEOUT:-60} ))
+  while port_free "$mon_port"; do
+    alive mon || { say "ceph-mon died (port $mon_port taken?)"; return 3; }
+    [ "$(date +%s)" -lt "$deadline" ] || { say "ceph-mon does not listen on $mon_port"; return 1; }
+    sleep 0.02
+  done
   if [ -n "$watch" ]; then
     # Detached from our session, so killing the caller's process group spares it.
     setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 0.5; done; exec "$2" stop "$3"' \
@@ -257,7 +273,21 @@ case $cmd in
       esac
     done
     # Never leave half a cluster behind.
-    start "$port" "$watch" || { say "start failed; logs were in $dir/log"; stop_all; exit 1; }
+    for try in 1 2 3; do
+      rc=0
+      start "$port" "$watch" || rc=$?
+      [ $rc = 0 ] && exit 0
+      # A port taken between the check and the bind: pick others.
+      if [ $rc = 3 ] && [ "$port" = 0 ] && [ $try -lt 3 ]; then
+        say "retrying with other ports"
+        stop_all
+        continue
+      fi
+      for f in "$dir"/log/*; do [ -s "$f" ] && { echo "--- $f" >&2; tail -n 8 "$f" >&2; }; done
+      say "start failed"
+      stop_all
+      exit 1
+    done
     ;;
   stop) stop_all ;;
   rgw-stop)
@@ -271,7 +301,7 @@ case $cmd in
     [ -f "$dir/ceph.conf" ] || { say "no cluster in $dir"; exit 1; }
     alive rgw && { say "radosgw already runs"; exit 1; }
     rm -f "$dir"/pids/*-rgw.pid
-    start_rgw
+    start_rgw || exit 1
     ;;
   *) usage ;;
 esac

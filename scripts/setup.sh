@@ -14,7 +14,7 @@ PKGS=(
   libgtest-dev libgmock-dev fuse3 attr python3
   # S3 tests: a throw-away Ceph cluster with radosgw (scripts/ceph-rgw.sh); curl
   # and s3cmd to cross-check by hand
-  ceph-mon ceph-osd radosgw ceph-common uuid-runtime curl s3cmd
+  ceph-mon ceph-osd radosgw ceph-common uuid-runtime iproute2 curl s3cmd
   # fuzzing (scripts/fuzz.sh: clang + libFuzzer)
   clang libclang-rt-14-dev
   # virtio-fs guest tests
