@@ -110,6 +110,21 @@ constexpr uint64_t kMasks[26] = {
     0x0000db3777577000,
 };
 
+// Mixes bytes into `*hash` up to the first whose hash has none of `mask`'s
+// bits set: returns its index (the hash includes it), or `n`.
+inline uint64_t FindMatch(const uint8_t* bytes, uint64_t n, uint64_t mask, uint64_t* hash) {
+  uint64_t h = *hash;
+  for (uint64_t k = 0; k < n; ++k) {
+    h = (h << 1) + kGear[bytes[k]];
+    if ((h & mask) == 0) [[unlikely]] {
+      *hash = h;
+      return k;
+    }
+  }
+  *hash = h;
+  return n;
+}
+
 absl::Status CheckRange(const char* what, uint32_t value, uint32_t lo, uint32_t hi) {
   if (value < lo || value > hi) {
     return absl::InvalidArgumentError(
@@ -195,12 +210,17 @@ FastCdc::ScanResult FastCdc::Scan(std::span<const uint8_t> data) {
     const uint64_t mask = small ? mask_s_ : mask_l_;
     const uint64_t run = std::min<uint64_t>((small ? avg_end_ : scan_end_) - pos_, n - i);
     const uint8_t* bytes = data.data() + i;
+    // All but the run's last byte in the tight loop; the last one by hand,
+    // keeping the hash before it (Finish and a pending end want that one).
     uint64_t hash = hash_;
+    uint64_t k = FindMatch(bytes, run - 1, mask, &hash);
     uint64_t prev = prev_hash_;
-    for (uint64_t k = 0; k < run; ++k) {
+    if (k == run - 1) {
       prev = hash;
       hash = (hash << 1) + kGear[bytes[k]];
-      if ((hash & mask) != 0) continue;
+      if ((hash & mask) != 0) k = run;
+    }
+    if (k < run) {
       const uint64_t at = pos_ + k;  // the chunk ends before this byte
       if (at % 2 == 1 || i + k + 1 < n) {
         take(k);
