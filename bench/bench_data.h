@@ -1,7 +1,7 @@
-// The bytes the throughput benchmarks work on: CASTOR_BENCH_FILE mapped and
-// faulted in once (no copy, so the file costs its memory only once), else
-// 1 GiB of pseudo-random bytes (the same in every run). Header-only, for
-// benchmarks; thread-safe.
+// Benchmark data: BenchData(), the bytes the throughput benchmarks work on: CASTOR_BENCH_FILE
+// mapped and faulted in once (no copy, so the file costs its memory only once), else 1 GiB of
+// pseudo-random bytes (the same in every run); RandomBytes(), a pseudo-random buffer of any size.
+// Header-only, for benchmarks; thread-safe.
 #pragma once
 
 #include <fcntl.h>
@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <string_view>
@@ -41,4 +42,14 @@ inline std::string_view BenchData() {
     return std::string_view(*out);
   }();
   return data;
+}
+
+inline std::string RandomBytes(size_t n, uint64_t seed) {
+  std::string out(n, '\0');
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t w = rng();
+    std::memcpy(out.data() + i, &w, 8);
+  }
+  return out;
 }

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bench_data.h"
 #include "s3/testing/ceph_cluster.h"
 
 namespace {
@@ -22,16 +23,6 @@ using castor::s3::S3Client;
 using castor::s3::S3ClientOptions;
 using castor::s3::testing::CephCluster;
 using castor::s3::testing::TestBucket;
-
-std::string RandomData(size_t size, uint64_t seed) {
-  std::string out(size, '\0');
-  std::mt19937_64 rng(seed);
-  for (size_t i = 0; i + 8 <= size; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(out.data() + i, &v, 8);
-  }
-  return out;
-}
 
 void Check(const absl::Status& s, const char* what) {
   if (!s.ok()) {
@@ -72,12 +63,12 @@ int main(int argc, char** argv) {
   Check(single.status(), "client");
   S3Client& s3 = **client;
 
-  const std::string small = RandomData(4096, 1);
+  const std::string small = RandomBytes(4096, 1);
   for (int i = 0; i < 200; ++i) Check(s3.Put(absl::StrCat("small/", i), small).status(), "put");
 
   double best_get50 = 1e9, best_get99 = 1e9, best_put50 = 1e9, best_put99 = 1e9;
   double best_mp = 0, best_single = 0, best_par = 0, best_small_ops = 0;
-  const std::string big = RandomData(64 << 20, 2);
+  const std::string big = RandomBytes(64 << 20, 2);
   for (int r = 0; r < rounds; ++r) {
     auto [g50, g99] = Latency(
         500, [&](int i) { Check(s3.Get(absl::StrCat("small/", i % 200)).status(), "get"); });

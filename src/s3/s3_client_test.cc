@@ -444,6 +444,21 @@ TEST_F(S3ClientTest, MissingBucketIsNotFoundNamingIt) {
   EXPECT_TRUE(client().CheckBucket().ok());
 }
 
+TEST_F(S3ClientTest, OpenTakesTheAddressAndCredentialsFromTheEnvironment) {
+  // Each test runs in its own process under ctest; the variables go with it.
+  ::setenv("AWS_ACCESS_KEY_ID", bucket().endpoint().credentials.access_key_id.c_str(), 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", bucket().endpoint().credentials.secret_access_key.c_str(), 1);
+  auto opened = S3Client::Open(bucket().address());
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  ASSERT_TRUE((*opened)->Put("via-open", "x").ok());
+  auto got = client().Get("via-open");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->data, "x");
+  EXPECT_EQ(S3Client::Open("s3://bkt?bogus=1").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(S3ClientTest, EmptyKeysAreRejected) {
   EXPECT_EQ(client().Get("").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(client().Put("", "x").status().code(), absl::StatusCode::kInvalidArgument);

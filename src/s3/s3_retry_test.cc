@@ -84,6 +84,15 @@ class ScriptedServer {
     return false;
   }
 
+  // Appends what `fd` has; false at its end (or when the server stops).
+  bool ReadMore(int fd, std::string* buffer) {
+    char chunk[65536];
+    ssize_t n = Readable(fd) ? ::read(fd, chunk, sizeof(chunk)) : 0;
+    if (n <= 0) return false;
+    buffer->append(chunk, n);
+    return true;
+  }
+
   void Serve() {
     while (Readable(listen_)) {
       int conn = ::accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -93,13 +102,7 @@ class ScriptedServer {
       while (open) {
         size_t head_end;
         while ((head_end = buffer.find("\r\n\r\n")) == std::string::npos) {
-          char chunk[65536];
-          ssize_t n = Readable(conn) ? ::read(conn, chunk, sizeof(chunk)) : 0;
-          if (n <= 0) {
-            open = false;
-            break;
-          }
-          buffer.append(chunk, n);
+          if (!(open = ReadMore(conn, &buffer))) break;
         }
         if (!open) break;
         std::string head = absl::AsciiStrToLower(buffer.substr(0, head_end));
@@ -108,13 +111,7 @@ class ScriptedServer {
           (void)absl::SimpleAtoi(head.substr(at + 16, head.find("\r\n", at) - at - 16), &body_size);
         }
         while (buffer.size() < head_end + 4 + body_size) {
-          char chunk[65536];
-          ssize_t n = Readable(conn) ? ::read(conn, chunk, sizeof(chunk)) : 0;
-          if (n <= 0) {
-            open = false;
-            break;
-          }
-          buffer.append(chunk, n);
+          if (!(open = ReadMore(conn, &buffer))) break;
         }
         if (!open) break;
         Reply reply;
