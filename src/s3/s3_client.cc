@@ -246,12 +246,16 @@ absl::StatusOr<S3Client::Response> S3Client::Attempt(const Request& request,
                                                      TransportFailure* failure) {
   CURL* h = pool_->Acquire();
   if (h == nullptr) return absl::ResourceExhaustedError(Context("curl_easy_init failed"));
+  // Back to the pool with default options (no pointers into this frame),
+  // its connection still open.
   struct Lease {
     HandlePool* pool;
     CURL* h;
-    ~Lease() { pool->Release(h); }
+    ~Lease() {
+      curl_easy_reset(h);
+      pool->Release(h);
+    }
   } lease{pool_.get(), h};
-  curl_easy_reset(h);
 
   SigV4Request sig;
   sig.method = request.method;
@@ -316,7 +320,8 @@ absl::StatusOr<S3Client::Response> S3Client::Attempt(const Request& request,
   } else if (request.method == "POST") {
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
+    // Never NULL: that would make curl read the body from stdin.
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.empty() ? "" : request.body.data());
   } else if (request.method != "GET") {
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
