@@ -14,45 +14,16 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 #include <string>
 
+#include "bench_data.h"
 #include "castore/digest.h"
 
 namespace {
 
-// The bytes to hash: CASTOR_BENCH_FILE mapped and faulted in once (no copy,
-// so the file costs its memory only once), else 1 GiB of pseudo-random bytes.
-std::string_view Data() {
-  static const std::string_view data = [] {
-    if (const char* file = std::getenv("CASTOR_BENCH_FILE"); file && *file) {
-      int fd = ::open(file, O_RDONLY | O_CLOEXEC);
-      struct stat st;
-      if (fd < 0 || ::fstat(fd, &st) != 0 || st.st_size == 0) {
-        std::fprintf(stderr, "CASTOR_BENCH_FILE=%s: empty or unreadable\n", file);
-        std::exit(1);
-      }
-      size_t size = static_cast<size_t>(st.st_size);
-      void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-      ::close(fd);
-      if (map == MAP_FAILED) {
-        std::perror("mmap CASTOR_BENCH_FILE");
-        std::exit(1);
-      }
-      return std::string_view(static_cast<const char*>(map), size);
-    }
-    auto* out = new std::string(size_t{1} << 30, '\0');
-    std::mt19937_64 rng(42);
-    auto* words = reinterpret_cast<uint64_t*>(out->data());
-    for (size_t i = 0; i < out->size() / 8; ++i) words[i] = rng();
-    return std::string_view(*out);
-  }();
-  return data;
-}
-
 // Hashes the data in pieces of state.range(0) bytes (0: one update).
 void BM_Blake3(benchmark::State& state) {
-  std::string_view data = Data();
+  std::string_view data = BenchData();
   const size_t piece = state.range(0) == 0 ? data.size() : static_cast<size_t>(state.range(0));
   std::string hex;
   for (auto _ : state) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_data.h"
 #include "castore/blob/local_blob_service.h"
 #include "castore/testing/temp_dir.h"
 
@@ -23,16 +24,6 @@ using castor::castore::LocalBlobService;
 std::string Base() {
   const char* d = std::getenv("CASTOR_BENCH_DIR");
   return d && *d ? d : "/dev/shm";
-}
-
-std::string Bytes(size_t n, uint64_t seed) {
-  std::string out(n, '\0');
-  std::mt19937_64 rng(seed);
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t w = rng();
-    std::memcpy(out.data() + i, &w, 8);
-  }
-  return out;
 }
 
 struct Fixture {
@@ -49,7 +40,7 @@ constexpr size_t kPiece = 1 << 20;
 
 void BM_Put_Local(benchmark::State& state) {
   Fixture f;
-  std::string data = Bytes(kBig, 1);
+  std::string data = RandomBytes(kBig, 1);
   uint64_t round = 0;
   for (auto _ : state) {
     data[0] = static_cast<char>(++round);  // a new blob each time
@@ -66,7 +57,7 @@ BENCHMARK(BM_Put_Local)->Unit(benchmark::kMillisecond)->UseRealTime()->Iteration
 
 void BM_Put_Native(benchmark::State& state) {
   Fixture f;
-  std::string data = Bytes(kBig, 1);
+  std::string data = RandomBytes(kBig, 1);
   uint64_t round = 0;
   for (auto _ : state) {
     std::string tmp = f.dir.path() + "/tmp-" + std::to_string(++round);
@@ -83,7 +74,7 @@ BENCHMARK(BM_Put_Native)->Unit(benchmark::kMillisecond)->UseRealTime()->Iteratio
 
 void BM_Read_Local(benchmark::State& state) {
   Fixture f;
-  auto digest = *castor::castore::PutBlob(*f.service, Bytes(kBig, 2));
+  auto digest = *castor::castore::PutBlob(*f.service, RandomBytes(kBig, 2));
   std::vector<uint8_t> buf(kPiece);
   for (auto _ : state) {
     auto r = *f.service->OpenRead(digest);
@@ -96,7 +87,7 @@ BENCHMARK(BM_Read_Local)->Unit(benchmark::kMillisecond)->UseRealTime()->Iteratio
 
 void BM_Read_Native(benchmark::State& state) {
   Fixture f;
-  auto digest = *castor::castore::PutBlob(*f.service, Bytes(kBig, 2));
+  auto digest = *castor::castore::PutBlob(*f.service, RandomBytes(kBig, 2));
   std::string path = f.service->BlobPath(digest);
   std::vector<uint8_t> buf(kPiece);
   for (auto _ : state) {
@@ -115,7 +106,7 @@ constexpr size_t kSmall = 4096;
 
 void BM_SmallPut_Local(benchmark::State& state) {
   Fixture f;
-  std::string data = Bytes(kSmall, 3);
+  std::string data = RandomBytes(kSmall, 3);
   uint64_t n = 0;
   for (auto _ : state) {
     for (int i = 0; i < kSmallCount; ++i) {
@@ -129,7 +120,7 @@ BENCHMARK(BM_SmallPut_Local)->Unit(benchmark::kMillisecond)->UseRealTime()->Iter
 
 void BM_SmallPut_Native(benchmark::State& state) {
   Fixture f;
-  std::string data = Bytes(kSmall, 3);
+  std::string data = RandomBytes(kSmall, 3);
   uint64_t n = 0;
   for (auto _ : state) {
     for (int i = 0; i < kSmallCount; ++i) {

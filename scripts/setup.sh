@@ -13,6 +13,9 @@ PKGS=(
   # tests
   libgtest-dev libgmock-dev fuse3 attr python3
   tar libarchive-tools  # GNU tar and bsdtar write the sparse archives of the tar import tests
+  # S3 tests: a throw-away Ceph cluster with radosgw (scripts/ceph-rgw.sh); curl
+  # and s3cmd to cross-check by hand
+  ceph-mon ceph-osd radosgw ceph-common uuid-runtime iproute2 curl s3cmd
   # fuzzing (scripts/fuzz.sh: clang + libFuzzer)
   clang libclang-rt-14-dev
   # virtio-fs guest tests
