@@ -9,7 +9,9 @@ PKGS=(
   cmake ninja-build ccache g++ pkg-config git
   libabsl-dev protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
   liblmdb-dev libarchive-dev libzstd-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
-  librust-blake3-dev libssl-dev libcurl4-openssl-dev
+  librust-blake3-dev libssl-dev libcurl4-openssl-dev liblzma-dev libbz2-dev
+  # Nix formats: golden tests run the real nix-store (single-user, as root)
+  nix-bin
   # tests
   libgtest-dev libgmock-dev fuse3 attr python3
   # fuzzing (scripts/fuzz.sh: clang + libFuzzer)
