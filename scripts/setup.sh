@@ -13,7 +13,7 @@ PKGS=(
   # Nix formats: golden tests run the real nix-store (single-user, as root)
   nix-bin
   # tests
-  libgtest-dev libgmock-dev fuse3 attr python3
+  libgtest-dev libgmock-dev fuse3 attr python3 xz-utils bzip2 zstd
   # fuzzing (scripts/fuzz.sh: clang + libFuzzer)
   clang libclang-rt-14-dev
   # virtio-fs guest tests
