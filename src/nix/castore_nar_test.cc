@@ -9,12 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/import/import.h"
@@ -22,6 +21,7 @@
 #include "castore/testing/subprocess.h"
 #include "nix/nar_reader.h"
 #include "nix/nar_writer.h"
+#include "nix/testing/real_nix.h"
 
 namespace castor::nix {
 namespace {
@@ -30,16 +30,6 @@ using castore::testing::DescribeTree;
 using castore::testing::MakeDir;
 using castore::testing::TempDir;
 using castore::testing::WriteFile;
-
-// nix-store from PATH, or "" when Nix is not installed.
-std::string NixStoreBinary() {
-  const char* path = std::getenv("PATH");
-  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin", ':')) {
-    std::string candidate = absl::StrCat(dir, "/nix-store");
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
 
 // Builds the same description as DescribeTree from NAR events.
 class TreeDescriber : public NarVisitor {
@@ -87,16 +77,14 @@ class TreeDescriber : public NarVisitor {
 class CastoreNarTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    nix_store_ = NixStoreBinary();
-    if (nix_store_.empty()) {
-      GTEST_SKIP() << "nix-store is not installed (scripts/setup.sh installs nix-bin); "
-                      "the golden NAR tests need the real Nix";
-    }
+    std::string bin = testing::RealNix::BinDir();
+    if (bin.empty()) GTEST_SKIP() << testing::RealNix::kSkipMessage;
+    nix_ = std::make_unique<testing::RealNix>(bin, tmp_.path());
   }
 
   // `nix-store --dump path`.
   std::string NixDump(const std::string& path) {
-    auto r = castore::testing::Run({nix_store_, "--dump", path}, tmp_ / "nix-dump");
+    auto r = nix_->Run("nix-store", {"--dump", path});
     EXPECT_EQ(r.code, 0) << r.err;
     return r.out;
   }
@@ -163,7 +151,7 @@ class CastoreNarTest : public ::testing::Test {
   castore::MemoryBlobService blobs_;
   castore::MemoryDirectoryService dirs_;
   TempDir tmp_;
-  std::string nix_store_;
+  std::unique_ptr<testing::RealNix> nix_;
 };
 
 TEST_F(CastoreNarTest, DirectoryTreeIsByteIdenticalToNixStoreDump) { ExpectSameNar(MakeTree()); }
