@@ -17,6 +17,7 @@
 #include "castore/testing/temp_dir.h"
 #include "nix/hash.h"
 #include "nix/narinfo.h"
+#include "nix/testing/golden.h"
 
 namespace castor::nix {
 namespace {
@@ -24,10 +25,6 @@ namespace {
 constexpr Compression kAll[] = {Compression::kNone, Compression::kXz, Compression::kBzip2,
                                 Compression::kZstd};
 constexpr Compression kCompressing[] = {Compression::kXz, Compression::kBzip2, Compression::kZstd};
-
-std::string Golden(const std::string& name) {
-  return castore::testing::SlurpFile(castore::testing::TestDataDir() + "/nix/" + name);
-}
 
 std::string Sample(size_t n) {
   std::string s(n, '\0');
@@ -71,9 +68,9 @@ TEST(Compression, RoundTripsEverySizeAndFormat) {
 }
 
 TEST(Compression, DecompressesNixsXzNar) {
-  auto info = NarInfo::Parse(Golden("b-txt.narinfo"));
+  auto info = NarInfo::Parse(testing::GoldenFile("b-txt.narinfo"));
   ASSERT_TRUE(info.ok()) << info.status();
-  std::string packed = Golden("b-txt.nar.xz");
+  std::string packed = testing::GoldenFile("b-txt.nar.xz");
   EXPECT_EQ(NixHash::Of(HashAlgo::kSha256, packed), *info->file_hash);
   EXPECT_EQ(packed.size(), *info->file_size);
   auto nar = Decompress(Compression::kXz, packed);

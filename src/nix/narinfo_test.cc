@@ -13,24 +13,15 @@
 #include "castore/testing/subprocess.h"
 #include "nix/content_address.h"
 #include "nix/signing.h"
+#include "nix/testing/golden.h"
 
 namespace castor::nix {
 namespace {
 
-std::string Golden(const std::string& name) {
-  return castore::testing::SlurpFile(castore::testing::TestDataDir() + "/nix/" + name);
-}
-
-// Files end in a newline; keys are one line.
-std::string Line(std::string s) {
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
-}
-
 TEST(NarInfo, ParsesNixsNarinfoAndRendersItBackByteForByte) {
   for (const char* file : {"castor-golden.narinfo", "b-txt.narinfo"}) {
     SCOPED_TRACE(file);
-    std::string text = Golden(file);
+    std::string text = testing::GoldenFile(file);
     ASSERT_FALSE(text.empty());
     auto info = NarInfo::Parse(text);
     ASSERT_TRUE(info.ok()) << info.status();
@@ -39,7 +30,7 @@ TEST(NarInfo, ParsesNixsNarinfoAndRendersItBackByteForByte) {
 }
 
 TEST(NarInfo, ParsesEveryField) {
-  auto info = NarInfo::Parse(Golden("castor-golden.narinfo"));
+  auto info = NarInfo::Parse(testing::GoldenFile("castor-golden.narinfo"));
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->store_path.ToAbsolutePath(),
             "/nix/store/fma7p3c4w798y0zxrb4pm1ppsaax9p43-castor-golden");
@@ -59,7 +50,7 @@ TEST(NarInfo, ParsesEveryField) {
   EXPECT_EQ(info->signatures[0].key_name(), "castor-test-1");
   EXPECT_FALSE(info->ca.has_value());
 
-  auto b = NarInfo::Parse(Golden("b-txt.narinfo"));
+  auto b = NarInfo::Parse(testing::GoldenFile("b-txt.narinfo"));
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->compression, "xz");
   ASSERT_TRUE(b->ca.has_value());
@@ -68,7 +59,7 @@ TEST(NarInfo, ParsesEveryField) {
 }
 
 TEST(NarInfo, FingerprintHasNixsLayout) {
-  auto info = NarInfo::Parse(Golden("castor-golden.narinfo"));
+  auto info = NarInfo::Parse(testing::GoldenFile("castor-golden.narinfo"));
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->Fingerprint(),
             "1;/nix/store/fma7p3c4w798y0zxrb4pm1ppsaax9p43-castor-golden;"
@@ -92,16 +83,16 @@ TEST(NarInfo, FingerprintSortsReferences) {
 }
 
 TEST(Signing, VerifiesNixsSignaturesAndSignsIdentically) {
-  auto sk = SecretKey::Parse(Line(Golden("castor-test-1.sk")));
+  auto sk = SecretKey::Parse(testing::GoldenLine("castor-test-1.sk"));
   ASSERT_TRUE(sk.ok()) << sk.status();
-  auto pk = PublicKey::Parse(Line(Golden("castor-test-1.pk")));
+  auto pk = PublicKey::Parse(testing::GoldenLine("castor-test-1.pk"));
   ASSERT_TRUE(pk.ok()) << pk.status();
   EXPECT_EQ(sk->public_key(), *pk);
-  EXPECT_EQ(pk->ToString(), Line(Golden("castor-test-1.pk")));
-  EXPECT_EQ(sk->ToString(), Line(Golden("castor-test-1.sk")));
+  EXPECT_EQ(pk->ToString(), testing::GoldenLine("castor-test-1.pk"));
+  EXPECT_EQ(sk->ToString(), testing::GoldenLine("castor-test-1.sk"));
   for (const char* file : {"castor-golden.narinfo", "b-txt.narinfo"}) {
     SCOPED_TRACE(file);
-    auto info = NarInfo::Parse(Golden(file));
+    auto info = NarInfo::Parse(testing::GoldenFile(file));
     ASSERT_TRUE(info.ok());
     ASSERT_EQ(info->signatures.size(), 1u);
     EXPECT_TRUE(pk->Verify(info->Fingerprint(), info->signatures[0]));
@@ -111,13 +102,13 @@ TEST(Signing, VerifiesNixsSignaturesAndSignsIdentically) {
     NarInfo resigned = *info;
     resigned.signatures.clear();
     resigned.Sign(*sk);
-    EXPECT_EQ(resigned.Render(), Golden(file));
+    EXPECT_EQ(resigned.Render(), testing::GoldenFile(file));
   }
 }
 
 TEST(Signing, RejectsTamperedFingerprintsAndForeignKeys) {
-  auto pk = PublicKey::Parse(Line(Golden("castor-test-1.pk")));
-  auto info = NarInfo::Parse(Golden("castor-golden.narinfo"));
+  auto pk = PublicKey::Parse(testing::GoldenLine("castor-test-1.pk"));
+  auto info = NarInfo::Parse(testing::GoldenFile("castor-golden.narinfo"));
   ASSERT_TRUE(pk.ok() && info.ok());
   NarInfo tampered = *info;
   tampered.nar_size += 1;
@@ -126,7 +117,7 @@ TEST(Signing, RejectsTamperedFingerprintsAndForeignKeys) {
   tampered.references.clear();
   EXPECT_EQ(tampered.CountValidSignatures({&*pk, 1}), 0u);
   // Same key bytes under another name: Nix matches signatures by key name.
-  auto renamed = PublicKey::Parse("other-1:" + Line(Golden("castor-test-1.pk")).substr(14));
+  auto renamed = PublicKey::Parse("other-1:" + testing::GoldenLine("castor-test-1.pk").substr(14));
   ASSERT_TRUE(renamed.ok()) << renamed.status();
   EXPECT_EQ(info->CountValidSignatures({&*renamed, 1}), 0u);
   // A flipped bit in the signature.
@@ -149,7 +140,7 @@ TEST(Signing, GeneratedKeysRoundTrip) {
 }
 
 TEST(Signing, RejectsMalformedKeysWithoutEchoingSecrets) {
-  std::string sk = Line(Golden("castor-test-1.sk"));
+  std::string sk = testing::GoldenLine("castor-test-1.sk");
   // Public half altered: a damaged key.
   std::string damaged = sk;
   damaged[damaged.size() - 5] = damaged[damaged.size() - 5] == 'A' ? 'B' : 'A';
@@ -163,7 +154,7 @@ TEST(Signing, RejectsMalformedKeysWithoutEchoingSecrets) {
     EXPECT_EQ(Signature::Parse(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
   // A public key is not a secret key and the reverse.
-  EXPECT_FALSE(SecretKey::Parse(Line(Golden("castor-test-1.pk"))).ok());
+  EXPECT_FALSE(SecretKey::Parse(testing::GoldenLine("castor-test-1.pk")).ok());
   EXPECT_FALSE(PublicKey::Parse(sk).ok());
 }
 
@@ -199,7 +190,7 @@ std::string Replace(std::string text, std::string_view from, std::string_view to
 }
 
 TEST(NarInfo, RefusesMalformedInput) {
-  const std::string good = Golden("castor-golden.narinfo");
+  const std::string good = testing::GoldenFile("castor-golden.narinfo");
   struct Case {
     std::string text;
     std::string_view message_part;
@@ -259,7 +250,8 @@ TEST(NarInfo, OptionalFieldsAndDefaults) {
 }
 
 TEST(NarInfo, StoreDirIsConfigurable) {
-  std::string text = Replace(Golden("b-txt.narinfo"), "/nix/store/", "/tmp/other store/");
+  std::string text =
+      Replace(testing::GoldenFile("b-txt.narinfo"), "/nix/store/", "/tmp/other store/");
   EXPECT_FALSE(NarInfo::Parse(text).ok());
   auto info = NarInfo::Parse(text, "/tmp/other store");
   ASSERT_TRUE(info.ok()) << info.status();

@@ -28,6 +28,7 @@
 #include "nix/narinfo.h"
 #include "nix/path_info.h"
 #include "nix/signing.h"
+#include "nix/testing/golden.h"
 #include "nix/testing/real_nix.h"
 
 namespace castor::nix {
@@ -41,25 +42,13 @@ using castore::testing::WriteFile;
 constexpr Compression kAll[] = {Compression::kNone, Compression::kXz, Compression::kBzip2,
                                 Compression::kZstd};
 
-std::string Golden(const std::string& name) {
-  std::string s = castore::testing::SlurpFile(castore::testing::TestDataDir() + "/nix/" + name);
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
-}
-
-void WriteBytes(const std::string& path, std::string_view data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
-
 class NixCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string bin = testing::RealNix::BinDir();
     if (bin.empty()) GTEST_SKIP() << testing::RealNix::kSkipMessage;
     nix_ = std::make_unique<testing::RealNix>(bin, tmp_.path());
-    key_ = std::make_unique<SecretKey>(*SecretKey::Parse(Golden("castor-test-1.sk")));
+    key_ = std::make_unique<SecretKey>(*SecretKey::Parse(testing::GoldenLine("castor-test-1.sk")));
   }
 
   // A file:// cache holding `info`'s NAR (rendered from castore), compressed
@@ -67,7 +56,7 @@ class NixCacheTest : public ::testing::Test {
   std::string WriteCache(const std::string& name, Compression c, const PathInfo& info) {
     std::string cache = tmp_ / name;
     std::filesystem::create_directories(cache + "/nar");
-    WriteBytes(cache + "/nix-cache-info", "StoreDir: /nix/store\n");
+    WriteFile(cache + "/nix-cache-info", "StoreDir: /nix/store\n");
     // Render straight into the compressor, as the HTTP cache will.
     StringSink compressed;
     CodecSink codec(*MakeCompressor(c), compressed);
@@ -75,13 +64,12 @@ class NixCacheTest : public ::testing::Test {
     EXPECT_TRUE(summary.ok()) << summary.status();
     EXPECT_TRUE(codec.Close().ok());
     NixHash file_hash = NixHash::Of(HashAlgo::kSha256, compressed.str());
-    std::string url = absl::StrCat("nar/", file_hash.DigestNixBase32(), ".nar",
-                                   AV(CompressionExtension(c)));
-    WriteBytes(cache + "/" + url, compressed.str());
-    NarInfo narinfo = info.ToNarInfo(url, std::string(CompressionName(c)), file_hash,
-                                     compressed.str().size());
-    WriteBytes(absl::StrCat(cache, "/", info.store_path().HashPart(), ".narinfo"),
-               narinfo.Render());
+    std::string url =
+        absl::StrCat("nar/", file_hash.DigestNixBase32(), ".nar", AV(CompressionExtension(c)));
+    WriteFile(cache + "/" + url, compressed.str());
+    NarInfo narinfo =
+        info.ToNarInfo(url, std::string(CompressionName(c)), file_hash, compressed.str().size());
+    WriteFile(absl::StrCat(cache, "/", info.store_path().HashPart(), ".narinfo"), narinfo.Render());
     return cache;
   }
 
@@ -118,7 +106,7 @@ class NixCacheTest : public ::testing::Test {
   castore::testing::RunResult Copy(const std::string& cache, const PathInfo& info,
                                    const std::string& store) {
     return nix_->Run("nix", {"copy", "--store", store, "--from", "file://" + cache, "--option",
-                             "trusted-public-keys", Golden("castor-test-1.pk"),
+                             "trusted-public-keys", testing::GoldenLine("castor-test-1.pk"),
                              info.store_path().ToAbsolutePath()});
   }
 
@@ -143,8 +131,8 @@ TEST_F(NixCacheTest, NixSubstitutesFromACacheCastorWrote) {
     std::string landed = store + info.store_path().ToAbsolutePath();
     EXPECT_EQ(DescribeTree(landed), DescribeTree(tree));
     // And Nix recorded castor's NAR hash and signature.
-    auto q = nix_->Run("nix", {"path-info", "--store", store, "--json",
-                               info.store_path().ToAbsolutePath()});
+    auto q = nix_->Run(
+        "nix", {"path-info", "--store", store, "--json", info.store_path().ToAbsolutePath()});
     ASSERT_EQ(q.code, 0) << q.err;
     EXPECT_NE(q.out.find(info.nar_sha256().ToSri()), std::string::npos) << q.out;
     EXPECT_NE(q.out.find(info.signatures()[0].ToString()), std::string::npos) << q.out;
@@ -160,7 +148,8 @@ TEST_F(NixCacheTest, NixRefusesACacheSignedByAnUntrustedKey) {
   auto r = Copy(cache, info, tmp_ / "untrusted-store");
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("lacks a valid signature"), std::string::npos) << r.err;
-  EXPECT_FALSE(std::filesystem::exists(tmp_ / "untrusted-store" + info.store_path().ToAbsolutePath()));
+  EXPECT_FALSE(
+      std::filesystem::exists(tmp_ / "untrusted-store" + info.store_path().ToAbsolutePath()));
   // The same path signed with the trusted key goes through: the signature
   // was the only difference.
   PathInfo trusted = Import(tree, "untrusted", *key_);
@@ -177,19 +166,18 @@ TEST_F(NixCacheTest, CastorReadsCachesNixWrote) {
   ASSERT_EQ(made.code, 0) << made.err;
   std::string path = made.out.substr(1, made.out.find('"', 1) - 1);
   std::string key_file = tmp_ / "key.sk";
-  WriteBytes(key_file, Golden("castor-test-1.sk"));
-  auto signed_r = nix_->Run("nix", {"store", "sign", "--store", store, "--key-file", key_file,
-                                    "--recursive", path});
+  WriteFile(key_file, testing::GoldenLine("castor-test-1.sk"));
+  auto signed_r = nix_->Run(
+      "nix", {"store", "sign", "--store", store, "--key-file", key_file, "--recursive", path});
   ASSERT_EQ(signed_r.code, 0) << signed_r.err;
-  auto pk = PublicKey::Parse(Golden("castor-test-1.pk"));
+  auto pk = PublicKey::Parse(testing::GoldenLine("castor-test-1.pk"));
   ASSERT_TRUE(pk.ok());
   for (Compression c : kAll) {
     SCOPED_TRACE(CompressionName(c));
     std::string cache = tmp_ / absl::StrCat("from-nix-", AV(CompressionName(c)));
-    auto copied = nix_->Run("nix", {"copy", "--store", store, "--to",
-                                    absl::StrCat("file://", cache, "?compression=",
-                                                 AV(CompressionName(c))),
-                                    path});
+    auto copied = nix_->Run(
+        "nix", {"copy", "--store", store, "--to",
+                absl::StrCat("file://", cache, "?compression=", AV(CompressionName(c))), path});
     ASSERT_EQ(copied.code, 0) << copied.err;
     int narinfos = 0;
     for (const auto& entry : std::filesystem::directory_iterator(cache)) {

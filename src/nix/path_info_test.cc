@@ -12,15 +12,12 @@
 #include "castore/status_macros.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/subprocess.h"
+#include "nix/testing/golden.h"
 #include "tvix/castore/protos/castore.pb.h"
 #include "tvix/store/protos/pathinfo.pb.h"
 
 namespace castor::nix {
 namespace {
-
-std::string Golden(const std::string& name) {
-  return castore::testing::SlurpFile(castore::testing::TestDataDir() + "/nix/" + name);
-}
 
 StorePath P(std::string_view base) { return *StorePath::FromBaseName(base); }
 
@@ -170,7 +167,7 @@ TEST(PathInfo, FromProtoRefusesEveryBrokenRule) {
 }
 
 TEST(PathInfo, NarInfoConversionKeepsNixsSignatureValid) {
-  auto narinfo = NarInfo::Parse(Golden("castor-golden.narinfo"));
+  auto narinfo = NarInfo::Parse(testing::GoldenFile("castor-golden.narinfo"));
   ASSERT_TRUE(narinfo.ok()) << narinfo.status();
   auto info = PathInfo::FromNarInfo(*narinfo, castore::FileNode{castore::B3Digest::Of("x"), 5});
   ASSERT_TRUE(info.ok()) << info.status();
@@ -184,7 +181,7 @@ TEST(PathInfo, NarInfoConversionKeepsNixsSignatureValid) {
   ASSERT_TRUE(back.ok()) << back.status();
   NarInfo rendered =
       back->ToNarInfo(narinfo->url, narinfo->compression, narinfo->file_hash, narinfo->file_size);
-  EXPECT_EQ(rendered.Render(), Golden("castor-golden.narinfo"));
+  EXPECT_EQ(rendered.Render(), testing::GoldenFile("castor-golden.narinfo"));
 }
 
 }  // namespace

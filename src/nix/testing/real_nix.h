@@ -25,7 +25,8 @@ class RealNix {
     const char* path = std::getenv("PATH");
     for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin", ':')) {
       std::string d(dir);
-      if (access((d + "/nix-store").c_str(), X_OK) == 0 && access((d + "/nix").c_str(), X_OK) == 0) {
+      if (access((d + "/nix-store").c_str(), X_OK) == 0 &&
+          access((d + "/nix").c_str(), X_OK) == 0) {
         return d;
       }
     }
