@@ -158,6 +158,21 @@ TEST_F(NixCacheTest, NixRefusesACacheSignedByAnUntrustedKey) {
   EXPECT_EQ(ok.code, 0) << ok.err;
 }
 
+TEST_F(NixCacheTest, KeysNixGeneratesParseAndSignLikeNix) {
+  std::string sk_file = tmp_ / "fresh.sk", pk_file = tmp_ / "fresh.pk";
+  auto r = nix_->Run("nix-store", {"--generate-binary-cache-key", "fresh-key-1", sk_file, pk_file});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto sk = SecretKey::Parse(castore::testing::SlurpFile(sk_file));
+  ASSERT_TRUE(sk.ok()) << sk.status();
+  auto pk = PublicKey::Parse(castore::testing::SlurpFile(pk_file));
+  ASSERT_TRUE(pk.ok()) << pk.status();
+  EXPECT_EQ(sk->name(), "fresh-key-1");
+  EXPECT_EQ(sk->public_key(), *pk);  // the public half we derive from the seed is Nix's
+  EXPECT_EQ(sk->ToString(), castore::testing::SlurpFile(sk_file));
+  Signature sig = sk->Sign("1;/nix/store/x;sha256:y;1;");
+  EXPECT_TRUE(pk->Verify("1;/nix/store/x;sha256:y;1;", sig));
+}
+
 TEST_F(NixCacheTest, CastorReadsCachesNixWrote) {
   std::string store = tmp_ / "nix-store";
   auto made = nix_->Run("nix-instantiate",
