@@ -36,7 +36,9 @@ class Renderer {
       std::string path = absl::StrCat(top.path == "/" ? "" : top.path, "/", entry.name.str());
       if (stack_.size() > castore::kMaxTreeDepth) return castore::TooDeepError("NAR entry", path);
       RETURN_IF_ERROR(writer_.EntryName(entry.name.str()));
-      RETURN_IF_ERROR(Emit(entry.node, path));  // may grow stack_: `top` is stale after it
+      // Emit may grow stack_, moving `top` and the entry: give it a copy.
+      const castore::Node node = entry.node;
+      RETURN_IF_ERROR(Emit(node, path));
     }
     return writer_.Finish();
   }

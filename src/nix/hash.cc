@@ -91,6 +91,12 @@ absl::StatusOr<NixHash> NixHash::ParseDigest(HashAlgo algo, std::string_view tex
     return absl::InvalidArgumentError(
         absl::StrCat("invalid ", AV(HashAlgoName(algo)), " digest: ", raw.status().message()));
   }
+  // Unpadded base64 of the padded length decodes to more bytes.
+  if (raw->size() != size) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid ", AV(HashAlgoName(algo)), " digest ",
+                                                   QuoteText(text), ": ", raw->size(),
+                                                   " bytes, expected ", size));
+  }
   return NixHash(algo, *std::move(raw));
 }
 

@@ -65,6 +65,17 @@ TEST(NixHash, RefusesMalformedText) {
   }
 }
 
+// Found by narinfo_fuzz: 44 base64 characters without padding are 33 bytes,
+// not a sha256 digest, although 44 is the length of a padded sha256 in
+// base64.
+TEST(NixHash, RefusesBase64OfTheRightLengthButTheWrongSize) {
+  auto r = NixHash::Parse("sha256:10a83a91g1r50bdw8g4hn47m7j7m6ang9c16nx11cw9d");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  auto ca = NixHash::ParseDigest(HashAlgo::kMd5, "ASNFZ4mrze8BI0VniavN7w==");
+  EXPECT_TRUE(ca.ok());
+  EXPECT_FALSE(NixHash::ParseDigest(HashAlgo::kMd5, "ASNFZ4mrze8BI0VniavN7wAB").ok());
+}
+
 TEST(NixHash, FromDigestChecksTheLength) {
   EXPECT_TRUE(NixHash::FromDigest(HashAlgo::kSha256, std::string(32, 'x')).ok());
   EXPECT_EQ(NixHash::FromDigest(HashAlgo::kSha256, std::string(20, 'x')).status().code(),
