@@ -13,6 +13,7 @@
 // tree has exactly one NAR. NarVisitor receives a NAR as events; the reader
 // (nar_reader.h) produces them from bytes, the writer (nar_writer.h) turns
 // them into bytes, and castore_nar.h renders castore nodes through it.
+// Declarations only; a visitor belongs to one thread at a time.
 #pragma once
 
 #include <cstddef>
