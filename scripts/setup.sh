@@ -9,9 +9,11 @@ PKGS=(
   cmake ninja-build ccache g++ pkg-config git
   libabsl-dev protobuf-compiler libprotobuf-dev protobuf-compiler-grpc libgrpc++-dev
   liblmdb-dev libarchive-dev libzstd-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
-  librust-blake3-dev libssl-dev libcurl4-openssl-dev
+  librust-blake3-dev libssl-dev libcurl4-openssl-dev liblzma-dev libbz2-dev
+  # Nix formats: golden tests run the real nix-store (single-user, as root)
+  nix-bin
   # tests
-  libgtest-dev libgmock-dev fuse3 attr python3
+  libgtest-dev libgmock-dev fuse3 attr python3 xz-utils bzip2 zstd
   tar libarchive-tools  # GNU tar and bsdtar write the sparse archives of the tar import tests
   # S3 tests: a throw-away Ceph cluster with radosgw (scripts/ceph-rgw.sh); curl
   # and s3cmd to cross-check by hand
