@@ -340,14 +340,6 @@ absl::Status DevFuseSession::Stop() {
   return s;
 }
 
-void BlockTerminationSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
 int WaitForSignalOrUnmount(const DevFuseSession& session) {
   sigset_t set;
   sigemptyset(&set);
