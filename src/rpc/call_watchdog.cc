@@ -161,9 +161,8 @@ absl::Status CallWatch::Result(const grpc::Status& status, std::string_view what
                          " of the last message (see --rpc-timeout)"));
       }
       return absl::DeadlineExceededError(
-          absl::StrCat(AV(what), ": cancelled after ", Seconds(limit_ns_.load()),
-                       " without a message (the daemon accepted the call but does not answer; "
-                       "see --rpc-idle-timeout)"));
+          absl::StrCat(AV(what), ": no progress for ", Seconds(limit_ns_.load()),
+                       ", cancelled (the daemon stalls; see --rpc-idle-timeout)"));
     case kShutDown:
       return absl::CancelledError(absl::StrCat(AV(what), ": cancelled, shutting down"));
     default:

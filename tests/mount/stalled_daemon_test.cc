@@ -50,32 +50,6 @@ std::string Pattern(size_t n, int seed) {
   return s;
 }
 
-struct ReadResult {
-  int error = 0;  // errno of the failing call, 0 when the whole file was read
-  std::string data;
-};
-
-ReadResult ReadAll(const std::string& path) {
-  ReadResult r;
-  int fd = open(path.c_str(), O_RDONLY);
-  if (fd < 0) {
-    r.error = errno;
-    return r;
-  }
-  char buf[65536];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      r.error = errno;
-      break;
-    }
-    if (n == 0) break;
-    r.data.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return r;
-}
-
 bool LogSays(const std::string& log, const std::string& what,
              std::chrono::seconds timeout = std::chrono::seconds(10)) {
   auto until = Clock::now() + timeout;
