@@ -10,7 +10,8 @@
 // and termination signals of `castor mount` and `castor daemon` processes
 // whose services talk gRPC (so gRPC's threads exist before the signal
 // arrives): a second SIGTERM during the shutdown is not fatal, the process
-// still exits 0 and leaves nothing mounted.
+// still exits 0 and leaves nothing mounted, also when a file in the mount
+// stays open.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -223,6 +224,27 @@ TEST_F(DaemonSignalTest, SecondSigtermWhileAMountShutsDownIsNotFatal) {
   close(fd);
   EXPECT_EQ(mount.Wait(kBound), 0) << castore::testing::SlurpFile(log_);
   EXPECT_FALSE(castore::testing::IsFuseMount(mnt));
+}
+
+TEST_F(DaemonSignalTest, SigtermWhileAFileStaysOpenUnmountsAndExitsAfterTheGracePeriod) {
+  std::string mnt = dir_.path() + "/mnt";
+  ASSERT_EQ(mkdir(mnt.c_str(), 0755), 0);
+  FuseMountGuard guard(mnt);
+  Child mount = SpawnCastor({"mount", mnt, "--threads", "2"});
+  ASSERT_TRUE(mount.started());
+  ASSERT_TRUE(castore::testing::WaitForFuseMount(mnt)) << castore::testing::SlurpFile(log_);
+  // A file that stays open (a shell's working directory would do the same):
+  // after the grace period the connection is aborted, also where fusectl is
+  // not mounted.
+  int fd = open((mnt + "/r/fine").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  mount.Signal(SIGTERM);
+  int code = mount.Wait(kBound);
+  EXPECT_EQ(code, 0) << castore::testing::SlurpFile(log_);
+  EXPECT_FALSE(castore::testing::IsFuseMount(mnt));
+  char c;
+  EXPECT_LT(read(fd, &c, 1), 0);  // the connection is gone
+  close(fd);
 }
 
 TEST_F(DaemonSignalTest, SecondSigtermWhileAProxyDaemonDrainsIsNotFatal) {
