@@ -20,8 +20,10 @@
 #include <cerrno>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "castore/testing/paths.h"
 #include "castore/testing/stalling_services.h"
@@ -120,6 +122,22 @@ class StalledDaemonMountTest : public ::testing::Test {
     return Child::Spawn(args, log_, log_);
   }
 
+  // `castor mount mnt_ --threads 2 EXTRA...` through the daemon; the mount
+  // is detached again whatever happens. Not started() (after a test
+  // failure) when it did not come up.
+  Child StartMount(std::vector<std::string> extra = {}) {
+    if (mkdir(mnt_.c_str(), 0755) != 0) ADD_FAILURE() << "mkdir " << mnt_;
+    guard_ = std::make_unique<FuseMountGuard>(mnt_);
+    std::vector<std::string> args = {"mount", mnt_, "--threads", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Child mount = SpawnCastor(args);
+    if (!mount.started() || !castore::testing::WaitForFuseMount(mnt_)) {
+      ADD_FAILURE() << "castor mount did not come up: " << castore::testing::SlurpFile(log_);
+      return Child();
+    }
+    return mount;
+  }
+
   // Reads `rel` in the mount on another thread; fails the test when that
   // takes longer than kBound (the read is freed by TearDown).
   ReadResult BoundedRead(const std::string& rel) {
@@ -138,6 +156,8 @@ class StalledDaemonMountTest : public ::testing::Test {
   std::unique_ptr<MountedFs> mount_;
   castore::testing::TempDir dir_{"stalled"};
   std::string log_ = dir_.path() + "/log";
+  std::string mnt_ = dir_.path() + "/mnt";
+  std::unique_ptr<FuseMountGuard> guard_;  // goes before dir_
 };
 
 TEST_F(StalledDaemonMountTest, StuckReadIsEioWhileOtherFilesAreServed) {
@@ -183,22 +203,17 @@ TEST_F(StalledDaemonMountTest, DirectoryWhoseGetNeverReturnsIsEio) {
 }
 
 TEST_F(StalledDaemonMountTest, SigtermDuringAStuckReadUnmountsAndExitsPromptly) {
-  std::string mnt = dir_.path() + "/mnt";
-  ASSERT_EQ(mkdir(mnt.c_str(), 0755), 0);
-  FuseMountGuard guard(mnt);
   // Timeouts far beyond the bound: only the shutdown can end the stuck call.
-  Child mount = SpawnCastor(
-      {"mount", mnt, "--threads", "2", "--rpc-idle-timeout", "600", "--rpc-timeout", "600"});
+  Child mount = StartMount({"--rpc-idle-timeout", "600", "--rpc-timeout", "600"});
   ASSERT_TRUE(mount.started());
-  ASSERT_TRUE(castore::testing::WaitForFuseMount(mnt)) << castore::testing::SlurpFile(log_);
-  auto stuck = std::async(std::launch::async, [&] { return ReadAll(mnt + "/r/stuck"); });
+  auto stuck = std::async(std::launch::async, [&] { return ReadAll(mnt_ + "/r/stuck"); });
   ASSERT_TRUE(staller_->AwaitBlocked(1, absl::Seconds(10)));
   auto start = Clock::now();
   mount.Signal(SIGTERM);
   int code = mount.Wait(kBound);
   EXPECT_EQ(code, 0) << castore::testing::SlurpFile(log_);
   EXPECT_LT(Clock::now() - start, kBound);
-  EXPECT_FALSE(castore::testing::IsFuseMount(mnt));
+  EXPECT_FALSE(castore::testing::IsFuseMount(mnt_));
   if (code != 0) mount.Kill();  // frees the stuck read
   ASSERT_EQ(stuck.wait_for(kBound), std::future_status::ready);
   EXPECT_NE(stuck.get().error, 0);  // EIO, or ENOTCONN once the mount is gone
@@ -207,15 +222,11 @@ TEST_F(StalledDaemonMountTest, SigtermDuringAStuckReadUnmountsAndExitsPromptly) 
 using DaemonSignalTest = StalledDaemonMountTest;
 
 TEST_F(DaemonSignalTest, SecondSigtermWhileAMountShutsDownIsNotFatal) {
-  std::string mnt = dir_.path() + "/mnt";
-  ASSERT_EQ(mkdir(mnt.c_str(), 0755), 0);
-  FuseMountGuard guard(mnt);
-  Child mount = SpawnCastor({"mount", mnt, "--threads", "2"});
+  Child mount = StartMount();
   ASSERT_TRUE(mount.started());
-  ASSERT_TRUE(castore::testing::WaitForFuseMount(mnt)) << castore::testing::SlurpFile(log_);
   // An open file keeps the lazily unmounted connection alive: the shutdown
   // waits for it to be closed.
-  int fd = open((mnt + "/r/fine").c_str(), O_RDONLY);
+  int fd = open((mnt_ + "/r/fine").c_str(), O_RDONLY);
   ASSERT_GE(fd, 0) << strerror(errno);
   mount.Signal(SIGTERM);
   ASSERT_TRUE(LogSays(log_, "unmounting")) << castore::testing::SlurpFile(log_);
@@ -223,25 +234,21 @@ TEST_F(DaemonSignalTest, SecondSigtermWhileAMountShutsDownIsNotFatal) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   close(fd);
   EXPECT_EQ(mount.Wait(kBound), 0) << castore::testing::SlurpFile(log_);
-  EXPECT_FALSE(castore::testing::IsFuseMount(mnt));
+  EXPECT_FALSE(castore::testing::IsFuseMount(mnt_));
 }
 
 TEST_F(DaemonSignalTest, SigtermWhileAFileStaysOpenUnmountsAndExitsAfterTheGracePeriod) {
-  std::string mnt = dir_.path() + "/mnt";
-  ASSERT_EQ(mkdir(mnt.c_str(), 0755), 0);
-  FuseMountGuard guard(mnt);
-  Child mount = SpawnCastor({"mount", mnt, "--threads", "2"});
+  Child mount = StartMount();
   ASSERT_TRUE(mount.started());
-  ASSERT_TRUE(castore::testing::WaitForFuseMount(mnt)) << castore::testing::SlurpFile(log_);
   // A file that stays open (a shell's working directory would do the same):
   // after the grace period the connection is aborted, also where fusectl is
   // not mounted.
-  int fd = open((mnt + "/r/fine").c_str(), O_RDONLY);
+  int fd = open((mnt_ + "/r/fine").c_str(), O_RDONLY);
   ASSERT_GE(fd, 0) << strerror(errno);
   mount.Signal(SIGTERM);
   int code = mount.Wait(kBound);
   EXPECT_EQ(code, 0) << castore::testing::SlurpFile(log_);
-  EXPECT_FALSE(castore::testing::IsFuseMount(mnt));
+  EXPECT_FALSE(castore::testing::IsFuseMount(mnt_));
   char c;
   EXPECT_LT(read(fd, &c, 1), 0);  // the connection is gone
   close(fd);
