@@ -5,6 +5,7 @@
 // guards. std::mutex goes through pthread, which TSan intercepts.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -38,6 +39,20 @@ class ABSL_LOCKABLE Mutex {
     cv_.wait(lock, done);
     lock.release();
     --waiters_;
+  }
+
+  // Await until `deadline` at the latest: returns done(), so false when the
+  // deadline passed first.
+  template <typename Predicate, typename Clock, typename Duration>
+  bool AwaitUntil(Predicate done, std::chrono::time_point<Clock, Duration> deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
+    if (done()) return true;
+    ++waiters_;
+    std::unique_lock<std::mutex> lock(mu_, std::adopt_lock);
+    bool ok = cv_.wait_until(lock, deadline, done);
+    lock.release();
+    --waiters_;
+    return ok;
   }
 
  private:

@@ -23,6 +23,7 @@ struct DaemonFlags {
   std::vector<std::string> listen;
   std::string socket_mode = "0660";
   double grace_seconds = 10;
+  uint64_t max_directory_put_bytes = rpc::HandlerOptions{}.max_directory_put_bytes;
 };
 
 int Fail(const absl::Status& s) {
@@ -50,17 +51,10 @@ int RunDaemon(const DaemonFlags& f) {
         absl::StrCat("invalid --socket-mode '", f.socket_mode, "': expected octal, e.g. 0660")));
   }
   options.socket_mode = static_cast<mode_t>(mode);
+  options.handlers.max_directory_put_bytes = f.max_directory_put_bytes;
 
   auto services = f.store.Open();
   if (!services.ok()) return Fail(services.status());
-
-  // Block the termination signals before gRPC starts its threads, so only
-  // sigwait below sees them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto daemon = rpc::Daemon::Start(*services, listen, options);
   if (!daemon.ok()) return Fail(daemon.status());
@@ -69,6 +63,8 @@ int RunDaemon(const DaemonFlags& f) {
   }
   std::fflush(stdout);
 
+  // Blocked since before the first thread (Signals::kAwaited).
+  sigset_t signals = TerminationSignals();
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down (grace {} s)", sig, f.grace_seconds);
@@ -97,8 +93,13 @@ void AddDaemonCommand(CLI::App& app) {
   cmd->add_option("--grace", f->grace_seconds,
                   "Seconds in-flight calls get to finish after SIGTERM/SIGINT")
       ->capture_default_str();
+  cmd->add_option("--max-directory-put-bytes", f->max_directory_put_bytes,
+                  "Most bytes of Directories one DirectoryService.Put stream may hold (it is "
+                  "kept in memory until its root arrives); more is refused with "
+                  "RESOURCE_EXHAUSTED. Units: KiB, MiB, GiB (default 256MiB)")
+      ->transform(CLI::AsSizeValue(false));
   f->store.AddTo(*cmd);
-  SetRunner(cmd, [f] { return RunDaemon(*f); });
+  SetRunner(cmd, Signals::kAwaited, [f] { return RunDaemon(*f); });
 }
 
 }  // namespace castor::cli

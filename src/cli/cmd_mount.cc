@@ -1,6 +1,6 @@
 // `castor mount MOUNTPOINT`: serves the store as a read-only FUSE file
 // system in the foreground until unmounted or signalled (SIGINT/SIGTERM
-// unmount cleanly and exit 0).
+// unmount cleanly and exit 0, without waiting for calls to a daemon).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -12,6 +12,7 @@
 #include "fs/fuse/dispatcher.h"
 #include "fs/fuse/session.h"
 #include "fs/transport/dev_fuse.h"
+#include "rpc/call_watchdog.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::cli {
@@ -36,7 +37,6 @@ int RunMount(const MountFlags& f) {
                            fs::FsOptions{.list_root = f.list_root, .show_xattr = f.show_xattr});
   fs::fuse::Session session;
   fs::fuse::Dispatcher dispatcher(filesystem, session);
-  fs::transport::BlockTerminationSignals();
   auto mounted = fs::transport::DevFuseSession::Start(
       dispatcher, session,
       fs::transport::MountOptions{.mountpoint = f.mountpoint,
@@ -47,7 +47,13 @@ int RunMount(const MountFlags& f) {
     return 1;
   }
   int sig = fs::transport::WaitForSignalOrUnmount(**mounted);
-  if (sig != 0) spdlog::info("signal {}: unmounting {}", sig, f.mountpoint);
+  if (sig != 0) {
+    spdlog::info("signal {}: unmounting {}", sig, f.mountpoint);
+    // A worker waiting for a daemon that does not answer would hold the
+    // unmount up until its call timed out: end every call now (the reads
+    // get EIO), and any call a worker starts from now on.
+    rpc::CancelAllCalls();
+  }
   absl::Status stopped = (*mounted)->Stop();
   if (!stopped.ok()) {
     std::fprintf(stderr, "castor: %s\n", std::string(stopped.message()).c_str());
@@ -71,7 +77,7 @@ void AddMountCommand(CLI::App& app) {
       ->check(CLI::Range(1, 1024));
   cmd->add_flag("--allow-other", f->allow_other, "Let other users access the mount");
   f->store.AddTo(*cmd);
-  SetRunner(cmd, [f] { return RunMount(*f); });
+  SetRunner(cmd, Signals::kAwaited, [f] { return RunMount(*f); });
 }
 
 }  // namespace castor::cli

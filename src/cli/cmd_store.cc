@@ -69,7 +69,7 @@ int Cat(const StoreFlags& flags, const std::string& spec) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat(spec, " is a ", AV(castore::NodeKind(entry->node)), ", not a file")));
   }
-  auto reader = services->blobs->OpenRead(f->digest);
+  auto reader = services->blobs->OpenReadSized(f->digest, f->size);
   if (!reader.ok()) return Fail(Annotate(reader.status(), spec));
   if (*reader == nullptr) {
     return Fail(absl::NotFoundError(

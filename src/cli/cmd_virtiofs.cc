@@ -27,13 +27,10 @@ struct VirtiofsFlags {
 };
 
 int RunVirtiofs(const VirtiofsFlags& flags) {
-  // Block the termination signals before any thread exists, then wait for
-  // them through a signalfd that doubles as the server's stop fd.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // The termination signals are blocked since before the first thread
+  // (Signals::kAwaited): wait for them through a signalfd that doubles as
+  // the server's stop fd.
+  sigset_t set = TerminationSignals();
   int stop = signalfd(-1, &set, SFD_CLOEXEC);
   if (stop < 0) {
     std::perror("castor: signalfd");
@@ -86,7 +83,7 @@ void AddVirtiofsCommand(CLI::App& app) {
       ->check(CLI::Range(1, 256));
   cmd->add_flag("--persistent", flags->persistent,
                 "after the VM disconnects, wait for the next connection instead of exiting");
-  SetRunner(cmd, [flags] { return RunVirtiofs(*flags); });
+  SetRunner(cmd, Signals::kAwaited, [flags] { return RunVirtiofs(*flags); });
 }
 
 }  // namespace castor::cli

@@ -6,13 +6,31 @@
 
 namespace castor::cli {
 namespace {
-std::map<const CLI::App*, std::function<int()>>& Runners() {
-  static auto* r = new std::map<const CLI::App*, std::function<int()>>;
+struct Runner {
+  std::function<int()> run;
+  Signals signals = Signals::kDefault;
+};
+std::map<const CLI::App*, Runner>& Runners() {
+  static auto* r = new std::map<const CLI::App*, Runner>;
   return *r;
 }
 }  // namespace
 
-void SetRunner(CLI::App* sub, std::function<int()> run) { Runners()[sub] = std::move(run); }
+sigset_t TerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+void SetRunner(CLI::App* sub, std::function<int()> run) {
+  SetRunner(sub, Signals::kDefault, std::move(run));
+}
+
+void SetRunner(CLI::App* sub, Signals signals, std::function<int()> run) {
+  Runners()[sub] = Runner{std::move(run), signals};
+}
 
 void RegisterCommands(CLI::App& app) {
   AddStoreCommands(app);
@@ -25,7 +43,13 @@ void RegisterCommands(CLI::App& app) {
 int RunSelected(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands()) {
     auto it = Runners().find(sub);
-    if (it != Runners().end()) return it->second();
+    if (it == Runners().end()) continue;
+    if (it->second.signals == Signals::kAwaited) {
+      // Still the only thread: every later one inherits the mask.
+      sigset_t set = TerminationSignals();
+      pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    }
+    return it->second.run();
   }
   return 2;
 }

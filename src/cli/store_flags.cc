@@ -1,8 +1,12 @@
 #include "cli/store_flags.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "castore/blob/caching_blob_service.h"
 #include "castore/directory/caching_directory_service.h"
 #include "castore/status_macros.h"
+#include "rpc/call_watchdog.h"
 
 namespace castor::cli {
 
@@ -22,6 +26,15 @@ void StoreFlags::AddTo(CLI::App& cmd) {
                  "Keep blobs and directories read from a remote store (grpc+...) in a local "
                  "store in DIR, so a second read stays local")
       ->type_name("DIR");
+  cmd.add_option("--rpc-idle-timeout", rpc_idle_timeout,
+                 "Seconds a stream from a daemon (grpc+...) may go without a message before it "
+                 "is cancelled and the read fails (EIO in a mount)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd.add_option("--rpc-timeout", rpc_timeout,
+                 "Seconds a daemon (grpc+...) gets to answer a single request")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
 }
 
 castore::StoreAddresses StoreFlags::Addresses() const {
@@ -34,6 +47,11 @@ castore::StoreAddresses StoreFlags::Addresses() const {
 }
 
 absl::StatusOr<castore::Services> StoreFlags::Open() const {
+  // At least a millisecond, at most a few years (no overflow).
+  auto ms = [](double seconds) {
+    return std::chrono::milliseconds(static_cast<int64_t>(std::clamp(seconds, 1e-3, 1e8) * 1000));
+  };
+  rpc::SetDefaultCallTimeouts({.idle = ms(rpc_idle_timeout), .unary = ms(rpc_timeout)});
   ASSIGN_OR_RETURN(castore::Services services, castore::OpenServices(Addresses()));
   if (cache.empty()) return services;
   castore::StoreAddresses local = castore::EmbeddedStoreAddresses(cache);

@@ -1,5 +1,6 @@
-// Store selection flags shared by every subcommand: --store and the three
-// composition overrides. Single-threaded (start-up only).
+// Store selection flags shared by every subcommand: --store, the three
+// composition overrides and the bounds on calls to a remote daemon.
+// Single-threaded (start-up only).
 #pragma once
 
 #include <string>
@@ -19,14 +20,20 @@ struct StoreFlags {
   // local store there (file://DIR/blobs, lmdb://DIR/meta), see
   // castore/blob/caching_blob_service.h.
   std::string cache;
+  // Seconds: a stream from a daemon with no message for this long is
+  // cancelled; a unary call's deadline (rpc/call_watchdog.h).
+  double rpc_idle_timeout = 15;
+  double rpc_timeout = 30;
 
   // Adds --store, --blob-service-addr, --directory-service-addr,
-  // --root-service-addr and --cache to `cmd`.
+  // --root-service-addr, --cache, --rpc-idle-timeout and --rpc-timeout to
+  // `cmd`.
   void AddTo(CLI::App& cmd);
   // The addresses after overrides.
   castore::StoreAddresses Addresses() const;
   // Opens the three services (creating the embedded store's folders), with
-  // the cache in front of blobs and directories when --cache is given.
+  // the cache in front of blobs and directories when --cache is given, and
+  // sets the process's call timeouts.
   absl::StatusOr<castore::Services> Open() const;
 };
 

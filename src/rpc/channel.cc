@@ -85,8 +85,4 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const castore::Servic
   return ch;
 }
 
-void SetDeadline(grpc::ClientContext& ctx, std::chrono::seconds timeout) {
-  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-}
-
 }  // namespace castor::rpc

@@ -2,27 +2,23 @@
 // backends of one address. Channels reconnect by themselves: after the daemon
 // goes away calls fail fast with UNAVAILABLE (no wait-for-ready), and the
 // reconnect backoff is capped at one second so a daemon that comes back is
-// used again promptly. Keepalive pings catch a daemon that hangs. Thread-safe.
+// used again promptly. Keepalive pings catch a dead connection; a daemon that
+// accepts a call and never answers it is the business of the calls' own
+// bounds (rpc/call_watchdog.h). Thread-safe.
 #pragma once
 
-#include <chrono>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "castore/composition.h"
 #include "grpcpp/channel.h"
-#include "grpcpp/client_context.h"
 
 namespace castor::rpc {
 
 // The largest message either side accepts (a Directory with very many
 // entries is the biggest thing on the wire).
 inline constexpr int kMaxMessageSize = 64 << 20;
-
-// Deadlines: unary calls, and streams (a blob read or a Put stream).
-inline constexpr std::chrono::seconds kUnaryTimeout{30};
-inline constexpr std::chrono::seconds kStreamTimeout{3600};
 
 // A channel for `grpc+unix:///abs/path.sock` or `grpc+http://host:port`;
 // InvalidArgument for anything else. Channels are cached per target.
@@ -33,8 +29,5 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const castore::Servic
 // which joins its executor threads and can stall for seconds; a daemon or a
 // client that comes and goes (tests, reconnects) would pay that each time.
 void KeepGrpcInitialized();
-
-// Sets the deadline `timeout` from now on `ctx`.
-void SetDeadline(grpc::ClientContext& ctx, std::chrono::seconds timeout);
 
 }  // namespace castor::rpc

@@ -135,22 +135,23 @@ TEST_F(ChunkedRpcTest, RandomReadsOfABigBlobFetchOnlyTheChunksTheyNeed) {
   EXPECT_LE(chunked->chunks_fetched(), 40u);
 }
 
-TEST_F(ChunkedRpcTest, TheSizeHintOnlyPicksHowTheBlobIsFetched) {
+TEST_F(ChunkedRpcTest, TheSizeHintPicksHowTheBlobIsFetchedAndBoundsAWholeDownload) {
   auto big = clients_.blobs->OpenReadSized(digest_, data_.size());
   ASSERT_TRUE(big.ok()) << big.status();
   EXPECT_NE(dynamic_cast<castore::ChunkedBlobReader*>(big->get()), nullptr);
-  // A hint that says "small" fetches the blob whole: slower, still verified
-  // and of its real size.
+  // A hint that says "small" fetches the blob whole, and no more of it than
+  // the hint announces: a blob longer than its node says is DataLoss.
+  const uint64_t before = counting_->bytes_read();
   auto whole = clients_.blobs->OpenReadSized(digest_, 1000);
-  ASSERT_TRUE(whole.ok()) << whole.status();
-  ASSERT_NE(*whole, nullptr);
-  EXPECT_EQ(dynamic_cast<castore::ChunkedBlobReader*>(whole->get()), nullptr);
-  EXPECT_TRUE((*whole)->Verified());
-  EXPECT_EQ((*whole)->size(), data_.size());
+  EXPECT_EQ(whole.status().code(), absl::StatusCode::kDataLoss) << whole.status();
+  EXPECT_LT(counting_->bytes_read() - before, data_.size() / 2);
+  // A hint above the real size: the reader has the real size, verified.
   std::string small = "a small blob";
   auto d = castore::PutBlob(*counting_, small);
-  auto r = clients_.blobs->OpenReadSized(*d, small.size());
+  auto r = clients_.blobs->OpenReadSized(*d, small.size() + 100);
   ASSERT_TRUE(r.ok() && *r != nullptr);
+  EXPECT_TRUE((*r)->Verified());
+  EXPECT_EQ((*r)->size(), small.size());
   std::string buf(small.size(), '\0');
   ASSERT_EQ(*(*r)->ReadAt(0, Span(buf)), small.size());
   EXPECT_EQ(buf, small);

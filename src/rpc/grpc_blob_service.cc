@@ -12,6 +12,7 @@
 #include "castore/blob/chunk_index.h"
 #include "castore/blob/chunked_blob_reader.h"
 #include "castore/status_macros.h"
+#include "rpc/call_watchdog.h"
 #include "rpc/channel.h"
 #include "rpc/servers.h"
 #include "rpc/status.h"
@@ -25,6 +26,11 @@ using castore::B3Digest;
 // Blobs up to this size are kept in memory after download, bigger ones in an
 // unlinked temporary file.
 constexpr size_t kInMemoryLimit = 4 << 20;
+
+// A Stat that asks for chunks may make the daemon lay the blob out first (one
+// pass over it, about 2 s per GiB here): it gets one more second per this
+// many bytes of the blob's size, when the caller knows the size.
+constexpr uint64_t kLayoutBytesPerSecond = 32 << 20;
 
 absl::StatusOr<int> OpenTempFile() {
   const char* dir = std::getenv("TMPDIR");
@@ -92,8 +98,11 @@ class DownloadedReader : public castore::BlobReader {
 
 class GrpcBlobWriter : public castore::BlobWriter {
  public:
-  GrpcBlobWriter(std::shared_ptr<pb::BlobService::Stub> stub, std::string address)
-      : stub_(std::move(stub)), address_(std::move(address)) {}
+  GrpcBlobWriter(std::shared_ptr<pb::BlobService::Stub> stub, std::string address,
+                 CallTimeouts timeouts)
+      : stub_(std::move(stub)),
+        what_(absl::StrCat("BlobService.Put to ", address)),
+        timeouts_(timeouts) {}
   ~GrpcBlobWriter() override {
     if (stream_ != nullptr && !finished_) {
       ctx_.TryCancel();
@@ -121,14 +130,15 @@ class GrpcBlobWriter : public castore::BlobWriter {
     RETURN_IF_ERROR(broken_);
     if (!pending_.empty() || stream_ == nullptr) RETURN_IF_ERROR(Flush());
     stream_->WritesDone();
+    watch_->AwaitAnswer(timeouts_.unary);
     finished_ = true;
     grpc::Status s = stream_->Finish();
-    if (!s.ok()) return FromGrpcStatus(s, absl::StrCat("BlobService.Put to ", address_));
+    RETURN_IF_ERROR(watch_->Result(s, what_));
     B3Digest mine = hasher_.Finalize();
     auto theirs = B3Digest::FromBytes(resp_.digest());
     if (!theirs.ok() || *theirs != mine) {
-      return absl::DataLossError(absl::StrCat("BlobService.Put to ", address_, ": sent a blob of ",
-                                              written_, " bytes hashing to ", mine.ToB3(),
+      return absl::DataLossError(absl::StrCat(what_, ": sent a blob of ", written_,
+                                              " bytes hashing to ", mine.ToB3(),
                                               ", the daemon answered a different digest"));
     }
     return mine;
@@ -139,7 +149,7 @@ class GrpcBlobWriter : public castore::BlobWriter {
  private:
   absl::Status Flush() {
     if (stream_ == nullptr) {
-      SetDeadline(ctx_, kStreamTimeout);
+      watch_ = std::make_unique<CallWatch>(ctx_, CallWatch::Kind::kStream, timeouts_.idle);
       stream_ = stub_->Put(&ctx_, &resp_);
     }
     pb::BlobChunk chunk;
@@ -149,17 +159,21 @@ class GrpcBlobWriter : public castore::BlobWriter {
       // The daemon ended the call; Finish tells why.
       finished_ = true;
       grpc::Status s = stream_->Finish();
-      broken_ = s.ok() ? absl::UnavailableError("the daemon closed the Put stream early")
-                       : FromGrpcStatus(s);
-      broken_ = Annotate(broken_, absl::StrCat("BlobService.Put to ", address_));
+      broken_ =
+          s.ok()
+              ? absl::UnavailableError(absl::StrCat(what_, ": the daemon closed the stream early"))
+              : watch_->Result(s, what_);
       return broken_;
     }
+    watch_->Progress();
     return absl::OkStatus();
   }
 
   std::shared_ptr<pb::BlobService::Stub> stub_;
-  std::string address_;
+  const std::string what_;
+  const CallTimeouts timeouts_;
   grpc::ClientContext ctx_;
+  std::unique_ptr<CallWatch> watch_;  // from the first message on; goes before ctx_
   pb::PutBlobResponse resp_;
   std::unique_ptr<grpc::ClientWriter<pb::BlobChunk>> stream_;
   std::string pending_;
@@ -170,17 +184,17 @@ class GrpcBlobWriter : public castore::BlobWriter {
   bool finished_ = false;
 };
 
-
-// Stat: nullopt when the daemon does not have the blob.
+// Stat: nullopt when the daemon does not have the blob. `size`, when known,
+// extends the deadline of a Stat that asks for chunks.
 absl::StatusOr<std::optional<pb::StatBlobResponse>> Stat(pb::BlobService::Stub* stub,
-                                                          const std::string& address,
-                                                          const B3Digest& digest, bool chunks,
-                                                          bool bao) {
+                                                         const std::string& address,
+                                                         const CallTimeouts& timeouts,
+                                                         const B3Digest& digest, bool chunks,
+                                                         bool bao, std::optional<uint64_t> size) {
+  std::chrono::milliseconds limit = timeouts.unary;
+  if (chunks && size.has_value()) limit += std::chrono::seconds(*size / kLayoutBytesPerSecond);
   grpc::ClientContext ctx;
-  // A daemon lays a big blob out on the first Stat that asks for chunks (one
-  // pass over it, about 2 s per GiB here): more than a unary deadline for a
-  // huge blob. A daemon that hangs is caught by the keepalive pings.
-  SetDeadline(ctx, chunks ? kStreamTimeout : kUnaryTimeout);
+  CallWatch watch(ctx, CallWatch::Kind::kUnary, limit);
   pb::StatBlobRequest req;
   req.set_digest(std::string(digest.raw()));
   req.set_send_chunks(chunks);
@@ -188,9 +202,8 @@ absl::StatusOr<std::optional<pb::StatBlobResponse>> Stat(pb::BlobService::Stub* 
   pb::StatBlobResponse resp;
   grpc::Status s = stub->Stat(&ctx, req, &resp);
   if (s.error_code() == grpc::StatusCode::NOT_FOUND) return std::nullopt;
-  if (!s.ok()) {
-    return FromGrpcStatus(s, absl::StrCat("BlobService.Stat ", digest.ToB3(), " at ", address));
-  }
+  RETURN_IF_ERROR(
+      watch.Result(s, absl::StrCat("BlobService.Stat ", digest.ToB3(), " at ", address)));
   return resp;
 }
 
@@ -215,13 +228,14 @@ absl::StatusOr<std::vector<castore::ChunkMeta>> ParseChunks(const pb::StatBlobRe
 // checks it). The daemon forgets its layouts when it restarts: a chunk it
 // does not know makes it lay the blob out again (a Stat) before one retry.
 absl::StatusOr<std::string> FetchChunk(pb::BlobService::Stub& stub, const std::string& address,
+                                       const CallTimeouts& timeouts,
                                        const castore::ChunkLayout& layout, size_t index) {
   const castore::ChunkMeta& meta = layout.chunks[index];
   std::string what = absl::StrCat("BlobService.Read of chunk ", index, " (", meta.digest.ToB3(),
                                   ") of blob ", layout.digest.ToB3(), " at ", address);
   auto read = [&]() -> absl::StatusOr<std::string> {
     grpc::ClientContext ctx;
-    SetDeadline(ctx, kUnaryTimeout);
+    CallWatch watch(ctx, CallWatch::Kind::kStream, timeouts.idle);
     pb::ReadBlobRequest req;
     req.set_digest(std::string(meta.digest.raw()));
     auto stream = stub.Read(&ctx, req);
@@ -230,6 +244,7 @@ absl::StatusOr<std::string> FetchChunk(pb::BlobService::Stub& stub, const std::s
     pb::BlobChunk msg;
     bool too_long = false;
     while (stream->Read(&msg)) {
+      watch.Progress();
       if (data.size() + msg.data().size() > meta.size) {
         too_long = true;
         ctx.TryCancel();
@@ -241,12 +256,14 @@ absl::StatusOr<std::string> FetchChunk(pb::BlobService::Stub& stub, const std::s
     if (too_long) {
       return absl::DataLossError(absl::StrCat(what, ": more than ", meta.size, " bytes"));
     }
-    if (!s.ok()) return FromGrpcStatus(s, what);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) return FromGrpcStatus(s, what);
+    RETURN_IF_ERROR(watch.Result(s, what));
     return data;
   };
   auto got = read();
   if (got.status().code() != absl::StatusCode::kNotFound) return got;
-  ASSIGN_OR_RETURN(auto stat, Stat(&stub, address, layout.digest, true, false));
+  ASSIGN_OR_RETURN(auto stat,
+                   Stat(&stub, address, timeouts, layout.digest, true, false, layout.size));
   if (!stat.has_value()) {
     return absl::UnavailableError(absl::StrCat(what, ": the daemon no longer has the blob"));
   }
@@ -260,38 +277,63 @@ absl::StatusOr<std::string> FetchChunk(pb::BlobService::Stub& stub, const std::s
 
 }  // namespace
 
-GrpcBlobService::GrpcBlobService(std::shared_ptr<grpc::Channel> channel, std::string address)
-    : address_(std::move(address)), stub_(pb::BlobService::NewStub(std::move(channel))) {}
+GrpcBlobService::GrpcBlobService(std::shared_ptr<grpc::Channel> channel, std::string address,
+                                 CallTimeouts timeouts)
+    : address_(std::move(address)),
+      timeouts_(timeouts),
+      stub_(pb::BlobService::NewStub(std::move(channel))) {}
 
 GrpcBlobService::~GrpcBlobService() = default;
 
 absl::StatusOr<bool> GrpcBlobService::Has(const B3Digest& digest) {
   // Without send_chunks: the daemon need not lay a big blob out for this.
-  ASSIGN_OR_RETURN(auto resp, Stat(stub_.get(), address_, digest, false, false));
+  ASSIGN_OR_RETURN(auto resp,
+                   Stat(stub_.get(), address_, timeouts_, digest, false, false, std::nullopt));
   return resp.has_value();
 }
 
 absl::StatusOr<std::optional<std::vector<castore::ChunkMeta>>> GrpcBlobService::Chunks(
     const B3Digest& digest) {
-  ASSIGN_OR_RETURN(auto resp, Stat(stub_.get(), address_, digest, true, false));
+  ASSIGN_OR_RETURN(auto resp,
+                   Stat(stub_.get(), address_, timeouts_, digest, true, false, std::nullopt));
   if (!resp.has_value()) return std::nullopt;
   return ParseChunks(*resp, digest, address_);
 }
 
 absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::OpenRead(
     const B3Digest& digest) {
-  ASSIGN_OR_RETURN(auto stat, Stat(stub_.get(), address_, digest, true, true));
+  return Open(digest, std::nullopt);
+}
+
+absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::OpenReadSized(
+    const B3Digest& digest, uint64_t expected_size) {
+  if (expected_size <= castore::ChunkIndex::Options{}.min_blob_size) {
+    return DownloadWhole(digest, expected_size);
+  }
+  return Open(digest, expected_size);
+}
+
+absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::Open(
+    const B3Digest& digest, std::optional<uint64_t> expected_size) {
+  ASSIGN_OR_RETURN(auto stat,
+                   Stat(stub_.get(), address_, timeouts_, digest, true, true, expected_size));
   if (!stat.has_value()) return nullptr;
+  std::optional<uint64_t> announced = expected_size;
   if (stat->chunks_size() > 0) {
     ASSIGN_OR_RETURN(std::vector<castore::ChunkMeta> chunks, ParseChunks(*stat, digest, address_));
+    uint64_t total = 0;  // saturating: the sizes are the daemon's word
+    for (const castore::ChunkMeta& c : chunks) {
+      total = c.size > UINT64_MAX - total ? UINT64_MAX : total + c.size;
+    }
+    announced = std::min(announced.value_or(UINT64_MAX), total);
     ASSIGN_OR_RETURN(std::optional<castore::ChunkLayout> layout,
                      castore::VerifyChunkLayout(digest, std::move(chunks), stat->bao()));
     if (layout.has_value()) {
       auto shared = std::make_shared<const castore::ChunkLayout>(std::move(*layout));
       // The fetcher owns what it needs: it may run on a prefetch thread after
       // this service is gone.
-      auto fetch = [stub = stub_, address = address_, shared](size_t index) {
-        return FetchChunk(*stub, address, *shared, index);
+      auto fetch = [stub = stub_, address = address_, timeouts = timeouts_, shared](size_t index) {
+        return FetchChunk(*stub, address, timeouts, *shared, index);
       };
       return std::make_unique<castore::ChunkedBlobReader>(std::move(shared), std::move(fetch));
     }
@@ -299,20 +341,14 @@ absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::OpenRead(
     // chunk could be checked, but not that they make up this blob; the whole
     // blob is downloaded and hashed instead.
   }
-  return DownloadWhole(digest);
-}
-
-absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::OpenReadSized(
-    const B3Digest& digest, uint64_t expected_size) {
-  if (expected_size <= castore::ChunkIndex::Options{}.min_blob_size) return DownloadWhole(digest);
-  return OpenRead(digest);
+  return DownloadWhole(digest, announced);
 }
 
 absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::DownloadWhole(
-    const B3Digest& digest) {
+    const B3Digest& digest, std::optional<uint64_t> announced) {
   std::string what = absl::StrCat("BlobService.Read ", digest.ToB3(), " at ", address_);
   grpc::ClientContext ctx;
-  SetDeadline(ctx, kStreamTimeout);
+  CallWatch watch(ctx, CallWatch::Kind::kStream, timeouts_.idle);
   pb::ReadBlobRequest req;
   req.set_digest(std::string(digest.raw()));
   auto stream = stub_->Read(&ctx, req);
@@ -323,7 +359,15 @@ absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::DownloadWh
   absl::Status local;
   pb::BlobChunk chunk;
   while (stream->Read(&chunk)) {
+    watch.Progress();
     const std::string& data = chunk.data();
+    // A daemon that sends more than it announced could fill the temporary
+    // directory: stop at the announced size.
+    if (announced.has_value() && data.size() > *announced - size) {
+      local = absl::DataLossError(
+          absl::StrCat("the daemon sent more than the ", *announced, " bytes announced"));
+      break;
+    }
     hasher.Update(data);
     size += data.size();
     if (fd < 0 && mem.size() + data.size() > kInMemoryLimit) {
@@ -355,7 +399,7 @@ absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::DownloadWh
     if (fd >= 0) ::close(fd);
     return std::unique_ptr<castore::BlobReader>();
   }
-  if (!s.ok()) return fail(FromGrpcStatus(s, what));
+  if (!s.ok()) return fail(watch.Result(s, what));
   B3Digest actual = hasher.Finalize();
   if (actual != digest) {
     return fail(absl::DataLossError(absl::StrCat(what, ": received ", size,
@@ -365,7 +409,7 @@ absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::DownloadWh
 }
 
 absl::StatusOr<std::unique_ptr<castore::BlobWriter>> GrpcBlobService::OpenWrite() {
-  return std::make_unique<GrpcBlobWriter>(stub_, address_);
+  return std::make_unique<GrpcBlobWriter>(stub_, address_, timeouts_);
 }
 
 absl::Status GrpcBlobService::ForEach(

@@ -3,7 +3,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "castore/status_macros.h"
-#include "rpc/channel.h"
+#include "rpc/call_watchdog.h"
 #include "rpc/status.h"
 
 namespace castor::rpc {
@@ -26,8 +26,11 @@ absl::StatusOr<Directory> Received(const pb::Directory& msg, std::string_view wh
 
 class GrpcPutter : public castore::DirectoryPutter {
  public:
-  GrpcPutter(std::shared_ptr<pb::DirectoryService::Stub> stub, const std::string& address)
-      : stub_(std::move(stub)), what_(absl::StrCat("DirectoryService.Put to ", address)) {}
+  GrpcPutter(std::shared_ptr<pb::DirectoryService::Stub> stub, const std::string& address,
+             CallTimeouts timeouts)
+      : stub_(std::move(stub)),
+        what_(absl::StrCat("DirectoryService.Put to ", address)),
+        timeouts_(timeouts) {}
   ~GrpcPutter() override {
     if (stream_ != nullptr && !finished_) {
       ctx_.TryCancel();
@@ -39,7 +42,7 @@ class GrpcPutter : public castore::DirectoryPutter {
     if (closed_) return absl::FailedPreconditionError("directory putter already closed");
     RETURN_IF_ERROR(broken_);
     if (stream_ == nullptr) {
-      SetDeadline(ctx_, kStreamTimeout);
+      watch_ = std::make_unique<CallWatch>(ctx_, CallWatch::Kind::kStream, timeouts_.idle);
       stream_ = stub_->Put(&ctx_, &resp_);
     }
     if (!stream_->Write(directory.ToProto())) {
@@ -47,9 +50,10 @@ class GrpcPutter : public castore::DirectoryPutter {
       finished_ = true;
       grpc::Status s = stream_->Finish();
       broken_ = s.ok() ? absl::UnavailableError(absl::StrCat(what_, ": stream closed early"))
-                       : FromGrpcStatus(s, what_);
+                       : watch_->Result(s, what_);
       return broken_;
     }
+    watch_->Progress();
     last_ = directory.digest();
     return absl::OkStatus();
   }
@@ -60,9 +64,10 @@ class GrpcPutter : public castore::DirectoryPutter {
     RETURN_IF_ERROR(broken_);
     if (!last_.has_value()) return absl::FailedPreconditionError("no directory was sent");
     stream_->WritesDone();
+    watch_->AwaitAnswer(timeouts_.unary);
     finished_ = true;
     grpc::Status s = stream_->Finish();
-    if (!s.ok()) return FromGrpcStatus(s, what_);
+    RETURN_IF_ERROR(watch_->Result(s, what_));
     auto root = B3Digest::FromBytes(resp_.root_digest());
     if (!root.ok() || *root != *last_) {
       return absl::DataLossError(absl::StrCat(what_, ": sent root ", last_->ToB3(),
@@ -74,7 +79,9 @@ class GrpcPutter : public castore::DirectoryPutter {
  private:
   std::shared_ptr<pb::DirectoryService::Stub> stub_;
   std::string what_;
+  const CallTimeouts timeouts_;
   grpc::ClientContext ctx_;
+  std::unique_ptr<CallWatch> watch_;  // from the first message on; goes before ctx_
   pb::PutDirectoryResponse resp_;
   std::unique_ptr<grpc::ClientWriter<pb::Directory>> stream_;
   std::optional<B3Digest> last_;
@@ -86,15 +93,17 @@ class GrpcPutter : public castore::DirectoryPutter {
 }  // namespace
 
 GrpcDirectoryService::GrpcDirectoryService(std::shared_ptr<grpc::Channel> channel,
-                                           std::string address)
-    : address_(std::move(address)), stub_(pb::DirectoryService::NewStub(std::move(channel))) {}
+                                           std::string address, CallTimeouts timeouts)
+    : address_(std::move(address)),
+      timeouts_(timeouts),
+      stub_(pb::DirectoryService::NewStub(std::move(channel))) {}
 
 GrpcDirectoryService::~GrpcDirectoryService() = default;
 
 absl::StatusOr<std::optional<Directory>> GrpcDirectoryService::Get(const B3Digest& digest) {
   std::string what = absl::StrCat("DirectoryService.Get ", digest.ToB3(), " at ", address_);
   grpc::ClientContext ctx;
-  SetDeadline(ctx, kUnaryTimeout);
+  CallWatch watch(ctx, CallWatch::Kind::kStream, timeouts_.idle);
   pb::GetDirectoryRequest req;
   req.set_digest(std::string(digest.raw()));
   auto stream = stub_->Get(&ctx, req);
@@ -103,6 +112,7 @@ absl::StatusOr<std::optional<Directory>> GrpcDirectoryService::Get(const B3Diges
   absl::Status bad;
   int count = 0;
   while (stream->Read(&msg)) {
+    watch.Progress();
     if (++count > 1) {
       bad = absl::DataLossError(absl::StrCat(what, ": received more than one Directory"));
       break;
@@ -123,7 +133,7 @@ absl::StatusOr<std::optional<Directory>> GrpcDirectoryService::Get(const B3Diges
   grpc::Status s = stream->Finish();
   if (!bad.ok()) return bad;
   if (s.error_code() == grpc::StatusCode::NOT_FOUND) return std::nullopt;
-  if (!s.ok()) return FromGrpcStatus(s, what);
+  RETURN_IF_ERROR(watch.Result(s, what));
   if (!got.has_value()) {
     return absl::DataLossError(absl::StrCat(what, ": the daemon answered OK without a Directory"));
   }
@@ -131,13 +141,13 @@ absl::StatusOr<std::optional<Directory>> GrpcDirectoryService::Get(const B3Diges
 }
 
 absl::StatusOr<B3Digest> GrpcDirectoryService::Put(const Directory& directory) {
-  GrpcPutter putter(stub_, address_);
+  GrpcPutter putter(stub_, address_, timeouts_);
   RETURN_IF_ERROR(putter.Put(directory));
   return putter.Close();
 }
 
 absl::StatusOr<std::unique_ptr<castore::DirectoryPutter>> GrpcDirectoryService::OpenPutter() {
-  return std::make_unique<GrpcPutter>(stub_, address_);
+  return std::make_unique<GrpcPutter>(stub_, address_, timeouts_);
 }
 
 absl::Status GrpcDirectoryService::GetRecursive(
@@ -145,7 +155,7 @@ absl::Status GrpcDirectoryService::GetRecursive(
   std::string what =
       absl::StrCat("DirectoryService.Get ", root.ToB3(), " (recursive) at ", address_);
   grpc::ClientContext ctx;
-  SetDeadline(ctx, kStreamTimeout);
+  CallWatch watch(ctx, CallWatch::Kind::kStream, timeouts_.idle);
   pb::GetDirectoryRequest req;
   req.set_digest(std::string(root.raw()));
   req.set_recursive(true);
@@ -159,6 +169,7 @@ absl::Status GrpcDirectoryService::GetRecursive(
   absl::Status bad;
   pb::Directory msg;
   while (stream->Read(&msg)) {
+    watch.Progress();
     auto dir = Received(msg, what);
     if (!dir.ok()) {
       bad = dir.status();
@@ -205,7 +216,7 @@ absl::Status GrpcDirectoryService::GetRecursive(
   if (!bad.ok()) ctx.TryCancel();
   grpc::Status s = stream->Finish();
   if (!bad.ok()) return bad;
-  if (!s.ok()) return FromGrpcStatus(s, what);
+  RETURN_IF_ERROR(watch.Result(s, what));
   if (first) {
     return absl::DataLossError(absl::StrCat(what, ": the daemon answered OK without a Directory"));
   }

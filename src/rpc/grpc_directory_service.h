@@ -4,7 +4,8 @@
 // compares with the digest asked for; GetRecursive accepts a Directory only
 // when an earlier (verified) one refers to it, with the right size, each
 // once, and the closure must be complete. Anything else is DataLoss and is
-// never handed out. Thread-safe; putters as DirectoryService says.
+// never handed out. Every call is bounded by `timeouts`
+// (rpc/call_watchdog.h). Thread-safe; putters as DirectoryService says.
 #pragma once
 
 #include <memory>
@@ -12,13 +13,15 @@
 
 #include "castore/directory/directory_service.h"
 #include "grpcpp/channel.h"
+#include "rpc/call_watchdog.h"
 #include "tvix/castore/protos/rpc_directory.grpc.pb.h"
 
 namespace castor::rpc {
 
 class GrpcDirectoryService : public castore::DirectoryService {
  public:
-  GrpcDirectoryService(std::shared_ptr<grpc::Channel> channel, std::string address);
+  GrpcDirectoryService(std::shared_ptr<grpc::Channel> channel, std::string address,
+                       CallTimeouts timeouts = DefaultCallTimeouts());
   ~GrpcDirectoryService() override;
 
   absl::StatusOr<std::optional<castore::Directory>> Get(const castore::B3Digest& digest) override;
@@ -32,6 +35,7 @@ class GrpcDirectoryService : public castore::DirectoryService {
 
  private:
   std::string address_;
+  CallTimeouts timeouts_;
   // Shared with the writers/putters, which may outlive this object.
   std::shared_ptr<tvix::castore::v1::DirectoryService::Stub> stub_;
 };

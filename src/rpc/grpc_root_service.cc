@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "castore/status_macros.h"
-#include "rpc/channel.h"
+#include "rpc/call_watchdog.h"
 #include "rpc/status.h"
 
 namespace castor::rpc {
@@ -27,8 +27,11 @@ absl::StatusOr<castore::Entry> ReceivedRoot(const pb::Root& root, std::string_vi
 
 }  // namespace
 
-GrpcRootService::GrpcRootService(std::shared_ptr<grpc::Channel> channel, std::string address)
-    : address_(std::move(address)), stub_(pb::RootService::NewStub(std::move(channel))) {}
+GrpcRootService::GrpcRootService(std::shared_ptr<grpc::Channel> channel, std::string address,
+                                 CallTimeouts timeouts)
+    : address_(std::move(address)),
+      timeouts_(timeouts),
+      stub_(pb::RootService::NewStub(std::move(channel))) {}
 
 GrpcRootService::~GrpcRootService() = default;
 
@@ -37,13 +40,13 @@ absl::StatusOr<std::optional<castore::Entry>> GrpcRootService::Get(
   std::string what =
       absl::StrCat("RootService.Get ", castore::QuoteName(name.str()), " at ", address_);
   grpc::ClientContext ctx;
-  SetDeadline(ctx, kUnaryTimeout);
+  CallWatch watch(ctx, CallWatch::Kind::kUnary, timeouts_.unary);
   pb::GetRootRequest req;
   req.set_name(name.str());
   pb::GetRootResponse resp;
   grpc::Status s = stub_->Get(&ctx, req, &resp);
   if (s.error_code() == grpc::StatusCode::NOT_FOUND) return std::nullopt;
-  if (!s.ok()) return FromGrpcStatus(s, what);
+  RETURN_IF_ERROR(watch.Result(s, what));
   if (!resp.has_root()) return std::nullopt;
   ASSIGN_OR_RETURN(castore::Entry entry, ReceivedRoot(resp.root(), what));
   if (entry.name != name) {
@@ -56,12 +59,13 @@ absl::StatusOr<std::optional<castore::Entry>> GrpcRootService::Get(
 absl::Status GrpcRootService::List(const std::function<absl::Status(const castore::Entry&)>& fn) {
   std::string what = absl::StrCat("RootService.List at ", address_);
   grpc::ClientContext ctx;
-  SetDeadline(ctx, kStreamTimeout);
+  CallWatch watch(ctx, CallWatch::Kind::kStream, timeouts_.idle);
   auto stream = stub_->List(&ctx, pb::ListRootsRequest());
   pb::Root root;
   absl::Status bad;
   std::optional<std::string> previous;
   while (stream->Read(&root)) {
+    watch.Progress();
     auto entry = ReceivedRoot(root, what);
     if (!entry.ok()) {
       bad = entry.status();
@@ -79,32 +83,30 @@ absl::Status GrpcRootService::List(const std::function<absl::Status(const castor
   if (!bad.ok()) ctx.TryCancel();
   grpc::Status s = stream->Finish();
   if (!bad.ok()) return bad;
-  return FromGrpcStatus(s, what);
+  return watch.Result(s, what);
 }
 
 absl::Status GrpcRootService::Put(const castore::Entry& root) {
   grpc::ClientContext ctx;
-  SetDeadline(ctx, kUnaryTimeout);
+  CallWatch watch(ctx, CallWatch::Kind::kUnary, timeouts_.unary);
   pb::Root req;
   req.set_name(root.name.str());
   *req.mutable_node() = castore::EntryToProto(root);
   pb::PutRootResponse resp;
   grpc::Status s = stub_->Put(&ctx, req, &resp);
-  return FromGrpcStatus(s, absl::StrCat("RootService.Put ", castore::QuoteName(root.name.str()),
-                                        " at ", address_));
+  return watch.Result(
+      s, absl::StrCat("RootService.Put ", castore::QuoteName(root.name.str()), " at ", address_));
 }
 
 absl::StatusOr<bool> GrpcRootService::Remove(const castore::PathComponent& name) {
   grpc::ClientContext ctx;
-  SetDeadline(ctx, kUnaryTimeout);
+  CallWatch watch(ctx, CallWatch::Kind::kUnary, timeouts_.unary);
   pb::RemoveRootRequest req;
   req.set_name(name.str());
   pb::RemoveRootResponse resp;
   grpc::Status s = stub_->Remove(&ctx, req, &resp);
-  if (!s.ok()) {
-    return FromGrpcStatus(s, absl::StrCat("RootService.Remove ", castore::QuoteName(name.str()),
-                                          " at ", address_));
-  }
+  RETURN_IF_ERROR(watch.Result(
+      s, absl::StrCat("RootService.Remove ", castore::QuoteName(name.str()), " at ", address_)));
   return resp.existed();
 }
 

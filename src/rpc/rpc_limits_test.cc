@@ -2,9 +2,13 @@
 // to send anything: a Directory or a BlobChunk message larger than
 // kMaxMessageSize (64 MiB) is refused with RESOURCE_EXHAUSTED before any
 // handler sees it, one just below the limit is accepted, and the daemon
-// keeps serving afterwards.
+// keeps serving afterwards; a Put stream of more Directories in total than
+// the daemon keeps for one Put is refused the same way and stores nothing.
 #include <string>
+#include <vector>
 
+#include "absl/strings/match.h"
+#include "castore/status_macros.h"
 #include "gtest/gtest.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -103,6 +107,64 @@ TEST(RpcLimits, OversizedBlobChunkIsResourceExhaustedAndTheDaemonServesOn) {
   s = PutBlobChunk(*stub, "small");
   EXPECT_TRUE(s.ok()) << s.error_message();
   EXPECT_TRUE(*clients.blobs->Has(castore::B3Digest::Of(std::string_view("small"))));
+}
+
+// A Put stream through the client: `count` leaves of about `each` bytes
+// (distinct), then a root that refers to all of them. Returns what Close
+// (or the first failing Put) says; `first` is the first leaf's digest.
+absl::StatusOr<castore::B3Digest> PutClosure(castore::DirectoryService& dirs, int count,
+                                             size_t each, castore::B3Digest* first) {
+  ASSIGN_OR_RETURN(auto putter, dirs.OpenPutter());
+  std::vector<castore::Entry> children;
+  for (int i = 0; i < count; ++i) {
+    pb::Directory leaf = BigDirectory(each);
+    auto* mark = leaf.add_symlinks();  // after the "l..." names: still sorted
+    mark->set_name("z");
+    mark->set_target(std::to_string(i));
+    ASSIGN_OR_RETURN(castore::Directory d, castore::Directory::FromProto(leaf));
+    if (i == 0) *first = d.digest();
+    char name[16];
+    std::snprintf(name, sizeof(name), "d%06d", i);
+    children.push_back(
+        {*castore::PathComponent::Create(name), castore::DirectoryNode{d.digest(), d.size()}});
+    RETURN_IF_ERROR(putter->Put(d));
+  }
+  ASSIGN_OR_RETURN(castore::Directory root, castore::Directory::Create(std::move(children)));
+  RETURN_IF_ERROR(putter->Put(root));
+  return putter->Close();
+}
+
+TEST(RpcLimits, DirectoryPutStreamPastTheDefaultBoundIsResourceExhaustedAndStoresNothing) {
+  LocalDaemon daemon;
+  auto clients = daemon.Clients();
+  castore::B3Digest first;
+  // 70 Directories of 4 MiB: 280 MiB, past the 256 MiB a daemon keeps for one Put.
+  auto root = PutClosure(*clients.directories, 70, 4 << 20, &first);
+  ASSERT_FALSE(root.ok());
+  EXPECT_EQ(root.status().code(), absl::StatusCode::kResourceExhausted) << root.status();
+  EXPECT_TRUE(absl::StrContains(root.status().message(), "--max-directory-put-bytes"))
+      << root.status();
+  auto got = daemon.backing().directories->Get(first);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_FALSE(got->has_value());
+}
+
+TEST(RpcLimits, DirectoryPutBoundIsConfigurableAndAStreamWithinItIsStored) {
+  DaemonOptions options;
+  options.handlers.max_directory_put_bytes = 1 << 20;
+  LocalDaemon daemon({std::make_shared<castore::MemoryBlobService>(),
+                      std::make_shared<castore::MemoryDirectoryService>(),
+                      std::make_shared<castore::MemoryRootService>()},
+                     options);
+  auto clients = daemon.Clients();
+  castore::B3Digest first;
+  auto refused = PutClosure(*clients.directories, 3, 400 << 10, &first);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_FALSE(daemon.backing().directories->Get(first)->has_value());
+  auto stored = PutClosure(*clients.directories, 2, 400 << 10, &first);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(daemon.backing().directories->Get(*stored)->has_value());
+  EXPECT_TRUE(daemon.backing().directories->Get(first)->has_value());
 }
 
 // Our own clients refuse to send what the daemon would refuse anyway.

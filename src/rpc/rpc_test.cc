@@ -6,6 +6,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -235,6 +237,110 @@ TEST(RpcWholeBlobs, BigBlobReaderIsSeekableAndHasALocalFile) {
   ASSERT_EQ(*n, 100u);
   EXPECT_EQ(std::memcmp(buf.data(), data.data() + 5'000'000, 100), 0);
   EXPECT_EQ(*(*reader)->ReadAt(data.size(), buf), 0u);
+}
+
+// A store whose blob `digest` claims `extra` bytes more than it has (the
+// daemon then streams them: its real bytes, then filler) while its chunk
+// list, when asked for, announces the real size. Counts the bytes served.
+class OverlongBlobs final : public castore::BlobService {
+ public:
+  OverlongBlobs(std::shared_ptr<castore::BlobService> inner, B3Digest digest, uint64_t real,
+                uint64_t extra)
+      : inner_(std::move(inner)), digest_(digest), real_(real), extra_(extra) {}
+  uint64_t served() const { return served_->load(); }
+
+  absl::StatusOr<bool> Has(const B3Digest& d) override { return inner_->Has(d); }
+  absl::StatusOr<std::unique_ptr<castore::BlobReader>> OpenRead(const B3Digest& d) override {
+    ASSIGN_OR_RETURN(auto r, inner_->OpenRead(d));
+    if (r == nullptr || d != digest_) return r;
+    return std::make_unique<Reader>(std::move(r), real_ + extra_, served_);
+  }
+  absl::StatusOr<std::unique_ptr<castore::BlobWriter>> OpenWrite() override {
+    return inner_->OpenWrite();
+  }
+  absl::StatusOr<std::optional<std::vector<castore::ChunkMeta>>> Chunks(
+      const B3Digest& d) override {
+    if (d != digest_ || !announce_chunks_) return inner_->Chunks(d);
+    return std::vector<castore::ChunkMeta>{{d, real_}};  // one chunk, no outboard
+  }
+  absl::Status Sync() override { return inner_->Sync(); }
+  absl::Status ForEach(const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override {
+    return inner_->ForEach(fn);
+  }
+  absl::Status Delete(const B3Digest& d) override { return inner_->Delete(d); }
+  void AnnounceChunks() { announce_chunks_ = true; }
+
+ private:
+  class Reader final : public castore::BlobReader {
+   public:
+    Reader(std::unique_ptr<castore::BlobReader> r, uint64_t size,
+           std::shared_ptr<std::atomic<uint64_t>> served)
+        : r_(std::move(r)), size_(size), served_(std::move(served)) {}
+    uint64_t size() const override { return size_; }
+    absl::StatusOr<size_t> ReadAt(uint64_t off, std::span<uint8_t> buf) const override {
+      if (off >= size_) return 0;
+      size_t n = std::min<uint64_t>(buf.size(), size_ - off);
+      size_t real = 0;
+      if (off < r_->size()) {
+        ASSIGN_OR_RETURN(real, r_->ReadAt(off, buf.first(n)));
+      }
+      std::memset(buf.data() + real, 'x', n - real);
+      *served_ += n;
+      return n;
+    }
+
+   private:
+    std::unique_ptr<castore::BlobReader> r_;
+    uint64_t size_;
+    std::shared_ptr<std::atomic<uint64_t>> served_;
+  };
+  std::shared_ptr<castore::BlobService> inner_;
+  B3Digest digest_;
+  uint64_t real_, extra_;
+  std::atomic<bool> announce_chunks_{false};
+  std::shared_ptr<std::atomic<uint64_t>> served_ = std::make_shared<std::atomic<uint64_t>>(0);
+};
+
+TEST(RpcWholeBlobs, DownloadStopsAtTheAnnouncedSizeOfADaemonThatSendsMore) {
+  // The daemon would stream 1 GiB past the 3 MiB a node announces; the
+  // client stops right after the announced size instead of spilling it all
+  // to its temporary directory.
+  std::string data = Bytes(3 << 20);
+  B3Digest digest = B3Digest::Of(data);
+  auto memory = std::make_shared<castore::MemoryBlobService>();
+  ASSERT_TRUE(castore::PutBlob(*memory, data).ok());
+  constexpr uint64_t kExtra = uint64_t{1} << 30;
+  auto lying = std::make_shared<OverlongBlobs>(memory, digest, data.size(), kExtra);
+  LocalDaemon daemon({lying, std::make_shared<castore::MemoryDirectoryService>(),
+                      std::make_shared<castore::MemoryRootService>()});
+  castore::Services clients = daemon.Clients();
+  auto r = clients.blobs->OpenReadSized(digest, data.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), digest.ToB3())) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "3145728 bytes announced")) << r.status();
+  // What the daemon got to send beyond it is bounded by the flow-control
+  // windows, not by the lie.
+  EXPECT_LT(lying->served(), data.size() + (64 << 20)) << lying->served();
+}
+
+TEST(RpcWholeBlobs, DownloadStopsAtTheSizeTheDaemonsChunkListAnnounces) {
+  // Without a size from the caller, the chunk list (without an outboard:
+  // the blob is downloaded whole) is the daemon's own announcement.
+  std::string data = Bytes(5 << 20, 7);
+  B3Digest digest = B3Digest::Of(data);
+  auto memory = std::make_shared<castore::MemoryBlobService>();
+  ASSERT_TRUE(castore::PutBlob(*memory, data).ok());
+  auto lying = std::make_shared<OverlongBlobs>(memory, digest, data.size(), uint64_t{1} << 30);
+  lying->AnnounceChunks();
+  LocalDaemon daemon({lying, std::make_shared<castore::MemoryDirectoryService>(),
+                      std::make_shared<castore::MemoryRootService>()});
+  castore::Services clients = daemon.Clients();
+  auto r = clients.blobs->OpenRead(digest);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), digest.ToB3())) << r.status();
+  EXPECT_LT(lying->served(), data.size() + (64 << 20)) << lying->served();
 }
 
 TEST_F(RpcTest, MissingBlobIsAbsentNotAnError) {

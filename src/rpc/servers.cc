@@ -195,8 +195,8 @@ class BlobHandler final : public P::BlobService::Service {
 template <typename P>
 class DirectoryHandler final : public P::DirectoryService::Service {
  public:
-  explicit DirectoryHandler(std::shared_ptr<castore::DirectoryService> dirs)
-      : dirs_(std::move(dirs)) {}
+  DirectoryHandler(std::shared_ptr<castore::DirectoryService> dirs, uint64_t max_put_bytes)
+      : dirs_(std::move(dirs)), max_put_bytes_(max_put_bytes) {}
 
   grpc::Status Get(grpc::ServerContext* ctx, const typename P::GetDirectoryRequest* req,
                    grpc::ServerWriter<typename P::Directory>* writer) override {
@@ -233,7 +233,16 @@ class DirectoryHandler final : public P::DirectoryService::Service {
     if (!putter.ok()) return ToGrpcStatus(putter.status());
     typename P::Directory msg;
     uint64_t index = 0;
+    uint64_t bytes = 0;
     while (reader->Read(&msg)) {
+      bytes += msg.ByteSizeLong();
+      if (bytes > max_put_bytes_) {
+        return ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
+            "directory #", index, " of the Put stream: the stream holds more than ", max_put_bytes_,
+            " bytes of Directories, the most this daemon keeps for one Put "
+            "(castor daemon --max-directory-put-bytes); put the closure in parts, subtrees "
+            "first")));
+      }
       auto dir = DirectoryFromMsg(msg);
       if (!dir.ok()) {
         return ToGrpcStatus(
@@ -252,6 +261,7 @@ class DirectoryHandler final : public P::DirectoryService::Service {
 
  private:
   std::shared_ptr<castore::DirectoryService> dirs_;
+  const uint64_t max_put_bytes_;
 };
 
 absl::StatusOr<castore::PathComponent> RequestName(std::string_view name) {
@@ -369,9 +379,11 @@ class RootHandler final : public cv::RootService::Service {
 CastoreHandlers::CastoreHandlers(castore::Services services, HandlerOptions options)
     : chunk_index_(std::make_shared<castore::ChunkIndex>(services.blobs, options.chunks)) {
   services_.push_back(std::make_unique<BlobHandler<TvixPackage>>(services.blobs, chunk_index_));
-  services_.push_back(std::make_unique<DirectoryHandler<TvixPackage>>(services.directories));
+  services_.push_back(std::make_unique<DirectoryHandler<TvixPackage>>(
+      services.directories, options.max_directory_put_bytes));
   services_.push_back(std::make_unique<BlobHandler<SnixPackage>>(services.blobs, chunk_index_));
-  services_.push_back(std::make_unique<DirectoryHandler<SnixPackage>>(services.directories));
+  services_.push_back(std::make_unique<DirectoryHandler<SnixPackage>>(
+      services.directories, options.max_directory_put_bytes));
   services_.push_back(std::make_unique<RootHandler>(std::move(services), options));
 }
 

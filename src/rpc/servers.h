@@ -31,6 +31,13 @@ struct HandlerOptions {
   // fixed-size chunks (castore/blob/chunk_index.h) that Read serves as blobs;
   // send_bao adds the outboard that lets a client verify each chunk alone.
   castore::ChunkIndex::Options chunks;
+  // A DirectoryService.Put stream is kept in memory until its root arrives
+  // (all or nothing): past this many bytes of Directory messages it is
+  // refused with RESOURCE_EXHAUSTED. 256 MiB is a closure of some three
+  // million entries (a Directory entry is 60-100 bytes on the wire, about
+  // 1.5x that in memory), beyond any single tree we know of, while a few
+  // such streams at once still fit a small machine's memory.
+  uint64_t max_directory_put_bytes = uint64_t{256} << 20;
 };
 
 class CastoreHandlers {

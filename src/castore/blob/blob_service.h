@@ -124,10 +124,12 @@ class BlobService {
   virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(
       const B3Digest& digest) = 0;
 
-  // OpenRead for a caller that knows the blob's size from a node. Only a
-  // hint (the reader's size() stays the truth): a remote backend uses it to
+  // OpenRead for a caller that knows the blob's size from a node. A hint
+  // (the reader's size() stays the truth): a remote backend uses it to
   // fetch a small blob whole in one round trip instead of first asking
-  // whether it comes in chunks. Defaults to OpenRead.
+  // whether it comes in chunks, and stops a whole download there, so a blob
+  // longer than its node says is DataLoss rather than a download without
+  // bound. Defaults to OpenRead.
   virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenReadSized(const B3Digest& digest,
                                                                     uint64_t expected_size) {
     (void)expected_size;

@@ -121,7 +121,7 @@ class Exporter {
 
   absl::Status WriteFile(int dirfd, const char* name, const FileNode& node,
                          const std::string& path) {
-    ASSIGN_OR_RETURN(auto reader, blobs_.OpenRead(node.digest));
+    ASSIGN_OR_RETURN(auto reader, blobs_.OpenReadSized(node.digest, node.size));
     if (reader == nullptr) {
       return absl::NotFoundError(
           absl::StrCat(path, ": blob ", node.digest.ToB3(), " is not in the store"));

@@ -152,6 +152,17 @@ absl::StatusOr<int> MountWithFusermount(const MountOptions& o) {
   return fd;
 }
 
+// Writes to the abort file of the connection of `device` under the fusectl
+// mount `connections`.
+bool WriteAbort(const std::string& connections, dev_t device) {
+  std::string path = absl::StrCat(connections, "/", minor(device), "/abort");
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = write(fd, "1", 1) == 1;
+  close(fd);
+  return ok;
+}
+
 // Per worker: the reply buffer and completion, reused for every request.
 class WorkerResponder : public fuse::Responder {
  public:
@@ -307,11 +318,19 @@ absl::Status DevFuseSession::Unmount() {
 
 void DevFuseSession::AbortConnection() {
   if (device_ == 0) return;
-  std::string path = absl::StrCat("/sys/fs/fuse/connections/", minor(device_), "/abort");
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  (void)!write(fd, "1", 1);
-  close(fd);
+  if (WriteAbort("/sys/fs/fuse/connections", device_)) return;
+  // fusectl is often not mounted (containers): then, as root, mount it (one
+  // instance system-wide, so it shows every connection) on a private
+  // directory just for the write. Without it a file kept open in the
+  // detached mount would keep the workers, and Stop(), waiting.
+  if (geteuid() != 0) return;
+  char dir[] = "/tmp/castor-fusectl-XXXXXX";
+  if (mkdtemp(dir) == nullptr) return;
+  if (mount("fusectl", dir, "fusectl", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0) {
+    if (!WriteAbort(dir, device_)) spdlog::warn("could not abort the FUSE connection");
+    umount2(dir, MNT_DETACH);
+  }
+  rmdir(dir);
 }
 
 absl::Status DevFuseSession::Stop() {
@@ -338,14 +357,6 @@ absl::Status DevFuseSession::Stop() {
   close(fd_);
   if (s.ok()) spdlog::info("unmounted {}", options_.mountpoint);
   return s;
-}
-
-void BlockTerminationSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
 int WaitForSignalOrUnmount(const DevFuseSession& session) {

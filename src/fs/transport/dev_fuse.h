@@ -79,11 +79,10 @@ class DevFuseSession {
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
 };
 
-// For `castor mount`: blocks SIGINT and SIGTERM in the calling thread (call
-// it before Start so the workers inherit the mask).
-void BlockTerminationSignals();
 // Waits until SIGINT/SIGTERM arrives (returns the signal number) or the
-// session finishes because the file system was unmounted (returns 0).
+// session finishes because the file system was unmounted (returns 0). The
+// caller blocks both signals in every thread, from before the first one
+// starts (`castor mount` does in cli/commands.h).
 int WaitForSignalOrUnmount(const DevFuseSession& session);
 
 // Whether `path` is a dead FUSE mount (statfs fails with ENOTCONN).
