@@ -169,6 +169,10 @@ class BlobService {
 // digest the caller claimed, else DataLoss naming both.
 absl::Status CheckPrehashedDigest(const B3Digest& claimed, const B3Digest& actual);
 
+// The size of the stored blob `digest`, nullopt when it is not stored.
+absl::StatusOr<std::optional<uint64_t>> StoredBlobSize(BlobService& service,
+                                                       const B3Digest& digest);
+
 // Reads the whole blob and checks it hashes to `digest`: OK, NotFound when
 // absent, DataLoss naming the digest on a mismatch or a short read.
 absl::Status VerifyBlob(BlobService& service, const B3Digest& digest);
