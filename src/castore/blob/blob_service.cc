@@ -30,9 +30,8 @@ absl::Status VerifyReader(const BlobReader& reader, const B3Digest& digest) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<uint64_t>> StoredBlobSize(BlobService& service,
-                                                       const B3Digest& digest) {
-  ASSIGN_OR_RETURN(auto reader, service.OpenRead(digest));
+absl::StatusOr<std::optional<uint64_t>> BlobService::StoredSize(const B3Digest& digest) {
+  ASSIGN_OR_RETURN(auto reader, OpenRead(digest));
   if (reader == nullptr) return std::nullopt;
   return reader->size();
 }

@@ -134,6 +134,12 @@ class BlobService {
     return OpenRead(digest);
   }
 
+  // The stored blob's size, nullopt when it is not stored: the import's
+  // dedup check and the daemon's closure check ask this of every file.
+  // Defaults to OpenRead's size(); a backend answers it cheaper when it can
+  // (a stat for local files).
+  virtual absl::StatusOr<std::optional<uint64_t>> StoredSize(const B3Digest& digest);
+
   // A writer for a new blob.
   virtual absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() = 0;
 
@@ -168,10 +174,6 @@ class BlobService {
 // For PrehashedBlobWriter::Close: OK when the bytes written hash to the
 // digest the caller claimed, else DataLoss naming both.
 absl::Status CheckPrehashedDigest(const B3Digest& claimed, const B3Digest& actual);
-
-// The size of the stored blob `digest`, nullopt when it is not stored.
-absl::StatusOr<std::optional<uint64_t>> StoredBlobSize(BlobService& service,
-                                                       const B3Digest& digest);
 
 // Reads the whole blob and checks it hashes to `digest`: OK, NotFound when
 // absent, DataLoss naming the digest on a mismatch or a short read.

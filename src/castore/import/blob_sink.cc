@@ -9,7 +9,7 @@ namespace castor::castore {
 
 absl::StatusOr<bool> HasBlobOfSize(BlobService& blobs, const B3Digest& digest,
                                    uint64_t size) {
-  ASSIGN_OR_RETURN(std::optional<uint64_t> stored, StoredBlobSize(blobs, digest));
+  ASSIGN_OR_RETURN(std::optional<uint64_t> stored, blobs.StoredSize(digest));
   return stored == size;
 }
 

@@ -20,7 +20,7 @@ class ClosureChecker {
 
   absl::Status Run() {
     if (const auto* f = std::get_if<FileNode>(&root_.node)) {
-      return CheckBlob(*f, root_.name.str());
+      return CheckBlob(*f, [&] { return root_.name.str(); });
     }
     const auto* d = std::get_if<DirectoryNode>(&root_.node);
     if (d == nullptr) return absl::OkStatus();  // a symlink refers to nothing stored
@@ -56,7 +56,7 @@ class ClosureChecker {
     for (const Entry& e : dir.entries()) {
       if (const auto* f = std::get_if<FileNode>(&e.node)) {
         if (!checked_blobs_.insert(f->digest).second) continue;
-        RETURN_IF_ERROR(CheckBlob(*f, PathOf(dir.digest(), e.name.str())));
+        RETURN_IF_ERROR(CheckBlob(*f, [&] { return PathOf(dir.digest(), e.name.str()); }));
       } else if (const auto* sub = std::get_if<DirectoryNode>(&e.node)) {
         // Where a Directory was first seen, to name its path should it be
         // missing (the walk reads it once, from its first parent).
@@ -66,15 +66,17 @@ class ClosureChecker {
     return absl::OkStatus();
   }
 
-  absl::Status CheckBlob(const FileNode& f, const std::string& path) {
-    ASSIGN_OR_RETURN(std::optional<uint64_t> size, StoredBlobSize(blobs_, f.digest));
+  // `path` names the file, for messages only (built when needed).
+  template <typename PathFn>
+  absl::Status CheckBlob(const FileNode& f, const PathFn& path) {
+    ASSIGN_OR_RETURN(std::optional<uint64_t> size, blobs_.StoredSize(f.digest));
     if (!size.has_value()) {
       return absl::FailedPreconditionError(absl::StrCat(Root(), ": blob ", f.digest.ToB3(), " at ",
-                                                        QuoteName(path), " is not stored"));
+                                                        QuoteName(path()), " is not stored"));
     }
     if (*size != f.size) {
       return absl::InvalidArgumentError(absl::StrCat(Root(), ": blob ", f.digest.ToB3(), " at ",
-                                                     QuoteName(path), " has ", *size,
+                                                     QuoteName(path()), " has ", *size,
                                                      " bytes, its node says ", f.size));
     }
     return absl::OkStatus();
