@@ -12,7 +12,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,24 +19,21 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "castore/import/test_util.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/subprocess.h"
-#include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace castor {
 namespace {
 
 using castore::testing::Child;
+using castore::testing::MakeDir;
 using castore::testing::RunResult;
 using castore::testing::SlurpFile;
 using castore::testing::TempDir;
+using castore::testing::WriteFile;
 using Clock = std::chrono::steady_clock;
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary) << data;
-}
-void MakeDir(const std::string& path) { ASSERT_EQ(::mkdir(path.c_str(), 0755), 0) << path; }
 
 class DaemonGcTest : public ::testing::Test {
  protected:
@@ -90,7 +86,7 @@ class DaemonGcTest : public ::testing::Test {
     return dir;
   }
 
-  TempDir dir_{"daemon-gc"};
+  TempDir dir_;
   std::string bin_, root_, store_, sock_, addr_;
 };
 
@@ -201,7 +197,7 @@ TEST_F(DaemonGcTest, GcThroughADaemonWithAdminOffIsRefusedClearly) {
 // objects a gc took redoes its work once (or fails, saying what went
 // missing), but no root may ever point at something missing.
 TEST_F(DaemonGcTest, ImportsAndGcThroughTheDaemonSideBySideNeverLeaveADanglingRoot) {
-  constexpr int kImports = 12;
+  constexpr int kImports = 10;
   Child d = StartDaemon();
   std::atomic<int> rounds_started{0}, rounds_done{0};
   std::atomic<bool> imports_done{false};
@@ -237,7 +233,7 @@ TEST_F(DaemonGcTest, ImportsAndGcThroughTheDaemonSideBySideNeverLeaveADanglingRo
     // tree's own files, and files every tree has.
     std::string src = root_ + "/src" + std::to_string(i);
     MakeDir(src);
-    for (int k = 0; k < 150; ++k) {
+    for (int k = 0; k < 100; ++k) {
       WriteFile(absl::StrCat(src, "/prev", k), absl::StrCat("tree ", i - 1, " file ", k));
       WriteFile(absl::StrCat(src, "/own", k), absl::StrCat("tree ", i, " file ", k));
       WriteFile(absl::StrCat(src, "/shared", k % 10), absl::StrCat("shared ", k % 10));
