@@ -29,7 +29,8 @@ tsan_targets='castor castore_conformance_test castore_caching_test castore_lmdb_
   mount_stress_test mount_cli_test fault_mount_test cli_test vhost_user_test
   virtiofs_server_test virtiofs_cli_test castore_chunked_test rpc_chunked_test rpc_limits_test
   full_disk_test daemon_socket_test flapping_daemon_test damaged_store_test rpc_stall_test
-  stalled_daemon_test s3_client_test s3_retry_test castor_nix_pathinfo_test'
+  stalled_daemon_test s3_client_test s3_retry_test castor_nix_pathinfo_test
+  castore_mutex_test rpc_root_closure_test daemon_gc_test'
 ctest_args=()
 reports=
 case "${1:-}" in

@@ -73,4 +73,69 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
   Mutex* const mu_;
 };
 
+// A readers-writer lock on top of Mutex, for a few long holders: any number
+// of shared holders, or one exclusive holder. Writers are preferred: once
+// one waits, new shared holders wait too, so a steady stream of them cannot
+// starve it. Not reentrant.
+class ABSL_LOCKABLE SharedMutex {
+ public:
+  SharedMutex() = default;
+  SharedMutex(const SharedMutex&) = delete;
+  SharedMutex& operator=(const SharedMutex&) = delete;
+
+  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+    MutexLock lock(&mu_);
+    ++writers_waiting_;
+    mu_.Await([this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return !writer_ && readers_ == 0; });
+    --writers_waiting_;
+    writer_ = true;
+  }
+  void Unlock() ABSL_UNLOCK_FUNCTION() {
+    MutexLock lock(&mu_);
+    writer_ = false;
+  }
+  void LockShared() ABSL_SHARED_LOCK_FUNCTION() {
+    MutexLock lock(&mu_);
+    mu_.Await(
+        [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return !writer_ && writers_waiting_ == 0; });
+    ++readers_;
+  }
+  void UnlockShared() ABSL_UNLOCK_FUNCTION() {
+    MutexLock lock(&mu_);
+    --readers_;
+  }
+
+ private:
+  Mutex mu_;
+  int readers_ ABSL_GUARDED_BY(mu_) = 0;
+  int writers_waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writer_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Holds a SharedMutex exclusively for its scope.
+class ABSL_SCOPED_LOCKABLE WriterLock {
+ public:
+  explicit WriterLock(SharedMutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) { mu_->Lock(); }
+  ~WriterLock() ABSL_UNLOCK_FUNCTION() { mu_->Unlock(); }
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
+};
+
+// Holds a SharedMutex shared for its scope.
+class ABSL_SCOPED_LOCKABLE ReaderLock {
+ public:
+  explicit ReaderLock(SharedMutex* mu) ABSL_SHARED_LOCK_FUNCTION(mu) : mu_(mu) {
+    mu_->LockShared();
+  }
+  ~ReaderLock() ABSL_UNLOCK_FUNCTION() { mu_->UnlockShared(); }
+  ReaderLock(const ReaderLock&) = delete;
+  ReaderLock& operator=(const ReaderLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
+};
+
 }  // namespace castor

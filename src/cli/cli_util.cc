@@ -1,5 +1,7 @@
 #include "cli/cli_util.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "absl/strings/match.h"
@@ -46,21 +48,38 @@ std::string StoreDir(const StoreFlags& flags) {
   return flags.store.empty() ? castore::DefaultStoreDir() : flags.store;
 }
 
-absl::StatusOr<std::unique_ptr<castore::StoreLock>> LockStore(const StoreFlags& flags,
-                                                               castore::StoreLock::Mode mode) {
+bool UsesLocalStore(const StoreFlags& flags) {
   castore::StoreAddresses a = flags.Addresses();
   auto local = [](const std::string& addr) {
     return absl::StartsWith(addr, "file://") || absl::StartsWith(addr, "lmdb://");
   };
-  if (!local(a.blob) && !local(a.directory) && !local(a.root)) {
-    return std::unique_ptr<castore::StoreLock>();
-  }
+  return local(a.blob) || local(a.directory) || local(a.root);
+}
+
+absl::StatusOr<std::unique_ptr<castore::StoreLock>> LockStore(const StoreFlags& flags,
+                                                               castore::StoreLock::Mode mode) {
+  if (!UsesLocalStore(flags)) return std::unique_ptr<castore::StoreLock>();
   std::string dir = StoreDir(flags);
   return castore::StoreLock::Acquire(dir, mode, [&] {
     std::fprintf(stderr, "castor: waiting for %s on %s to finish...\n",
                  mode == castore::StoreLock::Mode::kShared ? "a running gc" : "running imports",
                  dir.c_str());
   });
+}
+
+absl::StatusOr<std::unique_ptr<castore::ServeLock>> LockServing(
+    const StoreFlags& flags, const std::string& program,
+    const std::function<absl::Status(const castore::ServeLock::Holder& daemon)>& on_daemon) {
+  if (!UsesLocalStore(flags)) return std::unique_ptr<castore::ServeLock>();
+  std::string dir = StoreDir(flags);
+  castore::ServeLock::Holder me{.program = program, .pid = ::getpid()};
+  castore::ServeLock::Holder holder;
+  ASSIGN_OR_RETURN(auto lock, castore::ServeLock::TryAcquire(dir, me, &holder));
+  if (lock != nullptr) return lock;
+  if (holder.program == kDaemonProgram) RETURN_IF_ERROR(on_daemon(holder));
+  std::fprintf(stderr, "castor: waiting for %s on %s to %s...\n", holder.Describe().c_str(),
+               dir.c_str(), holder.program == kDaemonProgram ? "exit" : "finish");
+  return castore::ServeLock::Acquire(dir, me);
 }
 
 }  // namespace castor::cli

@@ -1,7 +1,10 @@
 // `castor daemon`: serves the store (any composition of --store / service
 // addresses) over gRPC until SIGTERM or SIGINT, then shuts down gracefully:
-// new calls are refused, in-flight ones get --grace seconds to finish.
+// new calls are refused, in-flight ones get --grace seconds to finish. While
+// it runs it holds the store's ServeLock (castore/maintenance/store_lock.h),
+// which names it to a local gc that it makes refuse.
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -10,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/store_flags.h"
 #include "rpc/daemon.h"
@@ -24,12 +28,8 @@ struct DaemonFlags {
   std::string socket_mode = "0660";
   double grace_seconds = 10;
   uint64_t max_directory_put_bytes = rpc::HandlerOptions{}.max_directory_put_bytes;
+  std::string admin = "unix";
 };
-
-int Fail(const absl::Status& s) {
-  std::fprintf(stderr, "castor: %s\n", std::string(s.message()).c_str());
-  return 1;
-}
 
 int RunDaemon(const DaemonFlags& f) {
   std::vector<rpc::ListenAddress> listen;
@@ -52,6 +52,19 @@ int RunDaemon(const DaemonFlags& f) {
   }
   options.socket_mode = static_cast<mode_t>(mode);
   options.handlers.max_directory_put_bytes = f.max_directory_put_bytes;
+  options.handlers.admin = f.admin == "off"   ? rpc::AdminAccess::kOff
+                           : f.admin == "all" ? rpc::AdminAccess::kAll
+                                              : rpc::AdminAccess::kUnixSockets;
+
+  // One daemon per store, and none beside a local gc: its clients
+  // deduplicate against the store without the store lock (docs/gc.md).
+  const std::string store_dir = StoreDir(f.store);
+  auto serving = LockServing(f.store, kDaemonProgram, [&](const castore::ServeLock::Holder& d) {
+    return absl::FailedPreconditionError(absl::StrCat(store_dir, " is already served by ",
+                                                      d.Describe(), "; use that daemon"));
+  });
+  if (!serving.ok()) return Fail(serving.status());
+  if (*serving != nullptr) options.handlers.store_dir = store_dir;
 
   auto services = f.store.Open();
   if (!services.ok()) return Fail(services.status());
@@ -62,6 +75,12 @@ int RunDaemon(const DaemonFlags& f) {
     std::printf("serving %s\n", addr.c_str());
   }
   std::fflush(stdout);
+  if (*serving != nullptr) {
+    absl::Status s = (*serving)->Record({.program = kDaemonProgram,
+                                         .pid = ::getpid(),
+                                         .addresses = (*daemon)->client_addresses()});
+    if (!s.ok()) spdlog::warn("{}", std::string(s.message()));
+  }
 
   // Blocked since before the first thread (Signals::kAwaited).
   sigset_t signals = TerminationSignals();
@@ -98,6 +117,13 @@ void AddDaemonCommand(CLI::App& app) {
                   "kept in memory until its root arrives); more is refused with "
                   "RESOURCE_EXHAUSTED. Units: KiB, MiB, GiB (default 256MiB)")
       ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--admin", f->admin,
+                  "Who may call castor.v1.AdminService (gc in the daemon, `castor gc "
+                  "--root-service-addr`): unix (peers on unix sockets, whose access is the "
+                  "socket's mode), all (TCP peers too), off. gc deletes only what no root "
+                  "reaches")
+      ->check(CLI::IsMember({"unix", "all", "off"}))
+      ->capture_default_str();
   f->store.AddTo(*cmd);
   SetRunner(cmd, Signals::kAwaited, [f] { return RunDaemon(*f); });
 }

@@ -195,17 +195,34 @@ int RunImport(const ImportArgs& args) {
                                 .progress = &progress};
     std::unique_ptr<ProgressBar> bar;
     if (tty) bar = std::make_unique<ProgressBar>(progress, name->str());
-    auto result = args.tar
-                      ? castore::IngestTar(*services->blobs, *services->directories, path, opts)
-                      : castore::IngestPath(*services->blobs, *services->directories, path, opts);
-    if (result.ok() && g_interrupted) result = absl::CancelledError("interrupted");
-    absl::Status commit =
-        result.ok() ? castore::CommitRoot(*services->blobs, *services->roots,
-                                          castore::Entry{*name, result->node})
-                    : result.status();
+    auto ingest = [&]() -> absl::StatusOr<castore::IngestResult> {
+      auto r = args.tar
+                   ? castore::IngestTar(*services->blobs, *services->directories, path, opts)
+                   : castore::IngestPath(*services->blobs, *services->directories, path, opts);
+      if (r.ok() && g_interrupted) return absl::CancelledError("interrupted");
+      return r;
+    };
+    // A daemon's gc may take what this import reused before the root makes
+    // it reachable; the daemon then refuses the root, and the import runs
+    // once more (standard input cannot be read twice).
+    auto result = castore::IngestAndCommit(
+        *services->blobs, *services->roots, *name, ingest, /*retry=*/path != "-",
+        [&](const absl::Status& refused) {
+          if (bar) bar->Stop();
+          std::fprintf(stderr,
+                       "castor: %s: the store no longer holds part of what this import stored "
+                       "or reused (a gc ran meanwhile: %s); importing again\n",
+                       path.c_str(), std::string(refused.message()).c_str());
+          for (auto* counter : {&progress.files_found, &progress.bytes_found,
+                                &progress.files_done, &progress.bytes_done}) {
+            counter->store(0);
+          }
+          progress.scan_done = false;
+          if (tty) bar = std::make_unique<ProgressBar>(progress, name->str());
+        });
     if (bar) bar->Stop();
-    if (!commit.ok()) {
-      fail(commit);
+    if (!result.ok()) {
+      fail(result.status());
       continue;
     }
     const castore::ImportStats& st = result->stats;

@@ -2,12 +2,14 @@
 #include <cstdio>
 #include <memory>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "castore/maintenance/gc.h"
 #include "castore/maintenance/verify.h"
 #include "castore/status_macros.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "rpc/grpc_admin.h"
 
 namespace castor::cli {
 namespace {
@@ -48,25 +50,63 @@ int RunVerify(const VerifyArgs& args) {
 struct GcArgs {
   StoreFlags flags;
   bool dry_run = false;
+  bool wait = false;
 };
 
+void PrintGcStats(const castore::GcStats& stats, bool dry_run) {
+  const char* verb = dry_run ? "would delete" : "deleted";
+  std::printf("%s %llu blobs (%s freed) and %llu directories; kept %llu blobs (%s) and %llu "
+              "directories reachable from %llu roots\n",
+              verb, static_cast<unsigned long long>(stats.blobs_deleted),
+              HumanBytes(stats.bytes_freed).c_str(),
+              static_cast<unsigned long long>(stats.directories_deleted),
+              static_cast<unsigned long long>(stats.blobs_kept), HumanBytes(stats.bytes_kept).c_str(),
+              static_cast<unsigned long long>(stats.directories_kept),
+              static_cast<unsigned long long>(stats.roots));
+}
+
+// gc run by the daemon at --root-service-addr (castor.v1.AdminService).
+int RunRemoteGc(const GcArgs& args) {
+  const std::string& daemon = args.flags.root_addr;
+  for (const std::string* other : {&args.flags.blob_addr, &args.flags.directory_addr}) {
+    if (!other->empty() && *other != daemon) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "gc through a daemon collects that daemon's whole store: --blob-service-addr and "
+          "--directory-service-addr must name the same daemon as --root-service-addr (",
+          daemon, ") or be left out")));
+    }
+  }
+  auto stats = rpc::CollectGarbageThrough(daemon, args.dry_run);
+  if (!stats.ok()) return Fail(stats.status());
+  PrintGcStats(*stats, args.dry_run);
+  return 0;
+}
+
 int RunGc(const GcArgs& args) {
+  if (absl::StartsWith(args.flags.root_addr, "grpc+")) return RunRemoteGc(args);
   auto services = args.flags.Open();
   if (!services.ok()) return Fail(services.status());
+  // Held while gc runs, so that no daemon starts serving the store meanwhile.
+  std::string dir = StoreDir(args.flags);
+  auto serving =
+      LockServing(args.flags, "castor gc", [&](const castore::ServeLock::Holder& d) {
+        if (args.wait) return absl::OkStatus();
+        std::string hint = d.addresses.empty()
+                               ? "castor gc --root-service-addr <its grpc+unix:// address>"
+                               : absl::StrCat("castor gc --root-service-addr ", d.addresses[0]);
+        return absl::FailedPreconditionError(absl::StrCat(
+            dir, " is served by ", d.Describe(),
+            ": its clients reuse stored data without the store lock, so gc must not run "
+            "beside it. Collect garbage through the daemon (",
+            hint, "), or pass --wait to wait until it exits"));
+      });
+  if (!serving.ok()) return Fail(serving.status());
   auto lock = LockStore(args.flags, castore::StoreLock::Mode::kExclusive);
   if (!lock.ok()) return Fail(lock.status());
   auto stats = castore::CollectGarbage(*services->blobs, *services->directories, *services->roots,
                                        args.dry_run);
   if (!stats.ok()) return Fail(stats.status());
-  const char* verb = args.dry_run ? "would delete" : "deleted";
-  std::printf("%s %llu blobs (%s freed) and %llu directories; kept %llu blobs (%s) and %llu "
-              "directories reachable from %llu roots\n",
-              verb, static_cast<unsigned long long>(stats->blobs_deleted),
-              HumanBytes(stats->bytes_freed).c_str(),
-              static_cast<unsigned long long>(stats->directories_deleted),
-              static_cast<unsigned long long>(stats->blobs_kept), HumanBytes(stats->bytes_kept).c_str(),
-              static_cast<unsigned long long>(stats->directories_kept),
-              static_cast<unsigned long long>(stats->roots));
+  PrintGcStats(*stats, args.dry_run);
   return 0;
 }
 
@@ -84,9 +124,14 @@ void AddMaintenanceCommands(CLI::App& app) {
 
   auto gargs = std::make_shared<GcArgs>();
   CLI::App* gc = app.add_subcommand(
-      "gc", "Delete blobs and directories no root reaches (waits for running imports)");
+      "gc",
+      "Delete blobs and directories no root reaches (waits for running imports). Refused "
+      "beside a daemon serving the store: with --root-service-addr grpc+unix://... the "
+      "daemon collects its store itself");
   gargs->flags.AddTo(*gc);
   gc->add_flag("--dry-run", gargs->dry_run, "Only report what would be deleted");
+  gc->add_flag("--wait", gargs->wait,
+               "When a daemon serves the store, wait until it exits instead of refusing");
   SetRunner(gc, [gargs] { return RunGc(*gargs); });
 }
 

@@ -5,10 +5,16 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "castor/v1/admin.grpc.pb.h"
 #include "castor/v1/roots.grpc.pb.h"
+#include "castore/maintenance/closure_check.h"
+#include "castore/maintenance/gc.h"
+#include "castore/maintenance/store_lock.h"
 #include "castore/status_macros.h"
 #include "rpc/status.h"
+#include "spdlog/spdlog.h"
 #include "snix/castore/protos/rpc_blobstore.grpc.pb.h"
 #include "snix/castore/protos/rpc_directory.grpc.pb.h"
 #include "tvix/castore/protos/rpc_blobstore.grpc.pb.h"
@@ -272,8 +278,11 @@ absl::StatusOr<castore::PathComponent> RequestName(std::string_view name) {
 
 class RootHandler final : public cv::RootService::Service {
  public:
-  RootHandler(castore::Services services, HandlerOptions options)
-      : services_(std::move(services)), options_(options) {}
+  RootHandler(castore::Services services, HandlerOptions options,
+              std::shared_ptr<castor::SharedMutex> commit_gate)
+      : services_(std::move(services)),
+        options_(std::move(options)),
+        commit_gate_(std::move(commit_gate)) {}
 
   grpc::Status Get(grpc::ServerContext*, const cv::GetRootRequest* req,
                    cv::GetRootResponse* resp) override {
@@ -297,8 +306,8 @@ class RootHandler final : public cv::RootService::Service {
     return ToGrpcStatus(s);
   }
 
-  grpc::Status Put(grpc::ServerContext*, const cv::Root* req, cv::PutRootResponse*) override {
-    return ToGrpcStatus(DoPut(*req));
+  grpc::Status Put(grpc::ServerContext* ctx, const cv::Root* req, cv::PutRootResponse*) override {
+    return ToGrpcStatus(DoPut(ctx, *req));
   }
 
   grpc::Status Remove(grpc::ServerContext*, const cv::RemoveRootRequest* req,
@@ -323,7 +332,7 @@ class RootHandler final : public cv::RootService::Service {
     return absl::OkStatus();
   }
 
-  absl::Status DoPut(const cv::Root& req) {
+  absl::Status DoPut(grpc::ServerContext* ctx, const cv::Root& req) {
     ASSIGN_OR_RETURN(castore::PathComponent name, RequestName(req.name()));
     auto entry = castore::EntryFromProto(req.node());
     if (!entry.ok()) {
@@ -334,57 +343,100 @@ class RootHandler final : public cv::RootService::Service {
                                                      ": its node is named ",
                                                      castore::QuoteName(entry->name.str())));
     }
-    if (options_.check_root_referents) RETURN_IF_ERROR(CheckReferent(*entry));
+    // The check and the commit happen with no gc running (it holds the gate
+    // exclusively): what the check found stored stays stored until the
+    // root makes it reachable.
+    castor::ReaderLock gate(commit_gate_.get());
+    // The client may have given up while a gc ran; do not commit behind its back.
+    if (ctx->IsCancelled()) return absl::CancelledError("the client went away");
+    if (options_.check_root_referents) {
+      RETURN_IF_ERROR(
+          castore::CheckClosureStored(*services_.blobs, *services_.directories, *entry));
+    }
     // The root is the reference that makes its blobs live: they must be
     // durable before it is (DESIGN.md, durability without per-file fsync).
     RETURN_IF_ERROR(services_.blobs->Sync());
     return services_.roots->Put(*entry);
   }
 
-  // A root may only point at something stored.
-  absl::Status CheckReferent(const castore::Entry& e) {
-    std::string what = absl::StrCat("root ", castore::QuoteName(e.name.str()));
-    if (const auto* d = std::get_if<castore::DirectoryNode>(&e.node)) {
-      ASSIGN_OR_RETURN(std::optional<castore::Directory> dir, services_.directories->Get(d->digest));
-      if (!dir.has_value()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(what, " refers to unknown directory ", d->digest.ToB3()));
-      }
-      if (dir->size() != d->size) {
-        return absl::InvalidArgumentError(absl::StrCat(what, " has size ", d->size,
-                                                       " but directory ", d->digest.ToB3(),
-                                                       " has size ", dir->size()));
-      }
-    } else if (const auto* f = std::get_if<castore::FileNode>(&e.node)) {
-      ASSIGN_OR_RETURN(auto reader, services_.blobs->OpenRead(f->digest));
-      if (reader == nullptr) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(what, " refers to unknown blob ", f->digest.ToB3()));
-      }
-      if (reader->size() != f->size) {
-        return absl::InvalidArgumentError(absl::StrCat(what, " has size ", f->size, " but blob ",
-                                                       f->digest.ToB3(), " has ",
-                                                       reader->size(), " bytes"));
-      }
+  castore::Services services_;
+  HandlerOptions options_;
+  std::shared_ptr<castor::SharedMutex> commit_gate_;
+};
+
+// gc in the daemon. Serialized against root Puts by the gate, and against
+// local imports (which hold the store's StoreLock shared) by the exclusive
+// StoreLock.
+class AdminHandler final : public cv::AdminService::Service {
+ public:
+  AdminHandler(castore::Services services, HandlerOptions options,
+               std::shared_ptr<castor::SharedMutex> commit_gate)
+      : services_(std::move(services)),
+        options_(std::move(options)),
+        commit_gate_(std::move(commit_gate)) {}
+
+  grpc::Status CollectGarbage(grpc::ServerContext* ctx, const cv::CollectGarbageRequest* req,
+                              cv::CollectGarbageResponse* resp) override {
+    // ctx->peer() is "unix:..." for a unix-socket peer, "ipv4:..." or
+    // "ipv6:..." for TCP.
+    if (options_.admin != AdminAccess::kAll && !absl::StartsWith(ctx->peer(), "unix")) {
+      return ToGrpcStatus(absl::PermissionDeniedError(
+          "castor.v1.AdminService is served to unix-socket peers only (start the daemon with "
+          "--admin all to allow TCP peers)"));
     }
+    return ToGrpcStatus(DoCollectGarbage(req->dry_run(), *resp));
+  }
+
+ private:
+  absl::Status DoCollectGarbage(bool dry_run, cv::CollectGarbageResponse& resp) {
+    std::unique_ptr<castore::StoreLock> store_lock;
+    if (!options_.store_dir.empty()) {
+      ASSIGN_OR_RETURN(store_lock,
+                       castore::StoreLock::Acquire(
+                           options_.store_dir, castore::StoreLock::Mode::kExclusive, [&] {
+                             spdlog::info("gc: waiting for local imports on {} to finish",
+                                          options_.store_dir);
+                           }));
+    }
+    castor::WriterLock gate(commit_gate_.get());
+    spdlog::info("gc{}: started", dry_run ? " (dry run)" : "");
+    ASSIGN_OR_RETURN(castore::GcStats stats,
+                     castore::CollectGarbage(*services_.blobs, *services_.directories,
+                                             *services_.roots, dry_run));
+    spdlog::info("gc{}: {} {} blobs ({} bytes) and {} directories; kept {} blobs, {} directories",
+                 dry_run ? " (dry run)" : "", dry_run ? "would delete" : "deleted",
+                 stats.blobs_deleted, stats.bytes_freed, stats.directories_deleted,
+                 stats.blobs_kept, stats.directories_kept);
+    resp.set_roots(stats.roots);
+    resp.set_blobs_kept(stats.blobs_kept);
+    resp.set_blobs_deleted(stats.blobs_deleted);
+    resp.set_bytes_kept(stats.bytes_kept);
+    resp.set_bytes_freed(stats.bytes_freed);
+    resp.set_directories_kept(stats.directories_kept);
+    resp.set_directories_deleted(stats.directories_deleted);
     return absl::OkStatus();
   }
 
   castore::Services services_;
   HandlerOptions options_;
+  std::shared_ptr<castor::SharedMutex> commit_gate_;
 };
 
 }  // namespace
 
 CastoreHandlers::CastoreHandlers(castore::Services services, HandlerOptions options)
-    : chunk_index_(std::make_shared<castore::ChunkIndex>(services.blobs, options.chunks)) {
+    : chunk_index_(std::make_shared<castore::ChunkIndex>(services.blobs, options.chunks)),
+      commit_gate_(std::make_shared<castor::SharedMutex>()) {
   services_.push_back(std::make_unique<BlobHandler<TvixPackage>>(services.blobs, chunk_index_));
   services_.push_back(std::make_unique<DirectoryHandler<TvixPackage>>(
       services.directories, options.max_directory_put_bytes));
   services_.push_back(std::make_unique<BlobHandler<SnixPackage>>(services.blobs, chunk_index_));
   services_.push_back(std::make_unique<DirectoryHandler<SnixPackage>>(
       services.directories, options.max_directory_put_bytes));
-  services_.push_back(std::make_unique<RootHandler>(std::move(services), options));
+  if (options.admin != AdminAccess::kOff) {
+    services_.push_back(std::make_unique<AdminHandler>(services, options, commit_gate_));
+  }
+  services_.push_back(std::make_unique<RootHandler>(std::move(services), options, commit_gate_));
 }
 
 CastoreHandlers::~CastoreHandlers() = default;

@@ -1,7 +1,8 @@
 // gRPC handlers for the castore services, written over the service
 // interfaces of castore/: tvix.castore.v1.BlobService and DirectoryService
 // (also registered under snix.castore.v1, whose messages are identical) and
-// castor.v1.RootService. Every request is validated (digests, names,
+// castor.v1.RootService, plus castor.v1.AdminService (gc run by the daemon).
+// Every request is validated (digests, names,
 // Directory rules, the order of Put streams); errors carry the status codes
 // of issue 5 (NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION,
 // UNAVAILABLE). The handler objects are thread-safe (the sync server calls
@@ -9,10 +10,12 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "castore/blob/chunk_index.h"
 #include "castore/composition.h"
+#include "castore/mutex.h"
 #include "grpcpp/impl/codegen/service_type.h"
 #include "grpcpp/server_builder.h"
 
@@ -21,12 +24,25 @@ namespace castor::rpc {
 // Chunks of a Read stream are at most this big.
 inline constexpr size_t kReadChunkSize = 1 << 20;
 
+// Who may call castor.v1.AdminService.
+enum class AdminAccess {
+  kOff,          // not served (UNIMPLEMENTED)
+  kUnixSockets,  // peers on unix sockets; TCP peers get PERMISSION_DENIED
+  kAll,          // every peer
+};
+
 struct HandlerOptions {
-  // RootService.Put refuses a root whose directory or blob is not stored
-  // (FAILED_PRECONDITION) or whose size does not match (INVALID_ARGUMENT).
+  // RootService.Put refuses a root unless its whole closure is stored
+  // (castore/maintenance/closure_check.h): FAILED_PRECONDITION naming the
+  // first missing Directory or blob, INVALID_ARGUMENT for a size mismatch.
   // The RootService interface itself does not ask for this (its conformance
   // suite stores roots pointing at nothing), so it can be turned off.
   bool check_root_referents = true;
+  AdminAccess admin = AdminAccess::kUnixSockets;
+  // The store directory whose StoreLock the daemon's gc takes exclusively
+  // (local imports beside the daemon take it shared); empty when the
+  // services are not a local store.
+  std::string store_dir;
   // Stat(send_chunks) lays blobs bigger than chunks.min_blob_size out in
   // fixed-size chunks (castore/blob/chunk_index.h) that Read serves as blobs;
   // send_bao adds the outboard that lets a client verify each chunk alone.
@@ -47,11 +63,14 @@ class CastoreHandlers {
   CastoreHandlers(const CastoreHandlers&) = delete;
   CastoreHandlers& operator=(const CastoreHandlers&) = delete;
 
-  // Registers all five services; `this` must outlive the server built.
+  // Registers the services; `this` must outlive the server built.
   void RegisterOn(grpc::ServerBuilder& builder);
 
  private:
   std::shared_ptr<castore::ChunkIndex> chunk_index_;
+  // Root Puts (closure check and commit) hold it shared, the daemon's gc
+  // exclusively: no root commits while gc runs.
+  std::shared_ptr<castor::SharedMutex> commit_gate_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
 };
 

@@ -30,6 +30,12 @@ absl::Status VerifyReader(const BlobReader& reader, const B3Digest& digest) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::optional<uint64_t>> BlobService::StoredSize(const B3Digest& digest) {
+  ASSIGN_OR_RETURN(auto reader, OpenRead(digest));
+  if (reader == nullptr) return std::nullopt;
+  return reader->size();
+}
+
 absl::Status VerifyBlob(BlobService& service, const B3Digest& digest) {
   ASSIGN_OR_RETURN(auto reader, service.OpenRead(digest));
   if (reader == nullptr) {

@@ -136,6 +136,12 @@ class BlobService {
     return OpenRead(digest);
   }
 
+  // The stored blob's size, nullopt when it is not stored: the import's
+  // dedup check and the daemon's closure check ask this of every file.
+  // Defaults to OpenRead's size(); a backend answers it cheaper when it can
+  // (a stat for local files).
+  virtual absl::StatusOr<std::optional<uint64_t>> StoredSize(const B3Digest& digest);
+
   // A writer for a new blob.
   virtual absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() = 0;
 

@@ -91,6 +91,20 @@ TEST_P(BlobServiceConformance, MissingBlobIsAbsentNotAnError) {
   EXPECT_FALSE(read->has_value());
 }
 
+TEST_P(BlobServiceConformance, StoredSizeIsTheBlobsSizeOrNulloptWhenAbsent) {
+  for (size_t size : {size_t{0}, size_t{5}, size_t{(1 << 20) + 7}}) {
+    std::string data(size, 'z');
+    auto digest = PutBlob(service(), data);
+    ASSERT_TRUE(digest.ok()) << digest.status();
+    auto stored = service().StoredSize(*digest);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(*stored, std::optional<uint64_t>(size));
+  }
+  auto absent = service().StoredSize(B3Digest::Of(std::string_view("never stored")));
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_EQ(*absent, std::nullopt);
+}
+
 TEST_P(BlobServiceConformance, PutHasReadRoundTripOfReferenceBlobs) {
   struct Case {
     std::string name;

@@ -465,6 +465,20 @@ absl::StatusOr<bool> LocalBlobService::Has(const B3Digest& digest) {
   return S_ISREG(st.st_mode);
 }
 
+absl::StatusOr<std::optional<uint64_t>> LocalBlobService::StoredSize(const B3Digest& digest) {
+  std::string path = BlobPath(digest);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return ErrnoStatus(errno, absl::StrCat("stat ", path));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::DataLossError(
+        absl::StrCat("blob ", digest.ToB3(), ": ", path, " is not a regular file"));
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
 absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenRead(const B3Digest& digest) {
   std::string path = BlobPath(digest);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

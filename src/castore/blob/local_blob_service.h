@@ -71,6 +71,8 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
 
   absl::StatusOr<bool> Has(const B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(const B3Digest& digest) override;
+  // One stat(2), no open.
+  absl::StatusOr<std::optional<uint64_t>> StoredSize(const B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() override;
   absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> OpenPrehashedWrite(
       uint64_t size_hint) override;

@@ -9,8 +9,8 @@ namespace castor::castore {
 
 absl::StatusOr<bool> HasBlobOfSize(BlobService& blobs, const B3Digest& digest,
                                    uint64_t size) {
-  ASSIGN_OR_RETURN(auto reader, blobs.OpenRead(digest));
-  return reader != nullptr && reader->size() == size;
+  ASSIGN_OR_RETURN(std::optional<uint64_t> stored, blobs.StoredSize(digest));
+  return stored == size;
 }
 
 absl::Status BlobSink::Append(std::span<const uint8_t> data) {

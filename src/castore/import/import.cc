@@ -510,4 +510,17 @@ absl::Status CommitRoot(BlobService& blobs, RootService& roots, const Entry& roo
   return Annotate(roots.Put(root), absl::StrCat("setting root ", QuoteName(root.name.str())));
 }
 
+absl::StatusOr<IngestResult> IngestAndCommit(
+    BlobService& blobs, RootService& roots, const PathComponent& name,
+    const std::function<absl::StatusOr<IngestResult>()>& ingest, bool retry,
+    const std::function<void(const absl::Status&)>& retrying) {
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(IngestResult result, ingest());
+    absl::Status s = CommitRoot(blobs, roots, Entry{name, result.node});
+    if (s.ok()) return result;
+    if (s.code() != absl::StatusCode::kFailedPrecondition || !retry || attempt > 0) return s;
+    if (retrying) retrying(s);
+  }
+}
+
 }  // namespace castor::castore

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -80,6 +81,18 @@ absl::StatusOr<IngestResult> IngestPath(BlobService& blobs, DirectoryService& di
 
 // Makes every blob durable (blobs.Sync()) and then sets the root `name`.
 absl::Status CommitRoot(BlobService& blobs, RootService& roots, const Entry& root);
+
+// Runs `ingest` and commits its node as the root `name` (CommitRoot). A
+// castor daemon refuses a root whose closure is not wholly stored with
+// FailedPrecondition: its gc removed something this import reused (or wrote)
+// before the root made it reachable. With `retry`, the import then runs once
+// more — its dedup checks now see what is missing, so it stores it again —
+// after calling `retrying` with the refusal, and commits again; a second
+// refusal is returned. (The source must be readable twice: not a pipe.)
+absl::StatusOr<IngestResult> IngestAndCommit(
+    BlobService& blobs, RootService& roots, const PathComponent& name,
+    const std::function<absl::StatusOr<IngestResult>()>& ingest, bool retry,
+    const std::function<void(const absl::Status&)>& retrying = nullptr);
 
 // Stores one file's contents read from `fd` (positioned at 0) whose fstat
 // size is `expected_size`, for IngestPath and tests. `what` names the file in

@@ -6,10 +6,12 @@
 
 #include <atomic>
 
+#include "absl/strings/match.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/import/export.h"
 #include "castore/import/test_util.h"
+#include "castore/maintenance/closure_check.h"
 #include "castore/roots/memory_root_service.h"
 #include "gtest/gtest.h"
 
@@ -184,6 +186,87 @@ TEST_F(ImportTest, CommitRootSetsTheRootOnlyThen) {
   auto got = roots_.Get(*name);
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ((*got)->node, result->node);
+}
+
+// Roots as a castor daemon keeps them: a root whose closure is not stored is
+// refused (FailedPrecondition). Before each of the first `collections` Puts,
+// `victim` is deleted from the blobs: a gc that ran between the import's
+// dedup check (or its write) and its commit.
+class CollectedBeforeCommitRoots final : public RootService {
+ public:
+  CollectedBeforeCommitRoots(BlobService& blobs, DirectoryService& dirs, B3Digest victim,
+                             int collections)
+      : blobs_(blobs), dirs_(dirs), victim_(victim), collections_(collections) {}
+  absl::StatusOr<std::optional<Entry>> Get(const PathComponent& name) override {
+    return roots_.Get(name);
+  }
+  absl::Status List(const std::function<absl::Status(const Entry&)>& fn) override {
+    return roots_.List(fn);
+  }
+  absl::Status Put(const Entry& root) override {
+    if (collections_-- > 0) RETURN_IF_ERROR(blobs_.Delete(victim_));
+    RETURN_IF_ERROR(CheckClosureStored(blobs_, dirs_, root));
+    return roots_.Put(root);
+  }
+  absl::StatusOr<bool> Remove(const PathComponent& name) override { return roots_.Remove(name); }
+
+ private:
+  BlobService& blobs_;
+  DirectoryService& dirs_;
+  B3Digest victim_;
+  int collections_;
+  MemoryRootService roots_;
+};
+
+TEST_F(ImportTest, IngestAndCommitRedoesTheImportOnceWhenTheRootIsRefusedForSomethingCollected) {
+  std::string src = MakeSampleTree();
+  const B3Digest victim = B3Digest::Of(std::string_view("hello world\n"));
+  const PathComponent name = *PathComponent::Create("sample");
+  for (int collections : {1, 2}) {
+    SCOPED_TRACE(collections);
+    CollectedBeforeCommitRoots roots(blobs_, dirs_, victim, collections);
+    int ingests = 0;
+    std::vector<absl::Status> refusals;
+    auto result = IngestAndCommit(
+        blobs_, roots, name,
+        [&] {
+          ++ingests;
+          return IngestPath(blobs_, dirs_, src);
+        },
+        /*retry=*/true, [&](const absl::Status& s) { refusals.push_back(s); });
+    EXPECT_EQ(ingests, 2);
+    ASSERT_EQ(refusals.size(), 1u);
+    EXPECT_EQ(refusals[0].code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_TRUE(absl::StrContains(refusals[0].message(), victim.ToB3())) << refusals[0];
+    if (collections == 1) {
+      // The second run stored the blob again, and the root is whole.
+      ASSERT_TRUE(result.ok()) << result.status();
+      auto got = roots.Get(name);
+      ASSERT_TRUE(got.ok() && got->has_value());
+      EXPECT_TRUE(CheckClosureStored(blobs_, dirs_, **got).ok());
+    } else {
+      // Collected again: the second refusal is the answer, and no root is set.
+      EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition) << result.status();
+      EXPECT_FALSE(roots.Get(name)->has_value());
+    }
+  }
+}
+
+TEST_F(ImportTest, IngestAndCommitWithoutRetryReturnsTheRefusal) {
+  std::string src = MakeSampleTree();
+  const B3Digest victim = B3Digest::Of(std::string_view("hello world\n"));
+  CollectedBeforeCommitRoots roots(blobs_, dirs_, victim, 1);
+  int ingests = 0;
+  auto result = IngestAndCommit(
+      blobs_, roots, *PathComponent::Create("sample"),
+      [&] {
+        ++ingests;
+        return IngestPath(blobs_, dirs_, src);
+      },
+      /*retry=*/false);
+  EXPECT_EQ(ingests, 1);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition) << result.status();
+  EXPECT_TRUE(absl::StrContains(result.status().message(), "hello.txt")) << result.status();
 }
 
 TEST_F(ImportTest, ManyFilesAndDeepNestingRoundTrip) {

@@ -14,6 +14,10 @@
 // the exclusive lock every object is either reachable from a committed root
 // or garbage left by an import that failed, was interrupted or crashed.
 // A crashed import leaves no lock behind (flock dies with the process).
+// Clients of a daemon hold no StoreLock; instead the daemon holds the
+// store's ServeLock (store_lock.h), so no local gc runs beside it, runs gc
+// itself with its root Puts excluded, and refuses a root whose closure is
+// not wholly stored (closure_check.h; docs/gc.md).
 //
 // Marking aborts on any error (a missing or corrupt Directory): gc never
 // deletes anything while it cannot see the whole reachable set. Run

@@ -162,5 +162,44 @@ TEST(StoreLockTest, ExclusiveWaitsForSharedHolders) {
   EXPECT_TRUE(got);
 }
 
+TEST(StoreLockTest, ServeLockIsExclusiveNamesItsHolderAndIsFreeAgainOnceReleased) {
+  TempDir tmp;
+  ServeLock::Holder daemon{.program = "castor daemon", .pid = 42};
+  auto first = ServeLock::TryAcquire(tmp.path(), daemon, nullptr);
+  ASSERT_TRUE(first.ok() && *first != nullptr) << first.status();
+  daemon.addresses = {"grpc+unix:///run/a.sock", "grpc+http://127.0.0.1:7000"};
+  ASSERT_TRUE((*first)->Record(daemon).ok());
+
+  ServeLock::Holder current;
+  auto second = ServeLock::TryAcquire(tmp.path(), {.program = "castor gc", .pid = 7}, &current);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(*second, nullptr);
+  EXPECT_EQ(current.program, "castor daemon");
+  EXPECT_EQ(current.pid, 42);
+  EXPECT_EQ(current.addresses, daemon.addresses);
+  EXPECT_EQ(current.Describe(),
+            "castor daemon (pid 42, serving grpc+unix:///run/a.sock and "
+            "grpc+http://127.0.0.1:7000)");
+
+  std::atomic<bool> got{false};
+  std::thread waiter([&] {
+    auto lock = ServeLock::Acquire(tmp.path(), {.program = "castor gc", .pid = 7});
+    EXPECT_TRUE(lock.ok() && *lock != nullptr);
+    got = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(got);
+  first->reset();
+  waiter.join();
+  EXPECT_TRUE(got);
+  // The waiter recorded itself (and released the lock when it went).
+  auto again = ServeLock::TryAcquire(tmp.path(), daemon, &current);
+  ASSERT_TRUE(again.ok() && *again != nullptr);
+}
+
+TEST(StoreLockTest, ServeLockHolderOfAnEmptyFileIsAnotherProcess) {
+  EXPECT_EQ(ServeLock::Holder{}.Describe(), "another process");
+}
+
 }  // namespace
 }  // namespace castor::castore
