@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     }
   }
   Directory big = *Directory::Create(std::move(children));
-  if (auto s = (*lmdb)->WriteAll({big}); !s.ok()) return Fail(s.ToString());
+  if (auto s = (*lmdb)->WriteAll(std::span(&big, 1)); !s.ok()) return Fail(s.ToString());
 
   auto counting = std::make_shared<castor::castore::testing::CountingDirectoryService>(*lmdb);
   castor::castore::Services services{std::make_shared<castor::castore::MemoryBlobService>(),

@@ -19,14 +19,14 @@ tsan_tests+='|ChunkedBlobReader|ChunkedRpc|LyingChunks'
 tsan_skip='MillionEntryWalk|VirtiofsGuest'
 # The tests that go through gRPC run in a second pass that ignores accesses
 # inside libc interceptors (docs/reliability.md says why).
-tsan_grpc='Grpc/|RpcTest|Channel|Hostile|Daemon|ChunkedRpc|LyingChunks'
+tsan_grpc='Grpc/|RpcTest|Channel|Hostile|Daemon|ChunkedRpc|LyingChunks|CachingRpc'
 # Only the binaries those tests live in (plus castor, which they spawn).
 tsan_targets='castor castore_conformance_test castore_caching_test castore_lmdb_test
   castore_local_test castore_import_test castore_import_faults_test castore_maintenance_test
   castore_gc_concurrency_test rpc_test rpc_conformance_test daemon_e2e_test mount_test
   mount_stress_test mount_cli_test fault_mount_test cli_test vhost_user_test
   virtiofs_server_test virtiofs_cli_test castore_chunked_test rpc_chunked_test rpc_limits_test
-  full_disk_test daemon_socket_test flapping_daemon_test damaged_store_test'
+  full_disk_test daemon_socket_test flapping_daemon_test damaged_store_test rpc_caching_test'
 ctest_args=()
 reports=
 case "${1:-}" in

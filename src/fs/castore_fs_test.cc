@@ -45,10 +45,10 @@ struct WideTree {
                  FileNode{castore::B3Digest::Of(absl::StrCat("blob ", i)), 1, false}}});
       children.push_back(
           Entry{*PathComponent::Create(ChildName(i)), DirectoryNode{child.digest(), child.size()}});
-      memory->InsertAll({child});
+      memory->InsertAll(std::span(&child, 1));
     }
     big = *Directory::Create(std::move(children));
-    memory->InsertAll({big});
+    memory->InsertAll(std::span(&big, 1));
     counting = std::make_shared<CountingDirectoryService>(memory);
     services.blobs = std::make_shared<castore::MemoryBlobService>();
     services.directories = counting;
@@ -153,7 +153,7 @@ TEST(CastoreFsTest, LoggedProblemsAreBoundedAndEachStillLoggedOnce) {
                              DirectoryNode{castore::B3Digest::Of(absl::StrCat("gone ", i)), 0}});
   }
   Directory parent = *Directory::Create(std::move(children));
-  memory->InsertAll({parent});  // its children are missing
+  memory->InsertAll(std::span(&parent, 1));  // its children are missing
   castore::Services services{std::make_shared<castore::MemoryBlobService>(), memory,
                              std::make_shared<castore::MemoryRootService>()};
   ASSERT_TRUE(
