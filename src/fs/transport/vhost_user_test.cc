@@ -344,6 +344,35 @@ class VhostUserTest : public ::testing::Test {
     EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(reply.data() + 16), body.size()), body);
   }
 
+  // Publishes `n` requests (two descriptors each, request i at 0x40000 +
+  // i * 0x100, its reply area at 0x50000 + i * 0x100) with uniques
+  // first_unique + i and bodies prefix + i on the request queue.
+  void PublishRequests(int n, uint64_t first_unique, const std::string& prefix) {
+    FakeQueue& q = queues_[1];
+    for (int i = 0; i < n; ++i) {
+      auto req = FuseRequest(26, first_unique + i, prefix + std::to_string(i));
+      std::memcpy(mem_ + 0x40000 + i * 0x100, req.data(), req.size());
+      q.AddChain({{0x40000 + i * 0x100, static_cast<uint32_t>(req.size()), false},
+                  {0x50000 + i * 0x100, 0x100, true}});
+    }
+  }
+  // Waits for the `n` replies of PublishRequests, in any order, each echoed
+  // into its own reply area, each head once.
+  void ExpectEchoes(int n, uint64_t first_unique, const std::string& prefix) {
+    FakeQueue& q = queues_[1];
+    std::set<uint32_t> heads;
+    for (int i = 0; i < n; ++i) {
+      auto used = q.WaitUsed();
+      ASSERT_TRUE(used);
+      heads.insert(used->id);
+      int k = used->id / 2;
+      ExpectEcho(
+          std::vector<uint8_t>(mem_ + 0x50000 + k * 0x100, mem_ + 0x50000 + k * 0x100 + used->len),
+          first_unique + k, prefix + std::to_string(k));
+    }
+    EXPECT_EQ(heads.size(), static_cast<size_t>(n));
+  }
+
   int memfd_ = -1;
   uint8_t* mem_ = nullptr;
   int front_ = -1, back_ = -1, stop_ = -1;
@@ -527,25 +556,10 @@ TEST_F(VhostUserTest, MalformedChainsFailOnlyThatRequest) {
 TEST_F(VhostUserTest, ConcurrentRequestsOnWorkerPoolCompleteFromOtherThreads) {
   StartBackend(/*threads=*/4, /*async=*/true);
   Handshake();
-  FakeQueue& q = queues_[1];
   constexpr int kRequests = 8;  // half the queue (two descriptors each)
-  for (int i = 0; i < kRequests; ++i) {
-    auto req = FuseRequest(26, 100 + i, "req" + std::to_string(i));
-    std::memcpy(mem_ + 0x40000 + i * 0x100, req.data(), req.size());
-    q.AddChain({{0x40000 + i * 0x100, static_cast<uint32_t>(req.size()), false},
-                {0x50000 + i * 0x100, 0x100, true}});
-  }
-  q.Kick();
-  std::set<uint32_t> heads;
-  for (int i = 0; i < kRequests; ++i) {
-    auto used = q.WaitUsed();
-    ASSERT_TRUE(used);
-    heads.insert(used->id);
-    int n = used->id / 2;
-    ExpectEcho(std::vector<uint8_t>(mem_ + 0x50000 + n * 0x100, mem_ + 0x50000 + n * 0x100 + used->len),
-               100 + n, "req" + std::to_string(n));
-  }
-  EXPECT_EQ(heads.size(), static_cast<size_t>(kRequests));
+  PublishRequests(kRequests, 100, "req");
+  queues_[1].Kick();
+  ExpectEchoes(kRequests, 100, "req");
 }
 
 TEST_F(VhostUserTest, UnknownRequestGetsFailureReplyAndConnectionStays) {
@@ -730,12 +744,7 @@ TEST_F(VhostUserTest, FloodWhileWorkersAreBusyWaitsInTheRingNotInTheDevice) {
   FakeQueue& q = queues_[1];
   handler_->Hold();
   constexpr int kRequests = kQueueSize / 2;  // two descriptors each: the whole ring
-  for (int i = 0; i < kRequests; ++i) {
-    auto req = FuseRequest(26, 200 + i, "flood" + std::to_string(i));
-    std::memcpy(mem_ + 0x40000 + i * 0x100, req.data(), req.size());
-    q.AddChain({{0x40000 + i * 0x100, static_cast<uint32_t>(req.size()), false},
-                {0x50000 + i * 0x100, 0x100, true}});
-  }
+  PublishRequests(kRequests, 200, "flood");
   q.Kick();
   const size_t bound = VirtioFsDevice::kBacklogPerWorker * kThreads;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -748,17 +757,7 @@ TEST_F(VhostUserTest, FloodWhileWorkersAreBusyWaitsInTheRingNotInTheDevice) {
   EXPECT_EQ(handler_->calls.load(), kThreads);
   EXPECT_EQ(device_->backlog(1), bound);
   handler_->Release();
-  std::set<uint32_t> heads;
-  for (int i = 0; i < kRequests; ++i) {
-    auto used = q.WaitUsed();
-    ASSERT_TRUE(used);
-    heads.insert(used->id);
-    int n = used->id / 2;
-    ExpectEcho(
-        std::vector<uint8_t>(mem_ + 0x50000 + n * 0x100, mem_ + 0x50000 + n * 0x100 + used->len),
-        200 + n, "flood" + std::to_string(n));
-  }
-  EXPECT_EQ(heads.size(), static_cast<size_t>(kRequests));
+  ExpectEchoes(kRequests, 200, "flood");
   EXPECT_EQ(device_->backlog(1), 0u);
 }
 
