@@ -22,25 +22,13 @@ sock=$work/castor.sock
 addr=grpc+unix://$sock
 mnt=$work/mnt
 mkdir -p "$mnt" "$work/bigdir"
-dpid= mpid=
+# shellcheck source=bench/daemon_lib.sh
+. "$root/bench/daemon_lib.sh"
 
-cleanup() {
-  set +e
-  [ -n "$mpid" ] && kill -TERM "$mpid" 2>/dev/null && wait "$mpid" 2>/dev/null
-  mountpoint -q "$mnt" && umount -l "$mnt"
-  [ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
-now() { date +%s.%N; }
 secs() { local t0 t1; t0=$(now); "$@" > /dev/null 2>&1 || true; t1=$(now); echo "$t1 - $t0" | bc; }
 walk() { find "$1" -printf '%s %m %i %y\n' > /dev/null; }
 read_all() { (cd "$1" && find . -type f -print0 | xargs -0 -r -P 4 -n 256 cat > /dev/null); }
 seq_read() { dd if="$1" of=/dev/null bs=1M status=none; }
-wait_mount() { for _ in $(seq 1 500); do mountpoint -q "$1" && return 0; sleep 0.02; done; return 1; }
-wait_sock() { for _ in $(seq 1 500); do [ -S "$1" ] && return 0; sleep 0.02; done; return 1; }
 remote=(--blob-service-addr "$addr" --directory-service-addr "$addr" --root-service-addr "$addr")
 
 echo "tree: $src ($(find "$src" -xdev | wc -l) entries), big file: $big_mib MiB" >&2

@@ -26,20 +26,9 @@ sock=$work/castor.sock
 addr=grpc+unix://$sock
 mnt=$work/mnt
 mkdir -p "$mnt" "$work/bigdir"
-dpid= mpid=
+# shellcheck source=bench/daemon_lib.sh
+. "$root/bench/daemon_lib.sh"
 
-cleanup() {
-  set +e
-  [ -n "$mpid" ] && kill -TERM "$mpid" 2>/dev/null && wait "$mpid" 2>/dev/null
-  mountpoint -q "$mnt" && umount -l "$mnt"
-  [ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
-wait_mount() { for _ in $(seq 1 1500); do mountpoint -q "$1" && return 0; sleep 0.02; done; return 1; }
-wait_sock() { for _ in $(seq 1 500); do [ -S "$1" ] && return 0; sleep 0.02; done; return 1; }
 remote=(--blob-service-addr "$addr" --directory-service-addr "$addr" --root-service-addr "$addr")
 
 # prints "first random" seconds: one pread in the middle, then READS random preads

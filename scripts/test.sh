@@ -21,7 +21,7 @@ tsan_tests+='|S3Client|S3Retry'
 tsan_skip='MillionEntryWalk|VirtiofsGuest'
 # The tests that go through gRPC run in a second pass that ignores accesses
 # inside libc interceptors (docs/reliability.md says why).
-tsan_grpc='Grpc/|RpcTest|Channel|Hostile|Daemon|ChunkedRpc|LyingChunks'
+tsan_grpc='Grpc/|RpcTest|Channel|Hostile|Daemon|ChunkedRpc|LyingChunks|CachingRpc'
 # Only the binaries those tests live in (plus castor, which they spawn).
 tsan_targets='castor castore_conformance_test castore_caching_test castore_lmdb_test
   castore_local_test castore_import_test castore_import_faults_test castore_maintenance_test
@@ -30,7 +30,7 @@ tsan_targets='castor castore_conformance_test castore_caching_test castore_lmdb_
   virtiofs_server_test virtiofs_cli_test castore_chunked_test rpc_chunked_test rpc_limits_test
   full_disk_test daemon_socket_test flapping_daemon_test damaged_store_test rpc_stall_test
   stalled_daemon_test s3_client_test s3_retry_test castor_nix_pathinfo_test
-  castore_mutex_test rpc_root_closure_test daemon_gc_test'
+  castore_mutex_test rpc_root_closure_test daemon_gc_test rpc_caching_test'
 ctest_args=()
 reports=
 case "${1:-}" in

@@ -1,14 +1,20 @@
 // The caching decorators: the conformance suites over a memory cache in
 // front of a memory "remote", and what a cache is for (a second read stays
 // local, a lying remote is not cached).
+#include <chrono>
 #include <memory>
+#include <thread>
 
 #include "castore/blob/blob_service_conformance.h"
 #include "castore/blob/caching_blob_service.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/caching_directory_service.h"
 #include "castore/directory/directory_service_conformance.h"
+#include "castore/directory/lmdb_directory_service.h"
 #include "castore/directory/memory_directory_service.h"
+#include "castore/lmdb_env.h"
+#include "castore/testing/counting_services.h"
+#include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore {
@@ -29,7 +35,7 @@ INSTANTIATE_TEST_SUITE_P(Caching, DirectoryServiceConformance,
                              "caching_memory",
                              [] {
                                return std::make_shared<CachingDirectoryService>(
-                                   std::make_shared<MemoryDirectoryService>(),
+                                   NewMemoryDirectoryCacheStore(),
                                    std::make_shared<MemoryDirectoryService>());
                              }}),
                          BackendName);
@@ -84,41 +90,214 @@ Entry DirEntry(std::string_view name, const Directory& d) {
   return {*PathComponent::Create(name), DirectoryNode{d.digest(), d.size()}};
 }
 
-TEST(CachingDirectoryService, AMissFetchesTheClosureOnceAndStoresItLeavesFirst) {
-  // A diamond where breadth-first order is not leaves-first reversed:
-  // root -> {a, b}; a -> d; b -> c; c -> d.
-  Directory d = *Directory::Create(
-      {{*PathComponent::Create("f"), FileNode{EmptyDigest(), 0, false}}});
-  Directory c = *Directory::Create({DirEntry("d", d)});
-  Directory a = *Directory::Create(
-      {DirEntry("d", d), {*PathComponent::Create("x"), FileNode{EmptyDigest(), 0, false}}});
-  Directory b = *Directory::Create({DirEntry("c", c)});
-  Directory root = *Directory::Create({DirEntry("a", a), DirEntry("b", b)});
-  auto local = std::make_shared<MemoryDirectoryService>();
-  auto remote = std::make_shared<MemoryDirectoryService>();
-  auto putter = *remote->OpenPutter();
-  for (const Directory* x : {&d, &c, &a, &b, &root}) ASSERT_TRUE(putter->Put(*x).ok());
-  ASSERT_TRUE(putter->Close().ok());
+// A diamond where breadth-first order is not leaves-first reversed:
+// root -> {a, b}; a -> d; b -> c; c -> d.
+struct Diamond {
+  Diamond() {
+    d = *Directory::Create({{*PathComponent::Create("f"), FileNode{EmptyDigest(), 0, false}}});
+    c = *Directory::Create({DirEntry("d", d)});
+    a = *Directory::Create(
+        {DirEntry("d", d), {*PathComponent::Create("x"), FileNode{EmptyDigest(), 0, false}}});
+    b = *Directory::Create({DirEntry("c", c)});
+    root = *Directory::Create({DirEntry("a", a), DirEntry("b", b)});
+    auto memory = std::make_shared<MemoryDirectoryService>();
+    auto putter = *memory->OpenPutter();
+    for (const Directory* x : {&d, &c, &a, &b, &root}) EXPECT_TRUE(putter->Put(*x).ok());
+    EXPECT_TRUE(putter->Close().ok());
+    remote = std::make_shared<testing::CountingDirectoryService>(memory);
+  }
+  std::vector<B3Digest> All() const {
+    return {d.digest(), c.digest(), a.digest(), b.digest(), root.digest()};
+  }
+  Directory d, c, a, b, root;
+  std::shared_ptr<testing::CountingDirectoryService> remote;
+};
 
-  CachingDirectoryService cache(local, remote);
-  auto got = cache.Get(root.digest());
+TEST(CachingDirectoryService, AMissFetchesOnlyTheDirectoryAskedFor) {
+  Diamond t;
+  auto local = NewMemoryDirectoryCacheStore();
+  CachingDirectoryService cache(local, t.remote);
+  auto got = cache.Get(t.root.digest());
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_TRUE(got->has_value());
-  EXPECT_EQ(**got, root);
-  for (const Directory* x : {&d, &c, &a, &b, &root}) {
-    EXPECT_TRUE(local->Get(x->digest())->has_value());
-  }
-  // The remote forgets everything; the cache serves the whole walk.
-  std::vector<B3Digest> all{d.digest(), c.digest(), a.digest(), b.digest(), root.digest()};
-  ASSERT_TRUE(remote->Delete(all).ok());
-  EXPECT_TRUE(cache.Get(c.digest())->has_value());
-  int n = 0;
-  ASSERT_TRUE(cache.GetRecursive(root.digest(), [&](const Directory&) {
-    ++n;
-    return absl::OkStatus();
-  }).ok());
-  EXPECT_EQ(n, 5);
+  EXPECT_EQ(**got, t.root);
+  EXPECT_EQ(t.remote->directories_sent(), 1u);
+  EXPECT_EQ(t.remote->recursive_gets(), 0u);
+  cache.WaitIdle();  // written by the background writer
+  EXPECT_TRUE(local->Get(t.root.digest())->has_value());
+  EXPECT_FALSE(local->Get(t.a.digest())->has_value());
+  // A second read stays local.
+  EXPECT_EQ(*cache.Get(t.root.digest()), t.root);
+  EXPECT_EQ(t.remote->gets(), 1u);
   EXPECT_FALSE(cache.Get(B3Digest::Of(std::string_view("x")))->has_value());
+}
+
+TEST(CachingDirectoryService, GetRecursiveFetchesEachMissingSubtreeOnceThenStaysLocal) {
+  Diamond t;
+  CachingDirectoryService cache(NewMemoryDirectoryCacheStore(), t.remote);
+  ASSERT_TRUE(cache.Get(t.root.digest()).ok());
+  ASSERT_TRUE(cache.Get(t.b.digest()).ok());
+  auto walk = [&] {
+    std::vector<B3Digest> order;
+    absl::Status s = cache.GetRecursive(t.root.digest(), [&](const Directory& d) {
+      order.push_back(d.digest());
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    return order;
+  };
+  // Breadth-first, each once: root, a, b, then d (below a) and c (below b).
+  std::vector<B3Digest> want{t.root.digest(), t.a.digest(), t.b.digest(), t.d.digest(),
+                             t.c.digest()};
+  EXPECT_EQ(walk(), want);
+  // root and b were cached; the subtrees of a and c were fetched, one
+  // recursive Get each.
+  EXPECT_EQ(t.remote->recursive_gets(), 2u);
+  // Now the whole closure is cached: the remote may forget it.
+  t.remote->Reset();
+  ASSERT_TRUE(t.remote->Delete(t.All()).ok());
+  EXPECT_EQ(walk(), want);
+  EXPECT_EQ(t.remote->gets() + t.remote->recursive_gets(), 0u);
+  EXPECT_EQ(cache
+                .GetRecursive(B3Digest::Of(std::string_view("x")),
+                              [](const Directory&) { return absl::OkStatus(); })
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+// A remote that answers every Get with another Directory.
+class LyingDirectoryService : public MemoryDirectoryService {
+ public:
+  Directory other;
+  absl::StatusOr<std::optional<Directory>> Get(const B3Digest&) override { return other; }
+};
+
+TEST(CachingDirectoryService, ALyingRemoteIsDataLossAndNothingIsCached) {
+  auto remote = std::make_shared<LyingDirectoryService>();
+  remote->other =
+      *Directory::Create({{*PathComponent::Create("other"), FileNode{EmptyDigest(), 0, false}}});
+  auto local = NewMemoryDirectoryCacheStore();
+  CachingDirectoryService cache(local, remote);
+  B3Digest asked = B3Digest::Of(std::string_view("wanted"));
+  EXPECT_EQ(cache.Get(asked).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(local->Get(asked)->has_value());
+  EXPECT_FALSE(local->Get(remote->other.digest())->has_value());
+}
+
+// The cache keeps Directories whose children it lacks: they live in their
+// own LMDB database, so a store in the same environment never takes them
+// for stored (its Put would accept a parent with a missing closure).
+TEST(CachingDirectoryService, LmdbCacheKeepsPartialClosuresApartFromTheStore) {
+  testing::TempDir dir("dircache");
+  Diamond t;
+  auto cache_store = OpenLmdbDirectoryCacheStore(dir.path() + "/meta");
+  ASSERT_TRUE(cache_store.ok()) << cache_store.status();
+  ASSERT_TRUE((*cache_store)->Insert(std::span(&t.b, 1)).ok());  // c is not cached
+  EXPECT_EQ(*(*cache_store)->Get(t.b.digest()), t.b);
+  auto store = LmdbDirectoryService::Open(dir.path() + "/meta");
+  ASSERT_TRUE(store.ok());
+  EXPECT_FALSE((*store)->Get(t.b.digest())->has_value());
+  Directory above = *Directory::Create({DirEntry("b", t.b)});
+  EXPECT_EQ((*store)->Put(above).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// What comes out of the cache is checked too: a cached value that does not
+// hash to its key is not served; it is fetched again and replaced.
+TEST(CachingDirectoryService, DamagedCacheEntryIsFetchedAgainAndReplaced) {
+  testing::TempDir dir("dircache");
+  Diamond t;
+  auto local = OpenLmdbDirectoryCacheStore(dir.path() + "/meta");
+  ASSERT_TRUE(local.ok());
+  {
+    auto env = LmdbEnv::Open(dir.path() + "/meta");
+    ASSERT_TRUE(env.ok());
+    auto dbi = (*env)->Db("cached_directories");
+    ASSERT_TRUE(dbi.ok());
+    auto txn = LmdbTxn::Begin(**env, /*write=*/true);
+    ASSERT_TRUE(txn.ok());
+    ASSERT_TRUE(txn->Put(*dbi, t.b.digest().raw(), t.c.Encode()).ok());  // c under b's key
+    ASSERT_TRUE(txn->Commit().ok());
+  }
+  EXPECT_EQ((*local)->Get(t.b.digest()).status().code(), absl::StatusCode::kDataLoss);
+  CachingDirectoryService cache(*local, t.remote);
+  EXPECT_EQ(*cache.Get(t.b.digest()), t.b);
+  EXPECT_EQ(t.remote->gets(t.b.digest()), 1u);
+  cache.WaitIdle();
+  EXPECT_EQ(*(*local)->Get(t.b.digest()), t.b);
+}
+
+// A remote whose recursive Get delivers a Directory every 100 ms.
+class SlowStream : public DirectoryService {
+ public:
+  explicit SlowStream(std::shared_ptr<DirectoryService> inner) : inner_(std::move(inner)) {}
+  absl::StatusOr<std::optional<Directory>> Get(const B3Digest& d) override {
+    return inner_->Get(d);
+  }
+  absl::StatusOr<B3Digest> Put(const Directory& d) override { return inner_->Put(d); }
+  absl::StatusOr<std::unique_ptr<DirectoryPutter>> OpenPutter() override {
+    return inner_->OpenPutter();
+  }
+  absl::Status GetRecursive(const B3Digest& root,
+                            const std::function<absl::Status(const Directory&)>& fn) override {
+    return inner_->GetRecursive(root, [&](const Directory& d) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      return fn(d);
+    });
+  }
+  absl::Status ForEach(const std::function<absl::Status(const B3Digest&)>& fn) override {
+    return inner_->ForEach(fn);
+  }
+  absl::Status Delete(std::span<const B3Digest> digests) override {
+    return inner_->Delete(digests);
+  }
+
+ private:
+  std::shared_ptr<DirectoryService> inner_;
+};
+
+// A tree of 1 + 50 + 100 Directories; below the root, prefetching stops at
+// its budget, and a prefetcher in a slow stream does not hold up shutdown.
+TEST(CachingDirectoryService, PrefetchFetchesABoundedPartBelowAMiss) {
+  auto memory = std::make_shared<MemoryDirectoryService>();
+  std::vector<Entry> top;
+  for (int i = 0; i < 50; ++i) {
+    std::vector<Entry> mid;
+    for (int j = 0; j < 2; ++j) {
+      Directory leaf =
+          *Directory::Create({{*PathComponent::Create("f"),
+                               FileNode{B3Digest::Of(std::to_string(i * 2 + j)), 1, false}}});
+      ASSERT_TRUE(memory->Put(leaf).ok());
+      mid.push_back(DirEntry("l" + std::to_string(j), leaf));
+    }
+    Directory m = *Directory::Create(mid);
+    ASSERT_TRUE(memory->Put(m).ok());
+    top.push_back(DirEntry("m" + std::to_string(i), m));
+  }
+  Directory root = *Directory::Create(top);
+  ASSERT_TRUE(memory->Put(root).ok());
+  auto remote = std::make_shared<testing::CountingDirectoryService>(memory);
+  {
+    CachingDirectoryService cache(NewMemoryDirectoryCacheStore(), remote,
+                                  CachingDirectoryOptions{.prefetch = 20});
+    ASSERT_TRUE(cache.Get(root.digest()).ok());
+    cache.WaitIdle();
+    EXPECT_EQ(cache.prefetched(), 20u);
+    // The Get, then the prefetch stream: the root again and 20 below it.
+    EXPECT_EQ(remote->directories_sent(), 1u + 1u + 20u);
+    EXPECT_EQ(remote->recursive_gets(), 1u);
+    // What was prefetched is served locally.
+    remote->Reset();
+    EXPECT_TRUE(cache.Get(std::get<DirectoryNode>(top[0].node).digest)->has_value());
+    EXPECT_EQ(remote->gets(), 0u);
+  }
+  auto slow = std::make_shared<SlowStream>(remote);
+  auto start = std::chrono::steady_clock::now();
+  {
+    CachingDirectoryService cache(NewMemoryDirectoryCacheStore(), slow,
+                                  CachingDirectoryOptions{.prefetch = 1000});
+    ASSERT_TRUE(cache.Get(root.digest()).ok());
+  }  // streaming all 150 Directories at 100 ms each would take 15 s
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
 }  // namespace

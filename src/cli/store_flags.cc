@@ -56,10 +56,12 @@ absl::StatusOr<castore::Services> StoreFlags::Open() const {
   if (cache.empty()) return services;
   castore::StoreAddresses local = castore::EmbeddedStoreAddresses(cache);
   ASSIGN_OR_RETURN(auto blobs, castore::OpenBlobService(local.blob));
-  ASSIGN_OR_RETURN(auto dirs, castore::OpenDirectoryService(local.directory));
+  ASSIGN_OR_RETURN(castore::ServiceAddress dirs_addr,
+                   castore::ServiceAddress::Parse(local.directory));
+  ASSIGN_OR_RETURN(auto dirs, castore::OpenLmdbDirectoryCacheStore(dirs_addr.path));
   services.blobs = std::make_shared<castore::CachingBlobService>(blobs, services.blobs);
-  services.directories =
-      std::make_shared<castore::CachingDirectoryService>(dirs, services.directories);
+  services.directories = std::make_shared<castore::CachingDirectoryService>(
+      dirs, services.directories, castore::CachingDirectoryOptions{.prefetch = kCachePrefetch});
   return services;
 }
 

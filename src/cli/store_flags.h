@@ -17,13 +17,17 @@ struct StoreFlags {
   std::string directory_addr;
   std::string root_addr;
   // Non-empty: blobs and directories read from the store are kept in a
-  // local store there (file://DIR/blobs, lmdb://DIR/meta), see
-  // castore/blob/caching_blob_service.h.
+  // local store there (file://DIR/blobs, the LMDB database
+  // "cached_directories" in DIR/meta), see castore/blob/caching_blob_service.h
+  // and castore/directory/caching_directory_service.h.
   std::string cache;
   // Seconds: a stream from a daemon with no message for this long is
   // cancelled; a unary call's deadline (rpc/call_watchdog.h).
   double rpc_idle_timeout = 15;
   double rpc_timeout = 30;
+  // Directories the cache prefetches in the background below each
+  // Directory it had to fetch.
+  static constexpr size_t kCachePrefetch = size_t{1} << 20;
 
   // Adds --store, --blob-service-addr, --directory-service-addr,
   // --root-service-addr, --cache, --rpc-idle-timeout and --rpc-timeout to

@@ -41,10 +41,16 @@ CastoreFs::CastoreFs(castore::Services services, FsOptions options)
 CastoreFs::~CastoreFs() = default;
 
 int CastoreFs::FailOnce(const std::string& key, const std::string& message) {
-  bool first;
+  bool first = false;
   {
     castor::MutexLock lock(&log_mu_);
-    first = logged_.insert(key).second;
+    if (!logged_.contains(key)) {
+      // Forgetting them all at the bound keeps memory bounded under ever
+      // new problems; each is then logged at most once more.
+      if (logged_.size() >= kMaxLoggedProblems) logged_.clear();
+      logged_.insert(key);
+      first = true;
+    }
   }
   if (first) spdlog::error("{} (EIO; reported once)", message);
   return EIO;
@@ -140,10 +146,16 @@ uint64_t CastoreFs::PeekInoLocked(const castore::Node& node) {
   return kSyntheticInoBit | (&map == &exec_files_ ? ~h : h);
 }
 
-void CastoreFs::EraseLocked(uint64_t ino, const Inode& inode) {
+std::shared_ptr<const castore::Directory> CastoreFs::EraseLocked(uint64_t ino, const Inode& inode) {
+  std::shared_ptr<const castore::Directory> kept;
   switch (inode.kind) {
     case Kind::kDirectory:
       dirs_.erase(inode.digest);
+      if (auto k = kept_.find(ino); k != kept_.end()) {
+        kept = std::move(k->second);
+        kept_entries_ -= kept->entries().size();
+        kept_.erase(k);
+      }
       break;
     case Kind::kFile:
       (inode.executable ? exec_files_ : files_).erase(inode.digest);
@@ -154,9 +166,10 @@ void CastoreFs::EraseLocked(uint64_t ino, const Inode& inode) {
       targets_.erase(ino);
       break;
     case Kind::kRoot:
-      return;
+      return nullptr;
   }
   inodes_.erase(ino);
+  return kept;
 }
 
 int CastoreFs::GetDirectoryByDigest(const castore::B3Digest& digest, uint64_t size,
@@ -194,10 +207,31 @@ int CastoreFs::GetDirectory(uint64_t ino, std::shared_ptr<const castore::Directo
     auto it = inodes_.find(ino);
     if (it == inodes_.end()) return ENOENT;
     if (it->second.kind != Kind::kDirectory) return ENOTDIR;
+    if (auto k = kept_.find(ino); k != kept_.end()) {
+      *out = k->second;
+      return 0;
+    }
     digest = it->second.digest;
     size = it->second.size;
   }
-  return GetDirectoryByDigest(digest, size, out);
+  if (int err = GetDirectoryByDigest(digest, size, out); err != 0) return err;
+  KeepDirectory(ino, *out);
+  return 0;
+}
+
+void CastoreFs::KeepDirectory(uint64_t ino, const std::shared_ptr<const castore::Directory>& dir) {
+  castor::MutexLock lock(&mu_);
+  auto it = inodes_.find(ino);
+  // The inode may have been forgotten (and its number is never reused)
+  // while the Directory was fetched.
+  if (it == inodes_.end() || it->second.kind != Kind::kDirectory ||
+      it->second.digest != dir->digest() || kept_.contains(ino)) {
+    return;
+  }
+  uint64_t n = dir->entries().size();
+  if (kept_entries_ + n > options_.kept_directory_entries) return;
+  kept_.emplace(ino, dir);
+  kept_entries_ += n;
 }
 
 int CastoreFs::LookupRoot(std::string_view name, fuse_entry_out* out) {
@@ -228,12 +262,14 @@ int CastoreFs::Lookup(uint64_t parent, std::string_view name, fuse_entry_out* ou
 
 void CastoreFs::Forget(uint64_t ino, uint64_t nlookup) {
   if (ino == FUSE_ROOT_ID) return;
+  // Declared before the lock: destroyed after it is released.
+  std::shared_ptr<const castore::Directory> released;
   castor::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return;
   Inode& inode = it->second;
   inode.nlookup -= nlookup < inode.nlookup ? nlookup : inode.nlookup;
-  if (inode.nlookup == 0) EraseLocked(ino, inode);
+  if (inode.nlookup == 0) released = EraseLocked(ino, inode);
 }
 
 int CastoreFs::GetAttr(uint64_t ino, fuse_attr_out* out) {
@@ -434,7 +470,10 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus,
       dir = handle->directory;
     }
     if (!dir) {
-      int err = GetDirectoryByDigest(handle->digest, handle->size, &dir);
+      // Through the inode, so the Directory is kept while the kernel holds
+      // it; by digest when the inode is gone.
+      int err = GetDirectory(handle->ino, &dir);
+      if (err == ENOENT) err = GetDirectoryByDigest(handle->digest, handle->size, &dir);
       if (err != 0) return err;
       castor::MutexLock lock(&handles_mu_);
       handle->directory = dir;
@@ -520,12 +559,15 @@ int CastoreFs::ListXattr(uint64_t ino, std::string* names) {
 void CastoreFs::Destroy() {
   absl::flat_hash_map<uint64_t, std::shared_ptr<FileHandle>> files;
   absl::flat_hash_map<uint64_t, std::shared_ptr<DirHandle>> dirs;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<const castore::Directory>> kept;
   {
     castor::MutexLock lock(&handles_mu_);
     files.swap(files_open_);
     dirs.swap(dirs_open_);
   }
   castor::MutexLock lock(&mu_);
+  kept.swap(kept_);
+  kept_entries_ = 0;
   inodes_.clear();
   dirs_.clear();
   files_.clear();
@@ -550,6 +592,11 @@ uint64_t CastoreFs::lookup_count(uint64_t ino) const {
   castor::MutexLock lock(&mu_);
   auto it = inodes_.find(ino);
   return it == inodes_.end() ? 0 : it->second.nlookup;
+}
+
+size_t CastoreFs::logged_problems() const {
+  castor::MutexLock lock(&log_mu_);
+  return logged_.size();
 }
 
 int CastoreFs::BackingFd(uint64_t fh) const {

@@ -9,10 +9,15 @@
 //   - an inode lives while the kernel holds lookup references to it
 //     (LOOKUP and READDIRPLUS take one, FORGET drops them), so memory follows
 //     the kernel's cache; decoded Directories sit in a bounded LRU cache
-//     (lookups by name are a binary search in it);
+//     (lookups by name are a binary search in it), and the Directory of a
+//     directory inode stays decoded while the kernel holds that inode (up
+//     to kept_directory_entries in all): the kernel looks names up in the
+//     directories it holds, and a directory larger than the LRU bound would
+//     otherwise be fetched and decoded again for every name looked up in it;
 //   - a missing Directory or blob, or a failing service, is EIO for that
-//     request (logged once per digest), while the node's own stat still
-//     works (attributes come from the parent's entry).
+//     request (logged once per digest, remembering at most
+//     kMaxLoggedProblems of them), while the node's own stat still works
+//     (attributes come from the parent's entry).
 // Thread-safe. Lock order: handles_mu_ is never held while taking mu_ or
 // the reverse; no lock is held across a service call.
 #pragma once
@@ -49,6 +54,10 @@ struct FsOptions {
   uint32_t root_entry_timeout_s = 1;
   // Decoded Directories kept for lookups, bounded by their total entries.
   uint64_t directory_cache_entries = 1 << 14;
+  // Decoded Directories of directory inodes the kernel holds, kept as long
+  // as it holds them (beyond the cache above), bounded by their total
+  // entries.
+  uint64_t kept_directory_entries = 1 << 22;
 };
 
 inline constexpr char kBlobDigestXattr[] = "user.tvix.castore.blob.digest";
@@ -83,6 +92,9 @@ class CastoreFs : public fuse::Filesystem {
   size_t handle_count() const;
   // The lookup references held on `ino` (0 when unknown); for tests.
   uint64_t lookup_count(uint64_t ino) const;
+  // Problems remembered as logged (FailOnce); for tests.
+  size_t logged_problems() const;
+  static constexpr size_t kMaxLoggedProblems = 4096;
   // Where the bytes of open file handle `fh` live: a file descriptor the
   // blob backend exposes (BlobReader::LocalFd), or -1. For FUSE passthrough.
   int BackingFd(uint64_t fh) const;
@@ -126,10 +138,16 @@ class CastoreFs : public fuse::Filesystem {
   // when it has none; for plain READDIR, which takes no reference.
   uint64_t PeekInoLocked(const castore::Node& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) const;
-  void EraseLocked(uint64_t ino, const Inode& inode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The Directory of directory inode `ino`: from the cache, else fetched.
-  // 0, ENOENT, ENOTDIR or EIO.
+  // Drops the inode; returns its kept Directory, if any, for the caller to
+  // release once mu_ is unlocked.
+  std::shared_ptr<const castore::Directory> EraseLocked(uint64_t ino, const Inode& inode)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The Directory of directory inode `ino`: kept for the inode, from the
+  // cache, else fetched. 0, ENOENT, ENOTDIR or EIO.
   int GetDirectory(uint64_t ino, std::shared_ptr<const castore::Directory>* out);
+  // Keeps `dir` decoded for directory inode `ino` while the kernel holds
+  // that inode, if it does and the budget allows.
+  void KeepDirectory(uint64_t ino, const std::shared_ptr<const castore::Directory>& dir);
   int GetDirectoryByDigest(const castore::B3Digest& digest, uint64_t size,
                            std::shared_ptr<const castore::Directory>* out);
   int LookupRoot(std::string_view name, fuse_entry_out* out);
@@ -147,6 +165,11 @@ class CastoreFs : public fuse::Filesystem {
   DigestMap exec_files_ ABSL_GUARDED_BY(mu_);
   DigestMap symlinks_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, std::string> targets_ ABSL_GUARDED_BY(mu_);
+  // The decoded Directories of held directory inodes (KeepDirectory), and
+  // their total entries (at most options_.kept_directory_entries).
+  absl::flat_hash_map<uint64_t, std::shared_ptr<const castore::Directory>> kept_
+      ABSL_GUARDED_BY(mu_);
+  uint64_t kept_entries_ ABSL_GUARDED_BY(mu_) = 0;
   // The reader of an inode's current opens, so concurrent opens share one
   // (passthrough needs one backing file per inode).
   absl::flat_hash_map<uint64_t, std::weak_ptr<castore::BlobReader>> readers_
@@ -165,7 +188,7 @@ class CastoreFs : public fuse::Filesystem {
       ABSL_GUARDED_BY(handles_mu_);
   uint64_t next_fh_ ABSL_GUARDED_BY(handles_mu_) = 1;
 
-  castor::Mutex log_mu_;
+  mutable castor::Mutex log_mu_;
   absl::flat_hash_set<std::string> logged_ ABSL_GUARDED_BY(log_mu_);
 };
 

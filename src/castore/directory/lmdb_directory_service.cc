@@ -14,14 +14,14 @@ constexpr size_t kForEachBatch = 4096;
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<LmdbDirectoryService>> LmdbDirectoryService::Open(
-    const std::string& path) {
+    const std::string& path, const std::string& db) {
   ASSIGN_OR_RETURN(std::shared_ptr<LmdbEnv> env, LmdbEnv::Open(path));
-  return Open(std::move(env));
+  return Open(std::move(env), db);
 }
 
 absl::StatusOr<std::shared_ptr<LmdbDirectoryService>> LmdbDirectoryService::Open(
-    std::shared_ptr<LmdbEnv> env) {
-  ASSIGN_OR_RETURN(MDB_dbi dbi, env->Db(kDbName));
+    std::shared_ptr<LmdbEnv> env, const std::string& db) {
+  ASSIGN_OR_RETURN(MDB_dbi dbi, env->Db(db));
   return std::shared_ptr<LmdbDirectoryService>(new LmdbDirectoryService(std::move(env), dbi));
 }
 
@@ -53,7 +53,7 @@ absl::StatusOr<std::optional<uint64_t>> LmdbDirectoryService::StoredSize(const B
   return dir->size();
 }
 
-absl::Status LmdbDirectoryService::WriteAll(const std::vector<Directory>& directories) {
+absl::Status LmdbDirectoryService::WriteAll(std::span<const Directory> directories) {
   ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*env_, /*write=*/true));
   for (const Directory& d : directories) {
     // Content-addressed: an existing value is the same Directory (or, if

@@ -19,9 +19,13 @@ class LmdbDirectoryService : public DirectoryService {
  public:
   static constexpr char kDbName[] = "directories";
 
-  // Opens (creating) the environment at the absolute `path`.
-  static absl::StatusOr<std::shared_ptr<LmdbDirectoryService>> Open(const std::string& path);
-  static absl::StatusOr<std::shared_ptr<LmdbDirectoryService>> Open(std::shared_ptr<LmdbEnv> env);
+  // Opens (creating) the environment at the absolute `path`, and in it the
+  // database `db` (another name keeps a separate set of Directories: the
+  // directory cache uses one).
+  static absl::StatusOr<std::shared_ptr<LmdbDirectoryService>> Open(
+      const std::string& path, const std::string& db = kDbName);
+  static absl::StatusOr<std::shared_ptr<LmdbDirectoryService>> Open(
+      std::shared_ptr<LmdbEnv> env, const std::string& db = kDbName);
 
   absl::StatusOr<std::optional<Directory>> Get(const B3Digest& digest) override;
   absl::StatusOr<B3Digest> Put(const Directory& directory) override;
@@ -33,8 +37,9 @@ class LmdbDirectoryService : public DirectoryService {
 
   // Used by putters: the stored Directory's size, or nullopt.
   absl::StatusOr<std::optional<uint64_t>> StoredSize(const B3Digest& digest);
-  // Used by putters: writes validated Directories in one transaction.
-  absl::Status WriteAll(const std::vector<Directory>& directories);
+  // Used by putters: writes validated Directories in one transaction
+  // (children are not checked here).
+  absl::Status WriteAll(std::span<const Directory> directories);
 
  private:
   LmdbDirectoryService(std::shared_ptr<LmdbEnv> env, MDB_dbi dbi)

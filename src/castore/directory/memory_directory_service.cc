@@ -20,7 +20,7 @@ absl::StatusOr<std::optional<uint64_t>> MemoryDirectoryService::StoredSize(
   return it->second.size();
 }
 
-void MemoryDirectoryService::InsertAll(const std::vector<Directory>& directories) {
+void MemoryDirectoryService::InsertAll(std::span<const Directory> directories) {
   castor::MutexLock lock(&mu_);
   for (const Directory& d : directories) dirs_.try_emplace(d.digest(), d);
 }

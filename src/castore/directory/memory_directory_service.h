@@ -2,10 +2,12 @@
 // and short-lived stores. Thread-safe.
 #pragma once
 
+#include <span>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "castore/mutex.h"
 #include "castore/directory/directory_service.h"
+#include "castore/mutex.h"
 
 namespace castor::castore {
 
@@ -20,8 +22,9 @@ class MemoryDirectoryService : public DirectoryService {
   absl::Status ForEach(const std::function<absl::Status(const B3Digest&)>& fn) override;
   absl::Status Delete(std::span<const B3Digest> digests) override;
 
-  // Stores already validated Directories at once (used by putters).
-  void InsertAll(const std::vector<Directory>& directories);
+  // Stores already validated Directories at once (used by putters; children
+  // are not checked here).
+  void InsertAll(std::span<const Directory> directories);
   absl::StatusOr<std::optional<uint64_t>> StoredSize(const B3Digest& digest);
 
  private:

@@ -13,10 +13,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -39,7 +41,7 @@ constexpr uint32_t kOpForget = 2;
 
 // Echo: replies fuse_out_header{len, 0, unique} + the request body (after
 // the 40-byte in-header). FORGET gets no reply. Optionally completes from a
-// separate thread.
+// separate thread; while Hold() is in effect, Handle blocks until Release().
 class EchoHandler : public fuse::RequestHandler {
  public:
   explicit EchoHandler(bool async = false) : async_(async) {}
@@ -48,6 +50,10 @@ class EchoHandler : public fuse::RequestHandler {
   }
   void Handle(std::span<const uint8_t> request, fuse::Responder& responder) override {
     ++calls;
+    {
+      std::unique_lock<std::mutex> lock(gate_mu_);
+      gate_.wait(lock, [this] { return !held_; });
+    }
     uint32_t opcode;
     uint64_t unique;
     std::memcpy(&opcode, request.data() + 4, 4);
@@ -71,9 +77,23 @@ class EchoHandler : public fuse::RequestHandler {
       responder.Complete(len);
     }
   }
+  void Hold() {
+    std::lock_guard<std::mutex> lock(gate_mu_);
+    held_ = true;
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(gate_mu_);
+      held_ = false;
+    }
+    gate_.notify_all();
+  }
   std::atomic<int> calls{0};
 
  private:
+  std::mutex gate_mu_;
+  std::condition_variable gate_;
+  bool held_ = false;
   bool async_;
   std::mutex mu_;
   std::vector<std::thread> threads_;
@@ -324,6 +344,35 @@ class VhostUserTest : public ::testing::Test {
     EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(reply.data() + 16), body.size()), body);
   }
 
+  // Publishes `n` requests (two descriptors each, request i at 0x40000 +
+  // i * 0x100, its reply area at 0x50000 + i * 0x100) with uniques
+  // first_unique + i and bodies prefix + i on the request queue.
+  void PublishRequests(int n, uint64_t first_unique, const std::string& prefix) {
+    FakeQueue& q = queues_[1];
+    for (int i = 0; i < n; ++i) {
+      auto req = FuseRequest(26, first_unique + i, prefix + std::to_string(i));
+      std::memcpy(mem_ + 0x40000 + i * 0x100, req.data(), req.size());
+      q.AddChain({{0x40000 + i * 0x100, static_cast<uint32_t>(req.size()), false},
+                  {0x50000 + i * 0x100, 0x100, true}});
+    }
+  }
+  // Waits for the `n` replies of PublishRequests, in any order, each echoed
+  // into its own reply area, each head once.
+  void ExpectEchoes(int n, uint64_t first_unique, const std::string& prefix) {
+    FakeQueue& q = queues_[1];
+    std::set<uint32_t> heads;
+    for (int i = 0; i < n; ++i) {
+      auto used = q.WaitUsed();
+      ASSERT_TRUE(used);
+      heads.insert(used->id);
+      int k = used->id / 2;
+      ExpectEcho(
+          std::vector<uint8_t>(mem_ + 0x50000 + k * 0x100, mem_ + 0x50000 + k * 0x100 + used->len),
+          first_unique + k, prefix + std::to_string(k));
+    }
+    EXPECT_EQ(heads.size(), static_cast<size_t>(n));
+  }
+
   int memfd_ = -1;
   uint8_t* mem_ = nullptr;
   int front_ = -1, back_ = -1, stop_ = -1;
@@ -507,25 +556,10 @@ TEST_F(VhostUserTest, MalformedChainsFailOnlyThatRequest) {
 TEST_F(VhostUserTest, ConcurrentRequestsOnWorkerPoolCompleteFromOtherThreads) {
   StartBackend(/*threads=*/4, /*async=*/true);
   Handshake();
-  FakeQueue& q = queues_[1];
   constexpr int kRequests = 8;  // half the queue (two descriptors each)
-  for (int i = 0; i < kRequests; ++i) {
-    auto req = FuseRequest(26, 100 + i, "req" + std::to_string(i));
-    std::memcpy(mem_ + 0x40000 + i * 0x100, req.data(), req.size());
-    q.AddChain({{0x40000 + i * 0x100, static_cast<uint32_t>(req.size()), false},
-                {0x50000 + i * 0x100, 0x100, true}});
-  }
-  q.Kick();
-  std::set<uint32_t> heads;
-  for (int i = 0; i < kRequests; ++i) {
-    auto used = q.WaitUsed();
-    ASSERT_TRUE(used);
-    heads.insert(used->id);
-    int n = used->id / 2;
-    ExpectEcho(std::vector<uint8_t>(mem_ + 0x50000 + n * 0x100, mem_ + 0x50000 + n * 0x100 + used->len),
-               100 + n, "req" + std::to_string(n));
-  }
-  EXPECT_EQ(heads.size(), static_cast<size_t>(kRequests));
+  PublishRequests(kRequests, 100, "req");
+  queues_[1].Kick();
+  ExpectEchoes(kRequests, 100, "req");
 }
 
 TEST_F(VhostUserTest, UnknownRequestGetsFailureReplyAndConnectionStays) {
@@ -602,7 +636,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return std::string(info.param.name); });
 
 // A device that makes the guest look endlessly busy: every chain it
-// handles is made available again before it is returned, so the ring is
+// handles is made available again as soon as it is returned, so the ring is
 // never found empty. The fake guest's queue state is then written by the
 // test thread and the queue thread: `publish_mu` orders the two.
 class RepublishingDevice : public VirtioDevice {
@@ -612,12 +646,12 @@ class RepublishingDevice : public VirtioDevice {
   uint32_t NumQueues() const override { return 2; }
   std::vector<uint8_t> Config() const override { return {}; }
   void HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain) override {
+    handled.fetch_add(1);
+    vq.PushUsed(chain.head, 0);
     if (queue == 1) {
       std::lock_guard<std::mutex> lock(publish_mu);
       q_.Publish(chain.head);
     }
-    handled.fetch_add(1);
-    vq.PushUsed(chain.head, 0);
   }
   std::atomic<uint64_t> handled{0};
   std::mutex publish_mu;
@@ -650,6 +684,81 @@ TEST_F(VhostUserTest, GuestThatKeepsTheRingBusyCannotBlockStoppingTheQueue) {
   ASSERT_EQ(poll(&p, 1, 5000), 1) << "GET_VRING_BASE not answered while the guest keeps the ring busy";
   VhostMessage reply = Receive();
   EXPECT_EQ(reply.request, vhost::kGetVringBase);
+}
+
+// A driver that makes a head available again while the device still holds
+// its chain breaks the ring protocol: served, the chain would be handled
+// twice and its head completed twice. The queue stops at that entry (the
+// frontend is told through the error eventfd) and the held chain still
+// completes exactly once.
+TEST_F(VhostUserTest, HeadMadeAvailableAgainWhileInFlightBreaksTheQueueAndCompletesOnce) {
+  StartBackend(/*threads=*/2);
+  Handshake();
+  int err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ASSERT_GE(err, 0);
+  Send(vhost::kSetVringErr, Bytes<uint64_t>(1), {err}, true);
+  EXPECT_EQ(ReceiveU64(vhost::kSetVringErr), 0u);
+  FakeQueue& q = queues_[1];
+  auto req = FuseRequest(26, 41, "held");
+  std::memcpy(mem_ + 0x40000, req.data(), req.size());
+  handler_->Hold();
+  uint16_t head =
+      q.AddChain({{0x40000, static_cast<uint32_t>(req.size()), false}, {0x50000, 0x100, true}});
+  q.Kick();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (handler_->calls.load() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(handler_->calls.load(), 1);
+  q.Publish(head);  // again, before the device returned it
+  q.Kick();
+  pollfd p{err, POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 5000), 1) << "the broken queue was not reported";
+  handler_->Release();
+  auto used = q.WaitUsed();
+  ASSERT_TRUE(used);
+  EXPECT_EQ(used->id, head);
+  ExpectEcho(std::vector<uint8_t>(mem_ + 0x50000, mem_ + 0x50000 + used->len), 41, "held");
+  // No second completion, and the second copy was never handed to the handler.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(q.UsedIdx(), 1);
+  EXPECT_EQ(handler_->calls.load(), 1);
+  // The offending entry was not consumed: the frontend resumes there after
+  // resetting the queue.
+  Send(vhost::kGetVringBase, Bytes(vhost::VringState{1, 0}));
+  VhostMessage base = Receive();
+  ASSERT_EQ(base.payload.size(), 8u);
+  vhost::VringState st;
+  std::memcpy(&st, base.payload.data(), 8);
+  EXPECT_EQ(st.num, 1u);
+  close(err);
+}
+
+// A guest that floods a queue while the workers are busy: the device takes
+// only its bounded backlog; the rest waits in the guest's ring until a
+// worker is free, and then every request is answered.
+TEST_F(VhostUserTest, FloodWhileWorkersAreBusyWaitsInTheRingNotInTheDevice) {
+  constexpr int kThreads = 2;
+  StartBackend(kThreads);
+  Handshake();
+  FakeQueue& q = queues_[1];
+  handler_->Hold();
+  constexpr int kRequests = kQueueSize / 2;  // two descriptors each: the whole ring
+  PublishRequests(kRequests, 200, "flood");
+  q.Kick();
+  const size_t bound = VirtioFsDevice::kBacklogPerWorker * kThreads;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while ((handler_->calls.load() < kThreads || device_->backlog(1) < bound) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // Give the queue thread time to take more if it would.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(handler_->calls.load(), kThreads);
+  EXPECT_EQ(device_->backlog(1), bound);
+  handler_->Release();
+  ExpectEchoes(kRequests, 200, "flood");
+  EXPECT_EQ(device_->backlog(1), 0u);
 }
 
 TEST_F(VhostUserTest, RingOutsideGuestMemoryIsRejected) {
@@ -906,6 +1015,57 @@ TEST(VirtqueueTest, RingsMisalignedInHostMemoryAreRejected) {
       EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
     }
   }
+}
+
+// The device owns a chain from Pop until PushUsed: an available entry naming
+// its head again is DataLoss and is not consumed; once the head is back, the
+// same entry pops normally.
+TEST(VirtqueueTest, HeadAvailableAgainWhileHeldIsRefusedUntilReturned) {
+  std::vector<uint8_t> guest(8192);
+  MemoryRegionDesc region{0, guest.size(), 0x7000000, 0};
+  uint8_t* host = guest.data();
+  auto mem = GuestMemory::CreateUnowned(std::span(&region, 1), std::span(&host, 1));
+  ASSERT_TRUE(mem.ok());
+  constexpr uint64_t kDesc = 0, kAvail = 1024, kUsed = 2048;
+  // Descriptor 0: 64 writable bytes at 4096.
+  uint64_t addr = 4096;
+  uint32_t len = 64;
+  uint16_t flags = kWrite;
+  std::memcpy(host + kDesc, &addr, 8);
+  std::memcpy(host + kDesc + 8, &len, 4);
+  std::memcpy(host + kDesc + 12, &flags, 2);
+  auto publish = [&](uint16_t index, uint16_t head) {
+    std::memcpy(host + kAvail + 4 + 2 * (index % 16), &head, 2);
+    uint16_t idx = index + 1;
+    std::memcpy(host + kAvail + 2, &idx, 2);
+  };
+  Virtqueue vq;
+  ASSERT_TRUE(
+      vq.Start(**mem,
+               Virtqueue::Layout{16, 0x7000000 + kDesc, 0x7000000 + kAvail, 0x7000000 + kUsed}, 0,
+               false, false)
+          .ok());
+  publish(0, 0);
+  auto first = vq.Pop();
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->head, 0);
+  publish(1, 0);
+  for (int i = 0; i < 2; ++i) {  // refused again and again: nothing consumed
+    auto again = vq.Pop();
+    EXPECT_EQ(again.status().code(), absl::StatusCode::kDataLoss) << again.status();
+    EXPECT_EQ(vq.last_avail(), 1);
+  }
+  EXPECT_EQ(vq.inflight(), 1u);
+  vq.PushUsed(0, 0);
+  auto second = vq.Pop();
+  ASSERT_TRUE(second.ok() && second->has_value());
+  EXPECT_EQ((*second)->head, 0);
+  vq.PushUsed(0, 0);
+  uint16_t used_idx;
+  std::memcpy(&used_idx, host + kUsed + 2, 2);
+  EXPECT_EQ(used_idx, 2);
+  vq.WaitIdle();
+  vq.Stop();
 }
 
 TEST(GuestMemoryTest, RejectsOverlappingOrWrappingTables) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "castore/status_macros.h"
 #include "spdlog/spdlog.h"
@@ -80,9 +81,13 @@ void ReplyBufferPool::Put(std::unique_ptr<uint8_t[]> buffer) {
   if (free_.size() < kMaxFree) free_.push_back(std::move(buffer));
 }
 
-VirtioFsDevice::VirtioFsDevice(fuse::RequestHandler& handler, std::string tag, uint32_t request_queues,
-                               int threads)
-    : handler_(handler), tag_(std::move(tag)), request_queues_(std::max<uint32_t>(1, request_queues)) {
+VirtioFsDevice::VirtioFsDevice(fuse::RequestHandler& handler, std::string tag,
+                               uint32_t request_queues, int threads)
+    : handler_(handler),
+      tag_(std::move(tag)),
+      request_queues_(std::max<uint32_t>(1, request_queues)),
+      max_backlog_(kBacklogPerWorker * std::max(threads, 1)),
+      backlog_(1 + request_queues_, 0) {
   CASTOR_CHECK(tag_.size() <= kTagSize && !tag_.empty());
   if (threads > 1) {
     for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Worker(); });
@@ -133,29 +138,46 @@ void VirtioFsDevice::HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain)
     vq.PushUsed(chain.head, 0);
     return;
   }
-  auto* responder = new ChainResponder(vq, pool_, std::move(chain));
   if (workers_.empty()) {
+    auto* responder = new ChainResponder(vq, pool_, std::move(chain));
     handler_.Handle(responder->request(), *responder);
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back([this, responder] { handler_.Handle(responder->request(), *responder); });
+    // Backpressure: while this queue's backlog is full, its thread waits
+    // here instead of popping more. Workers never wait on a queue thread,
+    // so the wait ends (as a queue stop does: it waits for every chain).
+    std::unique_lock<std::mutex> lock(mu_);
+    CASTOR_CHECK(queue < backlog_.size());
+    room_.wait(lock,
+               [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return backlog_[queue] < max_backlog_; });
+    ++backlog_[queue];
+    // The request is copied and the reply buffer taken only when a worker
+    // picks the job up, so a waiting chain costs no buffers.
+    queue_.push_back(Job{queue, &vq, std::move(chain)});
   }
   work_.notify_one();
 }
 
+size_t VirtioFsDevice::backlog(uint32_t queue) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue < backlog_.size() ? backlog_[queue] : 0;
+}
+
 void VirtioFsDevice::Worker() {
   for (;;) {
-    std::function<void()> job;
+    std::optional<Job> job;
     {
       std::unique_lock<std::mutex> lock(mu_);
       work_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;
-      job = std::move(queue_.front());
+      job.emplace(std::move(queue_.front()));
       queue_.pop_front();
+      --backlog_[job->queue];
     }
-    job();
+    room_.notify_all();
+    auto* responder = new ChainResponder(*job->vq, pool_, std::move(job->chain));
+    handler_.Handle(responder->request(), *responder);
   }
 }
 

@@ -6,15 +6,20 @@
 // into the device-writable part on Complete(). A malformed chain fails only
 // that request (returned with nothing written).
 //
-// Thread-safety: HandleChain runs on the queue threads; requests are handled
-// inline (threads <= 1) or on a pool of `threads` workers; responders may be
+// Requests are handled inline on the queue threads (threads <= 1) or on a
+// pool of `threads` workers. With workers, each queue may have at most
+// kBacklogPerWorker * threads chains waiting for one: beyond that its queue
+// thread blocks in HandleChain and pops nothing more, so the rest of a
+// flood stays in the guest's ring (the guest cannot queue more than the
+// queue size there, see Virtqueue) and costs the device no memory.
+//
+// Thread-safety: HandleChain runs on the queue threads; responders may be
 // completed from any thread.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,6 +60,8 @@ class VirtioFsDevice : public VirtioDevice {
   static constexpr size_t kMaxRequest = size_t{1} << 20;
   static constexpr size_t kInHeaderSize = 40;   // struct fuse_in_header
   static constexpr size_t kOutHeaderSize = 16;  // struct fuse_out_header
+  // Chains a queue may have waiting for a worker, per worker thread.
+  static constexpr size_t kBacklogPerWorker = 2;
 
   // `tag` is what the guest mounts (at most 36 bytes); `handler` must outlive
   // the device.
@@ -68,8 +75,15 @@ class VirtioFsDevice : public VirtioDevice {
 
   // Chains failed by the transport (malformed, no reply room), for tests.
   uint64_t failed_chains() const;
+  // Chains of `queue` waiting for a worker now, for tests.
+  size_t backlog(uint32_t queue) const;
 
  private:
+  struct Job {
+    uint32_t queue;
+    Virtqueue* vq;
+    DescChain chain;
+  };
   void Worker();
 
   fuse::RequestHandler& handler_;
@@ -77,9 +91,13 @@ class VirtioFsDevice : public VirtioDevice {
   const std::string tag_;
   const uint32_t request_queues_;
 
+  const size_t max_backlog_;
+
   mutable std::mutex mu_;
   std::condition_variable work_;
-  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  std::condition_variable room_;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<size_t> backlog_ ABSL_GUARDED_BY(mu_);  // per queue: jobs in queue_
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> workers_;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "castore/status_macros.h"
 
 namespace castor::fs::transport {
 namespace {
@@ -57,6 +58,8 @@ absl::Status Virtqueue::Start(const GuestMemory& mem, const Layout& layout, uint
   last_avail_ = last_avail;
   std::lock_guard<std::mutex> lock(mu_);
   used_idx_ = Load16(used_ + 2, std::memory_order_acquire);
+  // Started only when idle (after WaitIdle), so nothing is held.
+  held_.assign(n, false);
   return absl::OkStatus();
 }
 
@@ -76,11 +79,26 @@ absl::StatusOr<std::optional<DescChain>> Virtqueue::Pop() {
                                             avail_idx, " on a queue of ", size_));
   }
   uint16_t head = Load16(avail_ + 4 + 2 * (last_avail_ % size_), std::memory_order_relaxed);
-  ++last_avail_;
   if (head >= size_) {
+    ++last_avail_;
     return absl::InvalidArgumentError(
         absl::StrCat("available ring names descriptor ", head, " of ", size_, "; entry skipped"));
   }
+  {
+    // Checked and marked before the chain is walked: the descriptors of a
+    // chain in flight belong to the device, so a second copy of its head
+    // would make the device read buffers the driver is not allowed to
+    // touch and complete the head twice.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (held_[head]) {
+      return absl::DataLossError(absl::StrCat("available ring entry ", last_avail_,
+                                              " names descriptor ", head,
+                                              ", which the device still holds"));
+    }
+    held_[head] = true;
+    ++inflight_;
+  }
+  ++last_avail_;
   DescChain chain;
   chain.head = head;
   WalkChain(chain);
@@ -89,8 +107,6 @@ absl::StatusOr<std::optional<DescChain>> Virtqueue::Pop() {
     chain.writable.clear();
     chain.readable_bytes = chain.writable_bytes = 0;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  ++inflight_;
   return chain;
 }
 
@@ -168,6 +184,8 @@ bool Virtqueue::EnableNotifyAndCheck() {
 
 void Virtqueue::PushUsed(uint16_t head, uint32_t len) {
   std::lock_guard<std::mutex> lock(mu_);
+  CASTOR_CHECK(head < held_.size() && held_[head]);
+  held_[head] = false;
   uint8_t* elem = used_ + 4 + 8 * (used_idx_ % size_);
   uint32_t id = head;
   std::memcpy(elem, &id, 4);
@@ -184,13 +202,18 @@ void Virtqueue::PushUsed(uint16_t head, uint32_t len) {
     notify = !(Load16(avail_, std::memory_order_relaxed) & kAvailNoInterrupt);
   }
   if (notify && call_fd_ >= 0) eventfd_write(call_fd_, 1);
-  if (inflight_ > 0 && --inflight_ == 0) idle_.notify_all();
+  if (--inflight_ == 0) idle_.notify_all();
 }
 
 void Virtqueue::SetCallFd(int fd) {
   std::lock_guard<std::mutex> lock(mu_);
   if (call_fd_ >= 0) close(call_fd_);
   call_fd_ = fd;
+}
+
+uint64_t Virtqueue::inflight() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return inflight_;
 }
 
 void Virtqueue::WaitIdle() {

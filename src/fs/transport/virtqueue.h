@@ -1,7 +1,11 @@
 // A split virtqueue (virtio 1.x, section 2.7) as seen by the device side:
 // pops descriptor chains the driver made available, validating every index,
 // flag and buffer against guest memory, and pushes used elements back with
-// event-idx aware notification through the call eventfd.
+// event-idx aware notification through the call eventfd. It tracks which
+// descriptor heads the device holds: a head made available again before it
+// was returned breaks the queue (the driver broke the ring protocol), so a
+// guest can never have more chains in flight than the queue size, nor get
+// one chain completed twice.
 //
 // Thread-safety: Start/Pop/EnableNotifyAndCheck/last_avail are called from
 // one thread at a time (the queue's poll thread, or the control thread while
@@ -64,9 +68,11 @@ class Virtqueue {
   // Forgets the ring addresses (after WaitIdle); the queue can be started again.
   void Stop();
 
-  // The next available chain; nullopt when the ring is empty. An error means
+  // The next available chain; nullopt when the ring is empty. DataLoss means
   // the ring itself is broken (the available index moved by more than the
-  // queue size): the queue must stop. A malformed chain is returned with its
+  // queue size, or the next entry names a head the device still holds): the
+  // entry is not consumed and the queue must stop until the frontend resets
+  // it. A malformed chain is returned with its
   // `status` set; a chain whose head index is out of range cannot be
   // returned to the driver and comes back as InvalidArgument too, after the
   // entry has been consumed (the caller logs it and goes on).
@@ -76,12 +82,15 @@ class Virtqueue {
   bool EnableNotifyAndCheck();
 
   // Returns a popped chain to the driver with `len` bytes written, and
-  // signals the call eventfd when the driver asked for it.
+  // signals the call eventfd when the driver asked for it. Each popped head
+  // exactly once (a head not in flight is a device bug: CHECK).
   void PushUsed(uint16_t head, uint32_t len);
   // Takes ownership of `fd` (-1: no notifications); closes the previous one.
   void SetCallFd(int fd);
   // Blocks until every popped chain has been pushed back.
   void WaitIdle();
+  // Chains popped and not pushed back yet (at most size()).
+  uint64_t inflight() const;
 
   uint16_t last_avail() const { return last_avail_; }
   uint16_t size() const { return size_; }
@@ -108,11 +117,13 @@ class Virtqueue {
   uint8_t* used_ = nullptr;
   uint16_t last_avail_ = 0;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable idle_;
   uint16_t used_idx_ ABSL_GUARDED_BY(mu_) = 0;
   int call_fd_ ABSL_GUARDED_BY(mu_) = -1;
   uint64_t inflight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Per descriptor index: the device holds the chain with this head.
+  std::vector<bool> held_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace castor::fs::transport
