@@ -1,6 +1,9 @@
 // Random access into big remote blobs: a daemon lays them out in chunks with
 // an outboard, the client fetches and checks only the chunks reads need; a
 // server that lies about any of it gets DataLoss and serves nothing.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstring>
 #include <random>
@@ -8,6 +11,7 @@
 #include <thread>
 
 #include "castore/blob/caching_blob_service.h"
+#include "castore/blob/local_blob_service.h"
 #include "castore/blob/chunked_blob_reader.h"
 #include "castore/status_macros.h"
 #include "grpcpp/server_builder.h"
@@ -218,6 +222,72 @@ TEST_F(ChunkedRpcTest, TheCacheKeepsFetchedChunksSoASecondReadStaysLocal) {
   ASSERT_TRUE(again->ReadAt(10 * kMiB + 200, Span(buf)).ok());
   EXPECT_EQ(buf, data_.substr(10 * kMiB + 200, 4096));
   EXPECT_EQ(counting_->bytes_read(), before);
+}
+
+// What a raw client (tvix's, which checks nothing itself) receives from a
+// Read: the bytes and the final status.
+struct RawRead {
+  std::string data;
+  grpc::Status status;
+};
+
+RawRead ReadRaw(pb::BlobService::Stub& stub, const B3Digest& digest) {
+  grpc::ClientContext ctx;
+  pb::ReadBlobRequest req;
+  req.set_digest(std::string(digest.raw()));
+  auto stream = stub.Read(&ctx, req);
+  RawRead r;
+  pb::BlobChunk chunk;
+  while (stream->Read(&chunk)) r.data.append(chunk.data());
+  r.status = stream->Finish();
+  return r;
+}
+
+void FlipByteOf(const std::string& path, off_t offset) {
+  int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << path;
+  char c;
+  ASSERT_EQ(::pread(fd, &c, 1, offset), 1);
+  c = static_cast<char>(~c);
+  ASSERT_EQ(::pwrite(fd, &c, 1, offset), 1);
+  ::close(fd);
+}
+
+// A daemon serving a file:// store whose blob files rot: it never sends a
+// byte it has not checked, so even a client that checks nothing gets only
+// true bytes (up to the damage) and then DATA_LOSS.
+TEST(ChunkedRpcDaemonTest, ReadOfARottingBlobSendsNoByteOfTheDamagedPiece) {
+  TempDir dir("rot");
+  auto local = castore::LocalBlobService::Open(dir.path() + "/blobs");
+  ASSERT_TRUE(local.ok()) << local.status();
+  LocalDaemon daemon({*local, std::make_shared<castore::MemoryDirectoryService>(),
+                      std::make_shared<castore::MemoryRootService>()});
+  auto stub = pb::BlobService::NewStub(daemon.channel());
+  const std::string data = Random(6 << 20, 5);
+  const B3Digest digest = *castore::PutBlob(**local, data);
+  const std::string other = Random(6 << 20, 6);
+  const B3Digest other_digest = *castore::PutBlob(**local, other);
+
+  // Damaged before the daemon ever read it: nothing is sent.
+  FlipByteOf((*local)->BlobPath(other_digest), 3 << 20);
+  RawRead before = ReadRaw(*stub, other_digest);
+  EXPECT_EQ(before.status.error_code(), grpc::StatusCode::DATA_LOSS) << before.status.error_message();
+  EXPECT_EQ(before.data.size(), 0u);
+
+  // Damaged after a good read: the bytes before the damaged piece, then
+  // DATA_LOSS naming the blob.
+  RawRead good = ReadRaw(*stub, digest);
+  ASSERT_TRUE(good.status.ok()) << good.status.error_message();
+  ASSERT_TRUE(good.data == data);
+  const uint64_t bad = (4 << 20) + 7;
+  FlipByteOf((*local)->BlobPath(digest), static_cast<off_t>(bad));
+  RawRead rotten = ReadRaw(*stub, digest);
+  EXPECT_EQ(rotten.status.error_code(), grpc::StatusCode::DATA_LOSS)
+      << rotten.status.error_message();
+  EXPECT_NE(rotten.status.error_message().find(digest.ToB3()), std::string::npos)
+      << rotten.status.error_message();
+  EXPECT_LE(rotten.data.size(), bad);
+  EXPECT_TRUE(rotten.data == data.substr(0, rotten.data.size())) << "a wrong byte was sent";
 }
 
 // --- A server that lies about layouts -----------------------------------------

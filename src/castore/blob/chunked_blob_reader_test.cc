@@ -7,6 +7,7 @@
 
 #include "castore/blob/chunk_index.h"
 #include "castore/blob/memory_blob_service.h"
+#include "castore/mutex.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore {
@@ -195,6 +196,50 @@ TEST_F(ChunkedBlobReaderTest, SequentialReadsPrefetchTheNextChunk) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(calls.load(), 4);
+}
+
+// A prefetch still fetching when its reader goes: the reader's destruction
+// waits for it, so nothing the fetch function holds (a service, a stub) is
+// used by a background thread after the reader is gone.
+TEST_F(ChunkedBlobReaderTest, DestroyingTheReaderWaitsForItsPrefetchInFlight) {
+  castor::Mutex mu;
+  bool prefetch_started = false, release = false;
+  std::atomic<bool> prefetch_done{false};
+  // Stands for what a fetch function holds: a service, a gRPC stub.
+  auto service = std::make_shared<int>(0);
+  auto reader = Reader(
+      [&, service](size_t i) -> absl::StatusOr<std::string> {
+        if (i == 2) {
+          castor::MutexLock lock(&mu);
+          prefetch_started = true;
+          mu.Await([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return release; });
+        }
+        std::string c = Chunk(i);
+        if (i == 2) prefetch_done = true;
+        return c;
+      },
+      /*prefetch=*/true);
+  std::string buf(kChunk, '\0');
+  ASSERT_TRUE(reader->ReadAt(0, Span(buf)).ok());
+  ASSERT_TRUE(reader->ReadAt(kChunk, Span(buf)).ok());  // a run: chunk 2 is prefetched
+  {
+    castor::MutexLock lock(&mu);
+    mu.Await([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return prefetch_started; });
+  }
+  std::atomic<bool> destroyed{false};
+  std::thread destroyer([&] {
+    reader.reset();
+    destroyed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(destroyed.load()) << "the reader was gone while its prefetch was still fetching";
+  {
+    castor::MutexLock lock(&mu);
+    release = true;
+  }
+  destroyer.join();
+  EXPECT_TRUE(prefetch_done.load());
+  EXPECT_EQ(service.use_count(), 1) << "a background thread still holds the fetch function";
 }
 
 TEST_F(ChunkedBlobReaderTest, KeptChunksAreReadFromTheStoreAndCheckedThere) {

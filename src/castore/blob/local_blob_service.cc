@@ -600,7 +600,7 @@ absl::Status LocalBlobService::Sync() {
       sync_running_ = true;
       sync_started_ = target;
       sync_mu_.Unlock();
-      int rc = ::syncfs(dir_fd_);
+      int rc = options_.syncfs(dir_fd_);
       int err = errno;
       sync_mu_.Lock();
       sync_running_ = false;
@@ -612,6 +612,11 @@ absl::Status LocalBlobService::Sync() {
   }
   auto it = sync_failures_.find(target);
   return it == sync_failures_.end() ? absl::OkStatus() : it->second;
+}
+
+size_t LocalBlobService::sync_results_kept() const {
+  castor::MutexLock lock(&sync_mu_);
+  return sync_failures_.size();
 }
 
 absl::Status LocalBlobService::ForEach(

@@ -23,8 +23,11 @@
 // live writer in another process sharing the store.
 #pragma once
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -57,6 +60,8 @@ struct LocalBlobOptions {
   // Start writeback of a page-cache-written blob when it is closed
   // (sync_file_range, asynchronous), so the final Sync has less left to do.
   bool early_writeback = true;
+  // How Sync flushes the store's filesystem (tests make it fail).
+  std::function<int(int fd)> syncfs = ::syncfs;
 };
 
 class LocalBlobService : public BlobService, public std::enable_shared_from_this<LocalBlobService> {
@@ -91,6 +96,9 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   bool uses_tmpfile() const { return tmp_fd_ >= 0 && tmpfile_; }
   // Whether unnamed temp files are linked with AT_EMPTY_PATH (else via /proc).
   bool links_with_empty_path() const { return uses_tmpfile() && link_empty_path_; }
+  // Results of Sync rounds kept for callers that have not picked them up
+  // (tests: it stays bounded).
+  size_t sync_results_kept() const;
 
   // Used by writers: puts the finished temp file (named, or the unnamed one
   // open as `fd`) in place, or drops it when a blob of that digest and size is
@@ -125,7 +133,7 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   // Group commit of Sync(): rounds run one at a time; a caller waits for the
   // first round that starts after it arrived, and shares it with everyone
   // else waiting for the same round.
-  castor::Mutex sync_mu_;
+  mutable castor::Mutex sync_mu_;
   uint64_t sync_started_ ABSL_GUARDED_BY(sync_mu_) = 0;
   uint64_t sync_finished_ ABSL_GUARDED_BY(sync_mu_) = 0;
   bool sync_running_ ABSL_GUARDED_BY(sync_mu_) = false;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -412,6 +413,33 @@ TEST_P(LocalBlobServiceTest, WriterUseAfterCloseIsFailedPrecondition) {
   EXPECT_EQ((*w)->Write(Bytes("d")).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ((*w)->Close(B3Digest::Of(std::string_view("abc"))).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// Every caller of a failing syncfs learns of the failure, and the service
+// keeps no result once its callers have it (a daemon syncs on every Put).
+TEST_P(LocalBlobServiceTest, ConcurrentFailingSyncsAreReportedAndThenForgotten) {
+  LocalBlobOptions opts = Options();
+  opts.syncfs = [](int) {
+    errno = EIO;
+    return -1;
+  };
+  auto failing = LocalBlobService::Open(dir_.path() + "/failing", opts);
+  ASSERT_TRUE(failing.ok()) << failing.status();
+  std::atomic<int> reported{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 250; ++i) {
+        absl::Status s = (*failing)->Sync();
+        if (!s.ok() && s.message().find("syncfs " + (*failing)->root()) != std::string::npos) {
+          ++reported;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(reported.load(), 1000);
+  EXPECT_EQ((*failing)->sync_results_kept(), 0u);
 }
 
 TEST(LocalBlobServiceOpen, RelativeOrEmptyPathIsInvalidArgument) {
