@@ -210,8 +210,11 @@ TEST_F(ChunkedBlobReaderTest, DestroyingTheReaderWaitsForItsPrefetchInFlight) {
   auto reader = Reader(
       [&, service](size_t i) -> absl::StatusOr<std::string> {
         if (i == 2) {
+          {
+            castor::MutexLock lock(&mu);
+            prefetch_started = true;
+          }
           castor::MutexLock lock(&mu);
-          prefetch_started = true;
           mu.Await([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return release; });
         }
         std::string c = Chunk(i);
