@@ -14,7 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # binaries they spawn (built with TSan too).
 tsan_tests='Mount|Daemon|RpcTest|Channel|Hostile|Import|Export|Conformance|Caching|GcBeside'
 tsan_tests+='|StoreLock|Concurrent|VhostUser|GuestSessionHandler|VirtiofsCli|CliTest\.Gc'
-tsan_tests+='|ChunkedBlobReader|ChunkedRpc|LyingChunks'
+tsan_tests+='|ChunkedBlobReader|ChunkedRpc|LyingChunks|WorkerPool|LayoutCache|LocalVerifiedRead'
 # Single-threaded and too slow under TSan: the 1M-entry memory walk, the QEMU guest.
 tsan_skip='MillionEntryWalk|VirtiofsGuest'
 # The tests that go through gRPC run in a second pass that ignores accesses
@@ -26,7 +26,7 @@ tsan_targets='castor castore_conformance_test castore_caching_test castore_lmdb_
   castore_gc_concurrency_test rpc_test rpc_conformance_test daemon_e2e_test mount_test
   mount_stress_test mount_cli_test fault_mount_test cli_test vhost_user_test
   virtiofs_server_test virtiofs_cli_test castore_chunked_test rpc_chunked_test rpc_limits_test
-  full_disk_test daemon_socket_test flapping_daemon_test damaged_store_test'
+  full_disk_test daemon_socket_test flapping_daemon_test damaged_store_test verified_read_test'
 ctest_args=()
 reports=
 case "${1:-}" in

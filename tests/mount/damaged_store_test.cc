@@ -315,6 +315,13 @@ TEST_F(DamagedStoreTest, AFifoOrASymlinkAtABlobPathFailsPromptlyNamingThePath) {
   EXPECT_EQ(got, files_.at("sibling/ok4"));
   mount.Signal(SIGTERM);
   EXPECT_EQ(mount.Wait(std::chrono::seconds(15)), 0);
+
+  // Importing the tree again puts the blobs back as regular files.
+  RunResult again = castore::testing::Run(
+      {bin_, "import", "--store", store_, "--name", "t", "--force", src_}, root_ + "/import",
+      kPrompt);
+  EXPECT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(Castor({"verify"}).code, 0);
 }
 
 }  // namespace

@@ -9,8 +9,12 @@ namespace castor::castore {
 
 absl::StatusOr<bool> HasBlobOfSize(BlobService& blobs, const B3Digest& digest,
                                    uint64_t size) {
-  ASSIGN_OR_RETURN(auto reader, blobs.OpenRead(digest));
-  return reader != nullptr && reader->size() == size;
+  auto reader = blobs.OpenRead(digest);
+  // Something that is not the blob sits where it belongs (a store damaged
+  // on disk): storing the blob again replaces it.
+  if (reader.status().code() == absl::StatusCode::kDataLoss) return false;
+  if (!reader.ok()) return reader.status();
+  return *reader != nullptr && (*reader)->size() == size;
 }
 
 absl::Status BlobSink::Append(std::span<const uint8_t> data) {
