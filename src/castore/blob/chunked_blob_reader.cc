@@ -41,17 +41,20 @@ struct ChunkedBlobReader::State {
     bool loading = true;
   };
 
-  State(uint64_t s, std::shared_ptr<const ChunkLayout> l, GetLayout g, FetchChunk f, Options o)
+  State(uint64_t s, std::shared_ptr<const ChunkLayout> l, GetLayout g, FetchChunk f, ReadChunk r,
+        Options o)
       : size(s),
         get_layout(std::move(g)),
         fetch(std::move(f)),
+        read(std::move(r)),
         options(o),
         pool(o.prefetch ? PrefetchPool() : nullptr),
         layout(std::move(l)) {}
 
   const uint64_t size;
   const GetLayout get_layout;  // null when the layout was given
-  const FetchChunk fetch;
+  const FetchChunk fetch;      // one of these two
+  const ReadChunk read;
   const Options options;
   const std::shared_ptr<WorkerPool> pool;  // null without prefetch
 
@@ -154,7 +157,14 @@ struct ChunkedBlobReader::State {
         return hit;
       }
     }
-    ASSIGN_OR_RETURN(std::string data, fetch(index));
+    std::string data;
+    if (read != nullptr) {
+      data.resize(l.length(index));
+      RETURN_IF_ERROR(read(index, std::span<uint8_t>(reinterpret_cast<uint8_t*>(data.data()),
+                                                     data.size())));
+    } else {
+      ASSIGN_OR_RETURN(data, fetch(index));
+    }
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(data.data()), data.size());
     RETURN_IF_ERROR(VerifyChunk(l, index, bytes));
     {
@@ -238,13 +248,14 @@ ChunkedBlobReader::ChunkedBlobReader(std::shared_ptr<const ChunkLayout> layout, 
   CASTOR_CHECK(layout != nullptr &&
                (layout->chunks.empty() || layout->chunks.size() == layout->count()));
   const uint64_t size = layout->size;
-  state_ = std::make_shared<State>(size, std::move(layout), nullptr, std::move(fetch), options);
+  state_ = std::make_shared<State>(size, std::move(layout), nullptr, std::move(fetch), nullptr,
+                                   options);
 }
 
-ChunkedBlobReader::ChunkedBlobReader(uint64_t size, GetLayout get_layout, FetchChunk fetch,
+ChunkedBlobReader::ChunkedBlobReader(uint64_t size, GetLayout get_layout, ReadChunk read,
                                      Options options)
-    : state_(std::make_shared<State>(size, nullptr, std::move(get_layout), std::move(fetch),
-                                     options)) {}
+    : state_(std::make_shared<State>(size, nullptr, std::move(get_layout), nullptr,
+                                     std::move(read), options)) {}
 
 ChunkedBlobReader::~ChunkedBlobReader() {
   // No background fetch of this reader runs past this point.
@@ -294,8 +305,21 @@ absl::StatusOr<size_t> ChunkedBlobReader::ReadAt(uint64_t offset, std::span<uint
   }
   size_t done = 0;
   for (size_t i = first; i <= final; ++i) {
-    ASSIGN_OR_RETURN(std::shared_ptr<const std::string> chunk, state_->Get(layout, i));
     const uint64_t chunk_start = layout.offset(i);
+    if (state_->read != nullptr && chunk_start >= offset &&
+        chunk_start + layout.length(i) <= end) {
+      // Covered whole: read and checked in place.
+      std::span<uint8_t> out = buf.subspan(done, layout.length(i));
+      absl::Status s = state_->read(i, out);
+      if (s.ok()) s = VerifyChunk(layout, i, out);
+      if (!s.ok()) {
+        std::memset(out.data(), 0, out.size());
+        return s;
+      }
+      done += out.size();
+      continue;
+    }
+    ASSIGN_OR_RETURN(std::shared_ptr<const std::string> chunk, state_->Get(layout, i));
     const uint64_t from = std::max(offset, chunk_start);
     const uint64_t to = std::min<uint64_t>(end, chunk_start + chunk->size());
     std::memcpy(buf.data() + done, chunk->data() + (from - chunk_start), to - from);

@@ -39,6 +39,10 @@ class ChunkedBlobReader : public BlobReader {
   // checks them). Called from any thread, including a background one, until
   // the reader is destroyed.
   using FetchChunk = std::function<absl::StatusOr<std::string>(size_t index)>;
+  // Reads chunk `index` of the layout into `out` (exactly its length), as
+  // stored (the reader checks it). Called from any thread until the reader
+  // is destroyed.
+  using ReadChunk = std::function<absl::Status(size_t index, std::span<uint8_t> out)>;
   // Returns the blob's layout (its CVs checked against the digest).
   using GetLayout = std::function<absl::StatusOr<std::shared_ptr<const ChunkLayout>>()>;
 
@@ -51,9 +55,12 @@ class ChunkedBlobReader : public BlobReader {
       : ChunkedBlobReader(std::move(layout), std::move(fetch), Options{}) {}
   ChunkedBlobReader(std::shared_ptr<const ChunkLayout> layout, FetchChunk fetch, Options options);
   // A reader of a blob of `size` bytes whose layout is asked for at the
-  // first read that needs it (again after a failure). A layout of another
-  // size is DataLoss.
-  ChunkedBlobReader(uint64_t size, GetLayout get_layout, FetchChunk fetch, Options options);
+  // first read that needs it (again after a failure; a layout of another
+  // size is DataLoss), and whose chunks are read into buffers: a chunk that
+  // a read covers whole goes straight into the caller's buffer and is
+  // checked there (no copy; on a mismatch those bytes are zeroed before the
+  // DataLoss returns).
+  ChunkedBlobReader(uint64_t size, GetLayout get_layout, ReadChunk read, Options options);
   ~ChunkedBlobReader() override;
 
   uint64_t size() const override;

@@ -114,8 +114,8 @@ class LocalReader : public BlobReader {
 // OpenRead's reader: every group is checked as it is read from the file.
 class VerifiedLocalReader : public ChunkedBlobReader {
  public:
-  VerifiedLocalReader(std::shared_ptr<const File> file, GetLayout get_layout, FetchChunk fetch)
-      : ChunkedBlobReader(file->size, std::move(get_layout), std::move(fetch), kOptions),
+  VerifiedLocalReader(std::shared_ptr<const File> file, GetLayout get_layout, ReadChunk read)
+      : ChunkedBlobReader(file->size, std::move(get_layout), std::move(read), kOptions),
         file_(std::move(file)) {}
 
   int LocalFd() const override { return file_->fd; }
@@ -587,12 +587,8 @@ absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenRead(const B3D
   if (file == nullptr) return nullptr;
   const uint64_t group = options_.group_size;
   // Group `index` as it is on disk now (the reader checks it).
-  auto fetch = [file, group](size_t index) -> absl::StatusOr<std::string> {
-    const uint64_t offset = index * group;
-    std::string data(std::min<uint64_t>(group, file->size - offset), '\0');
-    RETURN_IF_ERROR(file->ReadExactly(
-        offset, std::span<uint8_t>(reinterpret_cast<uint8_t*>(data.data()), data.size())));
-    return data;
+  auto read = [file, group](size_t index, std::span<uint8_t> out) {
+    return file->ReadExactly(index * group, out);
   };
   ChunkedBlobReader::GetLayout get_layout;
   if (file->size <= group) {
@@ -602,7 +598,7 @@ absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenRead(const B3D
     get_layout = [self = shared_from_this(), file] { return self->Tree(file); };
   }
   return std::make_unique<VerifiedLocalReader>(std::move(file), std::move(get_layout),
-                                               std::move(fetch));
+                                               std::move(read));
 }
 
 absl::StatusOr<std::unique_ptr<BlobWriter>> LocalBlobService::OpenWrite() {
