@@ -138,8 +138,8 @@ castor::castore::LocalBlobOptions WithGroup(int64_t group) {
 void BM_RandomRead4K_Group(benchmark::State& state) {
   Fixture f(WithGroup(state.range(0) == 0 ? 65536 : state.range(0)));
   auto digest = *castor::castore::PutBlob(*f.service, Bytes(kBig, 3));
-  auto r = state.range(0) == 0 ? *f.service->OpenReadUnverified(digest)
-                               : *f.service->OpenRead(digest);
+  auto r =
+      state.range(0) == 0 ? *f.service->OpenReadUnverified(digest) : *f.service->OpenRead(digest);
   std::vector<uint8_t> buf(4096);
   benchmark::DoNotOptimize(*r->ReadAt(0, buf));  // the tree
   std::mt19937_64 rng(4);
@@ -148,15 +148,21 @@ void BM_RandomRead4K_Group(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_RandomRead4K_Group)
-    ->Arg(0)->Arg(4 << 10)->Arg(16 << 10)->Arg(64 << 10)->Arg(256 << 10)->Arg(1 << 20)
-    ->Unit(benchmark::kMicrosecond)->UseRealTime();
+    ->Arg(0)
+    ->Arg(4 << 10)
+    ->Arg(16 << 10)
+    ->Arg(64 << 10)
+    ->Arg(256 << 10)
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 // Sequential 128 KiB reads (FUSE's usual request size) of a 256 MiB blob.
 void BM_SequentialRead128K_Group(benchmark::State& state) {
   Fixture f(WithGroup(state.range(0) == 0 ? 65536 : state.range(0)));
   auto digest = *castor::castore::PutBlob(*f.service, Bytes(kBig, 5));
-  auto r = state.range(0) == 0 ? *f.service->OpenReadUnverified(digest)
-                               : *f.service->OpenRead(digest);
+  auto r =
+      state.range(0) == 0 ? *f.service->OpenReadUnverified(digest) : *f.service->OpenRead(digest);
   std::vector<uint8_t> buf(128 << 10);
   benchmark::DoNotOptimize(*r->ReadAt(0, buf));  // the tree
   for (auto _ : state) {
@@ -167,8 +173,15 @@ void BM_SequentialRead128K_Group(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBig));
 }
 BENCHMARK(BM_SequentialRead128K_Group)
-    ->Arg(0)->Arg(4 << 10)->Arg(16 << 10)->Arg(64 << 10)->Arg(256 << 10)->Arg(1 << 20)
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
+    ->Arg(0)
+    ->Arg(4 << 10)
+    ->Arg(16 << 10)
+    ->Arg(64 << 10)
+    ->Arg(256 << 10)
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(4);
 
 // The first 4 KiB read of a 256 MiB blob in a new process (a new service):
 // argument 1 computes its tree (one pass), 0 loads the one kept in the store.
@@ -186,7 +199,11 @@ void BM_FirstRead_Local(benchmark::State& state) {
     benchmark::DoNotOptimize(*(*later->OpenRead(digest))->ReadAt(kBig / 2, buf));
   }
 }
-BENCHMARK(BM_FirstRead_Local)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime()
+BENCHMARK(BM_FirstRead_Local)
+    ->Arg(1)
+    ->Arg(0)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
     ->Iterations(4);
 
 constexpr int kSmallCount = 5000;

@@ -76,8 +76,8 @@ int Cat(const StoreFlags& flags, const std::string& spec) {
         absl::StrCat(spec, ": blob ", f->digest.ToB3(), " is not in the store")));
   }
   auto corrupt = [&](std::string_view why) {
-    return Fail(absl::DataLossError(absl::StrCat(spec, ": blob ", f->digest.ToB3(), " ", AV(why),
-                                                 " (run castor verify)")));
+    return Fail(absl::DataLossError(
+        absl::StrCat(spec, ": blob ", f->digest.ToB3(), " ", AV(why), " (run castor verify)")));
   };
   if ((*reader)->size() != f->size) {
     return corrupt(absl::StrCat("has ", (*reader)->size(), " bytes, its node says ", f->size));

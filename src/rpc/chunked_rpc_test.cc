@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "castore/blob/caching_blob_service.h"
-#include "castore/blob/local_blob_service.h"
 #include "castore/blob/chunked_blob_reader.h"
+#include "castore/blob/local_blob_service.h"
 #include "castore/status_macros.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
@@ -271,7 +271,8 @@ TEST(ChunkedRpcDaemonTest, ReadOfARottingBlobSendsNoByteOfTheDamagedPiece) {
   // Damaged before the daemon ever read it: nothing is sent.
   FlipByteOf((*local)->BlobPath(other_digest), 3 << 20);
   RawRead before = ReadRaw(*stub, other_digest);
-  EXPECT_EQ(before.status.error_code(), grpc::StatusCode::DATA_LOSS) << before.status.error_message();
+  EXPECT_EQ(before.status.error_code(), grpc::StatusCode::DATA_LOSS)
+      << before.status.error_message();
   EXPECT_EQ(before.data.size(), 0u);
 
   // Damaged after a good read: the bytes before the damaged piece, then

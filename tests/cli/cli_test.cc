@@ -18,8 +18,8 @@
 #include <thread>
 
 #include "castore/digest.h"
-#include "castore/testing/paths.h"
 #include "castore/import/test_util.h"
+#include "castore/testing/paths.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 

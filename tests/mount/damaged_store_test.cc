@@ -271,8 +271,8 @@ TEST_F(DamagedStoreTest, AFifoOrASymlinkAtABlobPathFailsPromptlyNamingThePath) {
   ASSERT_EQ(::symlink((root_ + "/copy").c_str(), link.c_str()), 0);
   constexpr auto kPrompt = std::chrono::seconds(10);
 
-  RunResult v = castore::testing::Run({bin_, "verify", "--store", store_}, root_ + "/verify",
-                                      kPrompt);
+  RunResult v =
+      castore::testing::Run({bin_, "verify", "--store", store_}, root_ + "/verify", kPrompt);
   EXPECT_EQ(v.code, 1) << v.out << v.err;
   for (const std::string& p : {fifo, link}) {
     EXPECT_NE(v.out.find(p + " is not a regular file"), std::string::npos) << v.out;
@@ -317,9 +317,9 @@ TEST_F(DamagedStoreTest, AFifoOrASymlinkAtABlobPathFailsPromptlyNamingThePath) {
   EXPECT_EQ(mount.Wait(std::chrono::seconds(15)), 0);
 
   // Importing the tree again puts the blobs back as regular files.
-  RunResult again = castore::testing::Run(
-      {bin_, "import", "--store", store_, "--name", "t", "--force", src_}, root_ + "/import",
-      kPrompt);
+  RunResult again =
+      castore::testing::Run({bin_, "import", "--store", store_, "--name", "t", "--force", src_},
+                            root_ + "/import", kPrompt);
   EXPECT_EQ(again.code, 0) << again.err;
   EXPECT_EQ(Castor({"verify"}).code, 0);
 }

@@ -124,11 +124,9 @@ void Rot(const std::string& path, uint64_t offset, size_t len) {
   int fd = ::open(path.c_str(), O_RDWR);
   ASSERT_GE(fd, 0) << path << ": " << strerror(errno);
   std::string bytes(len, '\0');
-  ASSERT_EQ(::pread(fd, bytes.data(), len, static_cast<off_t>(offset)),
-            static_cast<ssize_t>(len));
+  ASSERT_EQ(::pread(fd, bytes.data(), len, static_cast<off_t>(offset)), static_cast<ssize_t>(len));
   for (char& c : bytes) c = static_cast<char>(~c);
-  ASSERT_EQ(::pwrite(fd, bytes.data(), len, static_cast<off_t>(offset)),
-            static_cast<ssize_t>(len));
+  ASSERT_EQ(::pwrite(fd, bytes.data(), len, static_cast<off_t>(offset)), static_cast<ssize_t>(len));
   ::close(fd);
 }
 
@@ -217,8 +215,8 @@ TEST_F(MountVerifiedReadTest, ADamagedPieceOfABigBlobFailsOnlyTheReadsTouchingIt
   const uint64_t bad = (5 << 20) + 1234;
   ASSERT_NO_FATAL_FAILURE(Rot(BlobFile(big_), bad, 1));
   ASSERT_NO_FATAL_FAILURE(Evict(path));
-  for (uint64_t offset : {uint64_t{0}, uint64_t{1} << 20, uint64_t{3} << 20,
-                          uint64_t{7} << 20, big_data_.size() - 5000}) {
+  for (uint64_t offset : {uint64_t{0}, uint64_t{1} << 20, uint64_t{3} << 20, uint64_t{7} << 20,
+                          big_data_.size() - 5000}) {
     ReadResult r = ReadRange(path, offset, 4096);
     ASSERT_EQ(r.error, 0) << "at " << offset << ": " << strerror(r.error);
     EXPECT_TRUE(r.data == big_data_.substr(offset, 4096)) << "wrong bytes at " << offset;
@@ -288,7 +286,7 @@ std::string OpenAndRead(fs::CastoreFs& fs, const std::string& name, uint64_t off
   if (err != 0) return "";
   std::string buf(4096, '\0');
   size_t n = 0;
-  err = fs.Read(entry.nodeid, open_out.fh,  offset,
+  err = fs.Read(entry.nodeid, open_out.fh, offset,
                 std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf.data()), buf.size()), &n);
   EXPECT_EQ(err, 0) << strerror(err);
   buf.resize(n);

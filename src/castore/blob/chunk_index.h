@@ -4,9 +4,10 @@
 // memory (LayoutCache, bounded by their total number of chunks), and serves
 // each chunk of a known layout as a blob of its own (a range of the stored
 // blob, read through the store's own checks), so that a client — castor's,
-// or tvix's, for which chunks are blobs — can Read it by its digest. Nothing is persisted: after a restart a chunk digest is unknown
-// until its blob's layout is asked for again. Thread-safe; concurrent callers
-// asking for the same layout wait for one computation.
+// or tvix's, for which chunks are blobs — can Read it by its digest.
+// Nothing is persisted: after a restart a chunk digest is unknown until its
+// blob's layout is asked for again. Thread-safe; concurrent callers asking
+// for the same layout wait for one computation.
 #pragma once
 
 #include <memory>

@@ -35,11 +35,11 @@ absl::StatusOr<ChunkLayout> ComputeChunkLayout(const BlobReader& reader, const B
     const size_t want = std::min<uint64_t>(buf.size(), size - at);
     size_t got = 0;
     while (got < want) {
-      ASSIGN_OR_RETURN(size_t n, reader.ReadAt(at + got, std::span<uint8_t>(buf.data() + got,
-                                                                            want - got)));
+      ASSIGN_OR_RETURN(size_t n,
+                       reader.ReadAt(at + got, std::span<uint8_t>(buf.data() + got, want - got)));
       if (n == 0) {
-        return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), " ends at ", at + got,
-                                                " of ", size, " bytes"));
+        return absl::DataLossError(
+            absl::StrCat("blob ", digest.ToB3(), " ends at ", at + got, " of ", size, " bytes"));
       }
       got += n;
     }
@@ -91,11 +91,11 @@ absl::StatusOr<std::optional<ChunkLayout>> VerifyChunkLayout(const B3Digest& dig
 absl::Status VerifyChunk(const ChunkLayout& layout, size_t index, std::span<const uint8_t> data) {
   CASTOR_CHECK(index < layout.count());
   auto fail = [&](std::string_view what) {
-    std::string chunk = layout.chunks.empty()
-                            ? absl::StrCat("bytes ", layout.offset(index), "..",
-                                           layout.offset(index) + layout.length(index))
-                            : absl::StrCat("chunk ", index, " (", layout.chunks[index].digest.ToB3(),
-                                           ")");
+    std::string chunk =
+        layout.chunks.empty()
+            ? absl::StrCat("bytes ", layout.offset(index), "..",
+                           layout.offset(index) + layout.length(index))
+            : absl::StrCat("chunk ", index, " (", layout.chunks[index].digest.ToB3(), ")");
     return absl::DataLossError(
         absl::StrCat(chunk, " of blob ", layout.digest.ToB3(), ": ", AV(what)));
   };

@@ -80,8 +80,8 @@ struct ChunkedBlobReader::State {
     }
     ASSIGN_OR_RETURN(std::shared_ptr<const ChunkLayout> got, get_layout());
     if (got->size != size) {
-      return absl::DataLossError(absl::StrCat("blob ", got->digest.ToB3(), " has ", size,
-                                              " bytes, its tree ", got->size));
+      return absl::DataLossError(
+          absl::StrCat("blob ", got->digest.ToB3(), " has ", size, " bytes, its tree ", got->size));
     }
     castor::MutexLock lock(&mu);
     if (layout == nullptr) layout = std::move(got);
@@ -122,8 +122,7 @@ struct ChunkedBlobReader::State {
   }
 
   // A chunk from the local store, when it is there and checks out.
-  std::shared_ptr<const std::string> FromStore(const ChunkLayout& l, BlobService& s,
-                                               size_t index) {
+  std::shared_ptr<const std::string> FromStore(const ChunkLayout& l, BlobService& s, size_t index) {
     const ChunkMeta& c = l.chunks[index];
     // Checked below against the tree: the store need not check it too.
     auto reader = s.OpenReadUnverified(c.digest);
@@ -136,8 +135,9 @@ struct ChunkedBlobReader::State {
       if (!n.ok() || *n == 0) return nullptr;
       got += *n;
     }
-    absl::Status s2 = VerifyChunk(l, index, std::span<const uint8_t>(
-        reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+    absl::Status s2 = VerifyChunk(
+        l, index,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
     if (!s2.ok()) {
       spdlog::warn("cached {}: {}; fetching it again", c.digest.ToB3(), SV(s2.message()));
       return nullptr;
@@ -160,8 +160,8 @@ struct ChunkedBlobReader::State {
     std::string data;
     if (read != nullptr) {
       data.resize(l.length(index));
-      RETURN_IF_ERROR(read(index, std::span<uint8_t>(reinterpret_cast<uint8_t*>(data.data()),
-                                                     data.size())));
+      RETURN_IF_ERROR(
+          read(index, std::span<uint8_t>(reinterpret_cast<uint8_t*>(data.data()), data.size())));
     } else {
       ASSIGN_OR_RETURN(data, fetch(index));
     }
@@ -223,8 +223,8 @@ struct ChunkedBlobReader::State {
 
   // Starts fetching chunk `index` in the background unless it is there, on
   // its way, or another prefetch of this reader is running.
-  static void Prefetch(const std::shared_ptr<State>& self,
-                       std::shared_ptr<const ChunkLayout> l, size_t index) {
+  static void Prefetch(const std::shared_ptr<State>& self, std::shared_ptr<const ChunkLayout> l,
+                       size_t index) {
     {
       castor::MutexLock lock(&self->mu);
       if (self->prefetching || self->slots.contains(index)) return;
@@ -248,14 +248,14 @@ ChunkedBlobReader::ChunkedBlobReader(std::shared_ptr<const ChunkLayout> layout, 
   CASTOR_CHECK(layout != nullptr &&
                (layout->chunks.empty() || layout->chunks.size() == layout->count()));
   const uint64_t size = layout->size;
-  state_ = std::make_shared<State>(size, std::move(layout), nullptr, std::move(fetch), nullptr,
-                                   options);
+  state_ =
+      std::make_shared<State>(size, std::move(layout), nullptr, std::move(fetch), nullptr, options);
 }
 
 ChunkedBlobReader::ChunkedBlobReader(uint64_t size, GetLayout get_layout, ReadChunk read,
                                      Options options)
-    : state_(std::make_shared<State>(size, nullptr, std::move(get_layout), nullptr,
-                                     std::move(read), options)) {}
+    : state_(std::make_shared<State>(size, nullptr, std::move(get_layout), nullptr, std::move(read),
+                                     options)) {}
 
 ChunkedBlobReader::~ChunkedBlobReader() {
   // No background fetch of this reader runs past this point.
@@ -306,8 +306,7 @@ absl::StatusOr<size_t> ChunkedBlobReader::ReadAt(uint64_t offset, std::span<uint
   size_t done = 0;
   for (size_t i = first; i <= final; ++i) {
     const uint64_t chunk_start = layout.offset(i);
-    if (state_->read != nullptr && chunk_start >= offset &&
-        chunk_start + layout.length(i) <= end) {
+    if (state_->read != nullptr && chunk_start >= offset && chunk_start + layout.length(i) <= end) {
       // Covered whole: read and checked in place.
       std::span<uint8_t> out = buf.subspan(done, layout.length(i));
       absl::Status s = state_->read(i, out);

@@ -320,10 +320,13 @@ TEST(LayoutCache, KeepsTheMostRecentLayoutsWithinItsBoundAndNotFailures) {
   for (char c : std::string("abcd")) d.push_back(B3Digest::Of(std::string_view(&c, 1)));
   int computed = 0;
   auto get = [&](int i, size_t chunks, std::vector<std::shared_ptr<const ChunkLayout>>* evicted) {
-    return cache.Get(d[i], [&]() -> absl::StatusOr<std::shared_ptr<const ChunkLayout>> {
-      ++computed;
-      return LayoutOf(d[i], chunks);
-    }, evicted);
+    return cache.Get(
+        d[i],
+        [&]() -> absl::StatusOr<std::shared_ptr<const ChunkLayout>> {
+          ++computed;
+          return LayoutOf(d[i], chunks);
+        },
+        evicted);
   };
   ASSERT_TRUE(get(0, 4, nullptr).ok());
   ASSERT_TRUE(get(1, 4, nullptr).ok());
@@ -343,9 +346,8 @@ TEST(LayoutCache, KeepsTheMostRecentLayoutsWithinItsBoundAndNotFailures) {
     return absl::DataLossError("rotten");
   });
   EXPECT_EQ(fail.status().code(), absl::StatusCode::kDataLoss);
-  auto none = cache.Get(d[1], []() -> absl::StatusOr<std::shared_ptr<const ChunkLayout>> {
-    return nullptr;
-  });
+  auto none = cache.Get(
+      d[1], []() -> absl::StatusOr<std::shared_ptr<const ChunkLayout>> { return nullptr; });
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(*none, nullptr);
   EXPECT_EQ(cache.size(), 1u);

@@ -66,8 +66,8 @@ struct LocalBlobService::File {
   absl::Status ReadExactly(uint64_t offset, std::span<uint8_t> buf) const {
     size_t done = 0;
     while (done < buf.size()) {
-      ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done,
-                          static_cast<off_t>(offset + done));
+      ssize_t n =
+          ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
       if (n < 0) {
         if (errno == EINTR) continue;
         return ErrnoStatus(errno, absl::StrCat("read ", path));
@@ -534,13 +534,20 @@ namespace {
 
 const char* FileKind(mode_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFDIR: return "a directory";
-    case S_IFIFO: return "a FIFO";
-    case S_IFCHR: return "a character device";
-    case S_IFBLK: return "a block device";
-    case S_IFSOCK: return "a socket";
-    case S_IFLNK: return "a symbolic link";
-    default: return "of an unknown kind";
+    case S_IFDIR:
+      return "a directory";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFSOCK:
+      return "a socket";
+    case S_IFLNK:
+      return "a symbolic link";
+    default:
+      return "of an unknown kind";
   }
 }
 
@@ -665,8 +672,8 @@ absl::StatusOr<std::string> ReadFileOfSize(const std::string& path, uint64_t siz
   if (::fstat(fd, &st) != 0) {
     status = ErrnoStatus(errno, absl::StrCat("stat ", path));
   } else if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != size) {
-    status = absl::DataLossError(
-        absl::StrCat(path, " has ", st.st_size, " bytes, expected ", size));
+    status =
+        absl::DataLossError(absl::StrCat(path, " has ", st.st_size, " bytes, expected ", size));
   } else {
     data.resize(size);
     size_t done = 0;
@@ -691,9 +698,9 @@ std::shared_ptr<const ChunkLayout> LocalBlobService::LoadTree(const File& file) 
   absl::StatusOr<std::string> outboard = ReadFileOfSize(path, 8 + 64 * (groups - 1));
   if (outboard.status().code() == absl::StatusCode::kNotFound) return nullptr;
   absl::StatusOr<std::vector<blake3_tree::Cv>> cvs =
-      outboard.ok() ? blake3_tree::VerifyOutboard(*outboard, file.size, options_.group_size,
-                                                  file.digest)
-                    : outboard.status();
+      outboard.ok()
+          ? blake3_tree::VerifyOutboard(*outboard, file.size, options_.group_size, file.digest)
+          : outboard.status();
   if (!cvs.ok()) {
     spdlog::warn("{}: {}; computing the tree of blob {} again", path, SV(cvs.status().message()),
                  file.digest.ToB3());

@@ -49,10 +49,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "castore/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/blob/chunk_layout.h"
 #include "castore/blob/layout_cache.h"
+#include "castore/mutex.h"
 
 namespace castor::castore {
 

@@ -506,8 +506,8 @@ TEST_F(LocalVerifiedReadTest, ReadsCheckEachPieceAndFailOnlyWhereTheFileRotted) 
     // A read covering groups whole checks them in the caller's buffer: the
     // damaged one does not stay there.
     std::string buf(4 * kGroup, 'x');
-    auto n = reader->ReadAt(5 * kGroup, std::span<uint8_t>(
-                                            reinterpret_cast<uint8_t*>(buf.data()), buf.size()));
+    auto n = reader->ReadAt(5 * kGroup,
+                            std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf.data()), buf.size()));
     EXPECT_EQ(n.status().code(), absl::StatusCode::kDataLoss);
     EXPECT_EQ(buf.substr(2 * kGroup, kGroup), std::string(kGroup, '\0'));
   }
@@ -527,8 +527,7 @@ TEST_F(LocalVerifiedReadTest, ABlobOfOneGroupIsHashedWholeOnEveryReadFromDisk) {
   const B3Digest empty = *PutBlob(*service_, "");
   EXPECT_EQ(*Read(**service_->OpenRead(empty), 0, 10), "");
   WriteFile(service_->BlobPath(empty), "x");
-  EXPECT_EQ(Read(**service_->OpenRead(empty), 0, 10).status().code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Read(**service_->OpenRead(empty), 0, 10).status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(service_->trees_computed(), 0u);
   EXPECT_FALSE(fs::exists(service_->OutboardPath(d)));
 }
@@ -553,8 +552,8 @@ TEST_F(LocalVerifiedReadTest, ARottenKeptTreeIsComputedAgainNotTrusted) {
   std::ifstream in(path, std::ios::binary);
   const std::string good((std::istreambuf_iterator<char>(in)), {});
   // A flipped CV, a cut file, a file of junk.
-  for (const std::string& bad : {std::string(), good.substr(0, good.size() - 1),
-                                 std::string(good.size(), 'x')}) {
+  for (const std::string& bad :
+       {std::string(), good.substr(0, good.size() - 1), std::string(good.size(), 'x')}) {
     std::string rotten = bad.empty() ? good : bad;
     if (bad.empty()) rotten[200] ^= 1;
     WriteFile(path, rotten);

@@ -136,10 +136,10 @@ class Exporter {
     absl::Status copied = Copy(*reader, node, fd.fd, path);
     if (!copied.ok()) {
       // What was written is not the file: nothing of it stays.
-      std::string removed = unlinkat(dirfd, name, 0) == 0
-                                ? std::string(" (the partly written file was removed)")
-                                : absl::StrCat(" (removing the partly written file: ",
-                                               strerror(errno), ")");
+      std::string removed =
+          unlinkat(dirfd, name, 0) == 0
+              ? std::string(" (the partly written file was removed)")
+              : absl::StrCat(" (removing the partly written file: ", strerror(errno), ")");
       return absl::Status(copied.code(), absl::StrCat(copied.message(), removed));
     }
     if (fchmod(fd.fd, node.executable ? 0755 : 0644) != 0) {
@@ -166,8 +166,8 @@ class Exporter {
       offset += *n;
     }
     if (offset != node.size) {
-      return absl::DataLossError(
-          absl::StrCat(what, " ends at byte ", offset, " of ", node.size, " (corrupt in the store)"));
+      return absl::DataLossError(absl::StrCat(what, " ends at byte ", offset, " of ", node.size,
+                                              " (corrupt in the store)"));
     }
     return absl::OkStatus();
   }
