@@ -85,18 +85,24 @@ void BM_Put_Native(benchmark::State& state) {
 }
 BENCHMARK(BM_Put_Native)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
 
+// Argument 1: verified reads (OpenRead), 0: the file unchecked.
 void BM_Read_Local(benchmark::State& state) {
   Fixture f;
   auto digest = *castor::castore::PutBlob(*f.service, Bytes(kBig, 2));
   std::vector<uint8_t> buf(kPiece);
   for (auto _ : state) {
-    auto r = *f.service->OpenRead(digest);
+    auto r = state.range(0) ? *f.service->OpenRead(digest) : *f.service->OpenReadUnverified(digest);
     for (uint64_t off = 0; off < kBig; off += kPiece)
       benchmark::DoNotOptimize(*r->ReadAt(off, buf));
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBig));
 }
-BENCHMARK(BM_Read_Local)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(8);
+BENCHMARK(BM_Read_Local)
+    ->Arg(1)
+    ->Arg(0)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(8);
 
 void BM_Read_Native(benchmark::State& state) {
   Fixture f;
@@ -113,19 +119,6 @@ void BM_Read_Native(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBig));
 }
 BENCHMARK(BM_Read_Native)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(8);
-
-void BM_Read_LocalUnverified(benchmark::State& state) {
-  Fixture f;
-  auto digest = *castor::castore::PutBlob(*f.service, Bytes(kBig, 2));
-  std::vector<uint8_t> buf(kPiece);
-  for (auto _ : state) {
-    auto r = *f.service->OpenReadUnverified(digest);
-    for (uint64_t off = 0; off < kBig; off += kPiece)
-      benchmark::DoNotOptimize(*r->ReadAt(off, buf));
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBig));
-}
-BENCHMARK(BM_Read_LocalUnverified)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(8);
 
 castor::castore::LocalBlobOptions WithGroup(int64_t group) {
   castor::castore::LocalBlobOptions o;

@@ -1,9 +1,6 @@
 // Random access into big remote blobs: a daemon lays them out in chunks with
 // an outboard, the client fetches and checks only the chunks reads need; a
 // server that lies about any of it gets DataLoss and serves nothing.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstring>
 #include <random>
@@ -14,6 +11,7 @@
 #include "castore/blob/chunked_blob_reader.h"
 #include "castore/blob/local_blob_service.h"
 #include "castore/status_macros.h"
+#include "castore/testing/rot.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "rpc/testing.h"
@@ -243,16 +241,6 @@ RawRead ReadRaw(pb::BlobService::Stub& stub, const B3Digest& digest) {
   return r;
 }
 
-void FlipByteOf(const std::string& path, off_t offset) {
-  int fd = ::open(path.c_str(), O_RDWR);
-  ASSERT_GE(fd, 0) << path;
-  char c;
-  ASSERT_EQ(::pread(fd, &c, 1, offset), 1);
-  c = static_cast<char>(~c);
-  ASSERT_EQ(::pwrite(fd, &c, 1, offset), 1);
-  ::close(fd);
-}
-
 // A daemon serving a file:// store whose blob files rot: it never sends a
 // byte it has not checked, so even a client that checks nothing gets only
 // true bytes (up to the damage) and then DATA_LOSS.
@@ -269,7 +257,7 @@ TEST(ChunkedRpcDaemonTest, ReadOfARottingBlobSendsNoByteOfTheDamagedPiece) {
   const B3Digest other_digest = *castore::PutBlob(**local, other);
 
   // Damaged before the daemon ever read it: nothing is sent.
-  FlipByteOf((*local)->BlobPath(other_digest), 3 << 20);
+  ASSERT_TRUE(castore::testing::Rot((*local)->BlobPath(other_digest), 3 << 20));
   RawRead before = ReadRaw(*stub, other_digest);
   EXPECT_EQ(before.status.error_code(), grpc::StatusCode::DATA_LOSS)
       << before.status.error_message();
@@ -281,7 +269,7 @@ TEST(ChunkedRpcDaemonTest, ReadOfARottingBlobSendsNoByteOfTheDamagedPiece) {
   ASSERT_TRUE(good.status.ok()) << good.status.error_message();
   ASSERT_TRUE(good.data == data);
   const uint64_t bad = (4 << 20) + 7;
-  FlipByteOf((*local)->BlobPath(digest), static_cast<off_t>(bad));
+  ASSERT_TRUE(castore::testing::Rot((*local)->BlobPath(digest), bad));
   RawRead rotten = ReadRaw(*stub, digest);
   EXPECT_EQ(rotten.status.error_code(), grpc::StatusCode::DATA_LOSS)
       << rotten.status.error_message();

@@ -20,6 +20,7 @@
 #include "castore/digest.h"
 #include "castore/import/test_util.h"
 #include "castore/testing/paths.h"
+#include "castore/testing/rot.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -553,27 +554,8 @@ TEST_F(CliTest, VerifyReportsACorruptBlobWithItsPath) {
   EXPECT_EQ(unknown.code, 1);
 }
 
-// A file of `n` pseudo-random bytes (incompressible, distinct per seed).
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out(n, '\0');
-  for (auto& c : out) c = static_cast<char>(rng());
-  return out;
-}
-
-// Flips the byte at `offset` of the file at `path` in place.
-void FlipByte(const std::string& path, off_t offset) {
-  int fd = open(path.c_str(), O_RDWR);
-  ASSERT_GE(fd, 0) << path;
-  char c;
-  ASSERT_EQ(pread(fd, &c, 1, offset), 1);
-  c = static_cast<char>(~c);
-  ASSERT_EQ(pwrite(fd, &c, 1, offset), 1);
-  close(fd);
-}
-
 TEST_F(CliTest, CatOfACorruptBlobWritesNoWrongByteAndFails) {
-  const std::string data = RandomBytes(3 << 20, 7);
+  const std::string data = castore::testing::RandomBytes(3 << 20, 7);
   std::string src = tmp_ / "t";
   MakeDir(src);
   WriteFile(src + "/big", data);
@@ -587,12 +569,12 @@ TEST_F(CliTest, CatOfACorruptBlobWritesNoWrongByteAndFails) {
     return store_ + "/blobs/b3/" + hex.substr(0, 2) + "/" + hex;
   };
   // Damaged before castor ever read them: nothing at all is written.
-  FlipByte(blob(small_hex), 3);
+  ASSERT_TRUE(castore::testing::Rot(blob(small_hex), 3));
   RunResult small = Run({"cat", "t/small"});
   EXPECT_NE(small.code, 0);
   EXPECT_EQ(small.out, "");
   EXPECT_NE(small.err.find("t/small"), std::string::npos) << small.err;
-  FlipByte(blob(big_hex), (5 << 19) + 17);  // at 2.5 MiB
+  ASSERT_TRUE(castore::testing::Rot(blob(big_hex), (5 << 19) + 17));  // at 2.5 MiB
   RunResult big = Run({"cat", "t/big"});
   EXPECT_NE(big.code, 0);
   EXPECT_EQ(big.out.size(), 0u);
@@ -600,11 +582,11 @@ TEST_F(CliTest, CatOfACorruptBlobWritesNoWrongByteAndFails) {
   EXPECT_NE(big.err.find(big_b3), std::string::npos) << big.err;
   // Damaged after a good read: what is written is a prefix of the true
   // bytes that ends before the damaged piece, and cat fails.
-  FlipByte(blob(big_hex), (5 << 19) + 17);
+  ASSERT_TRUE(castore::testing::Rot(blob(big_hex), (5 << 19) + 17));
   RunResult good = Run({"cat", "t/big"});
   ASSERT_EQ(good.code, 0) << good.err;
   ASSERT_TRUE(good.out == data);
-  FlipByte(blob(big_hex), (5 << 19) + 17);
+  ASSERT_TRUE(castore::testing::Rot(blob(big_hex), (5 << 19) + 17));
   RunResult late = Run({"cat", "t/big"});
   EXPECT_NE(late.code, 0);
   EXPECT_LT(late.out.size(), size_t{5} << 19);
@@ -613,7 +595,7 @@ TEST_F(CliTest, CatOfACorruptBlobWritesNoWrongByteAndFails) {
 }
 
 TEST_F(CliTest, ExportOfACorruptBlobLeavesNoFileBehind) {
-  const std::string data = RandomBytes(3 << 20, 8);
+  const std::string data = castore::testing::RandomBytes(3 << 20, 8);
   std::string src = tmp_ / "t";
   MakeDir(src);
   WriteFile(src + "/big", data);
@@ -621,7 +603,7 @@ TEST_F(CliTest, ExportOfACorruptBlobLeavesNoFileBehind) {
   ASSERT_EQ(Run({"import", src}).code, 0);
   castore::B3Digest digest = castore::B3Digest::Of(std::string_view(data));
   std::string hex = digest.ToHex();
-  FlipByte(store_ + "/blobs/b3/" + hex.substr(0, 2) + "/" + hex, 2 << 20);
+  ASSERT_TRUE(castore::testing::Rot(store_ + "/blobs/b3/" + hex.substr(0, 2) + "/" + hex, 2 << 20));
   std::string out = tmp_ / "out";
   RunResult r = Run({"export", "t", out});
   EXPECT_NE(r.code, 0);

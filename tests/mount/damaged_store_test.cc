@@ -132,6 +132,15 @@ class DamagedStoreTest : public ::testing::Test {
     return store_ + "/blobs/b3/" + hex.substr(0, 2) + "/" + hex;
   }
 
+  // Starts `castor mount` of the store on `mnt` (made here) and waits for it.
+  void StartMount(const std::string& mnt, Child* mount) {
+    ASSERT_EQ(::mkdir(mnt.c_str(), 0755), 0);
+    *mount = Child::Spawn({bin_, "mount", mnt, "--store", store_}, root_ + "/mount.log",
+                          root_ + "/mount.log");
+    ASSERT_TRUE(castore::testing::WaitForFuseMount(mnt))
+        << castore::testing::SlurpFile(root_ + "/mount.log");
+  }
+
   // The digest of the Directory holding exactly one file `name` of `data`.
   static castore::B3Digest OneFileDir(std::string_view name, const std::string& data) {
     auto d = castore::Directory::Create({castore::Entry{
@@ -216,12 +225,9 @@ TEST_F(DamagedStoreTest, MountGivesEioForExactlyTheDamagedPathsAndServesTheRest)
   if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse not usable";
   ASSERT_NO_FATAL_FAILURE(Damage());
   std::string mnt = root_ + "/mnt";
-  ASSERT_EQ(::mkdir(mnt.c_str(), 0755), 0);
   FuseMountGuard guard(mnt);
-  Child mount = Child::Spawn({bin_, "mount", mnt, "--store", store_}, root_ + "/mount.log",
-                             root_ + "/mount.log");
-  ASSERT_TRUE(castore::testing::WaitForFuseMount(mnt))
-      << castore::testing::SlurpFile(root_ + "/mount.log");
+  Child mount;
+  ASSERT_NO_FATAL_FAILURE(StartMount(mnt, &mount));
   std::string t = mnt + "/t";
 
   const std::set<std::string> bad_files = {"trunc", "sub/overwrite", "sub/deep/gone",
@@ -289,12 +295,9 @@ TEST_F(DamagedStoreTest, AFifoOrASymlinkAtABlobPathFailsPromptlyNamingThePath) {
   }
 
   std::string mnt = root_ + "/mnt";
-  ASSERT_EQ(::mkdir(mnt.c_str(), 0755), 0);
   FuseMountGuard guard(mnt);
-  Child mount = Child::Spawn({bin_, "mount", mnt, "--store", store_}, root_ + "/mount.log",
-                             root_ + "/mount.log");
-  ASSERT_TRUE(castore::testing::WaitForFuseMount(mnt))
-      << castore::testing::SlurpFile(root_ + "/mount.log");
+  Child mount;
+  ASSERT_NO_FATAL_FAILURE(StartMount(mnt, &mount));
   for (const char* rel : {"ok1", "sub/ok2"}) {
     // In a child process, which cannot be killed while the mount holds its
     // request: on a hang the mount is killed, which fails the request.

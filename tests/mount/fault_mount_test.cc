@@ -26,32 +26,6 @@ using Clock = std::chrono::steady_clock;
 // Bound for "promptly": far below any test timeout, far above scheduling noise.
 constexpr auto kPrompt = std::chrono::seconds(5);
 
-struct ReadResult {
-  int error = 0;  // errno of the failing call, 0 when the whole file was read
-  std::string data;
-};
-
-ReadResult ReadAll(const std::string& path) {
-  ReadResult r;
-  int fd = open(path.c_str(), O_RDONLY);
-  if (fd < 0) {
-    r.error = errno;
-    return r;
-  }
-  char buf[65536];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      r.error = errno;
-      break;
-    }
-    if (n == 0) break;
-    r.data.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return r;
-}
-
 std::string Pattern(size_t size) {
   std::string s(size, '\0');
   for (size_t i = 0; i < size; ++i) s[i] = static_cast<char>((i * 131 + i / 4096) & 0xff);

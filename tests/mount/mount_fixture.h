@@ -1,11 +1,13 @@
 // Test helpers for real FUSE mounts inside the test process: a tree builder
-// over the memory services, and MountedFs, which mounts a CastoreFs on a
-// fresh temporary directory and always unmounts and removes it again.
+// over the memory services, MountedFs, which mounts a CastoreFs on a fresh
+// temporary directory and always unmounts and removes it again, and ReadAll.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -119,6 +121,33 @@ class MountedFs {
   std::unique_ptr<fs::fuse::Dispatcher> dispatcher_;
   std::unique_ptr<fs::transport::DevFuseSession> transport_;
 };
+
+struct ReadResult {
+  int error = 0;  // errno of the failing call, 0 when the whole file was read
+  std::string data;
+};
+
+// Reads the file at `path` to its end with read(2), 64 KiB at a time.
+inline ReadResult ReadAll(const std::string& path) {
+  ReadResult r;
+  int fd = open(path.c_str(), O_RDONLY);
+  if (fd < 0) {
+    r.error = errno;
+    return r;
+  }
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      r.error = errno;
+      break;
+    }
+    if (n == 0) break;
+    r.data.append(buf.data(), static_cast<size_t>(n));
+  }
+  close(fd);
+  return r;
+}
 
 // Whether this process can mount (root, /dev/fuse present).
 inline bool CanMount() { return access("/dev/fuse", R_OK | W_OK) == 0; }

@@ -15,13 +15,13 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "castore/blob/local_blob_service.h"
+#include "castore/testing/rot.h"
 #include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
 #include "mount_fixture.h"
@@ -31,44 +31,9 @@ namespace castor::testing {
 namespace {
 
 using castore::B3Digest;
+using castore::testing::RandomBytes;
+using castore::testing::Rot;
 using castore::testing::TempDir;
-
-std::string Random(size_t n, uint32_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(n, '\0');
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(out.data() + i, &v, 8);
-  }
-  for (size_t i = n - n % 8; i < n; ++i) out[i] = static_cast<char>(rng());
-  return out;
-}
-
-struct ReadResult {
-  int error = 0;  // errno of the failing call, 0 when the whole file was read
-  std::string data;
-};
-
-ReadResult ReadAll(const std::string& path) {
-  ReadResult r;
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) {
-    r.error = errno;
-    return r;
-  }
-  std::vector<char> buf(1 << 16);
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      r.error = errno;
-      break;
-    }
-    if (n == 0) break;
-    r.data.append(buf.data(), static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return r;
-}
 
 // pread of `len` bytes at `offset` with readahead off (so the kernel asks
 // the mount for these pages only): the bytes, or the errno.
@@ -116,18 +81,6 @@ void Evict(const std::string& path) {
   ::munmap(map, size);
   ::close(fd);
   ASSERT_EQ(cached, 0u) << path << ": pages still cached after POSIX_FADV_DONTNEED";
-}
-
-// Overwrites `len` bytes at `offset` of the file at `path` in place (the
-// same inode, as rot does), with bytes that differ from those there.
-void Rot(const std::string& path, uint64_t offset, size_t len) {
-  int fd = ::open(path.c_str(), O_RDWR);
-  ASSERT_GE(fd, 0) << path << ": " << strerror(errno);
-  std::string bytes(len, '\0');
-  ASSERT_EQ(::pread(fd, bytes.data(), len, static_cast<off_t>(offset)), static_cast<ssize_t>(len));
-  for (char& c : bytes) c = static_cast<char>(~c);
-  ASSERT_EQ(::pwrite(fd, bytes.data(), len, static_cast<off_t>(offset)), static_cast<ssize_t>(len));
-  ::close(fd);
 }
 
 // Bytes this process got from read(2)-like calls so far (rchar): reading
@@ -178,8 +131,8 @@ class MountVerifiedReadTest : public ::testing::Test {
   TempDir dir_{"verified-read"};
   std::string blobs_path_;
   castore::Services services_;
-  const std::string small_data_ = Random(3000, 1);
-  const std::string big_data_ = Random(8 << 20, 2);
+  const std::string small_data_ = RandomBytes(3000, 1);
+  const std::string big_data_ = RandomBytes(8 << 20, 2);
   castore::FileNode small_, big_;
 };
 
@@ -194,7 +147,7 @@ TEST_F(MountVerifiedReadTest, BytesThatRotAfterTheFirstReadAreEio) {
     ASSERT_EQ(first.error, 0) << strerror(first.error);
     ASSERT_TRUE(first.data == data);
     // Every byte of the blob's file changes, its size does not.
-    ASSERT_NO_FATAL_FAILURE(Rot(BlobFile(node), 0, data.size()));
+    ASSERT_TRUE(Rot(BlobFile(node), 0, data.size()));
     ASSERT_NO_FATAL_FAILURE(Evict(mount->Path(name)));
     ReadResult again = ReadAll(mount->Path(name));
     EXPECT_EQ(again.error, EIO) << strerror(again.error);
@@ -213,7 +166,7 @@ TEST_F(MountVerifiedReadTest, ADamagedPieceOfABigBlobFailsOnlyTheReadsTouchingIt
   // One byte in the middle rots. Pieces are at most 1 MiB, so ranges more
   // than 1 MiB away from it lie in other pieces.
   const uint64_t bad = (5 << 20) + 1234;
-  ASSERT_NO_FATAL_FAILURE(Rot(BlobFile(big_), bad, 1));
+  ASSERT_TRUE(Rot(BlobFile(big_), bad));
   ASSERT_NO_FATAL_FAILURE(Evict(path));
   for (uint64_t offset : {uint64_t{0}, uint64_t{1} << 20, uint64_t{3} << 20, uint64_t{7} << 20,
                           big_data_.size() - 5000}) {
@@ -297,7 +250,7 @@ std::string OpenAndRead(fs::CastoreFs& fs, const std::string& name, uint64_t off
 
 TEST_F(MountVerifiedReadTest, ConcurrentFirstOpensOfABigBlobHashItOnce) {
   // Big enough that hashing it takes far longer than the opens take to meet.
-  const std::string huge = Random(64 << 20, 3);
+  const std::string huge = RandomBytes(64 << 20, 3);
   PutRoot(services_, "huge", PutFile(services_, huge));
   constexpr int kOpens = 4;
   castore::Services services = services_;

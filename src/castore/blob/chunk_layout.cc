@@ -7,11 +7,7 @@ namespace castor::castore {
 
 ChunkLayout SingleChunkLayout(const B3Digest& digest, uint64_t size, uint64_t chunk_size) {
   CASTOR_CHECK(blake3_tree::IsValidGroupSize(chunk_size) && size <= chunk_size);
-  ChunkLayout layout;
-  layout.digest = digest;
-  layout.size = size;
-  layout.chunk_size = chunk_size;
-  return layout;
+  return ChunkLayout{.digest = digest, .size = size, .chunk_size = chunk_size};
 }
 
 absl::StatusOr<ChunkLayout> ComputeChunkLayout(const BlobReader& reader, const B3Digest& digest,

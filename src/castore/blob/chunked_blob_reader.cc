@@ -297,7 +297,7 @@ absl::StatusOr<size_t> ChunkedBlobReader::ReadAt(uint64_t offset, std::span<uint
   const size_t first = offset / layout.chunk_size;
   const size_t final = (end - 1) / layout.chunk_size;
   bool sequential = false;
-  {
+  if (state_->options.prefetch) {
     castor::MutexLock lock(&state_->mu);
     sequential = state_->last_read != SIZE_MAX &&
                  (first == state_->last_read || first == state_->last_read + 1);
@@ -324,7 +324,7 @@ absl::StatusOr<size_t> ChunkedBlobReader::ReadAt(uint64_t offset, std::span<uint
     std::memcpy(buf.data() + done, chunk->data() + (from - chunk_start), to - from);
     done += to - from;
   }
-  if (state_->options.prefetch && sequential && final < last) {
+  if (sequential && final < last) {
     State::Prefetch(state_, std::move(shared), final + 1);
   }
   return done;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "castore/testing/rot.h"
 #include "castore/testing/temp_dir.h"
 
 namespace castor::castore {
@@ -468,17 +469,6 @@ class LocalVerifiedReadTest : public ::testing::Test {
     buf.resize(n);
     return buf;
   }
-  // Flips the byte at `offset` of the file at `path` in place.
-  static void Flip(const std::string& path, uint64_t offset) {
-    int fd = ::open(path.c_str(), O_RDWR);
-    ASSERT_GE(fd, 0) << path;
-    char c;
-    ASSERT_EQ(::pread(fd, &c, 1, static_cast<off_t>(offset)), 1);
-    c = static_cast<char>(~c);
-    ASSERT_EQ(::pwrite(fd, &c, 1, static_cast<off_t>(offset)), 1);
-    ::close(fd);
-  }
-
   testing::TempDir dir_{"local-verified"};
   std::shared_ptr<LocalBlobService> service_;
   std::string data_;
@@ -492,7 +482,7 @@ TEST_F(LocalVerifiedReadTest, ReadsCheckEachPieceAndFailOnlyWhereTheFileRotted) 
   EXPECT_EQ((*r)->size(), data_.size());
   ASSERT_EQ(*Read(**r, 0, data_.size() + 10), data_);
   // Rot in group 7, under the open reader and for new ones.
-  Flip(service_->BlobPath(digest_), 7 * kGroup + 99);
+  ASSERT_TRUE(testing::Rot(service_->BlobPath(digest_), 7 * kGroup + 99));
   for (int fresh = 0; fresh < 2; ++fresh) {
     auto reader = fresh ? *service_->OpenRead(digest_) : std::move(*r);
     // Group 7 is not in the reader's memory: only the last pieces it read.
@@ -521,7 +511,7 @@ TEST_F(LocalVerifiedReadTest, ABlobOfOneGroupIsHashedWholeOnEveryReadFromDisk) {
   const std::string small = PseudoRandom(kGroup, 3);
   const B3Digest d = *PutBlob(*service_, small);
   ASSERT_EQ(*Read(**service_->OpenRead(d), 0, kGroup), small);
-  Flip(service_->BlobPath(d), 10);
+  ASSERT_TRUE(testing::Rot(service_->BlobPath(d), 10));
   EXPECT_EQ(Read(**service_->OpenRead(d), 100, 5).status().code(), absl::StatusCode::kDataLoss);
   // An empty blob too: its end is only answered once its (no) bytes check out.
   const B3Digest empty = *PutBlob(*service_, "");
@@ -565,7 +555,7 @@ TEST_F(LocalVerifiedReadTest, ARottenKeptTreeIsComputedAgainNotTrusted) {
   }
   // A tree cannot vouch for rotten bytes: a blob damaged before its tree
   // was computed fails as a whole, whatever tree is lying around.
-  Flip(service_->BlobPath(digest_), 11 * kGroup);
+  ASSERT_TRUE(testing::Rot(service_->BlobPath(digest_), 11 * kGroup));
   ASSERT_EQ(::unlink(path.c_str()), 0);
   auto later = Open();
   EXPECT_EQ(Read(**later->OpenRead(digest_), 0, 10).status().code(), absl::StatusCode::kDataLoss);
