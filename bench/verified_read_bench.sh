@@ -15,7 +15,9 @@
 #   restart       - the same in a new mount (castor: the tree is loaded from
 #                   the store; before: hashed whole again)
 #   seq warm      - dd of the whole file, 1 MiB reads, store file in the
-#                   page cache (the cost of checking, not of the disk)
+#                   page cache (the cost of checking, not of the disk), after
+#                   a first read (so the old mount's whole-blob hash and the
+#                   loading of the tree are not counted)
 #   seq cold      - the same after drop_caches
 #   random 4K     - READS (default 2000) preads of 4 KiB at random offsets
 #                   with readahead off, store file in the page cache (us/read)
@@ -47,7 +49,7 @@ now() { date +%s.%N; }
 warm_store() { find "$store/blobs/b3" -type f -exec cat {} + > /dev/null; }
 
 mount_with() {
-  "$1" mount --store "$store" "$mnt" 2> "$work/mount.log" &
+  "$1" mount --store "$store" "$mnt" > "$work/mount.log" 2>&1 &
   mpid=$!
   wait_mount "$mnt" || { cat "$work/mount.log" >&2; exit 1; }
 }
@@ -98,9 +100,8 @@ run() {
   mount_with "$bin"; first=$(first_read); unmount
   mount_with "$bin"; restart=$(first_read); unmount
   warm_store
-  mount_with "$bin"; warm=$(seq_read); unmount
-  drop
-  mount_with "$bin"; cold=$(seq_read); unmount
+  mount_with "$bin"; first_read > /dev/null; warm=$(seq_read); unmount
+  mount_with "$bin"; first_read > /dev/null; drop; cold=$(seq_read); unmount
   warm_store
   mount_with "$bin"; random=$(random_reads); unmount
   echo "$first $restart $warm $cold $random"
