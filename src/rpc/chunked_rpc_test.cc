@@ -21,19 +21,9 @@ namespace {
 
 namespace pb = ::tvix::castore::v1;
 using castore::B3Digest;
+using castore::testing::RandomBytes;
 using testing::LocalDaemon;
 using testing::TempDir;
-
-std::string Random(size_t n, uint32_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(n, '\0');
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(out.data() + i, &v, 8);
-  }
-  for (size_t i = n - n % 8; i < n; ++i) out[i] = static_cast<char>(rng());
-  return out;
-}
 
 // Counts the bytes the daemon reads from its store.
 class CountingBlobService : public castore::BlobService {
@@ -90,7 +80,7 @@ class ChunkedRpcTest : public ::testing::Test {
                  std::make_shared<castore::MemoryRootService>()}) {}
 
   void SetUp() override {
-    data_ = Random(64 * kMiB, 42);
+    data_ = RandomBytes(64 * kMiB, 42);
     digest_ = *castore::PutBlob(*counting_, data_);
   }
 
@@ -251,9 +241,9 @@ TEST(ChunkedRpcDaemonTest, ReadOfARottingBlobSendsNoByteOfTheDamagedPiece) {
   LocalDaemon daemon({*local, std::make_shared<castore::MemoryDirectoryService>(),
                       std::make_shared<castore::MemoryRootService>()});
   auto stub = pb::BlobService::NewStub(daemon.channel());
-  const std::string data = Random(6 << 20, 5);
+  const std::string data = RandomBytes(6 << 20, 5);
   const B3Digest digest = *castore::PutBlob(**local, data);
-  const std::string other = Random(6 << 20, 6);
+  const std::string other = RandomBytes(6 << 20, 6);
   const B3Digest other_digest = *castore::PutBlob(**local, other);
 
   // Damaged before the daemon ever read it: nothing is sent.
@@ -309,7 +299,7 @@ class LyingChunks final : public pb::BlobService::Service {
     }
     uint64_t size = layout_.size;
     if (lie_ == ChunkLie::kOtherOutboard) {
-      std::string other = Random(data_.size(), 99);
+      std::string other = RandomBytes(data_.size(), 99);
       for (size_t i = 0; i < cvs.size(); ++i) {
         uint64_t off = i * layout_.chunk_size;
         cvs[i] = castore::blake3_tree::GroupCv(
@@ -346,7 +336,7 @@ class LyingChunks final : public pb::BlobService::Service {
 class LyingChunksTest : public ::testing::TestWithParam<ChunkLie> {
  protected:
   void SetUp() override {
-    data_ = Random(10 * 4096 + 777, 5);
+    data_ = RandomBytes(10 * 4096 + 777, 5);
     digest_ = B3Digest::Of(data_);
     castore::MemoryBlobService mem;
     ASSERT_EQ(*castore::PutBlob(mem, data_), digest_);
