@@ -14,7 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # binaries they spawn (built with TSan too).
 tsan_tests='Mount|Daemon|RpcTest|Channel|Hostile|Import|Export|Conformance|Caching|GcBeside'
 tsan_tests+='|StoreLock|Concurrent|VhostUser|GuestSessionHandler|VirtiofsCli|CliTest\.Gc'
-tsan_tests+='|ChunkedBlobReader|ChunkedRpc|LyingChunks'
+tsan_tests+='|ChunkedBlobReader|ChunkedRpc|LyingChunks|WorkerPool|LayoutCache|LocalVerifiedRead'
 # The S3 client: its connection pool, multipart workers and retry loop.
 tsan_tests+='|S3Client|S3Retry'
 # Single-threaded and too slow under TSan: the 1M-entry memory walk, the QEMU guest.
@@ -30,7 +30,7 @@ tsan_targets='castor castore_conformance_test castore_caching_test castore_lmdb_
   virtiofs_server_test virtiofs_cli_test castore_chunked_test rpc_chunked_test rpc_limits_test
   full_disk_test daemon_socket_test flapping_daemon_test damaged_store_test rpc_stall_test
   stalled_daemon_test s3_client_test s3_retry_test castor_nix_pathinfo_test
-  castore_mutex_test rpc_root_closure_test daemon_gc_test rpc_caching_test'
+  castore_mutex_test rpc_root_closure_test daemon_gc_test rpc_caching_test verified_read_test'
 ctest_args=()
 reports=
 case "${1:-}" in

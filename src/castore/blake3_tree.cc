@@ -123,10 +123,14 @@ Cv GroupCv(std::span<const uint8_t> data, uint64_t offset) {
   const size_t full = data.size() / kChunkLen;
   const size_t tail = data.size() % kChunkLen;
   const size_t n = full + (tail != 0 ? 1 : 0);
+  // Scratch reused by this thread's calls: a verified read hashes one group
+  // per call, and allocating per call costs more than hashing a small one.
+  thread_local std::vector<uint8_t> level, next;
+  thread_local std::vector<const uint8_t*> inputs;
   // Level 0: every chunk's CV (full chunks many at a time, SIMD-wide).
-  std::vector<uint8_t> level(n * 32);
+  level.resize(n * 32);
   if (full > 0) {
-    std::vector<const uint8_t*> inputs(full);
+    inputs.resize(full);
     for (size_t i = 0; i < full; ++i) inputs[i] = data.data() + i * kChunkLen;
     blake3_hash_many(inputs.data(), full, kChunkLen / kBlockLen, kIv, first_chunk, true, 0,
                      kChunkStart, kChunkEnd, level.data());
@@ -138,11 +142,9 @@ Cv GroupCv(std::span<const uint8_t> data, uint64_t offset) {
   // Parents level by level; an odd node at the end moves up unchanged. This
   // builds the same tree as BLAKE3's "largest power of two on the left" rule.
   size_t count = n;
-  std::vector<uint8_t> next;
-  std::vector<const uint8_t*> inputs;
   while (count > 1) {
     const size_t pairs = count / 2;
-    next.assign((pairs + count % 2) * 32, 0);
+    next.resize((pairs + count % 2) * 32);
     inputs.resize(pairs);
     for (size_t i = 0; i < pairs; ++i) inputs[i] = level.data() + i * 64;
     blake3_hash_many(inputs.data(), pairs, 1, kIv, 0, false, kParent, 0, 0, next.data());

@@ -323,26 +323,16 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
                                                   (*opened)->size(),
                                                   " bytes but its node says ", size));
     }
-    // Nothing is served that differs from what was imported: a reader whose
-    // bytes were not checked already is hashed whole before its first use
-    // (once per blob per mount). A Verified() reader checks what it serves
-    // itself: whole downloads, or chunk by chunk against a verified BLAKE3
-    // tree (hashing those whole here would fetch every chunk).
-    bool known_good = (*opened)->Verified();
-    if (!known_good) {
-      castor::MutexLock lock(&mu_);
-      known_good = verified_.contains(digest);
-    }
-    if (!known_good) {
+    // Nothing is served that differs from what was imported. A Verified()
+    // reader checks every byte as it reads it (a local blob piece by piece
+    // as it comes from disk, a remote one chunk by chunk or downloaded
+    // whole); any other reader is hashed whole before it serves a byte.
+    if (!(*opened)->Verified()) {
       absl::Status verified = castore::VerifyReader(**opened, digest);
       if (!verified.ok()) return FailOnce(digest.ToB3(), verified.ToString());
     }
     reader = std::move(*opened);
     castor::MutexLock lock(&mu_);
-    if (!known_good) {
-      if (verified_.size() >= kMaxVerified) verified_.clear();
-      verified_.insert(digest);
-    }
     if (inodes_.contains(ino)) {
       std::weak_ptr<castore::BlobReader>& shared = readers_[ino];
       if (auto existing = shared.lock()) {

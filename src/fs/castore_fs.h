@@ -17,7 +17,11 @@
 //   - a missing Directory or blob, or a failing service, is EIO for that
 //     request (logged once per digest, remembering at most
 //     kMaxLoggedProblems of them), while the node's own stat still works
-//     (attributes come from the parent's entry).
+//     (attributes come from the parent's entry);
+//   - no byte is served that was not checked against the blob's digest when
+//     it was read (Verified() readers check each piece they read; others
+//     are hashed whole at open), so a blob that rots on disk under a mount
+//     is EIO for every read that touches a damaged piece.
 // Thread-safe. Lock order: handles_mu_ is never held while taking mu_ or
 // the reverse; no lock is held across a service call.
 #pragma once
@@ -175,11 +179,6 @@ class CastoreFs : public fuse::Filesystem {
   absl::flat_hash_map<uint64_t, std::weak_ptr<castore::BlobReader>> readers_
       ABSL_GUARDED_BY(mu_);
   uint64_t next_ino_ ABSL_GUARDED_BY(mu_) = FUSE_ROOT_ID + 1;
-  // Blobs whose bytes were hashed and matched their digest during this
-  // mount, so that reopening them does not hash them again. Bounded: cleared
-  // when it reaches kMaxVerified (each blob is then verified once more).
-  static constexpr size_t kMaxVerified = 1 << 20;
-  absl::flat_hash_set<castore::B3Digest> verified_ ABSL_GUARDED_BY(mu_);
 
   mutable castor::Mutex handles_mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<FileHandle>> files_open_

@@ -9,7 +9,9 @@
 
 #include "castore/blob/caching_blob_service.h"
 #include "castore/blob/chunked_blob_reader.h"
+#include "castore/blob/local_blob_service.h"
 #include "castore/status_macros.h"
+#include "castore/testing/rot.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "rpc/testing.h"
@@ -19,19 +21,9 @@ namespace {
 
 namespace pb = ::tvix::castore::v1;
 using castore::B3Digest;
+using castore::testing::RandomBytes;
 using testing::LocalDaemon;
 using testing::TempDir;
-
-std::string Random(size_t n, uint32_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(n, '\0');
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(out.data() + i, &v, 8);
-  }
-  for (size_t i = n - n % 8; i < n; ++i) out[i] = static_cast<char>(rng());
-  return out;
-}
 
 // Counts the bytes the daemon reads from its store.
 class CountingBlobService : public castore::BlobService {
@@ -88,7 +80,7 @@ class ChunkedRpcTest : public ::testing::Test {
                  std::make_shared<castore::MemoryRootService>()}) {}
 
   void SetUp() override {
-    data_ = Random(64 * kMiB, 42);
+    data_ = RandomBytes(64 * kMiB, 42);
     digest_ = *castore::PutBlob(*counting_, data_);
   }
 
@@ -221,6 +213,63 @@ TEST_F(ChunkedRpcTest, TheCacheKeepsFetchedChunksSoASecondReadStaysLocal) {
   EXPECT_EQ(counting_->bytes_read(), before);
 }
 
+// What a raw client (tvix's, which checks nothing itself) receives from a
+// Read: the bytes and the final status.
+struct RawRead {
+  std::string data;
+  grpc::Status status;
+};
+
+RawRead ReadRaw(pb::BlobService::Stub& stub, const B3Digest& digest) {
+  grpc::ClientContext ctx;
+  pb::ReadBlobRequest req;
+  req.set_digest(std::string(digest.raw()));
+  auto stream = stub.Read(&ctx, req);
+  RawRead r;
+  pb::BlobChunk chunk;
+  while (stream->Read(&chunk)) r.data.append(chunk.data());
+  r.status = stream->Finish();
+  return r;
+}
+
+// A daemon serving a file:// store whose blob files rot: it never sends a
+// byte it has not checked, so even a client that checks nothing gets only
+// true bytes (up to the damage) and then DATA_LOSS.
+TEST(ChunkedRpcDaemonTest, ReadOfARottingBlobSendsNoByteOfTheDamagedPiece) {
+  TempDir dir("rot");
+  auto local = castore::LocalBlobService::Open(dir.path() + "/blobs");
+  ASSERT_TRUE(local.ok()) << local.status();
+  LocalDaemon daemon({*local, std::make_shared<castore::MemoryDirectoryService>(),
+                      std::make_shared<castore::MemoryRootService>()});
+  auto stub = pb::BlobService::NewStub(daemon.channel());
+  const std::string data = RandomBytes(6 << 20, 5);
+  const B3Digest digest = *castore::PutBlob(**local, data);
+  const std::string other = RandomBytes(6 << 20, 6);
+  const B3Digest other_digest = *castore::PutBlob(**local, other);
+
+  // Damaged before the daemon ever read it: nothing is sent.
+  ASSERT_TRUE(castore::testing::Rot((*local)->BlobPath(other_digest), 3 << 20));
+  RawRead before = ReadRaw(*stub, other_digest);
+  EXPECT_EQ(before.status.error_code(), grpc::StatusCode::DATA_LOSS)
+      << before.status.error_message();
+  EXPECT_EQ(before.data.size(), 0u);
+
+  // Damaged after a good read: the bytes before the damaged piece, then
+  // DATA_LOSS naming the blob.
+  RawRead good = ReadRaw(*stub, digest);
+  ASSERT_TRUE(good.status.ok()) << good.status.error_message();
+  ASSERT_TRUE(good.data == data);
+  const uint64_t bad = (4 << 20) + 7;
+  ASSERT_TRUE(castore::testing::Rot((*local)->BlobPath(digest), bad));
+  RawRead rotten = ReadRaw(*stub, digest);
+  EXPECT_EQ(rotten.status.error_code(), grpc::StatusCode::DATA_LOSS)
+      << rotten.status.error_message();
+  EXPECT_NE(rotten.status.error_message().find(digest.ToB3()), std::string::npos)
+      << rotten.status.error_message();
+  EXPECT_LE(rotten.data.size(), bad);
+  EXPECT_TRUE(rotten.data == data.substr(0, rotten.data.size())) << "a wrong byte was sent";
+}
+
 // --- A server that lies about layouts -----------------------------------------
 
 enum class ChunkLie {
@@ -251,7 +300,7 @@ class LyingChunks final : public pb::BlobService::Service {
     }
     uint64_t size = layout_.size;
     if (lie_ == ChunkLie::kOtherOutboard) {
-      std::string other = Random(data_.size(), 99);
+      std::string other = RandomBytes(data_.size(), 99);
       for (size_t i = 0; i < cvs.size(); ++i) {
         uint64_t off = i * layout_.chunk_size;
         cvs[i] = castore::blake3_tree::GroupCv(
@@ -288,7 +337,7 @@ class LyingChunks final : public pb::BlobService::Service {
 class LyingChunksTest : public ::testing::TestWithParam<ChunkLie> {
  protected:
   void SetUp() override {
-    data_ = Random(10 * 4096 + 777, 5);
+    data_ = RandomBytes(10 * 4096 + 777, 5);
     digest_ = B3Digest::Of(data_);
     castore::MemoryBlobService mem;
     ASSERT_EQ(*castore::PutBlob(mem, data_), digest_);

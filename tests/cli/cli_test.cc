@@ -17,8 +17,10 @@
 #include <random>
 #include <thread>
 
+#include "castore/digest.h"
 #include "castore/import/test_util.h"
 #include "castore/testing/paths.h"
+#include "castore/testing/rot.h"
 #include "castore/testing/subprocess.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -636,6 +638,65 @@ TEST_F(CliTest, VerifyReportsACorruptBlobWithItsPath) {
   EXPECT_EQ(only.out.find("v: blob"), std::string::npos) << only.out;
   RunResult unknown = Run({"verify", "--roots", "nope"});
   EXPECT_EQ(unknown.code, 1);
+}
+
+TEST_F(CliTest, CatOfACorruptBlobWritesNoWrongByteAndFails) {
+  const std::string data = castore::testing::RandomBytes(3 << 20, 7);
+  std::string src = tmp_ / "t";
+  MakeDir(src);
+  WriteFile(src + "/big", data);
+  WriteFile(src + "/small", "small bytes");
+  RunResult j = Run({"import", "--json", src});
+  ASSERT_EQ(j.code, 0) << j.err;
+  std::string big_b3 = castore::B3Digest::Of(std::string_view(data)).ToB3();
+  std::string big_hex = castore::B3Digest::Of(std::string_view(data)).ToHex();
+  std::string small_hex = castore::B3Digest::Of(std::string_view("small bytes")).ToHex();
+  auto blob = [&](const std::string& hex) {
+    return store_ + "/blobs/b3/" + hex.substr(0, 2) + "/" + hex;
+  };
+  // Damaged before castor ever read them: nothing at all is written.
+  ASSERT_TRUE(castore::testing::Rot(blob(small_hex), 3));
+  RunResult small = Run({"cat", "t/small"});
+  EXPECT_NE(small.code, 0);
+  EXPECT_EQ(small.out, "");
+  EXPECT_NE(small.err.find("t/small"), std::string::npos) << small.err;
+  ASSERT_TRUE(castore::testing::Rot(blob(big_hex), (5 << 19) + 17));  // at 2.5 MiB
+  RunResult big = Run({"cat", "t/big"});
+  EXPECT_NE(big.code, 0);
+  EXPECT_EQ(big.out.size(), 0u);
+  EXPECT_NE(big.err.find("t/big"), std::string::npos) << big.err;
+  EXPECT_NE(big.err.find(big_b3), std::string::npos) << big.err;
+  // Damaged after a good read: what is written is a prefix of the true
+  // bytes that ends before the damaged piece, and cat fails.
+  ASSERT_TRUE(castore::testing::Rot(blob(big_hex), (5 << 19) + 17));
+  RunResult good = Run({"cat", "t/big"});
+  ASSERT_EQ(good.code, 0) << good.err;
+  ASSERT_TRUE(good.out == data);
+  ASSERT_TRUE(castore::testing::Rot(blob(big_hex), (5 << 19) + 17));
+  RunResult late = Run({"cat", "t/big"});
+  EXPECT_NE(late.code, 0);
+  EXPECT_LT(late.out.size(), size_t{5} << 19);
+  EXPECT_TRUE(late.out == data.substr(0, late.out.size())) << "a wrong byte was written";
+  EXPECT_NE(late.err.find(big_b3), std::string::npos) << late.err;
+}
+
+TEST_F(CliTest, ExportOfACorruptBlobLeavesNoFileBehind) {
+  const std::string data = castore::testing::RandomBytes(3 << 20, 8);
+  std::string src = tmp_ / "t";
+  MakeDir(src);
+  WriteFile(src + "/big", data);
+  WriteFile(src + "/fine", "fine");
+  ASSERT_EQ(Run({"import", src}).code, 0);
+  castore::B3Digest digest = castore::B3Digest::Of(std::string_view(data));
+  std::string hex = digest.ToHex();
+  ASSERT_TRUE(castore::testing::Rot(store_ + "/blobs/b3/" + hex.substr(0, 2) + "/" + hex, 2 << 20));
+  std::string out = tmp_ / "out";
+  RunResult r = Run({"export", "t", out});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find(out + "/big"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(digest.ToB3()), std::string::npos) << r.err;
+  struct stat st;
+  EXPECT_NE(lstat((out + "/big").c_str(), &st), 0) << "a partial file was left behind";
 }
 
 }  // namespace

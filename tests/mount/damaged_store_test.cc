@@ -132,6 +132,15 @@ class DamagedStoreTest : public ::testing::Test {
     return store_ + "/blobs/b3/" + hex.substr(0, 2) + "/" + hex;
   }
 
+  // Starts `castor mount` of the store on `mnt` (made here) and waits for it.
+  void StartMount(const std::string& mnt, Child* mount) {
+    ASSERT_EQ(::mkdir(mnt.c_str(), 0755), 0);
+    *mount = Child::Spawn({bin_, "mount", mnt, "--store", store_}, root_ + "/mount.log",
+                          root_ + "/mount.log");
+    ASSERT_TRUE(castore::testing::WaitForFuseMount(mnt))
+        << castore::testing::SlurpFile(root_ + "/mount.log");
+  }
+
   // The digest of the Directory holding exactly one file `name` of `data`.
   static castore::B3Digest OneFileDir(std::string_view name, const std::string& data) {
     auto d = castore::Directory::Create({castore::Entry{
@@ -216,12 +225,9 @@ TEST_F(DamagedStoreTest, MountGivesEioForExactlyTheDamagedPathsAndServesTheRest)
   if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse not usable";
   ASSERT_NO_FATAL_FAILURE(Damage());
   std::string mnt = root_ + "/mnt";
-  ASSERT_EQ(::mkdir(mnt.c_str(), 0755), 0);
   FuseMountGuard guard(mnt);
-  Child mount = Child::Spawn({bin_, "mount", mnt, "--store", store_}, root_ + "/mount.log",
-                             root_ + "/mount.log");
-  ASSERT_TRUE(castore::testing::WaitForFuseMount(mnt))
-      << castore::testing::SlurpFile(root_ + "/mount.log");
+  Child mount;
+  ASSERT_NO_FATAL_FAILURE(StartMount(mnt, &mount));
   std::string t = mnt + "/t";
 
   const std::set<std::string> bad_files = {"trunc", "sub/overwrite", "sub/deep/gone",
@@ -254,6 +260,71 @@ TEST_F(DamagedStoreTest, MountGivesEioForExactlyTheDamagedPathsAndServesTheRest)
 
   mount.Signal(SIGTERM);
   EXPECT_EQ(mount.Wait(std::chrono::seconds(15)), 0);
+}
+
+// Something other than a regular file where a blob file should be: a FIFO
+// (opening it for reading would wait for a writer forever) and a symlink
+// (even to the right bytes: the store never follows links out of itself).
+// Every reader refuses them at once, naming the path.
+TEST_F(DamagedStoreTest, AFifoOrASymlinkAtABlobPathFailsPromptlyNamingThePath) {
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse not usable";
+  const std::string fifo = BlobPath("ok1");
+  const std::string link = BlobPath("sub/ok2");
+  ASSERT_EQ(::unlink(fifo.c_str()), 0);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  WriteFile(root_ + "/copy", files_.at("sub/ok2"));
+  ASSERT_EQ(::unlink(link.c_str()), 0);
+  ASSERT_EQ(::symlink((root_ + "/copy").c_str(), link.c_str()), 0);
+  constexpr auto kPrompt = std::chrono::seconds(10);
+
+  RunResult v =
+      castore::testing::Run({bin_, "verify", "--store", store_}, root_ + "/verify", kPrompt);
+  EXPECT_EQ(v.code, 1) << v.out << v.err;
+  for (const std::string& p : {fifo, link}) {
+    EXPECT_NE(v.out.find(p + " is not a regular file"), std::string::npos) << v.out;
+  }
+  EXPECT_NE(v.out.find("t/ok1: "), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("t/sub/ok2: "), std::string::npos) << v.out;
+
+  for (const auto& [rel, path] : {std::pair{"ok1", fifo}, std::pair{"sub/ok2", link}}) {
+    RunResult cat = castore::testing::Run({bin_, "cat", "--store", store_, "t/" + std::string(rel)},
+                                          root_ + "/cat", kPrompt);
+    EXPECT_EQ(cat.code, 1) << rel << ": " << cat.err;
+    EXPECT_EQ(cat.out, "") << rel;
+    EXPECT_NE(cat.err.find(path + " is not a regular file"), std::string::npos) << cat.err;
+  }
+
+  std::string mnt = root_ + "/mnt";
+  FuseMountGuard guard(mnt);
+  Child mount;
+  ASSERT_NO_FATAL_FAILURE(StartMount(mnt, &mount));
+  for (const char* rel : {"ok1", "sub/ok2"}) {
+    // In a child process, which cannot be killed while the mount holds its
+    // request: on a hang the mount is killed, which fails the request.
+    const std::string err = root_ + "/read.err";
+    ::unlink(err.c_str());
+    Child reader = Child::Spawn({"cat", mnt + "/t/" + rel}, "", err);
+    int code = reader.Wait(kPrompt);
+    if (code == -1) {
+      mount.Kill();
+      FAIL() << rel << ": still reading after " << kPrompt.count() << " s";
+    }
+    EXPECT_EQ(code, 1) << rel;
+    EXPECT_NE(castore::testing::SlurpFile(err).find("Input/output error"), std::string::npos)
+        << rel << ": " << castore::testing::SlurpFile(err);
+  }
+  auto [err, got] = ReadAll(mnt + "/t/sibling/ok4");
+  EXPECT_EQ(err, 0);
+  EXPECT_EQ(got, files_.at("sibling/ok4"));
+  mount.Signal(SIGTERM);
+  EXPECT_EQ(mount.Wait(std::chrono::seconds(15)), 0);
+
+  // Importing the tree again puts the blobs back as regular files.
+  RunResult again =
+      castore::testing::Run({bin_, "import", "--store", store_, "--name", "t", "--force", src_},
+                            root_ + "/import", kPrompt);
+  EXPECT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(Castor({"verify"}).code, 0);
 }
 
 }  // namespace

@@ -127,7 +127,7 @@ struct ReadResult {
   std::string data;
 };
 
-// Reads the whole file at `path`.
+// Reads the file at `path` to its end with read(2), 64 KiB at a time.
 inline ReadResult ReadAll(const std::string& path) {
   ReadResult r;
   int fd = open(path.c_str(), O_RDONLY);
@@ -135,15 +135,15 @@ inline ReadResult ReadAll(const std::string& path) {
     r.error = errno;
     return r;
   }
-  char buf[65536];
+  std::vector<char> buf(1 << 16);
   for (;;) {
-    ssize_t n = read(fd, buf, sizeof(buf));
+    ssize_t n = read(fd, buf.data(), buf.size());
     if (n < 0) {
       r.error = errno;
       break;
     }
     if (n == 0) break;
-    r.data.append(buf, static_cast<size_t>(n));
+    r.data.append(buf.data(), static_cast<size_t>(n));
   }
   close(fd);
   return r;

@@ -57,10 +57,11 @@ class BlobReader {
 
   // True when every byte this reader hands out is checked against the blob's
   // digest before it is handed out: a remote client that downloaded and
-  // hashed the whole blob, or one that checks each chunk it fetches against
-  // a BLAKE3 tree verified against the digest (ChunkedBlobReader). A caller
-  // must then not hash the whole blob itself (that would fetch all of it).
-  // Readers of local storage return false: their bytes can rot on disk.
+  // hashed the whole blob, or a reader that checks each piece it reads
+  // against a BLAKE3 tree verified against the digest (ChunkedBlobReader:
+  // chunks fetched from a daemon, or pieces of a local blob file, checked as
+  // they are read from disk). A caller must then not hash the whole blob
+  // itself (that would read all of it).
   virtual bool Verified() const { return false; }
 
   // For readers that fetch a blob piecewise (ChunkedBlobReader): from now on
@@ -141,6 +142,15 @@ class BlobService {
   // Defaults to OpenRead's size(); a backend answers it cheaper when it can
   // (a stat for local files).
   virtual absl::StatusOr<std::optional<uint64_t>> StoredSize(const B3Digest& digest);
+
+  // OpenRead for a caller that checks every byte it reads itself (hashes
+  // the whole blob, or checks each piece against a verified tree) and hands
+  // out none before: a reader that may skip the backend's own checks (a
+  // LocalBlobService reader hashes each piece it reads), so that bytes are
+  // not hashed twice. Defaults to OpenRead.
+  virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenReadUnverified(const B3Digest& digest) {
+    return OpenRead(digest);
+  }
 
   // A writer for a new blob.
   virtual absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() = 0;

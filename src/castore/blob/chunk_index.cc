@@ -17,6 +17,7 @@ class RangeReader : public BlobReader {
     size_t n = std::min<uint64_t>(buf.size(), size_ - offset);
     return inner_->ReadAt(offset_ + offset, buf.first(n));
   }
+  bool Verified() const override { return inner_->Verified(); }
 
  private:
   std::unique_ptr<BlobReader> inner_;
@@ -27,7 +28,7 @@ class RangeReader : public BlobReader {
 }  // namespace
 
 ChunkIndex::ChunkIndex(std::shared_ptr<BlobService> blobs, Options options)
-    : blobs_(std::move(blobs)), options_(options) {
+    : blobs_(std::move(blobs)), options_(options), layouts_(options.max_chunks) {
   CASTOR_CHECK(blake3_tree::IsValidGroupSize(options_.chunk_size));
   CASTOR_CHECK(options_.min_blob_size >= options_.chunk_size);
 }
@@ -35,59 +36,34 @@ ChunkIndex::ChunkIndex(std::shared_ptr<BlobService> blobs, Options options)
 absl::StatusOr<std::shared_ptr<const ChunkLayout>> ChunkIndex::Layout(const B3Digest& digest,
                                                                       const BlobReader& reader) {
   if (reader.size() <= options_.min_blob_size) return nullptr;
-  {
-    castor::MutexLock lock(&mu_);
-    mu_.Await([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !computing_.contains(digest); });
-    auto it = layouts_.find(digest);
-    if (it != layouts_.end()) {
-      lru_.splice(lru_.begin(), lru_, it->second.lru);
-      IndexChunks(*it->second.layout);
-      return it->second.layout;
+  auto compute = [&]() -> absl::StatusOr<std::shared_ptr<const ChunkLayout>> {
+    uint64_t chunk_size = options_.chunk_size;
+    while (chunk_size <= kMaxLayoutChunkSize &&
+           blake3_tree::GroupCount(reader.size(), chunk_size) > options_.max_chunks_per_blob) {
+      chunk_size *= 2;
     }
-    computing_.insert(digest);
-  }
-  uint64_t chunk_size = options_.chunk_size;
-  while (chunk_size <= kMaxLayoutChunkSize &&
-         blake3_tree::GroupCount(reader.size(), chunk_size) > options_.max_chunks_per_blob) {
-    chunk_size *= 2;
-  }
-  if (chunk_size > kMaxLayoutChunkSize) {
-    castor::MutexLock lock(&mu_);
-    computing_.erase(digest);
-    return nullptr;  // served whole
-  }
-  absl::StatusOr<ChunkLayout> computed = ComputeChunkLayout(reader, digest, chunk_size);
+    if (chunk_size > kMaxLayoutChunkSize) return nullptr;  // served whole
+    ASSIGN_OR_RETURN(ChunkLayout computed, ComputeChunkLayout(reader, digest, chunk_size));
+    return std::make_shared<const ChunkLayout>(std::move(computed));
+  };
+  std::vector<std::shared_ptr<const ChunkLayout>> evicted;
+  ASSIGN_OR_RETURN(std::shared_ptr<const ChunkLayout> layout,
+                   layouts_.Get(digest, compute, &evicted));
   castor::MutexLock lock(&mu_);
-  computing_.erase(digest);
-  if (!computed.ok()) return computed.status();
-  auto layout = std::make_shared<const ChunkLayout>(std::move(*computed));
-  lru_.push_front(digest);
-  layouts_[digest] = Entry{layout, lru_.begin()};
-  total_chunks_ += layout->chunks.size();
-  IndexChunks(*layout);
-  EvictLocked();
+  for (const auto& victim : evicted) {
+    for (const ChunkMeta& c : victim->chunks) {
+      auto ref = chunks_.find(c.digest);
+      if (ref != chunks_.end() && ref->second.blob == victim->digest) chunks_.erase(ref);
+    }
+  }
+  if (layout != nullptr) IndexChunks(*layout);
   return layout;
 }
 
 void ChunkIndex::IndexChunks(const ChunkLayout& layout) {
   for (size_t i = 0; i < layout.chunks.size(); ++i) {
-    chunks_.try_emplace(layout.chunks[i].digest, ChunkRef{layout.digest, i});
-  }
-}
-
-void ChunkIndex::EvictLocked() {
-  // The newest layout stays even when it alone is over the bound.
-  while (total_chunks_ > options_.max_chunks && lru_.size() > 1) {
-    B3Digest victim = lru_.back();
-    lru_.pop_back();
-    auto it = layouts_.find(victim);
-    const ChunkLayout& layout = *it->second.layout;
-    for (const ChunkMeta& c : layout.chunks) {
-      auto ref = chunks_.find(c.digest);
-      if (ref != chunks_.end() && ref->second.blob == victim) chunks_.erase(ref);
-    }
-    total_chunks_ -= layout.chunks.size();
-    layouts_.erase(it);
+    chunks_.try_emplace(layout.chunks[i].digest,
+                        ChunkRef{layout.digest, layout.offset(i), layout.chunks[i].size});
   }
 }
 
@@ -97,25 +73,21 @@ bool ChunkIndex::HasChunk(const B3Digest& chunk) {
 }
 
 absl::StatusOr<std::unique_ptr<BlobReader>> ChunkIndex::OpenChunk(const B3Digest& chunk) {
-  B3Digest blob;
-  uint64_t offset = 0, size = 0;
+  ChunkRef ref;
   {
     castor::MutexLock lock(&mu_);
-    auto ref = chunks_.find(chunk);
-    if (ref == chunks_.end()) return nullptr;
-    blob = ref->second.blob;
-    const ChunkLayout& layout = *layouts_.at(blob).layout;
-    offset = layout.offset(ref->second.index);
-    size = layout.chunks[ref->second.index].size;
+    auto it = chunks_.find(chunk);
+    if (it == chunks_.end()) return nullptr;
+    ref = it->second;
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<BlobReader> reader, blobs_->OpenRead(blob));
+  ASSIGN_OR_RETURN(std::unique_ptr<BlobReader> reader, blobs_->OpenRead(ref.blob));
   if (reader == nullptr) return nullptr;  // deleted (gc) since it was laid out
-  if (reader->size() < offset + size) {
-    return absl::DataLossError(absl::StrCat("blob ", blob.ToB3(), " has ", reader->size(),
+  if (reader->size() < ref.offset + ref.size) {
+    return absl::DataLossError(absl::StrCat("blob ", ref.blob.ToB3(), " has ", reader->size(),
                                             " bytes, its chunk ", chunk.ToB3(), " ends at ",
-                                            offset + size));
+                                            ref.offset + ref.size));
   }
-  return std::make_unique<RangeReader>(std::move(reader), offset, size);
+  return std::make_unique<RangeReader>(std::move(reader), ref.offset, ref.size);
 }
 
 }  // namespace castor::castore

@@ -1,21 +1,21 @@
 // ChunkIndex: the server side of chunked random access. For a blob bigger
 // than a threshold it computes (once, by one pass over the blob) a
 // ChunkLayout of fixed-size chunks, keeps the most recently used layouts in
-// memory (bounded by their total number of chunks), and serves each chunk of
-// a known layout as a blob of its own (a range of the stored blob), so that a
-// client — castor's, or tvix's, for which chunks are blobs — can Read it by
-// its digest. Nothing is persisted: after a restart a chunk digest is unknown
-// until its blob's layout is asked for again. Thread-safe; concurrent callers
-// asking for the same layout wait for one computation.
+// memory (LayoutCache, bounded by their total number of chunks), and serves
+// each chunk of a known layout as a blob of its own (a range of the stored
+// blob, read through the store's own checks), so that a client — castor's,
+// or tvix's, for which chunks are blobs — can Read it by its digest.
+// Nothing is persisted: after a restart a chunk digest is unknown until its
+// blob's layout is asked for again. Thread-safe; concurrent callers asking
+// for the same layout wait for one computation.
 #pragma once
 
-#include <list>
 #include <memory>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "castore/blob/blob_service.h"
 #include "castore/blob/chunk_layout.h"
+#include "castore/blob/layout_cache.h"
 #include "castore/mutex.h"
 
 namespace castor::castore {
@@ -40,7 +40,8 @@ class ChunkIndex {
 
   const Options& options() const { return options_; }
 
-  // The layout of blob `digest`, open in `reader`: null when the blob is not
+  // The layout of blob `digest`, open in `reader` (which need not check what
+  // it reads: laying a blob out hashes all of it): null when the blob is not
   // bigger than min_blob_size. DataLoss when the stored bytes do not hash to
   // the digest; the reader's errors otherwise.
   absl::StatusOr<std::shared_ptr<const ChunkLayout>> Layout(const B3Digest& digest,
@@ -54,28 +55,22 @@ class ChunkIndex {
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenChunk(const B3Digest& chunk);
 
  private:
-  struct Entry {
-    std::shared_ptr<const ChunkLayout> layout;
-    std::list<B3Digest>::iterator lru;
-  };
+  // Where a chunk's bytes are: a range of a stored blob.
   struct ChunkRef {
     B3Digest blob;
-    size_t index;
+    uint64_t offset;
+    uint64_t size;
   };
 
   // Makes every chunk of `layout` findable (again, after another blob that
   // shares chunks was evicted).
   void IndexChunks(const ChunkLayout& layout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void EvictLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::shared_ptr<BlobService> blobs_;
   const Options options_;
+  LayoutCache layouts_;
   castor::Mutex mu_;
-  absl::flat_hash_map<B3Digest, Entry> layouts_ ABSL_GUARDED_BY(mu_);
-  std::list<B3Digest> lru_ ABSL_GUARDED_BY(mu_);  // most recent first
   absl::flat_hash_map<B3Digest, ChunkRef> chunks_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<B3Digest> computing_ ABSL_GUARDED_BY(mu_);
-  uint64_t total_chunks_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace castor::castore

@@ -4,14 +4,36 @@
 #include <list>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "castore/mutex.h"
 #include "castore/status_macros.h"
+#include "castore/worker_pool.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::castore {
+namespace {
+
+// The pool that runs every reader's background fetches: created with the
+// first reader that prefetches, joined when the last one goes (each reader
+// holds it; its own threads never do).
+std::shared_ptr<WorkerPool> PrefetchPool() {
+  // Two threads: prefetches wait on the network or the disk; at most one
+  // runs per reader, and they are only a hint (dropped when the queue is full).
+  constexpr size_t kThreads = 2;
+  constexpr size_t kMaxQueued = 16;
+  static castor::Mutex mu;
+  static std::weak_ptr<WorkerPool> shared;  // guarded by mu
+  castor::MutexLock lock(&mu);
+  std::shared_ptr<WorkerPool> pool = shared.lock();
+  if (pool == nullptr) {
+    pool = std::make_shared<WorkerPool>(kThreads, kMaxQueued);
+    shared = pool;
+  }
+  return pool;
+}
+
+}  // namespace
 
 struct ChunkedBlobReader::State {
   struct Slot {
@@ -19,14 +41,25 @@ struct ChunkedBlobReader::State {
     bool loading = true;
   };
 
-  State(std::shared_ptr<const ChunkLayout> l, FetchChunk f, Options o)
-      : layout(std::move(l)), fetch(std::move(f)), options(o) {}
+  State(uint64_t s, std::shared_ptr<const ChunkLayout> l, GetLayout g, FetchChunk f, ReadChunk r,
+        Options o)
+      : size(s),
+        get_layout(std::move(g)),
+        fetch(std::move(f)),
+        read(std::move(r)),
+        options(o),
+        pool(o.prefetch ? PrefetchPool() : nullptr),
+        layout(std::move(l)) {}
 
-  const std::shared_ptr<const ChunkLayout> layout;
-  const FetchChunk fetch;
+  const uint64_t size;
+  const GetLayout get_layout;  // null when the layout was given
+  const FetchChunk fetch;      // one of these two
+  const ReadChunk read;
   const Options options;
+  const std::shared_ptr<WorkerPool> pool;  // null without prefetch
 
   castor::Mutex mu;
+  std::shared_ptr<const ChunkLayout> layout ABSL_GUARDED_BY(mu);
   std::map<size_t, Slot> slots ABSL_GUARDED_BY(mu);
   std::list<size_t> lru ABSL_GUARDED_BY(mu);  // loaded slots, most recent first
   std::shared_ptr<BlobService> store ABSL_GUARDED_BY(mu);
@@ -38,43 +71,61 @@ struct ChunkedBlobReader::State {
   std::set<size_t> in_store ABSL_GUARDED_BY(mu);
   bool assembled ABSL_GUARDED_BY(mu) = false;
 
+  // The layout: the one given, or asked for now (concurrent first reads may
+  // each ask; the getter shares the work).
+  absl::StatusOr<std::shared_ptr<const ChunkLayout>> Layout() {
+    {
+      castor::MutexLock lock(&mu);
+      if (layout != nullptr) return layout;
+    }
+    ASSIGN_OR_RETURN(std::shared_ptr<const ChunkLayout> got, get_layout());
+    if (got->size != size) {
+      return absl::DataLossError(
+          absl::StrCat("blob ", got->digest.ToB3(), " has ", size, " bytes, its tree ", got->size));
+    }
+    castor::MutexLock lock(&mu);
+    if (layout == nullptr) layout = std::move(got);
+    return layout;
+  }
+
   // Records that chunk `index` is in `s`; the call that completes the set
   // assembles the whole blob in `s` (so a later open finds it there and needs
   // neither the daemon nor the layout).
-  void MarkStored(BlobService& s, size_t index) {
+  void MarkStored(const ChunkLayout& l, BlobService& s, size_t index) {
     {
       castor::MutexLock lock(&mu);
       in_store.insert(index);
-      if (assembled || in_store.size() != layout->chunks.size()) return;
+      if (assembled || in_store.size() != l.count()) return;
       assembled = true;
     }
-    absl::Status st = Assemble(s);
+    absl::Status st = Assemble(l, s);
     if (!st.ok()) {
-      spdlog::warn("assembling blob {} from its cached chunks: {}", layout->digest.ToB3(),
+      spdlog::warn("assembling blob {} from its cached chunks: {}", l.digest.ToB3(),
                    SV(st.message()));
     }
   }
 
-  absl::Status Assemble(BlobService& s) {
+  absl::Status Assemble(const ChunkLayout& l, BlobService& s) {
     ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer, s.OpenWrite());
-    for (size_t i = 0; i < layout->chunks.size(); ++i) {
-      std::shared_ptr<const std::string> chunk = FromStore(s, i);
+    for (size_t i = 0; i < l.count(); ++i) {
+      std::shared_ptr<const std::string> chunk = FromStore(l, s, i);
       if (chunk == nullptr) {
         return absl::NotFoundError(absl::StrCat("chunk ", i, " left the cache"));
       }
       RETURN_IF_ERROR(writer->Write(*chunk));
     }
     ASSIGN_OR_RETURN(B3Digest got, writer->Close());
-    if (got != layout->digest) {
+    if (got != l.digest) {
       return absl::DataLossError(absl::StrCat("the chunks hash to ", got.ToB3()));
     }
     return absl::OkStatus();
   }
 
   // A chunk from the local store, when it is there and checks out.
-  std::shared_ptr<const std::string> FromStore(BlobService& s, size_t index) {
-    const ChunkMeta& c = layout->chunks[index];
-    auto reader = s.OpenRead(c.digest);
+  std::shared_ptr<const std::string> FromStore(const ChunkLayout& l, BlobService& s, size_t index) {
+    const ChunkMeta& c = l.chunks[index];
+    // Checked below against the tree: the store need not check it too.
+    auto reader = s.OpenReadUnverified(c.digest);
     if (!reader.ok() || *reader == nullptr || (*reader)->size() != c.size) return nullptr;
     std::string data(c.size, '\0');
     size_t got = 0;
@@ -84,8 +135,9 @@ struct ChunkedBlobReader::State {
       if (!n.ok() || *n == 0) return nullptr;
       got += *n;
     }
-    absl::Status s2 = VerifyChunk(*layout, index, std::span<const uint8_t>(
-        reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+    absl::Status s2 = VerifyChunk(
+        l, index,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
     if (!s2.ok()) {
       spdlog::warn("cached {}: {}; fetching it again", c.digest.ToB3(), SV(s2.message()));
       return nullptr;
@@ -93,21 +145,28 @@ struct ChunkedBlobReader::State {
     return std::make_shared<const std::string>(std::move(data));
   }
 
-  absl::StatusOr<std::shared_ptr<const std::string>> Load(size_t index) {
+  absl::StatusOr<std::shared_ptr<const std::string>> Load(const ChunkLayout& l, size_t index) {
     std::shared_ptr<BlobService> s;
     {
       castor::MutexLock lock(&mu);
       s = store;
     }
     if (s != nullptr) {
-      if (auto hit = FromStore(*s, index)) {
-        MarkStored(*s, index);
+      if (auto hit = FromStore(l, *s, index)) {
+        MarkStored(l, *s, index);
         return hit;
       }
     }
-    ASSIGN_OR_RETURN(std::string data, fetch(index));
+    std::string data;
+    if (read != nullptr) {
+      data.resize(l.length(index));
+      RETURN_IF_ERROR(
+          read(index, std::span<uint8_t>(reinterpret_cast<uint8_t*>(data.data()), data.size())));
+    } else {
+      ASSIGN_OR_RETURN(data, fetch(index));
+    }
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(data.data()), data.size());
-    RETURN_IF_ERROR(VerifyChunk(*layout, index, bytes));
+    RETURN_IF_ERROR(VerifyChunk(l, index, bytes));
     {
       castor::MutexLock lock(&mu);
       ++fetched;
@@ -116,21 +175,20 @@ struct ChunkedBlobReader::State {
       // A cache that cannot take the chunk must not fail the read.
       auto put = PutBlob(*s, data);
       if (!put.ok()) {
-        spdlog::warn("caching chunk {}: {}", layout->chunks[index].digest.ToB3(),
+        spdlog::warn("caching chunk {}: {}", l.chunks[index].digest.ToB3(),
                      SV(put.status().message()));
-      } else if (*put != layout->chunks[index].digest) {
+      } else if (*put != l.chunks[index].digest) {
         // The bytes checked out against the tree, so the server's chunk list
         // named them wrongly; they are stored under their real digest.
-        spdlog::warn("chunk {} of blob {} hashes to {}", index, layout->digest.ToB3(),
-                     put->ToB3());
+        spdlog::warn("chunk {} of blob {} hashes to {}", index, l.digest.ToB3(), put->ToB3());
       } else {
-        MarkStored(*s, index);
+        MarkStored(l, *s, index);
       }
     }
     return std::make_shared<const std::string>(std::move(data));
   }
 
-  absl::StatusOr<std::shared_ptr<const std::string>> Get(size_t index) {
+  absl::StatusOr<std::shared_ptr<const std::string>> Get(const ChunkLayout& l, size_t index) {
     {
       castor::MutexLock lock(&mu);
       for (;;) {
@@ -148,7 +206,7 @@ struct ChunkedBlobReader::State {
       }
       slots.emplace(index, Slot{});
     }
-    auto loaded = Load(index);
+    auto loaded = Load(l, index);
     castor::MutexLock lock(&mu);
     if (!loaded.ok()) {
       slots.erase(index);  // not remembered: the next read tries again
@@ -164,34 +222,53 @@ struct ChunkedBlobReader::State {
   }
 
   // Starts fetching chunk `index` in the background unless it is there, on
-  // its way, or another prefetch is running.
-  static void Prefetch(const std::shared_ptr<State>& self, size_t index) {
+  // its way, or another prefetch of this reader is running.
+  static void Prefetch(const std::shared_ptr<State>& self, std::shared_ptr<const ChunkLayout> l,
+                       size_t index) {
     {
       castor::MutexLock lock(&self->mu);
       if (self->prefetching || self->slots.contains(index)) return;
       self->prefetching = true;
     }
-    std::thread([self, index] {
-      auto got = self->Get(index);
+    auto task = [self, l = std::move(l), index] {
+      auto got = self->Get(*l, index);
       if (!got.ok()) spdlog::debug("prefetch: {}", SV(got.status().message()));
       castor::MutexLock lock(&self->mu);
       self->prefetching = false;
-    }).detach();
+    };
+    if (!self->pool->Submit(self.get(), std::move(task))) {
+      castor::MutexLock lock(&self->mu);  // the queue is full: only a hint
+      self->prefetching = false;
+    }
   }
 };
 
 ChunkedBlobReader::ChunkedBlobReader(std::shared_ptr<const ChunkLayout> layout, FetchChunk fetch,
-                                     Options options)
-    : state_(std::make_shared<State>(std::move(layout), std::move(fetch), options)) {
-  CASTOR_CHECK(state_->layout->chunks.size() >= 1 &&
-               state_->layout->chunks.size() == state_->layout->cvs.size());
+                                     Options options) {
+  CASTOR_CHECK(layout != nullptr &&
+               (layout->chunks.empty() || layout->chunks.size() == layout->count()));
+  const uint64_t size = layout->size;
+  state_ =
+      std::make_shared<State>(size, std::move(layout), nullptr, std::move(fetch), nullptr, options);
 }
 
-ChunkedBlobReader::~ChunkedBlobReader() = default;
+ChunkedBlobReader::ChunkedBlobReader(uint64_t size, GetLayout get_layout, ReadChunk read,
+                                     Options options)
+    : state_(std::make_shared<State>(size, nullptr, std::move(get_layout), nullptr, std::move(read),
+                                     options)) {}
 
-uint64_t ChunkedBlobReader::size() const { return state_->layout->size; }
+ChunkedBlobReader::~ChunkedBlobReader() {
+  // No background fetch of this reader runs past this point.
+  if (state_->pool != nullptr) state_->pool->Drain(state_.get());
+}
 
-const ChunkLayout& ChunkedBlobReader::layout() const { return *state_->layout; }
+uint64_t ChunkedBlobReader::size() const { return state_->size; }
+
+const ChunkLayout& ChunkedBlobReader::layout() const {
+  castor::MutexLock lock(&state_->mu);
+  CASTOR_CHECK(state_->get_layout == nullptr);
+  return *state_->layout;
+}
 
 uint64_t ChunkedBlobReader::chunks_fetched() const {
   castor::MutexLock lock(&state_->mu);
@@ -200,25 +277,27 @@ uint64_t ChunkedBlobReader::chunks_fetched() const {
 
 bool ChunkedBlobReader::KeepChunksIn(std::shared_ptr<BlobService> store) {
   castor::MutexLock lock(&state_->mu);
+  if (state_->layout == nullptr || state_->layout->chunks.empty()) return false;
   state_->store = std::move(store);
   return true;
 }
 
 absl::StatusOr<size_t> ChunkedBlobReader::ReadAt(uint64_t offset, std::span<uint8_t> buf) const {
-  const ChunkLayout& layout = *state_->layout;
-  const size_t last = layout.chunks.size() - 1;
   if (buf.empty()) return 0;
+  ASSIGN_OR_RETURN(std::shared_ptr<const ChunkLayout> shared, state_->Layout());
+  const ChunkLayout& layout = *shared;
+  const size_t last = layout.count() - 1;
   if (offset >= layout.size) {
     // End of file is an answer too: only once the last chunk checked out is
     // the size known to be the blob's.
-    RETURN_IF_ERROR(state_->Get(last).status());
+    RETURN_IF_ERROR(state_->Get(layout, last).status());
     return 0;
   }
   const uint64_t end = offset + std::min<uint64_t>(buf.size(), layout.size - offset);
   const size_t first = offset / layout.chunk_size;
   const size_t final = (end - 1) / layout.chunk_size;
   bool sequential = false;
-  {
+  if (state_->options.prefetch) {
     castor::MutexLock lock(&state_->mu);
     sequential = state_->last_read != SIZE_MAX &&
                  (first == state_->last_read || first == state_->last_read + 1);
@@ -226,14 +305,28 @@ absl::StatusOr<size_t> ChunkedBlobReader::ReadAt(uint64_t offset, std::span<uint
   }
   size_t done = 0;
   for (size_t i = first; i <= final; ++i) {
-    ASSIGN_OR_RETURN(std::shared_ptr<const std::string> chunk, state_->Get(i));
     const uint64_t chunk_start = layout.offset(i);
+    if (state_->read != nullptr && chunk_start >= offset && chunk_start + layout.length(i) <= end) {
+      // Covered whole: read and checked in place.
+      std::span<uint8_t> out = buf.subspan(done, layout.length(i));
+      absl::Status s = state_->read(i, out);
+      if (s.ok()) s = VerifyChunk(layout, i, out);
+      if (!s.ok()) {
+        std::memset(out.data(), 0, out.size());
+        return s;
+      }
+      done += out.size();
+      continue;
+    }
+    ASSIGN_OR_RETURN(std::shared_ptr<const std::string> chunk, state_->Get(layout, i));
     const uint64_t from = std::max(offset, chunk_start);
     const uint64_t to = std::min<uint64_t>(end, chunk_start + chunk->size());
     std::memcpy(buf.data() + done, chunk->data() + (from - chunk_start), to - from);
     done += to - from;
   }
-  if (state_->options.prefetch && sequential && final < last) State::Prefetch(state_, final + 1);
+  if (sequential && final < last) {
+    State::Prefetch(state_, std::move(shared), final + 1);
+  }
   return done;
 }
 

@@ -6,7 +6,9 @@
 #include <thread>
 
 #include "castore/blob/chunk_index.h"
+#include "castore/blob/layout_cache.h"
 #include "castore/blob/memory_blob_service.h"
+#include "castore/mutex.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore {
@@ -197,6 +199,53 @@ TEST_F(ChunkedBlobReaderTest, SequentialReadsPrefetchTheNextChunk) {
   EXPECT_EQ(calls.load(), 4);
 }
 
+// A prefetch still fetching when its reader goes: the reader's destruction
+// waits for it, so nothing the fetch function holds (a service, a stub) is
+// used by a background thread after the reader is gone.
+TEST_F(ChunkedBlobReaderTest, DestroyingTheReaderWaitsForItsPrefetchInFlight) {
+  castor::Mutex mu;
+  bool prefetch_started = false, release = false;
+  std::atomic<bool> prefetch_done{false};
+  // Stands for what a fetch function holds: a service, a gRPC stub.
+  auto service = std::make_shared<int>(0);
+  auto reader = Reader(
+      [&, service](size_t i) -> absl::StatusOr<std::string> {
+        if (i == 2) {
+          {
+            castor::MutexLock lock(&mu);
+            prefetch_started = true;
+          }
+          castor::MutexLock lock(&mu);
+          mu.Await([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return release; });
+        }
+        std::string c = Chunk(i);
+        if (i == 2) prefetch_done = true;
+        return c;
+      },
+      /*prefetch=*/true);
+  std::string buf(kChunk, '\0');
+  ASSERT_TRUE(reader->ReadAt(0, Span(buf)).ok());
+  ASSERT_TRUE(reader->ReadAt(kChunk, Span(buf)).ok());  // a run: chunk 2 is prefetched
+  {
+    castor::MutexLock lock(&mu);
+    mu.Await([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return prefetch_started; });
+  }
+  std::atomic<bool> destroyed{false};
+  std::thread destroyer([&] {
+    reader.reset();
+    destroyed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(destroyed.load()) << "the reader was gone while its prefetch was still fetching";
+  {
+    castor::MutexLock lock(&mu);
+    release = true;
+  }
+  destroyer.join();
+  EXPECT_TRUE(prefetch_done.load());
+  EXPECT_EQ(service.use_count(), 1) << "a background thread still holds the fetch function";
+}
+
 TEST_F(ChunkedBlobReaderTest, KeptChunksAreReadFromTheStoreAndCheckedThere) {
   auto cache = std::make_shared<MemoryBlobService>();
   std::atomic<int> calls{0};
@@ -233,6 +282,75 @@ TEST_F(ChunkedBlobReaderTest, OnceEveryChunkIsKeptTheWholeBlobIsInTheStore) {
   auto whole = ReadBlob(*cache, digest_);
   ASSERT_TRUE(whole.ok() && whole->has_value());
   EXPECT_TRUE(**whole == data_);
+}
+
+std::shared_ptr<const ChunkLayout> LayoutOf(const B3Digest& digest, size_t chunks) {
+  ChunkLayout l;
+  l.digest = digest;
+  l.chunk_size = 1024;
+  l.size = chunks * 1024;
+  l.cvs.resize(chunks);
+  return std::make_shared<const ChunkLayout>(std::move(l));
+}
+
+TEST(LayoutCache, ConcurrentCallersOfOneBlobShareOneComputation) {
+  LayoutCache cache(100);
+  const B3Digest d = B3Digest::Of(std::string_view("d"));
+  std::atomic<int> computed{0};
+  std::vector<std::shared_ptr<const ChunkLayout>> got(8);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      auto l = cache.Get(d, [&]() -> absl::StatusOr<std::shared_ptr<const ChunkLayout>> {
+        ++computed;
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        return LayoutOf(d, 4);
+      });
+      if (l.ok()) got[t] = *l;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(computed.load(), 1);
+  for (const auto& l : got) EXPECT_EQ(l, got[0]);
+}
+
+TEST(LayoutCache, KeepsTheMostRecentLayoutsWithinItsBoundAndNotFailures) {
+  LayoutCache cache(10);
+  std::vector<B3Digest> d;
+  for (char c : std::string("abcd")) d.push_back(B3Digest::Of(std::string_view(&c, 1)));
+  int computed = 0;
+  auto get = [&](int i, size_t chunks, std::vector<std::shared_ptr<const ChunkLayout>>* evicted) {
+    return cache.Get(
+        d[i],
+        [&]() -> absl::StatusOr<std::shared_ptr<const ChunkLayout>> {
+          ++computed;
+          return LayoutOf(d[i], chunks);
+        },
+        evicted);
+  };
+  ASSERT_TRUE(get(0, 4, nullptr).ok());
+  ASSERT_TRUE(get(1, 4, nullptr).ok());
+  ASSERT_TRUE(get(0, 4, nullptr).ok());  // used again: the newest
+  std::vector<std::shared_ptr<const ChunkLayout>> evicted;
+  ASSERT_TRUE(get(2, 4, &evicted).ok());  // 12 chunks: the oldest (1) goes
+  ASSERT_EQ(evicted.size(), 1u);
+  EXPECT_EQ(evicted[0]->digest, d[1]);
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.chunks(), 8u);
+  EXPECT_EQ(computed, 3);
+  // One layout over the bound alone stays (the newest always does).
+  ASSERT_TRUE(get(3, 50, nullptr).ok());
+  EXPECT_EQ(cache.size(), 1u);
+  // A failure is returned, not kept; nor is "no layout".
+  auto fail = cache.Get(d[1], []() -> absl::StatusOr<std::shared_ptr<const ChunkLayout>> {
+    return absl::DataLossError("rotten");
+  });
+  EXPECT_EQ(fail.status().code(), absl::StatusCode::kDataLoss);
+  auto none = cache.Get(
+      d[1], []() -> absl::StatusOr<std::shared_ptr<const ChunkLayout>> { return nullptr; });
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, nullptr);
+  EXPECT_EQ(cache.size(), 1u);
 }
 
 TEST(ChunkIndex, LaysOutBigBlobsOnlyAndServesTheirChunksAsBlobs) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "castore/blob/chunked_blob_reader.h"
 #include "castore/status_macros.h"
 
 namespace castor::castore {
@@ -51,40 +52,90 @@ absl::Status MkdirAll(const std::string& path) {
   return absl::OkStatus();
 }
 
-class LocalReader : public BlobReader {
- public:
-  LocalReader(int fd, uint64_t size, std::string path, B3Digest digest)
-      : fd_(fd), size_(size), path_(std::move(path)), digest_(digest) {}
-  ~LocalReader() override { ::close(fd_); }
+}  // namespace
 
-  uint64_t size() const override { return size_; }
-  int LocalFd() const override { return fd_; }
+// A blob's file, open for reading.
+struct LocalBlobService::File {
+  File(int f, uint64_t s, std::string p, const B3Digest& d)
+      : fd(f), size(s), path(std::move(p)), digest(d) {}
+  ~File() { ::close(fd); }
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
 
-  absl::StatusOr<size_t> ReadAt(uint64_t offset, std::span<uint8_t> buf) const override {
-    if (offset >= size_) return 0;
-    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size_ - offset));
+  // Reads exactly buf.size() bytes at `offset` (which the file must have).
+  absl::Status ReadExactly(uint64_t offset, std::span<uint8_t> buf) const {
     size_t done = 0;
-    while (done < want) {
-      ssize_t n = ::pread(fd_, buf.data() + done, want - done, static_cast<off_t>(offset + done));
+    while (done < buf.size()) {
+      ssize_t n =
+          ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
       if (n < 0) {
         if (errno == EINTR) continue;
-        return ErrnoStatus(errno, absl::StrCat("read ", path_));
+        return ErrnoStatus(errno, absl::StrCat("read ", path));
       }
       if (n == 0) {
-        return absl::DataLossError(absl::StrCat("blob ", digest_.ToB3(), ": file ", path_,
-                                                " ends at ", offset + done, ", expected ", size_,
+        return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": file ", path,
+                                                " ends at ", offset + done, ", expected ", size,
                                                 " bytes"));
       }
       done += static_cast<size_t>(n);
     }
-    return done;
+    return absl::OkStatus();
+  }
+
+  const int fd;
+  const uint64_t size;
+  const std::string path;
+  const B3Digest digest;
+};
+
+namespace {
+
+using File = LocalBlobService::File;
+
+// The file as it is (OpenReadUnverified, and the pass that computes a tree).
+class LocalReader : public BlobReader {
+ public:
+  explicit LocalReader(std::shared_ptr<const File> file) : file_(std::move(file)) {}
+
+  uint64_t size() const override { return file_->size; }
+  int LocalFd() const override { return file_->fd; }
+
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, std::span<uint8_t> buf) const override {
+    if (offset >= file_->size) return 0;
+    buf = buf.first(static_cast<size_t>(std::min<uint64_t>(buf.size(), file_->size - offset)));
+    RETURN_IF_ERROR(file_->ReadExactly(offset, buf));
+    return buf.size();
   }
 
  private:
-  const int fd_;
-  const uint64_t size_;
-  const std::string path_;
-  const B3Digest digest_;
+  const std::shared_ptr<const File> file_;
+};
+
+// OpenRead's reader: every group is checked as it is read from the file.
+class VerifiedLocalReader : public ChunkedBlobReader {
+ public:
+  VerifiedLocalReader(std::shared_ptr<const File> file, GetLayout get_layout, ReadChunk read)
+      : ChunkedBlobReader(file->size, std::move(get_layout), std::move(read), kOptions),
+        file_(std::move(file)) {}
+
+  int LocalFd() const override { return file_->fd; }
+
+  absl::StatusOr<size_t> ReadAt(uint64_t offset, std::span<uint8_t> buf) const override {
+    absl::StatusOr<size_t> n = ChunkedBlobReader::ReadAt(offset, buf);
+    if (n.status().code() == absl::StatusCode::kDataLoss &&
+        n.status().message().find(file_->path) == absl::string_view::npos) {
+      return Annotate(n.status(), file_->path);
+    }
+    return n;
+  }
+
+ private:
+  // Reads from disk are big and rarely repeat (the page cache above the
+  // reader keeps what it served): no read-ahead thread, and only the groups
+  // at the edges of the last reads stay in memory.
+  static constexpr Options kOptions{.cached_chunks = 2, .prefetch = false};
+
+  const std::shared_ptr<const File> file_;
 };
 
 // O_DIRECT needs buffers, offsets and lengths aligned; a page is enough for
@@ -346,11 +397,19 @@ absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(
     return absl::InvalidArgumentError(
         absl::StrCat("blob store path '", path, "' must be absolute"));
   }
+  if (!blake3_tree::IsValidGroupSize(options.group_size) ||
+      options.group_size > kMaxLayoutChunkSize) {
+    return absl::InvalidArgumentError(absl::StrCat("blob store group size ", options.group_size,
+                                                   " is not a power of two from 1 KiB to ",
+                                                   kMaxLayoutChunkSize >> 20, " MiB"));
+  }
   std::string root = path;
   while (root.size() > 1 && root.back() == '/') root.pop_back();
   RETURN_IF_ERROR(MkdirAll(root));
   RETURN_IF_ERROR(MkdirIfMissing(root + "/b3"));
   RETURN_IF_ERROR(MkdirIfMissing(root + "/tmp"));
+  RETURN_IF_ERROR(MkdirIfMissing(root + "/outboard"));
+  RETURN_IF_ERROR(MkdirIfMissing(absl::StrCat(root, "/outboard/", options.group_size >> 10, "k")));
   if (::access(root.c_str(), W_OK) != 0 || ::access((root + "/tmp").c_str(), W_OK) != 0 ||
       ::access((root + "/b3").c_str(), W_OK) != 0) {
     return ErrnoStatus(errno, absl::StrCat("blob store ", root, " is not writable"));
@@ -455,35 +514,70 @@ std::string LocalBlobService::BlobPath(const B3Digest& digest) const {
   return absl::StrCat(root_, "/b3/", hex.substr(0, 2), "/", hex);
 }
 
+std::string LocalBlobService::OutboardPath(const B3Digest& digest) const {
+  std::string hex = digest.ToHex();
+  return absl::StrCat(root_, "/outboard/", options_.group_size >> 10, "k/", hex.substr(0, 2), "/",
+                      hex);
+}
+
 absl::StatusOr<bool> LocalBlobService::Has(const B3Digest& digest) {
   std::string path = BlobPath(digest);
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
+  if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return false;
     return ErrnoStatus(errno, absl::StrCat("stat ", path));
   }
   return S_ISREG(st.st_mode);
 }
 
+namespace {
+
+const char* FileKind(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFDIR:
+      return "a directory";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFSOCK:
+      return "a socket";
+    case S_IFLNK:
+      return "a symbolic link";
+    default:
+      return "of an unknown kind";
+  }
+}
+
+absl::Status NotARegularFile(const B3Digest& digest, const std::string& path, const char* kind) {
+  return absl::DataLossError(
+      absl::StrCat("blob ", digest.ToB3(), ": ", path, " is not a regular file (", kind, ")"));
+}
+
+}  // namespace
+
 absl::StatusOr<std::optional<uint64_t>> LocalBlobService::StoredSize(const B3Digest& digest) {
   std::string path = BlobPath(digest);
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
+  // lstat: a link at a blob's path is damage, never followed out of the store.
+  if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return std::nullopt;
     return ErrnoStatus(errno, absl::StrCat("stat ", path));
   }
-  if (!S_ISREG(st.st_mode)) {
-    return absl::DataLossError(
-        absl::StrCat("blob ", digest.ToB3(), ": ", path, " is not a regular file"));
-  }
+  if (!S_ISREG(st.st_mode)) return NotARegularFile(digest, path, FileKind(st.st_mode));
   return static_cast<uint64_t>(st.st_size);
 }
 
-absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenRead(const B3Digest& digest) {
+absl::StatusOr<std::shared_ptr<const LocalBlobService::File>> LocalBlobService::OpenFile(
+    const B3Digest& digest) const {
   std::string path = BlobPath(digest);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Never follow a link out of the store, never wait for a FIFO's writer.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) return nullptr;
+    if (errno == ELOOP) return NotARegularFile(digest, path, FileKind(S_IFLNK));
     return ErrnoStatus(errno, absl::StrCat("open ", path));
   }
   struct stat st;
@@ -494,10 +588,36 @@ absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenRead(const B3D
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return absl::DataLossError(
-        absl::StrCat("blob ", digest.ToB3(), ": ", path, " is not a regular file"));
+    return NotARegularFile(digest, path, FileKind(st.st_mode));
   }
-  return std::make_unique<LocalReader>(fd, static_cast<uint64_t>(st.st_size), path, digest);
+  return std::make_shared<const File>(fd, static_cast<uint64_t>(st.st_size), std::move(path),
+                                      digest);
+}
+
+absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenReadUnverified(
+    const B3Digest& digest) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const File> file, OpenFile(digest));
+  if (file == nullptr) return nullptr;
+  return std::make_unique<LocalReader>(std::move(file));
+}
+
+absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenRead(const B3Digest& digest) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const File> file, OpenFile(digest));
+  if (file == nullptr) return nullptr;
+  const uint64_t group = options_.group_size;
+  // Group `index` as it is on disk now (the reader checks it).
+  auto read = [file, group](size_t index, std::span<uint8_t> out) {
+    return file->ReadExactly(index * group, out);
+  };
+  ChunkedBlobReader::GetLayout get_layout;
+  if (file->size <= group) {
+    auto single = std::make_shared<const ChunkLayout>(SingleChunkLayout(digest, file->size, group));
+    get_layout = [single] { return single; };
+  } else {
+    get_layout = [self = shared_from_this(), file] { return self->Tree(file); };
+  }
+  return std::make_unique<VerifiedLocalReader>(std::move(file), std::move(get_layout),
+                                               std::move(read));
 }
 
 absl::StatusOr<std::unique_ptr<BlobWriter>> LocalBlobService::OpenWrite() {
@@ -513,9 +633,10 @@ absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> LocalBlobService::OpenPreha
 
 namespace {
 
+// A symlink is not (even to a file of that size): the store never follows one.
 bool IsFileOfSize(const std::string& path, uint64_t size) {
   struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
          static_cast<uint64_t>(st.st_size) == size;
 }
 
@@ -533,6 +654,111 @@ int IntoShard(const std::string& target, Op op) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::shared_ptr<const ChunkLayout>> LocalBlobService::Tree(
+    const std::shared_ptr<const File>& file) {
+  return trees_.Get(file->digest, [&]() -> absl::StatusOr<std::shared_ptr<const ChunkLayout>> {
+    const bool persist = file->size >= options_.persist_tree_min;
+    if (persist) {
+      if (auto loaded = LoadTree(*file)) return loaded;
+    }
+    trees_computed_.fetch_add(1, std::memory_order_relaxed);
+    absl::StatusOr<ChunkLayout> computed = ComputeChunkLayout(
+        LocalReader(file), file->digest, options_.group_size, /*chunk_digests=*/false);
+    if (!computed.ok()) return Annotate(computed.status(), file->path);
+    auto tree = std::make_shared<const ChunkLayout>(std::move(*computed));
+    if (persist) SaveTree(*tree);
+    return tree;
+  });
+}
+
+namespace {
+
+// The contents of the regular file at `path`, which must have `size` bytes.
+absl::StatusOr<std::string> ReadFileOfSize(const std::string& path, uint64_t size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
+  absl::Status status;
+  std::string data;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    status = ErrnoStatus(errno, absl::StrCat("stat ", path));
+  } else if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != size) {
+    status =
+        absl::DataLossError(absl::StrCat(path, " has ", st.st_size, " bytes, expected ", size));
+  } else {
+    data.resize(size);
+    size_t done = 0;
+    while (status.ok() && done < size) {
+      ssize_t n = ::pread(fd, data.data() + done, size - done, static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) status = ErrnoStatus(errno, absl::StrCat("read ", path));
+      if (n == 0) status = absl::DataLossError(absl::StrCat(path, " ends at ", done));
+      if (n > 0) done += static_cast<size_t>(n);
+    }
+  }
+  ::close(fd);
+  if (!status.ok()) return status;
+  return data;
+}
+
+}  // namespace
+
+std::shared_ptr<const ChunkLayout> LocalBlobService::LoadTree(const File& file) const {
+  const std::string path = OutboardPath(file.digest);
+  const uint64_t groups = blake3_tree::GroupCount(file.size, options_.group_size);
+  absl::StatusOr<std::string> outboard = ReadFileOfSize(path, 8 + 64 * (groups - 1));
+  if (outboard.status().code() == absl::StatusCode::kNotFound) return nullptr;
+  absl::StatusOr<std::vector<blake3_tree::Cv>> cvs =
+      outboard.ok()
+          ? blake3_tree::VerifyOutboard(*outboard, file.size, options_.group_size, file.digest)
+          : outboard.status();
+  if (!cvs.ok()) {
+    spdlog::warn("{}: {}; computing the tree of blob {} again", path, SV(cvs.status().message()),
+                 file.digest.ToB3());
+    return nullptr;
+  }
+  ChunkLayout tree;
+  tree.digest = file.digest;
+  tree.size = file.size;
+  tree.chunk_size = options_.group_size;
+  tree.cvs = std::move(*cvs);
+  return std::make_shared<const ChunkLayout>(std::move(tree));
+}
+
+void LocalBlobService::SaveTree(const ChunkLayout& tree) const {
+  const std::string target = OutboardPath(tree.digest);
+  const std::string outboard = blake3_tree::EncodeOutboard(tree.size, tree.cvs);
+  std::string temp = TempDir() + "/outboard-XXXXXX";
+  absl::Status status;
+  int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+  if (fd < 0) {
+    status = ErrnoStatus(errno, absl::StrCat("create temp file in ", TempDir()));
+  } else {
+    const char* p = outboard.data();
+    size_t left = outboard.size();
+    while (status.ok() && left > 0) {
+      ssize_t w = ::write(fd, p, left);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) status = ErrnoStatus(errno, absl::StrCat("write ", temp));
+      if (w > 0) {
+        p += w;
+        left -= static_cast<size_t>(w);
+      }
+    }
+    if (::close(fd) != 0 && status.ok()) status = ErrnoStatus(errno, absl::StrCat("close ", temp));
+    // Not synced: a tree lost or cut short in a crash fails its check when
+    // loaded and is computed again.
+    if (status.ok() &&
+        IntoShard(target, [&] { return ::rename(temp.c_str(), target.c_str()); }) != 0) {
+      status = ErrnoStatus(errno, absl::StrCat("rename ", temp, " to ", target));
+    }
+    if (!status.ok()) ::unlink(temp.c_str());
+  }
+  if (!status.ok()) {
+    spdlog::warn("keeping the tree of blob {}: {}", tree.digest.ToB3(), SV(status.message()));
+  }
+}
 
 absl::StatusOr<bool> LocalBlobService::Commit(const std::string& temp_path, const B3Digest& digest,
                                               uint64_t size) {
@@ -609,23 +835,31 @@ absl::Status LocalBlobService::Sync() {
   // Blobs renamed before this call are covered by any round that starts from
   // now on; the next round to start is sync_started_ + 1.
   const uint64_t target = sync_started_ + 1;
+  ++sync_rounds_[target].waiters;
   while (sync_finished_ < target) {
     if (!sync_running_ && sync_started_ < target) {
       sync_running_ = true;
       sync_started_ = target;
       sync_mu_.Unlock();
-      int rc = ::syncfs(dir_fd_);
+      int rc = options_.syncfs(dir_fd_);
       int err = errno;
       sync_mu_.Lock();
       sync_running_ = false;
       sync_finished_ = target;
-      if (rc != 0) sync_failures_[target] = ErrnoStatus(err, absl::StrCat("syncfs ", root_));
+      if (rc != 0) sync_rounds_[target].status = ErrnoStatus(err, absl::StrCat("syncfs ", root_));
     } else {
       sync_mu_.Await([this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return SyncIdle(); });
     }
   }
-  auto it = sync_failures_.find(target);
-  return it == sync_failures_.end() ? absl::OkStatus() : it->second;
+  auto it = sync_rounds_.find(target);
+  absl::Status result = it->second.status;
+  if (--it->second.waiters == 0) sync_rounds_.erase(it);
+  return result;
+}
+
+size_t LocalBlobService::sync_results_kept() const {
+  castor::MutexLock lock(&sync_mu_);
+  return sync_rounds_.size();
 }
 
 absl::Status LocalBlobService::ForEach(
@@ -673,9 +907,10 @@ absl::Status LocalBlobService::ForEach(
 }
 
 absl::Status LocalBlobService::Delete(const B3Digest& digest) {
-  std::string path = BlobPath(digest);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return ErrnoStatus(errno, absl::StrCat("unlink ", path));
+  for (const std::string& path : {BlobPath(digest), OutboardPath(digest)}) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, absl::StrCat("unlink ", path));
+    }
   }
   return absl::OkStatus();
 }

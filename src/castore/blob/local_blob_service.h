@@ -21,17 +21,38 @@
 // Stale temp files (from a writer that crashed) are removed when the store is
 // opened, if they are older than kStaleTempAge: younger ones may belong to a
 // live writer in another process sharing the store.
+//
+// Reads are verified by range (OpenRead's readers are ChunkedBlobReaders
+// over the blob's file): a blob is cut into groups of group_size bytes, and
+// every group a read touches is read from the file and checked against its
+// BLAKE3 chaining value before a byte of it is handed out, so bytes that
+// rotted on disk after the blob was written (or after it was first read)
+// are DataLoss, never served. The CVs come from the blob's tree, computed by
+// one pass over the file at the first read that needs them (concurrent
+// first reads share that pass), checked against the digest, kept in memory
+// (bounded, LayoutCache) and, for blobs of at least persist_tree_min bytes,
+// stored as a bao outboard in PATH/outboard/16k/<2 hex>/<64 hex> (16k: the
+// group size), which a later process loads and checks against the digest (a
+// rotten outboard is recomputed, never trusted). A blob of at most one group is
+// hashed whole each time it is read from disk. Blob files are opened with
+// O_NOFOLLOW | O_NONBLOCK: anything but a regular file at a blob's path (a
+// FIFO, a symlink, a device) is DataLoss naming the path, never a hang.
 #pragma once
+
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "castore/mutex.h"
 #include "castore/blob/blob_service.h"
+#include "castore/blob/chunk_layout.h"
+#include "castore/blob/layout_cache.h"
+#include "castore/mutex.h"
 
 namespace castor::castore {
 
@@ -57,11 +78,29 @@ struct LocalBlobOptions {
   // Start writeback of a page-cache-written blob when it is closed
   // (sync_file_range, asynchronous), so the final Sync has less left to do.
   bool early_writeback = true;
+  // How Sync flushes the store's filesystem (tests make it fail).
+  std::function<int(int fd)> syncfs = ::syncfs;
+  // Verified reads check groups of this many bytes (a power of two of at
+  // least 1 KiB): a read from disk reads and hashes whole groups, and a
+  // blob's tree holds a 32-byte CV per group (64 bytes in its outboard).
+  // 16 KiB: a random 4 KiB read hashes 16 KiB (about 6 us here), the tree
+  // is 0.4% of the blob on disk, and 16 BLAKE3 chunks fill the widest SIMD
+  // batch; docs/reliability.md has the measurements.
+  uint64_t group_size = 16 << 10;
+  // The trees of blobs of at least this many bytes are kept in the store
+  // (smaller ones are cheaper to hash again than to load).
+  uint64_t persist_tree_min = 1 << 20;
+  // Trees kept in memory, least recently used dropped beyond this many
+  // groups in total (32 bytes each: 32 MiB, the trees of 16 GiB of blobs).
+  uint64_t max_tree_groups = 1 << 20;
 };
 
 class LocalBlobService : public BlobService, public std::enable_shared_from_this<LocalBlobService> {
  public:
   static constexpr std::chrono::seconds kStaleTempAge{3600};
+
+  // A blob's file, open for reading (defined in the .cc; its readers share it).
+  struct File;
 
   // Opens (creating PATH, PATH/b3 and PATH/tmp as needed) the store at the
   // absolute `path`. Errors name the path.
@@ -70,9 +109,12 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   ~LocalBlobService() override;
 
   absl::StatusOr<bool> Has(const B3Digest& digest) override;
+  // A reader that checks every group it reads (see above).
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(const B3Digest& digest) override;
   // One stat(2), no open.
   absl::StatusOr<std::optional<uint64_t>> StoredSize(const B3Digest& digest) override;
+  // A reader of the file as it is, unchecked.
+  absl::StatusOr<std::unique_ptr<BlobReader>> OpenReadUnverified(const B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() override;
   absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> OpenPrehashedWrite(
       uint64_t size_hint) override;
@@ -86,6 +128,10 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   const std::string& root() const { return root_; }
   // Where the blob's file is (or would be).
   std::string BlobPath(const B3Digest& digest) const;
+  // Where the blob's tree is kept (or would be).
+  std::string OutboardPath(const B3Digest& digest) const;
+  // Passes over whole blobs made to compute trees so far (tests, stats).
+  uint64_t trees_computed() const { return trees_computed_.load(std::memory_order_relaxed); }
   std::string TempDir() const { return root_ + "/tmp"; }
 
   const LocalBlobOptions& options() const { return options_; }
@@ -93,6 +139,9 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   bool uses_tmpfile() const { return tmp_fd_ >= 0 && tmpfile_; }
   // Whether unnamed temp files are linked with AT_EMPTY_PATH (else via /proc).
   bool links_with_empty_path() const { return uses_tmpfile() && link_empty_path_; }
+  // Results of Sync rounds kept for callers that have not picked them up
+  // (tests: it stays bounded).
+  size_t sync_results_kept() const;
 
   // Used by writers: puts the finished temp file (named, or the unnamed one
   // open as `fd`) in place, or drops it when a blob of that digest and size is
@@ -107,7 +156,22 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
 
  private:
   LocalBlobService(std::string root, int dir_fd, int tmp_fd, LocalBlobOptions options)
-      : root_(std::move(root)), dir_fd_(dir_fd), tmp_fd_(tmp_fd), options_(options) {}
+      : root_(std::move(root)),
+        dir_fd_(dir_fd),
+        tmp_fd_(tmp_fd),
+        options_(std::move(options)),
+        trees_(options_.max_tree_groups) {}
+  // The blob's file, open; null when absent. DataLoss naming the path when
+  // it is not a regular file.
+  absl::StatusOr<std::shared_ptr<const File>> OpenFile(const B3Digest& digest) const;
+  // The tree of the blob open as `file`: kept, loaded or computed (once for
+  // concurrent callers).
+  absl::StatusOr<std::shared_ptr<const ChunkLayout>> Tree(const std::shared_ptr<const File>& file);
+  // The stored outboard of `file`'s blob checked against its digest; null
+  // when there is none or it does not check out (logged).
+  std::shared_ptr<const ChunkLayout> LoadTree(const File& file) const;
+  // Keeps `tree` in the store (failures are logged: it is only a shortcut).
+  void SaveTree(const ChunkLayout& tree) const;
   void RemoveStaleTemps();
   bool ProbeTmpfile();
   int LinkUnnamed(int fd, int dir_fd, const char* target) const;
@@ -123,15 +187,23 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   bool link_empty_path_ = false;  // set once by ProbeTmpfile
   std::atomic<bool> direct_ok_{true};  // cleared when O_DIRECT is refused
   std::atomic<uint64_t> replace_counter_{0};
+  LayoutCache trees_;
+  std::atomic<uint64_t> trees_computed_{0};
 
   // Group commit of Sync(): rounds run one at a time; a caller waits for the
   // first round that starts after it arrived, and shares it with everyone
   // else waiting for the same round.
-  castor::Mutex sync_mu_;
+  mutable castor::Mutex sync_mu_;
   uint64_t sync_started_ ABSL_GUARDED_BY(sync_mu_) = 0;
   uint64_t sync_finished_ ABSL_GUARDED_BY(sync_mu_) = 0;
   bool sync_running_ ABSL_GUARDED_BY(sync_mu_) = false;
-  absl::flat_hash_map<uint64_t, absl::Status> sync_failures_ ABSL_GUARDED_BY(sync_mu_);
+  // The rounds callers wait for (at most the running one and the next), each
+  // with its result until its last waiter has taken it.
+  struct SyncRound {
+    int waiters = 0;
+    absl::Status status;
+  };
+  absl::flat_hash_map<uint64_t, SyncRound> sync_rounds_ ABSL_GUARDED_BY(sync_mu_);
 };
 
 }  // namespace castor::castore

@@ -9,8 +9,12 @@ namespace castor::castore {
 
 absl::StatusOr<bool> HasBlobOfSize(BlobService& blobs, const B3Digest& digest,
                                    uint64_t size) {
-  ASSIGN_OR_RETURN(std::optional<uint64_t> stored, blobs.StoredSize(digest));
-  return stored == size;
+  auto stored = blobs.StoredSize(digest);
+  // Something that is not the blob sits where it belongs (a store damaged
+  // on disk): storing the blob again replaces it.
+  if (stored.status().code() == absl::StatusCode::kDataLoss) return false;
+  if (!stored.ok()) return stored.status();
+  return *stored == size;
 }
 
 absl::Status BlobSink::Append(std::span<const uint8_t> data) {

@@ -48,7 +48,8 @@ class BlobSink {
   uint64_t size_ = 0;
 };
 
-// Whether `digest` is stored with exactly `size` bytes (the dedup check).
+// Whether `digest` is stored with exactly `size` bytes (the dedup check);
+// false when what is stored there is damaged beyond that (DataLoss).
 absl::StatusOr<bool> HasBlobOfSize(BlobService& blobs, const B3Digest& digest,
                                    uint64_t size);
 

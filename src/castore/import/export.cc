@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -132,25 +133,42 @@ class Exporter {
     }
     Fd fd(openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (fd.fd < 0) return ErrnoStatus(errno, absl::StrCat("create ", path));
-    Blake3Hasher hasher;
-    uint64_t offset = 0;
-    while (offset < node.size) {
-      auto n = reader->ReadAt(offset, buf_);
-      if (!n.ok()) return Annotate(n.status(), absl::StrCat(path, ": blob ", node.digest.ToB3()));
-      if (*n == 0) break;
-      hasher.Update(std::span<const uint8_t>(buf_.data(), *n));
-      RETURN_IF_ERROR(WriteAll(fd.fd, buf_.data(), *n, path));
-      offset += *n;
-    }
-    if (offset != node.size || hasher.Finalize() != node.digest) {
-      return absl::DataLossError(absl::StrCat(path, ": blob ", node.digest.ToB3(),
-                                              " is corrupt in the store (short or wrong bytes)"));
+    absl::Status copied = Copy(*reader, node, fd.fd, path);
+    if (!copied.ok()) {
+      // What was written is not the file: nothing of it stays.
+      std::string removed =
+          unlinkat(dirfd, name, 0) == 0
+              ? std::string(" (the partly written file was removed)")
+              : absl::StrCat(" (removing the partly written file: ", strerror(errno), ")");
+      return absl::Status(copied.code(), absl::StrCat(copied.message(), removed));
     }
     if (fchmod(fd.fd, node.executable ? 0755 : 0644) != 0) {
       return ErrnoStatus(errno, absl::StrCat("chmod ", path));
     }
     ++stats_.files;
     stats_.bytes += node.size;
+    return absl::OkStatus();
+  }
+
+  // Writes the blob `reader` holds to `fd`. Only checked bytes are written:
+  // a Verified() reader checks each piece it reads, any other is hashed
+  // whole first.
+  absl::Status Copy(const BlobReader& reader, const FileNode& node, int fd,
+                    const std::string& path) {
+    const std::string what = absl::StrCat(path, ": blob ", node.digest.ToB3());
+    if (!reader.Verified()) RETURN_IF_ERROR(Annotate(VerifyReader(reader, node.digest), path));
+    uint64_t offset = 0;
+    while (offset < node.size) {
+      auto n = reader.ReadAt(offset, buf_);
+      if (!n.ok()) return Annotate(n.status(), what);
+      if (*n == 0) break;
+      RETURN_IF_ERROR(WriteAll(fd, buf_.data(), *n, path));
+      offset += *n;
+    }
+    if (offset != node.size) {
+      return absl::DataLossError(absl::StrCat(what, " ends at byte ", offset, " of ", node.size,
+                                              " (corrupt in the store)"));
+    }
     return absl::OkStatus();
   }
 
