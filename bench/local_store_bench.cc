@@ -121,7 +121,7 @@ castor::castore::LocalBlobOptions WithGroup(int64_t group) {
 // group size; 0: unverified).
 void BM_RandomRead4K_Group(benchmark::State& state) {
   Fixture f(WithGroup(state.range(0) == 0 ? 65536 : state.range(0)));
-  auto digest = *castor::castore::PutBlob(*f.service, Bytes(kBig, 3));
+  auto digest = *castor::castore::PutBlob(*f.service, RandomBytes(kBig, 3));
   auto r =
       state.range(0) == 0 ? *f.service->OpenReadUnverified(digest) : *f.service->OpenRead(digest);
   std::vector<uint8_t> buf(4096);
@@ -144,7 +144,7 @@ BENCHMARK(BM_RandomRead4K_Group)
 // Sequential 128 KiB reads (FUSE's usual request size) of a 256 MiB blob.
 void BM_SequentialRead128K_Group(benchmark::State& state) {
   Fixture f(WithGroup(state.range(0) == 0 ? 65536 : state.range(0)));
-  auto digest = *castor::castore::PutBlob(*f.service, Bytes(kBig, 5));
+  auto digest = *castor::castore::PutBlob(*f.service, RandomBytes(kBig, 5));
   auto r =
       state.range(0) == 0 ? *f.service->OpenReadUnverified(digest) : *f.service->OpenRead(digest);
   std::vector<uint8_t> buf(128 << 10);
@@ -171,7 +171,7 @@ BENCHMARK(BM_SequentialRead128K_Group)
 // argument 1 computes its tree (one pass), 0 loads the one kept in the store.
 void BM_FirstRead_Local(benchmark::State& state) {
   Fixture f;
-  auto digest = *castor::castore::PutBlob(*f.service, Bytes(kBig, 6));
+  auto digest = *castor::castore::PutBlob(*f.service, RandomBytes(kBig, 6));
   const std::string root = f.service->root();
   std::vector<uint8_t> buf(4096);
   benchmark::DoNotOptimize(*(*f.service->OpenRead(digest))->ReadAt(kBig / 2, buf));
