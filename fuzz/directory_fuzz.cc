@@ -47,8 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(!dir.status().message().empty());
     tvix::castore::v1::Directory proto;
     if (proto.ParseFromArray(data, static_cast<int>(size))) {
-      FUZZ_CHECK(NamesAnEntry(std::string_view(dir.status().message().data(), dir.status().message().size()),
-                              proto));
+      FUZZ_CHECK(NamesAnEntry(
+          std::string_view(dir.status().message().data(), dir.status().message().size()), proto));
     }
     return 0;
   }

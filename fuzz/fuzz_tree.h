@@ -16,9 +16,9 @@
 #include <string_view>
 
 #include "castore/blob/memory_blob_service.h"
+#include "castore/composition.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/roots/memory_root_service.h"
-#include "castore/composition.h"
 #include "fuzz/fuzz_check.h"
 
 namespace castor::fuzz {
@@ -70,7 +70,7 @@ inline castor::castore::Services MakeTree() {
 // Node ids the replies handed to the "kernel" (each with one lookup
 // reference): LOOKUP entries and READDIRPLUS records.
 inline void CollectNodeIds(uint32_t opcode, const uint8_t* reply, size_t length,
-                    std::set<uint64_t>& ids) {
+                           std::set<uint64_t>& ids) {
   const uint8_t* p = reply + sizeof(fuse_out_header);
   size_t left = length - sizeof(fuse_out_header);
   if (opcode == FUSE_LOOKUP && left >= sizeof(fuse_entry_out)) {

@@ -124,14 +124,15 @@ class FuseSeed {
     // The fuse_frames.h buffer size as the nearest kWritableSizes entry.
     static constexpr uint8_t kToWritable[] = {1, 0, 2, 3, 4, 6, 7};
     uint8_t size = kToWritable[buffer_selector % 7];
-    castor::fuzz::AppendChainRecord(chains_, castor::fuzz::Shape(readable, writable, count_ % 2 == 1, hiprio),
-                                    size, castor::fuzz::kDefectNone, request);
+    castor::fuzz::AppendChainRecord(
+        chains_, castor::fuzz::Shape(readable, writable, count_ % 2 == 1, hiprio), size,
+        castor::fuzz::kDefectNone, request);
     ++count_;
   }
   // A chain with a defect, for the virtiofs seed only.
   void AddBroken(castor::fuzz::ChainDefect defect, const std::string& request) {
-    castor::fuzz::AppendChainRecord(chains_, castor::fuzz::Shape(2, 1, defect % 2 == 0, false), 0, defect,
-                                    request);
+    castor::fuzz::AppendChainRecord(chains_, castor::fuzz::Shape(2, 1, defect % 2 == 0, false), 0,
+                                    defect, request);
   }
 
  private:
@@ -202,11 +203,9 @@ void FuseSeeds() {
   misc.Add(0, Request(FUSE_LOOKUP, 1, 2, Name("hello")));
   fuse_getxattr_in gx{};
   gx.size = 0;
-  misc.Add(0,
-               Request(FUSE_GETXATTR, 2, 3, Bytes(gx) + Name("user.tvix.castore.blob.digest")));
+  misc.Add(0, Request(FUSE_GETXATTR, 2, 3, Bytes(gx) + Name("user.tvix.castore.blob.digest")));
   gx.size = 256;
-  misc.Add(0,
-               Request(FUSE_GETXATTR, 2, 4, Bytes(gx) + Name("user.tvix.castore.blob.digest")));
+  misc.Add(0, Request(FUSE_GETXATTR, 2, 4, Bytes(gx) + Name("user.tvix.castore.blob.digest")));
   misc.Add(0, Request(FUSE_LISTXATTR, 2, 5, Bytes(gx)));
   fuse_access_in access{};
   access.mask = 2;
@@ -276,8 +275,8 @@ struct TarSeedEntry {
 };
 
 // An archive made by libarchive's writer, in 512-byte blocks.
-std::string Tar(const std::vector<TarSeedEntry>& entries, int format = ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
-                bool gzip = false) {
+std::string Tar(const std::vector<TarSeedEntry>& entries,
+                int format = ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, bool gzip = false) {
   std::string out(1 << 20, '\0');
   size_t used = 0;
   archive* a = archive_write_new();
@@ -332,22 +331,26 @@ std::string Tar(const std::vector<TarSeedEntry>& entries, int format = ARCHIVE_F
 
 void TarSeeds() {
   const std::string t = "tar_import_fuzz";
-  Write(t, "valid", Tar({{"./", AE_IFDIR},
-                         {"./a", AE_IFREG, "alpha"},
-                         {"bin/run", AE_IFREG, "#!/bin/sh\n", 0755},
-                         {"d/e/f", AE_IFREG, std::string(700, 'f')},
-                         {"d//l", AE_IFLNK, "../a"},
-                         {"h", AE_IFREG, "a", 0644, true},
-                         {"empty/", AE_IFDIR},
-                         {"d/./g", AE_IFREG, ""}}));
-  Write(t, "ustar", Tar({{"x", AE_IFREG, "x"}, {"y/", AE_IFDIR}, {"y/z", AE_IFLNK, "../x"}},
-                        ARCHIVE_FORMAT_TAR_USTAR));
+  Write(t, "valid",
+        Tar({{"./", AE_IFDIR},
+             {"./a", AE_IFREG, "alpha"},
+             {"bin/run", AE_IFREG, "#!/bin/sh\n", 0755},
+             {"d/e/f", AE_IFREG, std::string(700, 'f')},
+             {"d//l", AE_IFLNK, "../a"},
+             {"h", AE_IFREG, "a", 0644, true},
+             {"empty/", AE_IFDIR},
+             {"d/./g", AE_IFREG, ""}}));
+  Write(t, "ustar",
+        Tar({{"x", AE_IFREG, "x"}, {"y/", AE_IFDIR}, {"y/z", AE_IFLNK, "../x"}},
+            ARCHIVE_FORMAT_TAR_USTAR));
   std::string dir120(120, 'd');
-  Write(t, "gnu_long_names", Tar({{dir120 + "/" + std::string(200, 'n'), AE_IFREG, "long"},
-                                  {dir120 + "/link", AE_IFLNK, std::string(300, 't')}},
-                                 ARCHIVE_FORMAT_TAR_GNUTAR));
-  Write(t, "gzip", Tar({{"a", AE_IFREG, "alpha"}, {"b", AE_IFLNK, "a"}}, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
-                       true));
+  Write(t, "gnu_long_names",
+        Tar({{dir120 + "/" + std::string(200, 'n'), AE_IFREG, "long"},
+             {dir120 + "/link", AE_IFLNK, std::string(300, 't')}},
+            ARCHIVE_FORMAT_TAR_GNUTAR));
+  Write(t, "gzip",
+        Tar({{"a", AE_IFREG, "alpha"}, {"b", AE_IFLNK, "a"}}, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+            true));
   // GNU sparse 1.0 in pax (what bsdtar writes); GNU tar's own formats are
   // the gnu_sparse_* seeds (fuzz/gnu_tar_seeds.sh).
   Write(t, "sparse",
@@ -357,21 +360,24 @@ void TarSeeds() {
             ARCHIVE_FORMAT_TAR_PAX_RESTRICTED));
   Write(t, "bad_traversal", Tar({{"ok", AE_IFREG, "x"}, {"a/../../evil", AE_IFREG, "x"}}));
   Write(t, "bad_absolute", Tar({{"/etc/passwd", AE_IFREG, "x"}}));
-  Write(t, "bad_devices", Tar({{"null", AE_IFCHR}, {"disk", AE_IFBLK}, {"fifo", AE_IFIFO}},
-                              ARCHIVE_FORMAT_TAR_USTAR));
+  Write(
+      t, "bad_devices",
+      Tar({{"null", AE_IFCHR}, {"disk", AE_IFBLK}, {"fifo", AE_IFIFO}}, ARCHIVE_FORMAT_TAR_USTAR));
   Write(t, "bad_hardlink_missing", Tar({{"b", AE_IFREG, "missing", 0644, true}}));
   Write(t, "bad_hardlink_forward", Tar({{"b", AE_IFREG, "c", 0644, true}, {"c", AE_IFREG, "c"}}));
-  Write(t, "duplicates", Tar({{"x", AE_IFREG, "1"},
-                              {"x", AE_IFREG, "2"},
-                              {"x/", AE_IFDIR},
-                              {"x/y", AE_IFREG, "3"},
-                              {"x", AE_IFREG, "4"},
-                              {"z", AE_IFLNK, "x"},
-                              {"z/", AE_IFDIR}}));
+  Write(t, "duplicates",
+        Tar({{"x", AE_IFREG, "1"},
+             {"x", AE_IFREG, "2"},
+             {"x/", AE_IFDIR},
+             {"x/y", AE_IFREG, "3"},
+             {"x", AE_IFREG, "4"},
+             {"z", AE_IFLNK, "x"},
+             {"z/", AE_IFDIR}}));
   Write(t, "bad_file_as_parent", Tar({{"f", AE_IFREG, "1"}, {"f/g", AE_IFREG, "2"}}));
   Write(t, "bad_long_component", Tar({{std::string(256, 'c'), AE_IFREG, "x"}}));
   Write(t, "bad_long_symlink", Tar({{"l", AE_IFLNK, std::string(4096, 's')}}));
-  Write(t, "long_limits", Tar({{std::string(255, 'c'), AE_IFREG, "x"}, {"l", AE_IFLNK, std::string(4095, 's')}}));
+  Write(t, "long_limits",
+        Tar({{std::string(255, 'c'), AE_IFREG, "x"}, {"l", AE_IFLNK, std::string(4095, 's')}}));
 }
 
 template <typename T>
@@ -398,7 +404,8 @@ void VhostUserSeeds() {
   auto handshake = [&](std::string& out, bool two_regions) {
     AppendSend(out, 0, castor::fuzz::kFdMemfdA, VhostMessageBytes(vhost::kGetFeatures, kV, ""));
     AppendSend(out, 0, castor::fuzz::kFdMemfdA, VhostMessageBytes(vhost::kSetOwner, kV, ""));
-    AppendSend(out, 0, castor::fuzz::kFdMemfdA, VhostMessageBytes(vhost::kGetProtocolFeatures, kV, ""));
+    AppendSend(out, 0, castor::fuzz::kFdMemfdA,
+               VhostMessageBytes(vhost::kGetProtocolFeatures, kV, ""));
     AppendSend(out, 0, castor::fuzz::kFdMemfdA,
                VhostMessageBytes(vhost::kSetProtocolFeatures, kV,
                                  u64(vhost::kProtocolMq | vhost::kProtocolReplyAck)));
@@ -421,9 +428,12 @@ void VhostUserSeeds() {
                                  Payload(vhost::VringAddr{0, 0, kUva, kUva + 512, kUva + 256, 0})));
     AppendSend(out, 0, castor::fuzz::kFdMemfdA,
                VhostMessageBytes(vhost::kSetVringBase, kAck, Payload(vhost::VringState{0, 0})));
-    AppendSend(out, 1, castor::fuzz::kFdEventfd, VhostMessageBytes(vhost::kSetVringCall, kAck, u64(0)));
-    AppendSend(out, 1, castor::fuzz::kFdEventfd, VhostMessageBytes(vhost::kSetVringErr, kAck, u64(0)));
-    AppendSend(out, 1, castor::fuzz::kFdEventfd, VhostMessageBytes(vhost::kSetVringKick, kAck, u64(0)));
+    AppendSend(out, 1, castor::fuzz::kFdEventfd,
+               VhostMessageBytes(vhost::kSetVringCall, kAck, u64(0)));
+    AppendSend(out, 1, castor::fuzz::kFdEventfd,
+               VhostMessageBytes(vhost::kSetVringErr, kAck, u64(0)));
+    AppendSend(out, 1, castor::fuzz::kFdEventfd,
+               VhostMessageBytes(vhost::kSetVringKick, kAck, u64(0)));
     AppendSend(out, 0, castor::fuzz::kFdMemfdA,
                VhostMessageBytes(vhost::kSetVringEnable, kAck, Payload(vhost::VringState{0, 1})));
   };

@@ -174,8 +174,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   castor::castore::MemoryDirectoryService directories;
   castor::castore::ImportOptions options;
   options.threads = 1;
-  auto result = castor::castore::IngestTarBytes(blobs, directories,
-                                                std::span<const uint8_t>(data, size), "fuzz.tar", options);
+  auto result = castor::castore::IngestTarBytes(
+      blobs, directories, std::span<const uint8_t>(data, size), "fuzz.tar", options);
   if (!result.ok()) {
     FUZZ_CHECK(!result.status().message().empty());
     if (result.status().code() == absl::StatusCode::kResourceExhausted) {

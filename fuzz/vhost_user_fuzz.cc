@@ -102,7 +102,8 @@ void ResetGuestMemory(std::span<const uint8_t> init) {
   const Memfds& m = GuestMemfds();
   FUZZ_CHECK(ftruncate(m.a, 0) == 0 && ftruncate(m.a, fz::kMemfdASize) == 0);
   FUZZ_CHECK(ftruncate(m.b, 0) == 0 && ftruncate(m.b, fz::kMemfdBSize) == 0);
-  if (!init.empty()) FUZZ_CHECK(pwrite(m.a, init.data(), init.size(), 0) == static_cast<ssize_t>(init.size()));
+  if (!init.empty())
+    FUZZ_CHECK(pwrite(m.a, init.data(), init.size(), 0) == static_cast<ssize_t>(init.size()));
 }
 
 // Reads every reply the backend sent and checks its framing.
@@ -125,8 +126,9 @@ void CheckFreshConnection(VhostUserBackend& backend) {
   UniqueFd frontend(sv[0]), device(sv[1]);
   FUZZ_CHECK(WriteVhostMessage(frontend.get(), vhost::kGetFeatures, vhost::kVersion, {}).ok());
   vhost::VringState state{0, 0};
-  FUZZ_CHECK(WriteVhostMessage(frontend.get(), vhost::kGetVringBase, vhost::kVersion,
-                               std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&state), sizeof(state)))
+  FUZZ_CHECK(WriteVhostMessage(
+                 frontend.get(), vhost::kGetVringBase, vhost::kVersion,
+                 std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&state), sizeof(state)))
                  .ok());
   FUZZ_CHECK(shutdown(frontend.get(), SHUT_WR) == 0);
   FUZZ_CHECK(backend.ServeConnection(device.get(), -1).ok());

@@ -22,8 +22,8 @@ inline constexpr size_t kMaxGuestInit = 16384;
 inline constexpr uint64_t kMemfdASize = 64 * 1024, kMemfdBSize = 4096;
 
 enum FdKind : uint8_t {
-  kFdMemfdA = 0,  // 64 KiB memfd (guest memory)
-  kFdMemfdB = 1,  // 4 KiB memfd
+  kFdMemfdA = 0,   // 64 KiB memfd (guest memory)
+  kFdMemfdB = 1,   // 4 KiB memfd
   kFdEventfd = 2,  // a fresh eventfd (kick / call / err)
   kFdDevNull = 3,  // not mappable, not an eventfd
 };

@@ -208,7 +208,9 @@ class Layout {
   uint64_t indirect_next_ = kIndirectAt;
 };
 
-void Put16(std::vector<uint8_t>& r0, uint64_t at, uint16_t v) { std::memcpy(r0.data() + at, &v, 2); }
+void Put16(std::vector<uint8_t>& r0, uint64_t at, uint16_t v) {
+  std::memcpy(r0.data() + at, &v, 2);
+}
 
 // The device (and its pool of 1 MiB reply buffers) lives across inputs;
 // each input's Dispatcher is plugged in here.
@@ -314,8 +316,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(&id, r0.data() + kUsedAt + 4 + 8 * i, 4);
     std::memcpy(&len, r0.data() + kUsedAt + 8 + 8 * i, 4);
     if (verbose) {
-      std::fprintf(stderr, "chain %zu head %u shape %#x reply %#x request %zu expect_fail %d writable %lu used %u\n", i,
-                   b.head, b.shape, b.reply, b.request_size, b.expect_fail, static_cast<unsigned long>(b.writable), len);
+      std::fprintf(
+          stderr,
+          "chain %zu head %u shape %#x reply %#x request %zu expect_fail %d writable %lu used %u\n",
+          i, b.head, b.shape, b.reply, b.request_size, b.expect_fail,
+          static_cast<unsigned long>(b.writable), len);
     }
     FUZZ_CHECK(id == b.head);
     FUZZ_CHECK(len <= b.writable);

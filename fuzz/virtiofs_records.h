@@ -22,12 +22,12 @@ inline constexpr uint32_t kWritableSizes[] = {4096, 1 << 17, 256, 80, 16, 8, 0, 
 
 enum ChainDefect : uint8_t {
   kDefectNone = 0,
-  kDefectOutsideMemory = 1,   // a readable buffer outside guest memory
+  kDefectOutsideMemory = 1,  // a readable buffer outside guest memory
   kDefectReadableAfterWritable = 2,
   kDefectLoop = 3,            // the last descriptor links back to the first
   kDefectNextOutOfRange = 4,  // the last descriptor links past the table
   kDefectMisplacedIndirect = 5,
-  kDefectHugeLength = 6,      // a buffer longer than a chain may describe
+  kDefectHugeLength = 6,  // a buffer longer than a chain may describe
   kDefectNone2 = 7,
 };
 
@@ -36,8 +36,8 @@ inline constexpr uint8_t Shape(int readable, int writable, bool indirect, bool h
                               (hiprio ? 0x20 : 0));
 }
 
-inline void AppendChainRecord(std::string& out, uint8_t shape, uint8_t size_selector, ChainDefect defect,
-                              std::string_view request) {
+inline void AppendChainRecord(std::string& out, uint8_t shape, uint8_t size_selector,
+                              ChainDefect defect, std::string_view request) {
   out.push_back(static_cast<char>(shape));
   out.push_back(static_cast<char>((size_selector & 7) | (defect << 3)));
   uint16_t n = static_cast<uint16_t>(request.size());

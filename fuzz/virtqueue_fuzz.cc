@@ -60,10 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto mem = GuestMemory::CreateUnowned(regions, hosts);
   FUZZ_CHECK(mem.ok());
 
-  Virtqueue::Layout layout{.size = qsize,
-                           .desc_addr = kUva0,
-                           .avail_addr = kUva0 + 16 * 16,
-                           .used_addr = kUva0 + 512};
+  Virtqueue::Layout layout{
+      .size = qsize, .desc_addr = kUva0, .avail_addr = kUva0 + 16 * 16, .used_addr = kUva0 + 512};
   Virtqueue vq;
   absl::Status started = vq.Start(**mem, layout, last_avail, event_idx, indirect);
   if (!started.ok()) {

@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
   DropCaches();
   t = NowMs();
   nftw(argv[1], ReadOne, 64, FTW_PHYS);
-  printf("BENCH read_all %.1f %ld files %llu bytes\n", NowMs() - t, g_files, (unsigned long long)g_bytes);
+  printf("BENCH read_all %.1f %ld files %llu bytes\n", NowMs() - t, g_files,
+         (unsigned long long)g_bytes);
 
   DropCaches();
   int fd = open(argv[2], O_RDONLY);
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
   t = NowMs();
   while ((n = read(fd, g_buf, sizeof(g_buf))) > 0) total += n;
   double seq = NowMs() - t;
-  printf("BENCH seq_read %.1f %llu bytes %.1f MB/s\n", seq, (unsigned long long)total, total / 1e3 / seq);
+  printf("BENCH seq_read %.1f %llu bytes %.1f MB/s\n", seq, (unsigned long long)total,
+         total / 1e3 / seq);
 
   DropCaches();
   posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
@@ -93,7 +95,8 @@ int main(int argc, char** argv) {
     }
   }
   double rnd = NowMs() - t;
-  printf("BENCH random_read %.1f %d reads of 4 KiB %.0f us/read\n", rnd, kReads, rnd * 1e3 / kReads);
+  printf("BENCH random_read %.1f %d reads of 4 KiB %.0f us/read\n", rnd, kReads,
+         rnd * 1e3 / kReads);
   close(fd);
   return 0;
 }

@@ -5,11 +5,11 @@
 //   virtiofs_bench [FILES] [BIG_MIB] [ROUNDS] [THREADS]  (defaults 3000, 256, 2, 1)
 // The daemons alternate for ROUNDS rounds; the best time of each phase is
 // reported (the machine is shared, so single runs are noisy).
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/wait.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -51,7 +51,8 @@ void MakeCorpus(const stdfs::path& root, int files, int big_mib) {
     stdfs::create_directories(d);
     size_t size = rng() % (16 * 1024);
     size_t off = rng() % (buf.size() - size);
-    std::ofstream(d / absl::StrCat("f", i), std::ios::binary) << std::string_view(buf).substr(off, size) << i;
+    std::ofstream(d / absl::StrCat("f", i), std::ios::binary)
+        << std::string_view(buf).substr(off, size) << i;
   }
   std::ofstream big(root / "big.bin", std::ios::binary);
   for (int i = 0; i < big_mib * 16; ++i) {
@@ -80,15 +81,16 @@ void Merge(std::map<std::string, double>& best, const std::map<std::string, doub
   }
 }
 
-std::string Initrd(const testing::HostKernel& kernel, const stdfs::path& dir, const std::string& name,
-                   const std::string& tree) {
+std::string Initrd(const testing::HostKernel& kernel, const stdfs::path& dir,
+                   const std::string& name, const std::string& tree) {
   testing::CpioWriter cpio;
   if (!testing::AddGuestBase(cpio, kernel).ok()) std::abort();
   if (!cpio.AddHostFile("/bin/guest_bench", CASTOR_GUEST_BENCH, 0755).ok()) std::abort();
-  cpio.AddFile("/init", absl::StrCat("#!/bin/sh\n/bin/busybox --install -s /bin\nexport PATH=/bin\n",
-                                     "mount -t proc proc /proc\nload-modules\n",
-                                     "mount -t virtiofs castor /mnt || echo MOUNT-FAILED\n",
-                                     "guest_bench ", tree, " ", tree, "/big.bin\npoweroff -f\n"),
+  cpio.AddFile("/init",
+               absl::StrCat("#!/bin/sh\n/bin/busybox --install -s /bin\nexport PATH=/bin\n",
+                            "mount -t proc proc /proc\nload-modules\n",
+                            "mount -t virtiofs castor /mnt || echo MOUNT-FAILED\n", "guest_bench ",
+                            tree, " ", tree, "/big.bin\npoweroff -f\n"),
                0755);
   std::string path = (dir / (name + ".cpio")).string();
   if (!cpio.WriteTo(path).ok()) std::abort();
@@ -111,8 +113,8 @@ int main(int argc, char** argv) {
   if (mkdtemp(tmpl) == nullptr) return 1;
   stdfs::path dir = tmpl;
   stdfs::path tree = dir / "tree";
-  std::printf("corpus: %d files + %d MiB file in %s; %d rounds; castor --threads %d\n", files, big_mib,
-              tree.c_str(), rounds, threads);
+  std::printf("corpus: %d files + %d MiB file in %s; %d rounds; castor --threads %d\n", files,
+              big_mib, tree.c_str(), rounds, threads);
   MakeCorpus(tree, files, big_mib);
 
   std::string vmlinux = (dir / "vmlinux").string();
@@ -140,18 +142,23 @@ int main(int argc, char** argv) {
       int stop = eventfd(0, EFD_CLOEXEC);
       std::promise<void> listening;
       options.on_listening = [&] { listening.set_value(); };
-      auto served = std::async(std::launch::async, [&] { return fs::transport::ServeVirtiofs(services, options, stop); });
+      auto served = std::async(std::launch::async, [&] {
+        return fs::transport::ServeVirtiofs(services, options, stop);
+      });
       listening.get_future().wait();
       std::string console = (dir / "castor-console.log").string();
       auto rc = testing::RunWithTimeout(
-          testing::QemuArgs(vmlinux, Initrd(*kernel, dir, "castor", "/mnt/tree"), sock, console, "", 1024),
+          testing::QemuArgs(vmlinux, Initrd(*kernel, dir, "castor", "/mnt/tree"), sock, console, "",
+                            1024),
           (dir / "castor-qemu.log").string(), std::chrono::seconds(900));
       eventfd_write(stop, 1);
-      if (absl::Status s = served.get(); !s.ok()) std::printf("castor: %s\n", std::string(s.message()).c_str());
+      if (absl::Status s = served.get(); !s.ok())
+        std::printf("castor: %s\n", std::string(s.message()).c_str());
       close(stop);
       auto parsed = Parse(Slurp(console));
       Merge(results["castor"], parsed);
-      if (!rc.ok() || parsed.size() < 4) std::printf("castor run failed:\n%s\n", Slurp(console).c_str());
+      if (!rc.ok() || parsed.size() < 4)
+        std::printf("castor run failed:\n%s\n", Slurp(console).c_str());
     }
     // virtiofsd
     {
@@ -162,15 +169,16 @@ int main(int argc, char** argv) {
         dup2(null, 1);
         dup2(null, 2);
         std::string s = "--socket-path=" + sock, src = "source=" + tree.string();
-        execl("/usr/lib/qemu/virtiofsd", "virtiofsd", s.c_str(), "-o", src.c_str(), "-o", "cache=always",
-              "-o", "sandbox=chroot", static_cast<char*>(nullptr));
+        execl("/usr/lib/qemu/virtiofsd", "virtiofsd", s.c_str(), "-o", src.c_str(), "-o",
+              "cache=always", "-o", "sandbox=chroot", static_cast<char*>(nullptr));
         _exit(127);
       }
       struct stat st;
       for (int i = 0; i < 500 && stat(sock.c_str(), &st) != 0; ++i) usleep(10000);
       std::string console = (dir / "virtiofsd-console.log").string();
       auto rc = testing::RunWithTimeout(
-          testing::QemuArgs(vmlinux, Initrd(*kernel, dir, "virtiofsd", "/mnt"), sock, console, "", 1024),
+          testing::QemuArgs(vmlinux, Initrd(*kernel, dir, "virtiofsd", "/mnt"), sock, console, "",
+                            1024),
           (dir / "virtiofsd-qemu.log").string(), std::chrono::seconds(900));
       if (pid > 0) {
         kill(pid, SIGTERM);
@@ -178,7 +186,8 @@ int main(int argc, char** argv) {
       }
       auto parsed = Parse(Slurp(console));
       Merge(results["virtiofsd"], parsed);
-      if (!rc.ok() || parsed.size() < 4) std::printf("virtiofsd run failed:\n%s\n", Slurp(console).c_str());
+      if (!rc.ok() || parsed.size() < 4)
+        std::printf("virtiofsd run failed:\n%s\n", Slurp(console).c_str());
     }
   }
   std::printf("%-12s %12s %12s %8s\n", "phase (ms)", "castor", "virtiofsd", "ratio");

@@ -103,8 +103,7 @@ bool VerifySubtree(std::string_view& in, uint64_t groups, const Cv& expected, bo
   in.remove_prefix(64);
   if (CompressParent(l, r, root ? kRoot : 0) != expected) return false;
   uint64_t left = LeftWidth(groups);
-  return VerifySubtree(in, left, l, false, out) &&
-         VerifySubtree(in, groups - left, r, false, out);
+  return VerifySubtree(in, left, l, false, out) && VerifySubtree(in, groups - left, r, false, out);
 }
 
 }  // namespace
@@ -181,8 +180,8 @@ std::string EncodeOutboard(uint64_t size, std::span<const Cv> cvs) {
 absl::StatusOr<std::vector<Cv>> VerifyOutboard(std::string_view outboard, uint64_t size,
                                                uint64_t group_size, const B3Digest& digest) {
   if (!IsValidGroupSize(group_size)) {
-    return absl::InvalidArgumentError(absl::StrCat("group size ", group_size,
-                                                   " is not a power of two of at least 1 KiB"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("group size ", group_size, " is not a power of two of at least 1 KiB"));
   }
   const uint64_t groups = GroupCount(size, group_size);
   if (groups < 2) {
@@ -194,7 +193,8 @@ absl::StatusOr<std::vector<Cv>> VerifyOutboard(std::string_view outboard, uint64
         absl::StrCat("outboard of blob ", digest.ToB3(), " has only ", outboard.size(), " bytes"));
   }
   uint64_t header = 0;
-  for (int i = 0; i < 8; ++i) header |= static_cast<uint64_t>(static_cast<uint8_t>(outboard[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    header |= static_cast<uint64_t>(static_cast<uint8_t>(outboard[i])) << (8 * i);
   if (header != size) {
     return absl::DataLossError(absl::StrCat("outboard of blob ", digest.ToB3(), " says ", header,
                                             " bytes, the chunk list ", size));

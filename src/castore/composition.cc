@@ -7,11 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "castore/mutex.h"
 #include "castore/blob/local_blob_service.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/lmdb_directory_service.h"
 #include "castore/directory/memory_directory_service.h"
+#include "castore/mutex.h"
 #include "castore/roots/lmdb_root_service.h"
 #include "castore/roots/memory_root_service.h"
 #include "castore/status_macros.h"
@@ -41,14 +41,13 @@ Registry<RootServiceFactory>& Roots() {
 // The absolute path of a file:// or lmdb:// address.
 absl::StatusOr<std::string> LocalPath(const ServiceAddress& addr) {
   if (addr.path.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("address '", addr.original,
-                                                   "' has no path: expected ", addr.scheme,
-                                                   ":///absolute/path"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "address '", addr.original, "' has no path: expected ", addr.scheme, ":///absolute/path"));
   }
   if (addr.path[0] != '/') {
     return absl::InvalidArgumentError(absl::StrCat("address '", addr.original,
-                                                   "' has a relative path: expected ",
-                                                   addr.scheme, ":///absolute/path"));
+                                                   "' has a relative path: expected ", addr.scheme,
+                                                   ":///absolute/path"));
   }
   return addr.path;
 }
@@ -56,39 +55,39 @@ absl::StatusOr<std::string> LocalPath(const ServiceAddress& addr) {
 void RegisterBuiltins() {
   static std::once_flag once;
   std::call_once(once, [] {
-    RegisterBlobScheme("memory", [](const ServiceAddress&)
-                           -> absl::StatusOr<std::shared_ptr<BlobService>> {
-      return std::make_shared<MemoryBlobService>();
-    });
-    RegisterDirectoryScheme("memory", [](const ServiceAddress&)
-                                -> absl::StatusOr<std::shared_ptr<DirectoryService>> {
-      return std::make_shared<MemoryDirectoryService>();
-    });
-    RegisterRootScheme("memory", [](const ServiceAddress&)
-                           -> absl::StatusOr<std::shared_ptr<RootService>> {
-      return std::make_shared<MemoryRootService>();
-    });
-    RegisterBlobScheme("file", [](const ServiceAddress& addr)
-                           -> absl::StatusOr<std::shared_ptr<BlobService>> {
-      ASSIGN_OR_RETURN(std::string path, LocalPath(addr));
-      return LocalBlobService::Open(path);
-    });
-    RegisterDirectoryScheme("lmdb", [](const ServiceAddress& addr)
-                                -> absl::StatusOr<std::shared_ptr<DirectoryService>> {
-      ASSIGN_OR_RETURN(std::string path, LocalPath(addr));
-      return LmdbDirectoryService::Open(path);
-    });
-    RegisterRootScheme("lmdb", [](const ServiceAddress& addr)
-                           -> absl::StatusOr<std::shared_ptr<RootService>> {
-      ASSIGN_OR_RETURN(std::string path, LocalPath(addr));
-      return LmdbRootService::Open(path);
-    });
+    RegisterBlobScheme("memory",
+                       [](const ServiceAddress&) -> absl::StatusOr<std::shared_ptr<BlobService>> {
+                         return std::make_shared<MemoryBlobService>();
+                       });
+    RegisterDirectoryScheme(
+        "memory", [](const ServiceAddress&) -> absl::StatusOr<std::shared_ptr<DirectoryService>> {
+          return std::make_shared<MemoryDirectoryService>();
+        });
+    RegisterRootScheme("memory",
+                       [](const ServiceAddress&) -> absl::StatusOr<std::shared_ptr<RootService>> {
+                         return std::make_shared<MemoryRootService>();
+                       });
+    RegisterBlobScheme(
+        "file", [](const ServiceAddress& addr) -> absl::StatusOr<std::shared_ptr<BlobService>> {
+          ASSIGN_OR_RETURN(std::string path, LocalPath(addr));
+          return LocalBlobService::Open(path);
+        });
+    RegisterDirectoryScheme(
+        "lmdb",
+        [](const ServiceAddress& addr) -> absl::StatusOr<std::shared_ptr<DirectoryService>> {
+          ASSIGN_OR_RETURN(std::string path, LocalPath(addr));
+          return LmdbDirectoryService::Open(path);
+        });
+    RegisterRootScheme(
+        "lmdb", [](const ServiceAddress& addr) -> absl::StatusOr<std::shared_ptr<RootService>> {
+          ASSIGN_OR_RETURN(std::string path, LocalPath(addr));
+          return LmdbRootService::Open(path);
+        });
   });
 }
 
 template <typename Service, typename Factory>
-absl::StatusOr<std::shared_ptr<Service>> Open(Registry<Factory>& registry,
-                                              std::string_view kind,
+absl::StatusOr<std::shared_ptr<Service>> Open(Registry<Factory>& registry, std::string_view kind,
                                               std::string_view addr) {
   RegisterBuiltins();
   ASSIGN_OR_RETURN(ServiceAddress parsed, ServiceAddress::Parse(addr));
@@ -101,9 +100,9 @@ absl::StatusOr<std::shared_ptr<Service>> Open(Registry<Factory>& registry,
     for (const auto& [scheme, f] : registry.factories) known.push_back(scheme + "://");
   }
   if (!factory) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unsupported ", AV(kind), " address '", AV(addr), "': scheme '", parsed.scheme,
-        "' is not one of ", absl::StrJoin(known, ", ")));
+    return absl::InvalidArgumentError(absl::StrCat("unsupported ", AV(kind), " address '", AV(addr),
+                                                   "': scheme '", parsed.scheme, "' is not one of ",
+                                                   absl::StrJoin(known, ", ")));
   }
   auto service = factory(parsed);
   if (!service.ok()) {
@@ -117,10 +116,10 @@ absl::StatusOr<std::shared_ptr<Service>> Open(Registry<Factory>& registry,
 absl::StatusOr<ServiceAddress> ServiceAddress::Parse(std::string_view addr) {
   size_t sep = addr.find("://");
   if (sep == std::string_view::npos || sep == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid service address '", AV(addr),
-        "': expected scheme://..., e.g. memory://, file:///path, lmdb:///path, "
-        "grpc+unix:///path/to.sock"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid service address '", AV(addr),
+                     "': expected scheme://..., e.g. memory://, file:///path, lmdb:///path, "
+                     "grpc+unix:///path/to.sock"));
   }
   ServiceAddress out;
   out.original = std::string(addr);
@@ -145,8 +144,7 @@ void RegisterRootScheme(const std::string& scheme, RootServiceFactory factory) {
 absl::StatusOr<std::shared_ptr<BlobService>> OpenBlobService(std::string_view addr) {
   return Open<BlobService>(Blobs(), "blob service", addr);
 }
-absl::StatusOr<std::shared_ptr<DirectoryService>> OpenDirectoryService(
-    std::string_view addr) {
+absl::StatusOr<std::shared_ptr<DirectoryService>> OpenDirectoryService(std::string_view addr) {
   return Open<DirectoryService>(Dirs(), "directory service", addr);
 }
 absl::StatusOr<std::shared_ptr<RootService>> OpenRootService(std::string_view addr) {

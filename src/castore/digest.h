@@ -32,9 +32,7 @@ class B3Digest {
   static B3Digest Of(std::string_view data);
   static B3Digest Of(std::span<const uint8_t> data);
 
-  std::string_view raw() const {
-    return {reinterpret_cast<const char*>(bytes_.data()), kSize};
-  }
+  std::string_view raw() const { return {reinterpret_cast<const char*>(bytes_.data()), kSize}; }
   const std::array<uint8_t, kSize>& bytes() const { return bytes_; }
   std::string ToHex() const;
   // "b3:" + base64, tvix's display form.
@@ -59,9 +57,7 @@ B3Digest EmptyDigest();
 class Blake3Hasher {
  public:
   Blake3Hasher() { blake3_hasher_init(&hasher_); }
-  void Update(std::string_view data) {
-    blake3_hasher_update(&hasher_, data.data(), data.size());
-  }
+  void Update(std::string_view data) { blake3_hasher_update(&hasher_, data.data(), data.size()); }
   void Update(std::span<const uint8_t> data) {
     blake3_hasher_update(&hasher_, data.data(), data.size());
   }

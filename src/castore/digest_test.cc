@@ -1,13 +1,14 @@
 #include "castore/digest.h"
-#include "castore/testing/paths.h"
+
+#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
+#include "castore/testing/paths.h"
 
 namespace castor::castore {
 namespace {
@@ -71,10 +72,10 @@ TEST(B3Digest, RejectsWrongLengthsAndBadText) {
   EXPECT_EQ(B3Digest::FromBytes(std::string(33, 'a')).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(B3Digest::FromBytes(std::string(32, 'a')).ok());
-  for (std::string bad : {std::string(""), std::string(63, 'a'), std::string(65, 'a'),
-                          std::string(63, 'a') + "g", std::string("b3:abc"),
-                          std::string("b3:") + std::string(44, '!'),
-                          std::string("sha256:") + std::string(64, 'a')}) {
+  for (std::string bad :
+       {std::string(""), std::string(63, 'a'), std::string(65, 'a'), std::string(63, 'a') + "g",
+        std::string("b3:abc"), std::string("b3:") + std::string(44, '!'),
+        std::string("sha256:") + std::string(64, 'a')}) {
     auto d = B3Digest::Parse(bad);
     EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }

@@ -20,9 +20,9 @@ absl::StatusOr<uint64_t> ComputeSize(const std::vector<Entry>& entries) {
   for (const Entry& e : entries) {
     if (const auto* d = std::get_if<DirectoryNode>(&e.node)) {
       if (__builtin_add_overflow(size, d->size, &size)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "entry ", QuoteName(e.name.str()), ": directory size ", d->size,
-            " makes the parent's size overflow 64 bits"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("entry ", QuoteName(e.name.str()), ": directory size ", d->size,
+                         " makes the parent's size overflow 64 bits"));
       }
     }
   }
@@ -40,9 +40,9 @@ absl::Status CheckSorted(const List& list, std::string_view what) {
           absl::StrCat("entry ", QuoteName(cur), ": duplicate name in ", AV(what)));
     }
     if (prev.compare(cur) > 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("entry ", QuoteName(cur), ": ", AV(what),
-                       " are not sorted (comes after ", QuoteName(prev), ")"));
+      return absl::InvalidArgumentError(absl::StrCat("entry ", QuoteName(cur), ": ", AV(what),
+                                                     " are not sorted (comes after ",
+                                                     QuoteName(prev), ")"));
     }
   }
   return absl::OkStatus();
@@ -61,8 +61,8 @@ absl::StatusOr<Directory> Directory::Create(std::vector<Entry> entries) {
   std::sort(entries.begin(), entries.end(), NameLess);
   for (size_t i = 1; i < entries.size(); ++i) {
     if (entries[i - 1].name == entries[i].name) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "entry ", QuoteName(entries[i].name.str()), ": duplicate name"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry ", QuoteName(entries[i].name.str()), ": duplicate name"));
     }
   }
   ASSIGN_OR_RETURN(uint64_t size, ComputeSize(entries));
@@ -74,8 +74,7 @@ absl::StatusOr<Directory> Directory::FromProto(const pb::Directory& proto) {
   RETURN_IF_ERROR(CheckSorted(proto.files(), "files"));
   RETURN_IF_ERROR(CheckSorted(proto.symlinks(), "symlinks"));
   std::vector<Entry> entries;
-  entries.reserve(proto.directories_size() + proto.files_size() +
-                  proto.symlinks_size());
+  entries.reserve(proto.directories_size() + proto.files_size() + proto.symlinks_size());
   pb::Node node;
   for (const auto& d : proto.directories()) {
     *node.mutable_directory() = d;
@@ -97,9 +96,9 @@ absl::StatusOr<Directory> Directory::FromProto(const pb::Directory& proto) {
   std::sort(entries.begin(), entries.end(), NameLess);
   for (size_t i = 1; i < entries.size(); ++i) {
     if (entries[i - 1].name == entries[i].name) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "entry ", QuoteName(entries[i].name.str()), ": name appears as both ",
-          AV(NodeKind(entries[i - 1].node)), " and ", AV(NodeKind(entries[i].node))));
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry ", QuoteName(entries[i].name.str()), ": name appears as both ",
+                       AV(NodeKind(entries[i - 1].node)), " and ", AV(NodeKind(entries[i].node))));
     }
   }
   ASSIGN_OR_RETURN(uint64_t size, ComputeSize(entries));
@@ -109,8 +108,8 @@ absl::StatusOr<Directory> Directory::FromProto(const pb::Directory& proto) {
 absl::StatusOr<Directory> Directory::Decode(std::string_view bytes) {
   pb::Directory proto;
   if (!proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "not a valid Directory message (", bytes.size(), " bytes)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a valid Directory message (", bytes.size(), " bytes)"));
   }
   return FromProto(proto);
 }

@@ -33,8 +33,7 @@ class Directory {
   // From untrusted protobuf: every rule of DESIGN.md (names, targets, digest
   // lengths, each list sorted, no duplicate across lists, size overflow).
   // Errors are InvalidArgument naming the entry.
-  static absl::StatusOr<Directory> FromProto(
-      const tvix::castore::v1::Directory& proto);
+  static absl::StatusOr<Directory> FromProto(const tvix::castore::v1::Directory& proto);
   // From untrusted protobuf bytes (truncated or garbage: InvalidArgument).
   static absl::StatusOr<Directory> Decode(std::string_view bytes);
 
@@ -50,9 +49,7 @@ class Directory {
   std::string Encode() const;
   tvix::castore::v1::Directory ToProto() const;
 
-  friend bool operator==(const Directory& a, const Directory& b) {
-    return a.digest_ == b.digest_;
-  }
+  friend bool operator==(const Directory& a, const Directory& b) { return a.digest_ == b.digest_; }
 
  private:
   Directory(std::vector<Entry> entries, uint64_t size);

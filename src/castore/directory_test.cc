@@ -1,14 +1,14 @@
 #include "castore/directory.h"
-#include "castore/testing/paths.h"
+
+#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/escaping.h"
+#include "castore/testing/paths.h"
 #include "tvix/castore/protos/castore.pb.h"
 
 namespace castor::castore {
@@ -30,8 +30,8 @@ Entry MakeEntry(const nlohmann::json& j) {
   std::string kind = j["kind"];
   if (kind == "dir") return {name, DirectoryNode{Hex(j["digest"]), j["size"].get<uint64_t>()}};
   if (kind == "file") {
-    return {name, FileNode{Hex(j["digest"]), j["size"].get<uint64_t>(),
-                           j.value("executable", false)}};
+    return {name,
+            FileNode{Hex(j["digest"]), j["size"].get<uint64_t>(), j.value("executable", false)}};
   }
   return {name, SymlinkNode{*SymlinkTarget::Create(j["target"].get<std::string>())}};
 }
@@ -44,8 +44,7 @@ TEST(Directory, ReproducesEveryReferenceVector) {
     for (auto& e : dj["entries"]) entries.push_back(MakeEntry(e));
     auto dir = Directory::Create(entries);
     ASSERT_TRUE(dir.ok()) << name << ": " << dir.status();
-    EXPECT_EQ(absl::BytesToHexString(dir->Encode()), dj["encoded_hex"].get<std::string>())
-        << name;
+    EXPECT_EQ(absl::BytesToHexString(dir->Encode()), dj["encoded_hex"].get<std::string>()) << name;
     EXPECT_EQ(dir->digest().ToHex(), dj["b3"].get<std::string>()) << name;
     EXPECT_EQ(dir->size(), dj["size"].get<uint64_t>()) << name;
 
@@ -155,8 +154,8 @@ TEST(DirectoryValidation, RejectsDuplicateNameAcrossLists) {
 }
 
 TEST(DirectoryValidation, RejectsBadNames) {
-  for (std::string bad : {std::string(""), std::string("."), std::string(".."),
-                          std::string("a/b"), std::string("a\0b", 3), std::string(256, 'n')}) {
+  for (std::string bad : {std::string(""), std::string("."), std::string(".."), std::string("a/b"),
+                          std::string("a\0b", 3), std::string(256, 'n')}) {
     pb::Directory d;
     AddFile(d, bad);
     auto r = Directory::FromProto(d);

@@ -96,8 +96,8 @@ class ABSL_LOCKABLE SharedMutex {
   }
   void LockShared() ABSL_SHARED_LOCK_FUNCTION() {
     MutexLock lock(&mu_);
-    mu_.Await(
-        [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return !writer_ && writers_waiting_ == 0; });
+    mu_.Await([this]()
+                  ABSL_NO_THREAD_SAFETY_ANALYSIS { return !writer_ && writers_waiting_ == 0; });
     ++readers_;
   }
   void UnlockShared() ABSL_UNLOCK_FUNCTION() {

@@ -24,17 +24,15 @@ absl::Status TooDeepError(std::string_view what, std::string_view path) {
 absl::StatusOr<PathComponent> PathComponent::Create(std::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("name is empty");
   if (name == "." || name == "..") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("name ", QuoteName(name), " is not allowed"));
+    return absl::InvalidArgumentError(absl::StrCat("name ", QuoteName(name), " is not allowed"));
   }
   if (name.size() > kMaxLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("name ", QuoteName(name), " is ", name.size(),
-                     " bytes long, at most ", kMaxLength, " are allowed"));
+    return absl::InvalidArgumentError(absl::StrCat("name ", QuoteName(name), " is ", name.size(),
+                                                   " bytes long, at most ", kMaxLength,
+                                                   " are allowed"));
   }
   if (name.find('/') != std::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("name ", QuoteName(name), " contains '/'"));
+    return absl::InvalidArgumentError(absl::StrCat("name ", QuoteName(name), " contains '/'"));
   }
   if (name.find('\0') != std::string_view::npos) {
     return absl::InvalidArgumentError(
@@ -46,13 +44,12 @@ absl::StatusOr<PathComponent> PathComponent::Create(std::string_view name) {
 absl::StatusOr<SymlinkTarget> SymlinkTarget::Create(std::string_view target) {
   if (target.empty()) return absl::InvalidArgumentError("symlink target is empty");
   if (target.size() > kMaxLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("symlink target is ", target.size(), " bytes long, at most ",
-                     kMaxLength, " are allowed"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "symlink target is ", target.size(), " bytes long, at most ", kMaxLength, " are allowed"));
   }
   if (target.find('\0') != std::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "symlink target ", QuoteName(target), " contains a NUL byte"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("symlink target ", QuoteName(target), " contains a NUL byte"));
   }
   return SymlinkTarget(std::string(target));
 }
@@ -76,8 +73,7 @@ absl::StatusOr<PathComponent> NameFromProto(const std::string& name) {
   return pc;
 }
 
-absl::StatusOr<B3Digest> DigestFromProto(const std::string& name,
-                                         const std::string& digest) {
+absl::StatusOr<B3Digest> DigestFromProto(const std::string& name, const std::string& digest) {
   auto d = B3Digest::FromBytes(digest);
   if (!d.ok()) return Annotate(d.status(), absl::StrCat("entry ", QuoteName(name)));
   return d;
@@ -148,8 +144,6 @@ absl::StatusOr<Entry> DecodeEntry(std::string_view bytes) {
   return EntryFromProto(proto);
 }
 
-std::string EncodeEntry(const Entry& entry) {
-  return EntryToProto(entry).SerializeAsString();
-}
+std::string EncodeEntry(const Entry& entry) { return EntryToProto(entry).SerializeAsString(); }
 
 }  // namespace castor::castore

@@ -26,12 +26,11 @@ class PathComponent {
   const std::string& str() const { return name_; }
   friend bool operator==(const PathComponent&, const PathComponent&) = default;
   // Bytewise (unsigned) order, as castore sorts names.
-  friend std::strong_ordering operator<=>(const PathComponent& a,
-                                          const PathComponent& b) {
+  friend std::strong_ordering operator<=>(const PathComponent& a, const PathComponent& b) {
     int c = a.name_.compare(b.name_);
-    return c < 0 ? std::strong_ordering::less
-                 : c > 0 ? std::strong_ordering::greater
-                         : std::strong_ordering::equal;
+    return c < 0   ? std::strong_ordering::less
+           : c > 0 ? std::strong_ordering::greater
+                   : std::strong_ordering::equal;
   }
 
  private:

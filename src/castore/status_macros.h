@@ -15,10 +15,10 @@
 #define CASTOR_CONCAT_(a, b) CASTOR_CONCAT_INNER_(a, b)
 
 // Returns the status from the enclosing function when `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::absl::Status castor_status_ = (expr);            \
-    if (!castor_status_.ok()) return castor_status_;   \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status castor_status_ = (expr);          \
+    if (!castor_status_.ok()) return castor_status_; \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, F());` or `ASSIGN_OR_RETURN(x, F());`
@@ -32,13 +32,12 @@
 
 // Aborts with a message when an internal invariant is broken. Never used for
 // conditions that untrusted input can cause.
-#define CASTOR_CHECK(cond)                                                  \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-                   #cond);                                                  \
-      std::abort();                                                         \
-    }                                                                       \
+#define CASTOR_CHECK(cond)                                                          \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                                 \
+    }                                                                               \
   } while (0)
 
 namespace castor {

@@ -57,7 +57,7 @@ bool UsesLocalStore(const StoreFlags& flags) {
 }
 
 absl::StatusOr<std::unique_ptr<castore::StoreLock>> LockStore(const StoreFlags& flags,
-                                                               castore::StoreLock::Mode mode) {
+                                                              castore::StoreLock::Mode mode) {
   if (!UsesLocalStore(flags)) return std::unique_ptr<castore::StoreLock>();
   std::string dir = StoreDir(flags);
   return castore::StoreLock::Acquire(dir, mode, [&] {

@@ -36,7 +36,7 @@ bool UsesLocalStore(const StoreFlags& flags);
 // stores (grpc) get no lock here (null). Prints a note on stderr when it has
 // to wait.
 absl::StatusOr<std::unique_ptr<castore::StoreLock>> LockStore(const StoreFlags& flags,
-                                                               castore::StoreLock::Mode mode);
+                                                              castore::StoreLock::Mode mode);
 
 // Takes the store's ServeLock (castore/maintenance/store_lock.h) as
 // `program` when any service is local (null otherwise). When a daemon holds

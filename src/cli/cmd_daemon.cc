@@ -60,8 +60,8 @@ int RunDaemon(const DaemonFlags& f) {
   // deduplicate against the store without the store lock (docs/gc.md).
   const std::string store_dir = StoreDir(f.store);
   auto serving = LockServing(f.store, kDaemonProgram, [&](const castore::ServeLock::Holder& d) {
-    return absl::FailedPreconditionError(absl::StrCat(store_dir, " is already served by ",
-                                                      d.Describe(), "; use that daemon"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(store_dir, " is already served by ", d.Describe(), "; use that daemon"));
   });
   if (!serving.ok()) return Fail(serving.status());
   if (*serving != nullptr) options.handlers.store_dir = store_dir;
@@ -76,9 +76,8 @@ int RunDaemon(const DaemonFlags& f) {
   }
   std::fflush(stdout);
   if (*serving != nullptr) {
-    absl::Status s = (*serving)->Record({.program = kDaemonProgram,
-                                         .pid = ::getpid(),
-                                         .addresses = (*daemon)->client_addresses()});
+    absl::Status s = (*serving)->Record(
+        {.program = kDaemonProgram, .pid = ::getpid(), .addresses = (*daemon)->client_addresses()});
     if (!s.ok()) spdlog::warn("{}", std::string(s.message()));
   }
 

@@ -126,8 +126,8 @@ absl::StatusOr<castore::PathComponent> DefaultName(const std::string& path, bool
   size_t slash = p.rfind('/');
   std::string base = slash == std::string::npos ? p : p.substr(slash + 1);
   if (tar) {
-    for (const char* ext : {".tar.gz", ".tar.xz", ".tar.zst", ".tar.bz2", ".tgz", ".txz",
-                            ".tzst", ".tar"}) {
+    for (const char* ext :
+         {".tar.gz", ".tar.xz", ".tar.zst", ".tar.bz2", ".tgz", ".txz", ".tzst", ".tar"}) {
       if (absl::EndsWith(base, ext) && base.size() > strlen(ext)) {
         base.resize(base.size() - strlen(ext));
         break;
@@ -136,8 +136,8 @@ absl::StatusOr<castore::PathComponent> DefaultName(const std::string& path, bool
   }
   auto pc = castore::PathComponent::Create(base);
   if (!pc.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": cannot derive a root name from it (", pc.status().message(), "); use --name"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot derive a root name from it (",
+                                                   pc.status().message(), "); use --name"));
   }
   return pc;
 }
@@ -172,9 +172,8 @@ int RunImport(const ImportArgs& args) {
       fail(absl::CancelledError("interrupted"));
       continue;
     }
-    auto name = args.name.empty()
-                    ? DefaultName(path, args.tar)
-                    : castore::PathComponent::Create(args.name);
+    auto name =
+        args.name.empty() ? DefaultName(path, args.tar) : castore::PathComponent::Create(args.name);
     if (!name.ok()) {
       fail(Annotate(name.status(), "--name"));
       continue;
@@ -186,19 +185,18 @@ int RunImport(const ImportArgs& args) {
       continue;
     }
     if (existing->has_value() && !args.force) {
-      fail(absl::AlreadyExistsError(absl::StrCat(
-          "root ", castore::QuoteName(name->str()), " already exists (use --force to replace it)")));
+      fail(absl::AlreadyExistsError(absl::StrCat("root ", castore::QuoteName(name->str()),
+                                                 " already exists (use --force to replace it)")));
       continue;
     }
     castore::ImportProgress progress;
-    castore::ImportOptions opts{.threads = args.threads, .cancel = &g_interrupted,
-                                .progress = &progress};
+    castore::ImportOptions opts{
+        .threads = args.threads, .cancel = &g_interrupted, .progress = &progress};
     std::unique_ptr<ProgressBar> bar;
     if (tty) bar = std::make_unique<ProgressBar>(progress, name->str());
     auto ingest = [&]() -> absl::StatusOr<castore::IngestResult> {
-      auto r = args.tar
-                   ? castore::IngestTar(*services->blobs, *services->directories, path, opts)
-                   : castore::IngestPath(*services->blobs, *services->directories, path, opts);
+      auto r = args.tar ? castore::IngestTar(*services->blobs, *services->directories, path, opts)
+                        : castore::IngestPath(*services->blobs, *services->directories, path, opts);
       if (r.ok() && g_interrupted) return absl::CancelledError("interrupted");
       return r;
     };
@@ -213,8 +211,8 @@ int RunImport(const ImportArgs& args) {
                        "castor: %s: the store no longer holds part of what this import stored "
                        "or reused (a gc ran meanwhile: %s); importing again\n",
                        path.c_str(), std::string(refused.message()).c_str());
-          for (auto* counter : {&progress.files_found, &progress.bytes_found,
-                                &progress.files_done, &progress.bytes_done}) {
+          for (auto* counter : {&progress.files_found, &progress.bytes_found, &progress.files_done,
+                                &progress.bytes_done}) {
             counter->store(0);
           }
           progress.scan_done = false;
@@ -247,23 +245,26 @@ int RunImport(const ImportArgs& args) {
     item["seconds"] = secs;
     report.push_back(item);
     if (!args.json) {
-      std::printf("%s: %s %s\n", name->str().c_str(), kind.c_str(),
-                  digest ? absl::StrCat(digest->ToB3(), " (", digest->ToHex(), ")").c_str()
-                         : absl::StrCat("-> ", castore::QuoteName(
-                                                   std::get<castore::SymlinkNode>(result->node)
-                                                       .target.str()))
-                               .c_str());
-      std::printf("  %llu files, %llu directories, %llu symlinks, %s (%llu bytes), %s newly stored, "
-                  "%.2f s (%s/s)\n",
-                  static_cast<unsigned long long>(st.files),
-                  static_cast<unsigned long long>(st.directories),
-                  static_cast<unsigned long long>(st.symlinks), HumanBytes(st.bytes).c_str(),
-                  static_cast<unsigned long long>(st.bytes), HumanBytes(st.bytes_new).c_str(), secs,
-                  HumanBytes(secs > 0 ? st.bytes / secs : 0).c_str());
+      std::printf(
+          "%s: %s %s\n", name->str().c_str(), kind.c_str(),
+          digest
+              ? absl::StrCat(digest->ToB3(), " (", digest->ToHex(), ")").c_str()
+              : absl::StrCat("-> ", castore::QuoteName(
+                                        std::get<castore::SymlinkNode>(result->node).target.str()))
+                    .c_str());
+      std::printf(
+          "  %llu files, %llu directories, %llu symlinks, %s (%llu bytes), %s newly stored, "
+          "%.2f s (%s/s)\n",
+          static_cast<unsigned long long>(st.files),
+          static_cast<unsigned long long>(st.directories),
+          static_cast<unsigned long long>(st.symlinks), HumanBytes(st.bytes).c_str(),
+          static_cast<unsigned long long>(st.bytes), HumanBytes(st.bytes_new).c_str(), secs,
+          HumanBytes(secs > 0 ? st.bytes / secs : 0).c_str());
       std::fflush(stdout);
     }
   }
-  if (args.json) std::printf("%s\n", nlohmann::json{{"roots", report}, {"ok", rc == 0}}.dump(2).c_str());
+  if (args.json)
+    std::printf("%s\n", nlohmann::json{{"roots", report}, {"ok", rc == 0}}.dump(2).c_str());
   return rc;
 }
 
@@ -300,9 +301,10 @@ void AddImportCommands(CLI::App& app) {
       "import",
       "Import directory trees, files or symlinks (or tar archives with --tar) as named roots");
   args->flags.AddTo(*import);
-  import->add_option("PATH", args->paths,
-                     "Directories, files or symlinks (not followed); with --tar, archives "
-                     "('-' for standard input)")
+  import
+      ->add_option("PATH", args->paths,
+                   "Directories, files or symlinks (not followed); with --tar, archives "
+                   "('-' for standard input)")
       ->required();
   import->add_option("--name", args->name, "Root name (default: the PATH's last component)");
   import->add_flag("--force", args->force, "Replace an existing root of the same name");
@@ -310,7 +312,8 @@ void AddImportCommands(CLI::App& app) {
   import->add_flag("--tar", args->tar,
                    "PATH is a tar archive (plain, gzip, bzip2, xz or zstd), imported without "
                    "unpacking");
-  import->add_option("--threads", args->threads, "Worker threads (default: four per core, 8 to 32)");
+  import->add_option("--threads", args->threads,
+                     "Worker threads (default: four per core, 8 to 32)");
   SetRunner(import, [args] { return RunImport(*args); });
 
   auto eargs = std::make_shared<ExportArgs>();

@@ -55,14 +55,15 @@ struct GcArgs {
 
 void PrintGcStats(const castore::GcStats& stats, bool dry_run) {
   const char* verb = dry_run ? "would delete" : "deleted";
-  std::printf("%s %llu blobs (%s freed) and %llu directories; kept %llu blobs (%s) and %llu "
-              "directories reachable from %llu roots\n",
-              verb, static_cast<unsigned long long>(stats.blobs_deleted),
-              HumanBytes(stats.bytes_freed).c_str(),
-              static_cast<unsigned long long>(stats.directories_deleted),
-              static_cast<unsigned long long>(stats.blobs_kept), HumanBytes(stats.bytes_kept).c_str(),
-              static_cast<unsigned long long>(stats.directories_kept),
-              static_cast<unsigned long long>(stats.roots));
+  std::printf(
+      "%s %llu blobs (%s freed) and %llu directories; kept %llu blobs (%s) and %llu "
+      "directories reachable from %llu roots\n",
+      verb, static_cast<unsigned long long>(stats.blobs_deleted),
+      HumanBytes(stats.bytes_freed).c_str(),
+      static_cast<unsigned long long>(stats.directories_deleted),
+      static_cast<unsigned long long>(stats.blobs_kept), HumanBytes(stats.bytes_kept).c_str(),
+      static_cast<unsigned long long>(stats.directories_kept),
+      static_cast<unsigned long long>(stats.roots));
 }
 
 // gc run by the daemon at --root-service-addr (castor.v1.AdminService).
@@ -88,18 +89,17 @@ int RunGc(const GcArgs& args) {
   if (!services.ok()) return Fail(services.status());
   // Held while gc runs, so that no daemon starts serving the store meanwhile.
   std::string dir = StoreDir(args.flags);
-  auto serving =
-      LockServing(args.flags, "castor gc", [&](const castore::ServeLock::Holder& d) {
-        if (args.wait) return absl::OkStatus();
-        std::string hint = d.addresses.empty()
-                               ? "castor gc --root-service-addr <its grpc+unix:// address>"
-                               : absl::StrCat("castor gc --root-service-addr ", d.addresses[0]);
-        return absl::FailedPreconditionError(absl::StrCat(
-            dir, " is served by ", d.Describe(),
-            ": its clients reuse stored data without the store lock, so gc must not run "
-            "beside it. Collect garbage through the daemon (",
-            hint, "), or pass --wait to wait until it exits"));
-      });
+  auto serving = LockServing(args.flags, "castor gc", [&](const castore::ServeLock::Holder& d) {
+    if (args.wait) return absl::OkStatus();
+    std::string hint = d.addresses.empty()
+                           ? "castor gc --root-service-addr <its grpc+unix:// address>"
+                           : absl::StrCat("castor gc --root-service-addr ", d.addresses[0]);
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir, " is served by ", d.Describe(),
+                     ": its clients reuse stored data without the store lock, so gc must not run "
+                     "beside it. Collect garbage through the daemon (",
+                     hint, "), or pass --wait to wait until it exits"));
+  });
   if (!serving.ok()) return Fail(serving.status());
   auto lock = LockStore(args.flags, castore::StoreLock::Mode::kExclusive);
   if (!lock.ok()) return Fail(lock.status());

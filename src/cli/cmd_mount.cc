@@ -39,9 +39,8 @@ int RunMount(const MountFlags& f) {
   fs::fuse::Dispatcher dispatcher(filesystem, session);
   auto mounted = fs::transport::DevFuseSession::Start(
       dispatcher, session,
-      fs::transport::MountOptions{.mountpoint = f.mountpoint,
-                                  .threads = f.threads,
-                                  .allow_other = f.allow_other});
+      fs::transport::MountOptions{
+          .mountpoint = f.mountpoint, .threads = f.threads, .allow_other = f.allow_other});
   if (!mounted.ok()) {
     std::fprintf(stderr, "castor: %s\n", std::string(mounted.status().message()).c_str());
     return 1;
@@ -66,9 +65,10 @@ int RunMount(const MountFlags& f) {
 
 void AddMountCommand(CLI::App& app) {
   auto f = std::make_shared<MountFlags>();
-  CLI::App* cmd = app.add_subcommand(
-      "mount", "Mount the store read-only at MOUNTPOINT (every named root is an entry); "
-               "runs until unmounted, SIGINT or SIGTERM");
+  CLI::App* cmd =
+      app.add_subcommand("mount",
+                         "Mount the store read-only at MOUNTPOINT (every named root is an entry); "
+                         "runs until unmounted, SIGINT or SIGTERM");
   cmd->add_option("mountpoint", f->mountpoint, "Directory to mount on")->required();
   cmd->add_flag("--list-root", f->list_root, "Allow listing the mount root (the named roots)");
   cmd->add_flag("--show-xattr", f->show_xattr,

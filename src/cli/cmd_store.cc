@@ -32,8 +32,8 @@ void PrintLsLine(const castore::Entry& e, bool long_format) {
                       static_cast<unsigned long long>(n.size), n.digest.ToB3().c_str(),
                       name.c_str());
         } else {
-          std::printf("lrwxrwxrwx %12zu %-47s %s -> %s\n", n.target.str().size(), "",
-                      name.c_str(), n.target.str().c_str());
+          std::printf("lrwxrwxrwx %12zu %-47s %s -> %s\n", n.target.str().size(), "", name.c_str(),
+                      n.target.str().c_str());
         }
       },
       e.node);
@@ -155,8 +155,8 @@ void AddStoreCommands(CLI::App& app) {
     std::vector<std::string> names;
   };
   auto rm_args = std::make_shared<RmArgs>();
-  CLI::App* rm = app.add_subcommand(
-      "rm", "Remove named roots (their data stays until `castor gc`)");
+  CLI::App* rm =
+      app.add_subcommand("rm", "Remove named roots (their data stays until `castor gc`)");
   rm_args->flags.AddTo(*rm);
   rm->add_option("ROOT", rm_args->names, "Root names")->required();
   SetRunner(rm, [rm_args] {
@@ -171,7 +171,8 @@ void AddStoreCommands(CLI::App& app) {
       }
       auto removed = services->roots->Remove(*pc);
       if (!removed.ok()) {
-        rc = Fail(Annotate(removed.status(), absl::StrCat("removing root ", castore::QuoteName(name))));
+        rc = Fail(
+            Annotate(removed.status(), absl::StrCat("removing root ", castore::QuoteName(name))));
       } else if (!*removed) {
         rc = Fail(absl::NotFoundError(absl::StrCat("no root named ", castore::QuoteName(name))));
       }

@@ -35,9 +35,9 @@ void RegisterCommands(CLI::App& app);
 int RunSelected(CLI::App& app);
 
 // One per command family (cmd_*.cc).
-void AddStoreCommands(CLI::App& app);  // roots, ls, cat, rm, import, export, verify, gc
-void AddMountCommand(CLI::App& app);   // mount
-void AddDaemonCommand(CLI::App& app);  // daemon (cmd_daemon.cc)
+void AddStoreCommands(CLI::App& app);    // roots, ls, cat, rm, import, export, verify, gc
+void AddMountCommand(CLI::App& app);     // mount
+void AddDaemonCommand(CLI::App& app);    // daemon (cmd_daemon.cc)
 void AddVirtiofsCommand(CLI::App& app);  // virtiofs
 
 }  // namespace castor::cli

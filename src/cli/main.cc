@@ -24,8 +24,9 @@ void RaiseOpenFileLimit() {
 
 int main(int argc, char** argv) {
   RaiseOpenFileLimit();
-  CLI::App app{"castor: a content-addressed store for file trees, with a lazy, "
-               "read-only filesystem on top"};
+  CLI::App app{
+      "castor: a content-addressed store for file trees, with a lazy, "
+      "read-only filesystem on top"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "castor 0.1.0");
   castor::cli::RegisterCommands(app);

@@ -178,20 +178,18 @@ int CastoreFs::GetDirectoryByDigest(const castore::B3Digest& digest, uint64_t si
     *out = std::move(cached);
     return 0;
   }
-  absl::StatusOr<std::optional<castore::Directory>> got =
-      services_.directories->Get(digest);
+  absl::StatusOr<std::optional<castore::Directory>> got = services_.directories->Get(digest);
   if (!got.ok()) {
-    return FailOnce(digest.ToB3(), absl::StrCat("directory ", digest.ToB3(), ": ",
-                                                got.status().ToString()));
+    return FailOnce(digest.ToB3(),
+                    absl::StrCat("directory ", digest.ToB3(), ": ", got.status().ToString()));
   }
   if (!got->has_value()) {
     return FailOnce(digest.ToB3(), absl::StrCat("directory ", digest.ToB3(),
                                                 " is missing from the directory service"));
   }
   if ((*got)->size() != size) {
-    return FailOnce(digest.ToB3(),
-                    absl::StrCat("directory ", digest.ToB3(), " has size ", (*got)->size(),
-                                 " but its parent says ", size));
+    return FailOnce(digest.ToB3(), absl::StrCat("directory ", digest.ToB3(), " has size ",
+                                                (*got)->size(), " but its parent says ", size));
   }
   auto dir = std::make_shared<const castore::Directory>(std::move(**got));
   directories_.Put(dir);
@@ -239,9 +237,8 @@ int CastoreFs::LookupRoot(std::string_view name, fuse_entry_out* out) {
   if (!pc.ok()) return ENOENT;
   absl::StatusOr<std::optional<castore::Entry>> root = services_.roots->Get(*pc);
   if (!root.ok()) {
-    return FailOnce(absl::StrCat("root:", AV(name)),
-                    absl::StrCat("root ", castore::QuoteName(name), ": ",
-                                 root.status().ToString()));
+    return FailOnce(absl::StrCat("root:", AV(name)), absl::StrCat("root ", castore::QuoteName(name),
+                                                                  ": ", root.status().ToString()));
   }
   if (!root->has_value()) return ENOENT;
   castor::MutexLock lock(&mu_);
@@ -315,13 +312,13 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
                       absl::StrCat("blob ", digest.ToB3(), ": ", opened.status().ToString()));
     }
     if (*opened == nullptr) {
-      return FailOnce(digest.ToB3(), absl::StrCat("blob ", digest.ToB3(),
-                                                  " is missing from the blob service"));
+      return FailOnce(digest.ToB3(),
+                      absl::StrCat("blob ", digest.ToB3(), " is missing from the blob service"));
     }
     if ((*opened)->size() != size) {
-      return FailOnce(digest.ToB3(), absl::StrCat("blob ", digest.ToB3(), " has ",
-                                                  (*opened)->size(),
-                                                  " bytes but its node says ", size));
+      return FailOnce(digest.ToB3(),
+                      absl::StrCat("blob ", digest.ToB3(), " has ", (*opened)->size(),
+                                   " bytes but its node says ", size));
     }
     // Nothing is served that differs from what was imported. A Verified()
     // reader checks every byte as it reads it (a local blob piece by piece
@@ -355,8 +352,7 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   return 0;
 }
 
-int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> buf,
-                    size_t* n) {
+int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> buf, size_t* n) {
   std::shared_ptr<FileHandle> handle;
   {
     castor::MutexLock lock(&handles_mu_);
@@ -368,8 +364,8 @@ int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> b
   while (done < buf.size()) {
     absl::StatusOr<size_t> got = handle->reader->ReadAt(offset + done, buf.subspan(done));
     if (!got.ok()) {
-      return FailOnce(handle->digest.ToB3(), absl::StrCat("blob ", handle->digest.ToB3(),
-                                                          ": ", got.status().ToString()));
+      return FailOnce(handle->digest.ToB3(),
+                      absl::StrCat("blob ", handle->digest.ToB3(), ": ", got.status().ToString()));
     }
     if (*got == 0) {
       // Open checked the reader's size against the node: a reader ending
@@ -440,8 +436,7 @@ int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   return 0;
 }
 
-int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus,
-                       fuse::DirentWriter& out) {
+int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::DirentWriter& out) {
   std::shared_ptr<DirHandle> handle;
   {
     castor::MutexLock lock(&handles_mu_);

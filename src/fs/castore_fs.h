@@ -36,10 +36,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
-#include "castore/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/composition.h"
 #include "castore/directory.h"
+#include "castore/mutex.h"
 #include "fs/directory_cache.h"
 #include "fs/fuse/filesystem.h"
 
@@ -77,8 +77,7 @@ class CastoreFs : public fuse::Filesystem {
   int GetAttr(uint64_t ino, fuse_attr_out* out) override;
   int ReadLink(uint64_t ino, std::string* target) override;
   int Open(uint64_t ino, uint32_t flags, fuse_open_out* out) override;
-  int Read(uint64_t ino, uint64_t fh, uint64_t offset, std::span<uint8_t> buf,
-           size_t* n) override;
+  int Read(uint64_t ino, uint64_t fh, uint64_t offset, std::span<uint8_t> buf, size_t* n) override;
   void Release(uint64_t ino, uint64_t fh) override;
   int OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) override;
   int ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus,
@@ -136,8 +135,8 @@ class CastoreFs : public fuse::Filesystem {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Finds or creates the inode of `node`, takes one lookup reference and
   // fills `out`.
-  void AcquireLocked(const castore::Node& node, uint32_t entry_timeout_s,
-                     fuse_entry_out* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AcquireLocked(const castore::Node& node, uint32_t entry_timeout_s, fuse_entry_out* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The inode number `node` has now, or a stable synthetic one (top bit set)
   // when it has none; for plain READDIR, which takes no reference.
   uint64_t PeekInoLocked(const castore::Node& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -176,15 +175,13 @@ class CastoreFs : public fuse::Filesystem {
   uint64_t kept_entries_ ABSL_GUARDED_BY(mu_) = 0;
   // The reader of an inode's current opens, so concurrent opens share one
   // (passthrough needs one backing file per inode).
-  absl::flat_hash_map<uint64_t, std::weak_ptr<castore::BlobReader>> readers_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::weak_ptr<castore::BlobReader>> readers_ ABSL_GUARDED_BY(mu_);
   uint64_t next_ino_ ABSL_GUARDED_BY(mu_) = FUSE_ROOT_ID + 1;
 
   mutable castor::Mutex handles_mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<FileHandle>> files_open_
       ABSL_GUARDED_BY(handles_mu_);
-  absl::flat_hash_map<uint64_t, std::shared_ptr<DirHandle>> dirs_open_
-      ABSL_GUARDED_BY(handles_mu_);
+  absl::flat_hash_map<uint64_t, std::shared_ptr<DirHandle>> dirs_open_ ABSL_GUARDED_BY(handles_mu_);
   uint64_t next_fh_ ABSL_GUARDED_BY(handles_mu_) = 1;
 
   mutable castor::Mutex log_mu_;

@@ -2,8 +2,7 @@
 
 namespace castor::fs {
 
-std::shared_ptr<const castore::Directory> DirectoryCache::Get(
-    const castore::B3Digest& digest) {
+std::shared_ptr<const castore::Directory> DirectoryCache::Get(const castore::B3Digest& digest) {
   castor::MutexLock lock(&mu_);
   auto it = index_.find(digest);
   if (it == index_.end()) return nullptr;

@@ -27,13 +27,12 @@ absl::StatusOr<std::string> Target(const castore::ServiceAddress& addr) {
     size_t colon = addr.path.rfind(':');
     if (addr.path.empty() || addr.path.find('/') != std::string::npos ||
         colon == std::string::npos || colon == 0 || colon + 1 == addr.path.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("invalid address '", addr.original,
-                                                     "': expected grpc+http://host:port"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid address '", addr.original, "': expected grpc+http://host:port"));
     }
     return addr.path;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("not a gRPC address: '", addr.original, "'"));
+  return absl::InvalidArgumentError(absl::StrCat("not a gRPC address: '", addr.original, "'"));
 }
 
 std::shared_ptr<grpc::Channel> Create(const std::string& target) {

@@ -41,7 +41,8 @@ class CountingBlobService : public castore::BlobService {
   absl::StatusOr<std::unique_ptr<castore::BlobWriter>> OpenWrite() override {
     return inner_->OpenWrite();
   }
-  absl::StatusOr<std::optional<std::vector<castore::ChunkMeta>>> Chunks(const B3Digest& d) override {
+  absl::StatusOr<std::optional<std::vector<castore::ChunkMeta>>> Chunks(
+      const B3Digest& d) override {
     return inner_->Chunks(d);
   }
   absl::Status Sync() override { return inner_->Sync(); }
@@ -74,8 +75,8 @@ class ChunkedRpcTest : public ::testing::Test {
  protected:
   static constexpr uint64_t kMiB = 1 << 20;
   ChunkedRpcTest()
-      : counting_(std::make_shared<CountingBlobService>(
-            std::make_shared<castore::MemoryBlobService>())),
+      : counting_(
+            std::make_shared<CountingBlobService>(std::make_shared<castore::MemoryBlobService>())),
         daemon_({counting_, std::make_shared<castore::MemoryDirectoryService>(),
                  std::make_shared<castore::MemoryRootService>()}) {}
 
@@ -84,7 +85,9 @@ class ChunkedRpcTest : public ::testing::Test {
     digest_ = *castore::PutBlob(*counting_, data_);
   }
 
-  std::span<uint8_t> Span(std::string& s) { return {reinterpret_cast<uint8_t*>(s.data()), s.size()}; }
+  std::span<uint8_t> Span(std::string& s) {
+    return {reinterpret_cast<uint8_t*>(s.data()), s.size()};
+  }
 
   std::shared_ptr<CountingBlobService> counting_;
   LocalDaemon daemon_;
@@ -386,7 +389,8 @@ TEST_P(LyingChunksTest, LiesAreDataLossAndNothingIsServed) {
   // Every chunk: the lying ones fail, the rest are the right bytes.
   for (size_t i = 0; i < 11; ++i) {
     std::string buf(100, '\0');
-    auto n = (*reader)->ReadAt(i * 4096 + 10, std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf.data()), buf.size()));
+    auto n = (*reader)->ReadAt(
+        i * 4096 + 10, std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf.data()), buf.size()));
     bool lies = GetParam() != ChunkLie::kOtherChunk || i == 1;
     if (lies) {
       EXPECT_EQ(n.status().code(), absl::StatusCode::kDataLoss) << i << " " << n.status();

@@ -43,8 +43,7 @@ absl::Status CheckSocketPath(const std::string& path) {
   int err = errno;
   ::close(fd);
   if (rc == 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("another process is listening on ", path));
+    return absl::FailedPreconditionError(absl::StrCat("another process is listening on ", path));
   }
   if (err != ECONNREFUSED) return ErrnoStatus(err, absl::StrCat("connect ", path));
   return absl::OkStatus();  // stale: nobody listens
@@ -69,12 +68,12 @@ absl::StatusOr<ListenAddress> ListenAddress::Parse(std::string_view text) {
     out.kind = Kind::kUnix;
     out.target = std::string(text.substr(7));
     if (out.target.size() < 2 || out.target[0] != '/' || out.target.back() == '/') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "invalid listen address '", AV(text), "': expected unix:///absolute/path.sock"));
+      return absl::InvalidArgumentError(absl::StrCat("invalid listen address '", AV(text),
+                                                     "': expected unix:///absolute/path.sock"));
     }
     if (out.target.size() >= sizeof(sockaddr_un::sun_path)) {
-      return absl::InvalidArgumentError(absl::StrCat("socket path too long (",
-                                                     out.target.size(), " bytes): ", out.target));
+      return absl::InvalidArgumentError(
+          absl::StrCat("socket path too long (", out.target.size(), " bytes): ", out.target));
     }
     return out;
   }

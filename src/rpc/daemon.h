@@ -9,10 +9,11 @@
 // that is not a socket, is refused). Thread-safe.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 #include "absl/status/statusor.h"

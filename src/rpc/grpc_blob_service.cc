@@ -402,8 +402,8 @@ absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::DownloadWh
   if (!s.ok()) return fail(watch.Result(s, what));
   B3Digest actual = hasher.Finalize();
   if (actual != digest) {
-    return fail(absl::DataLossError(absl::StrCat(what, ": received ", size,
-                                                 " bytes hashing to ", actual.ToB3())));
+    return fail(absl::DataLossError(
+        absl::StrCat(what, ": received ", size, " bytes hashing to ", actual.ToB3())));
   }
   return std::make_unique<DownloadedReader>(std::move(mem), fd, size);
 }

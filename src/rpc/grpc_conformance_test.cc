@@ -29,8 +29,7 @@ castore::Services PersistentBacking(const std::string& dir) {
 // The client of `pick`, kept alive together with its daemon (and the
 // daemon's store directory).
 template <typename Service>
-std::shared_ptr<Service> Serve(bool persistent,
-                               std::shared_ptr<Service> castore::Services::*pick) {
+std::shared_ptr<Service> Serve(bool persistent, std::shared_ptr<Service> castore::Services::*pick) {
   struct Holder {
     std::unique_ptr<testing::TempDir> dir;
     std::unique_ptr<LocalDaemon> daemon;
@@ -57,9 +56,8 @@ std::shared_ptr<Service> Serve(bool persistent,
 
 INSTANTIATE_TEST_SUITE_P(
     Grpc, BlobServiceConformance,
-    ::testing::Values(
-        BlobBackend{"grpc_memory", [] { return Serve(false, &Services::blobs); }},
-        BlobBackend{"grpc_file", [] { return Serve(true, &Services::blobs); }}),
+    ::testing::Values(BlobBackend{"grpc_memory", [] { return Serve(false, &Services::blobs); }},
+                      BlobBackend{"grpc_file", [] { return Serve(true, &Services::blobs); }}),
     BackendName);
 
 INSTANTIATE_TEST_SUITE_P(
@@ -71,9 +69,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 INSTANTIATE_TEST_SUITE_P(
     Grpc, RootServiceConformance,
-    ::testing::Values(
-        RootBackend{"grpc_memory", [] { return Serve(false, &Services::roots); }},
-        RootBackend{"grpc_lmdb", [] { return Serve(true, &Services::roots); }}),
+    ::testing::Values(RootBackend{"grpc_memory", [] { return Serve(false, &Services::roots); }},
+                      RootBackend{"grpc_lmdb", [] { return Serve(true, &Services::roots); }}),
     BackendName);
 
 }  // namespace

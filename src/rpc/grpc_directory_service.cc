@@ -185,9 +185,9 @@ absl::Status GrpcDirectoryService::GetRecursive(
     } else {
       auto it = expected.find(d);
       if (it == expected.end()) {
-        bad = absl::DataLossError(absl::StrCat(
-            what, ": received Directory ", d.ToB3(),
-            received.contains(d) ? " twice" : " that no earlier Directory refers to"));
+        bad = absl::DataLossError(
+            absl::StrCat(what, ": received Directory ", d.ToB3(),
+                         received.contains(d) ? " twice" : " that no earlier Directory refers to"));
         break;
       }
       if (it->second != dir->size()) {

@@ -17,10 +17,9 @@ absl::StatusOr<castore::Entry> ReceivedRoot(const pb::Root& root, std::string_vi
         absl::StrCat(AV(what), ": received an invalid root: ", entry.status().message()));
   }
   if (entry->name.str() != root.name()) {
-    return absl::DataLossError(absl::StrCat(AV(what), ": received root ",
-                                            castore::QuoteName(root.name()),
-                                            " whose node is named ",
-                                            castore::QuoteName(entry->name.str())));
+    return absl::DataLossError(
+        absl::StrCat(AV(what), ": received root ", castore::QuoteName(root.name()),
+                     " whose node is named ", castore::QuoteName(entry->name.str())));
   }
   return entry;
 }
@@ -50,8 +49,8 @@ absl::StatusOr<std::optional<castore::Entry>> GrpcRootService::Get(
   if (!resp.has_root()) return std::nullopt;
   ASSIGN_OR_RETURN(castore::Entry entry, ReceivedRoot(resp.root(), what));
   if (entry.name != name) {
-    return absl::DataLossError(absl::StrCat(what, ": received root ",
-                                            castore::QuoteName(entry.name.str()), " instead"));
+    return absl::DataLossError(
+        absl::StrCat(what, ": received root ", castore::QuoteName(entry.name.str()), " instead"));
   }
   return entry;
 }
@@ -72,8 +71,8 @@ absl::Status GrpcRootService::List(const std::function<absl::Status(const castor
       break;
     }
     if (previous.has_value() && !(*previous < entry->name.str())) {
-      bad = absl::DataLossError(absl::StrCat(what, ": roots out of order at ",
-                                             castore::QuoteName(entry->name.str())));
+      bad = absl::DataLossError(
+          absl::StrCat(what, ": roots out of order at ", castore::QuoteName(entry->name.str())));
       break;
     }
     previous = entry->name.str();

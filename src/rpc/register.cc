@@ -13,7 +13,8 @@ void RegisterGrpcSchemes() {
   using castore::ServiceAddress;
   for (const char* scheme : {"grpc+unix", "grpc+http"}) {
     castore::RegisterBlobScheme(
-        scheme, [](const ServiceAddress& a) -> absl::StatusOr<std::shared_ptr<castore::BlobService>> {
+        scheme,
+        [](const ServiceAddress& a) -> absl::StatusOr<std::shared_ptr<castore::BlobService>> {
           ASSIGN_OR_RETURN(auto channel, OpenChannel(a));
           return std::make_shared<GrpcBlobService>(std::move(channel), a.original);
         });
@@ -24,7 +25,8 @@ void RegisterGrpcSchemes() {
           return std::make_shared<GrpcDirectoryService>(std::move(channel), a.original);
         });
     castore::RegisterRootScheme(
-        scheme, [](const ServiceAddress& a) -> absl::StatusOr<std::shared_ptr<castore::RootService>> {
+        scheme,
+        [](const ServiceAddress& a) -> absl::StatusOr<std::shared_ptr<castore::RootService>> {
           ASSIGN_OR_RETURN(auto channel, OpenChannel(a));
           return std::make_shared<GrpcRootService>(std::move(channel), a.original);
         });

@@ -9,10 +9,10 @@
 
 #include "absl/strings/match.h"
 #include "castore/status_macros.h"
-#include "gtest/gtest.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "gtest/gtest.h"
 #include "rpc/testing.h"
 #include "tvix/castore/protos/rpc_blobstore.grpc.pb.h"
 #include "tvix/castore/protos/rpc_directory.grpc.pb.h"
@@ -28,8 +28,8 @@ std::shared_ptr<grpc::Channel> RawChannel(const LocalDaemon& daemon) {
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(-1);
   args.SetMaxReceiveMessageSize(kMaxMessageSize);
-  return grpc::CreateCustomChannel("unix://" + daemon.socket(),
-                                   grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel("unix://" + daemon.socket(), grpc::InsecureChannelCredentials(),
+                                   args);
 }
 
 // A valid Directory of about `bytes` encoded bytes: symlinks with long

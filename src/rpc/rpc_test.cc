@@ -1,8 +1,8 @@
 // Servers and clients together: an in-process daemon on a unix socket,
 // the client backends, raw stubs for requests the clients never send, and a
 // hostile server for answers an honest daemon never gives.
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -54,7 +54,8 @@ Entry Dir(std::string_view name, const Directory& d) {
   return {*PathComponent::Create(name), castore::DirectoryNode{d.digest(), d.size()}};
 }
 Entry Link(std::string_view name, std::string_view target) {
-  return {*PathComponent::Create(name), castore::SymlinkNode{*castore::SymlinkTarget::Create(target)}};
+  return {*PathComponent::Create(name),
+          castore::SymlinkNode{*castore::SymlinkTarget::Create(target)}};
 }
 
 // leaf <- mid <- top, and top also refers to leaf directly (a shared child).
@@ -86,16 +87,16 @@ TEST(ListenAddress, ParsesUnixAndTcpAndRejectsTheRest) {
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->kind, ListenAddress::Kind::kTcp);
   EXPECT_TRUE(ListenAddress::Parse("[::1]:0").ok());
-  for (const char* bad : {"unix://relative", "http://x:1", "localhost", "host:", ":80",
-                          "host:12a", "unix:///" }) {
+  for (const char* bad :
+       {"unix://relative", "http://x:1", "localhost", "host:", ":80", "host:12a", "unix:///"}) {
     EXPECT_EQ(ListenAddress::Parse(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
   EXPECT_FALSE(ListenAddress::Parse("unix:///" + std::string(200, 'a')).ok());
 }
 
 TEST(Channel, RejectsMalformedAddresses) {
-  for (const char* bad : {"grpc+unix://rel.sock", "grpc+http://nohost", "grpc+http://h:1/x",
-                          "grpc+tcp://h:1"}) {
+  for (const char* bad :
+       {"grpc+unix://rel.sock", "grpc+http://nohost", "grpc+http://h:1/x", "grpc+tcp://h:1"}) {
     auto a = castore::ServiceAddress::Parse(bad);
     ASSERT_TRUE(a.ok());
     EXPECT_EQ(OpenChannel(*a).status().code(), absl::StatusCode::kInvalidArgument) << bad;
@@ -154,9 +155,8 @@ TEST(DaemonSocket, ReplacesAStaleSocketAndRefusesALiveOneOrAFile) {
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(second.status().message(), "listening")) << second.status();
   // The refused daemon did not take the socket away from the live one.
-  auto clients = castore::Services{
-      std::make_shared<GrpcBlobService>(
-          *OpenChannel(*castore::ServiceAddress::Parse("grpc+unix://" + path)), path)};
+  auto clients = castore::Services{std::make_shared<GrpcBlobService>(
+      *OpenChannel(*castore::ServiceAddress::Parse("grpc+unix://" + path)), path)};
   EXPECT_TRUE(clients.blobs->Has(castore::EmptyDigest()).ok());
 
   std::string file = dir.path() + "/plain";
@@ -388,10 +388,13 @@ TEST_F(RpcTest, BrokenPutStreamStoresNothing) {
   // Let the server notice; then neither the partial blob nor anything else exists.
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   int count = 0;
-  ASSERT_TRUE(daemon_.backing().blobs->ForEach([&](const B3Digest&, uint64_t) {
-    ++count;
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE(daemon_.backing()
+                  .blobs
+                  ->ForEach([&](const B3Digest&, uint64_t) {
+                    ++count;
+                    return absl::OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(count, 0);
 }
 
@@ -421,18 +424,22 @@ TEST_F(RpcTest, DirectoriesRoundTripAndRecurseBreadthFirst) {
   EXPECT_EQ(**got, t.mid);
 
   std::vector<B3Digest> order;
-  ASSERT_TRUE(clients_.directories->GetRecursive(t.top.digest(), [&](const Directory& d) {
-    order.push_back(d.digest());
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE(clients_.directories
+                  ->GetRecursive(t.top.digest(),
+                                 [&](const Directory& d) {
+                                   order.push_back(d.digest());
+                                   return absl::OkStatus();
+                                 })
+                  .ok());
   // top, then its children in entry order (leaf2 < m), leaf once.
   EXPECT_EQ(order, (std::vector<B3Digest>{t.top.digest(), t.leaf.digest(), t.mid.digest()}));
 
   B3Digest missing = B3Digest::Of(std::string_view("missing"));
   EXPECT_FALSE(clients_.directories->Get(missing)->has_value());
-  EXPECT_EQ(clients_.directories->GetRecursive(missing, [](const Directory&) {
-    return absl::OkStatus();
-  }).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      clients_.directories->GetRecursive(missing, [](const Directory&) { return absl::OkStatus(); })
+          .code(),
+      absl::StatusCode::kNotFound);
   // Single Put of a Directory whose children are stored.
   Directory extra = *Directory::Create({Dir("again", t.top)});
   EXPECT_EQ(*clients_.directories->Put(extra), extra.digest());
@@ -478,10 +485,12 @@ TEST_F(RpcTest, RootsRoundTrip) {
   EXPECT_EQ(**clients_.roots->Get(*PathComponent::Create("two")), r2);
   EXPECT_FALSE(clients_.roots->Get(*PathComponent::Create("none"))->has_value());
   std::vector<std::string> names;
-  ASSERT_TRUE(clients_.roots->List([&](const Entry& e) {
-    names.push_back(e.name.str());
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE(clients_.roots
+                  ->List([&](const Entry& e) {
+                    names.push_back(e.name.str());
+                    return absl::OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(names, (std::vector<std::string>{"one", "three", "two"}));
   EXPECT_TRUE(*clients_.roots->Remove(*PathComponent::Create("one")));
   EXPECT_FALSE(*clients_.roots->Remove(*PathComponent::Create("one")));
@@ -586,7 +595,8 @@ TEST_F(RpcTest, BadDirectoryPutStreamsGetTheRightCodeAndStoreNothing) {
   grpc::Status s = PutStream(*stub, {t.leaf.ToProto(), unsorted});
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_TRUE(absl::StrContains(s.error_message(), "\"a\"") ||
-              absl::StrContains(s.error_message(), "a")) << s.error_message();
+              absl::StrContains(s.error_message(), "a"))
+      << s.error_message();
 
   pb::Directory bad_digest;
   auto* f = bad_digest.add_files();
@@ -630,9 +640,8 @@ TEST_F(RpcTest, RecursiveGetOfIncompleteClosureIsFailedPrecondition) {
   ASSERT_TRUE(putter->Close().ok());
   B3Digest leaf = t.leaf.digest();
   ASSERT_TRUE(daemon_.backing().directories->Delete({&leaf, 1}).ok());
-  absl::Status s = clients_.directories->GetRecursive(t.mid.digest(), [](const Directory&) {
-    return absl::OkStatus();
-  });
+  absl::Status s = clients_.directories->GetRecursive(
+      t.mid.digest(), [](const Directory&) { return absl::OkStatus(); });
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
 }
 
@@ -695,7 +704,8 @@ grpc::Status GenericUnary(const std::shared_ptr<grpc::Channel>& channel, const s
   CASTOR_CHECK(cq.Next(&tag, &ok));
   std::vector<grpc::Slice> slices;
   if (status.ok() && resp.Dump(&slices).ok()) {
-    for (const auto& s : slices) response->append(reinterpret_cast<const char*>(s.begin()), s.size());
+    for (const auto& s : slices)
+      response->append(reinterpret_cast<const char*>(s.begin()), s.size());
   }
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
@@ -716,8 +726,8 @@ TEST_F(RpcTest, ReflectionListsBothPackageNames) {
   grpc::CompletionQueue cq;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  auto call = stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                               &cq);
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   void* tag;
   bool ok;
   call->StartCall(reinterpret_cast<void*>(1));
@@ -813,14 +823,14 @@ TEST_F(RpcTest, ShutdownLetsInFlightCallsFinishAndRefusesNewOnes) {
 // --- A hostile server ------------------------------------------------------
 
 enum class Lie {
-  kWrongBytes,       // Read returns other bytes than asked for
-  kTruncatedBytes,   // Read stops early
-  kWrongDirectory,   // Get returns a valid Directory with another digest
-  kInvalidDirectory, // Get returns an unsorted Directory
-  kUnreferenced,     // recursive Get slips in a Directory nobody refers to
-  kIncomplete,       // recursive Get omits a child
-  kDuplicate,        // recursive Get sends a child twice
-  kWrongPutDigest,   // Put answers a digest that is not the one sent
+  kWrongBytes,        // Read returns other bytes than asked for
+  kTruncatedBytes,    // Read stops early
+  kWrongDirectory,    // Get returns a valid Directory with another digest
+  kInvalidDirectory,  // Get returns an unsorted Directory
+  kUnreferenced,      // recursive Get slips in a Directory nobody refers to
+  kIncomplete,        // recursive Get omits a child
+  kDuplicate,         // recursive Get sends a child twice
+  kWrongPutDigest,    // Put answers a digest that is not the one sent
 };
 
 class HostileBlobs final : public pb::BlobService::Service {
@@ -970,8 +980,8 @@ TEST_P(HostileTest, LiesAreDataLossAndNothingIsServed) {
 INSTANTIATE_TEST_SUITE_P(AllLies, HostileTest,
                          ::testing::Values(Lie::kWrongBytes, Lie::kTruncatedBytes,
                                            Lie::kWrongDirectory, Lie::kInvalidDirectory,
-                                           Lie::kUnreferenced, Lie::kIncomplete,
-                                           Lie::kDuplicate, Lie::kWrongPutDigest));
+                                           Lie::kUnreferenced, Lie::kIncomplete, Lie::kDuplicate,
+                                           Lie::kWrongPutDigest));
 
 }  // namespace
 }  // namespace castor::rpc

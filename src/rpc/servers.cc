@@ -14,9 +14,9 @@
 #include "castore/maintenance/store_lock.h"
 #include "castore/status_macros.h"
 #include "rpc/status.h"
-#include "spdlog/spdlog.h"
 #include "snix/castore/protos/rpc_blobstore.grpc.pb.h"
 #include "snix/castore/protos/rpc_directory.grpc.pb.h"
+#include "spdlog/spdlog.h"
 #include "tvix/castore/protos/rpc_blobstore.grpc.pb.h"
 #include "tvix/castore/protos/rpc_directory.grpc.pb.h"
 
@@ -30,18 +30,18 @@ using castore::B3Digest;
 
 // The generated types of one package (tvix.castore.v1 or snix.castore.v1);
 // the handlers are templates over it, so both names share one implementation.
-#define CASTOR_CASTORE_PACKAGE(Name, ns)                          \
-  struct Name {                                                   \
-    using BlobService = ns::BlobService;                          \
-    using DirectoryService = ns::DirectoryService;                \
-    using StatBlobRequest = ns::StatBlobRequest;                  \
-    using StatBlobResponse = ns::StatBlobResponse;                \
-    using ReadBlobRequest = ns::ReadBlobRequest;                  \
-    using BlobChunk = ns::BlobChunk;                              \
-    using PutBlobResponse = ns::PutBlobResponse;                  \
-    using Directory = ns::Directory;                              \
-    using GetDirectoryRequest = ns::GetDirectoryRequest;          \
-    using PutDirectoryResponse = ns::PutDirectoryResponse;        \
+#define CASTOR_CASTORE_PACKAGE(Name, ns)                   \
+  struct Name {                                            \
+    using BlobService = ns::BlobService;                   \
+    using DirectoryService = ns::DirectoryService;         \
+    using StatBlobRequest = ns::StatBlobRequest;           \
+    using StatBlobResponse = ns::StatBlobResponse;         \
+    using ReadBlobRequest = ns::ReadBlobRequest;           \
+    using BlobChunk = ns::BlobChunk;                       \
+    using PutBlobResponse = ns::PutBlobResponse;           \
+    using Directory = ns::Directory;                       \
+    using GetDirectoryRequest = ns::GetDirectoryRequest;   \
+    using PutDirectoryResponse = ns::PutDirectoryResponse; \
   }
 CASTOR_CASTORE_PACKAGE(TvixPackage, tv);
 CASTOR_CASTORE_PACKAGE(SnixPackage, sn);
@@ -50,8 +50,8 @@ CASTOR_CASTORE_PACKAGE(SnixPackage, sn);
 absl::StatusOr<B3Digest> RequestDigest(std::string_view raw, std::string_view what) {
   auto d = B3Digest::FromBytes(raw);
   if (!d.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid ", AV(what), ": expected 32 bytes, got ",
-                                                   raw.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid ", AV(what), ": expected 32 bytes, got ", raw.size()));
   }
   return *d;
 }
@@ -194,7 +194,8 @@ class BlobHandler final : public P::BlobService::Service {
       meta->set_digest(std::string(c.digest.raw()));
       meta->set_size(c.size);
     }
-    if (req.send_bao()) resp.set_bao(castore::blake3_tree::EncodeOutboard(layout->size, layout->cvs));
+    if (req.send_bao())
+      resp.set_bao(castore::blake3_tree::EncodeOutboard(layout->size, layout->cvs));
     return absl::OkStatus();
   }
 
@@ -329,7 +330,8 @@ class RootHandler final : public cv::RootService::Service {
     ASSIGN_OR_RETURN(castore::PathComponent name, RequestName(req.name()));
     ASSIGN_OR_RETURN(std::optional<castore::Entry> entry, services_.roots->Get(name));
     if (!entry.has_value()) {
-      return absl::NotFoundError(absl::StrCat("root ", castore::QuoteName(name.str()), " not found"));
+      return absl::NotFoundError(
+          absl::StrCat("root ", castore::QuoteName(name.str()), " not found"));
     }
     resp.mutable_root()->set_name(entry->name.str());
     *resp.mutable_root()->mutable_node() = castore::EntryToProto(*entry);

@@ -354,8 +354,8 @@ TEST_F(CliTest, UnreadableFileFailsNamingThePath) {
   WriteFile(src + "/secret", "no", 0000);
   MakeDir(store_);
   ASSERT_EQ(chmod(store_.c_str(), 0777), 0);
-  RunResult r = Run({"import", src},
-                    {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+  RunResult r =
+      Run({"import", src}, {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("t/secret: Permission denied"), std::string::npos) << r.err;
   ExpectNoRoots();
@@ -383,7 +383,8 @@ TEST_F(CliTest, FileChangingSizeWhileReadFails) {
   ExpectNoRoots();
 }
 
-void WriteTar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& files) {
+void WriteTar(const std::string& path,
+              const std::vector<std::pair<std::string, std::string>>& files) {
   archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
   archive_write_add_filter_gzip(a);

@@ -14,9 +14,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <string>
 #include <system_error>
 #include <thread>
-#include <string>
 #include <vector>
 
 #include "castore/status_macros.h"
@@ -101,8 +101,8 @@ class FullDiskTest : public ::testing::Test {
     store_ = dir_.path() + "/store";
     ASSERT_EQ(::mkdir(store_.c_str(), 0755), 0);
     tmpfs_ = std::make_unique<TmpfsMount>(store_, kStoreSize);
-    ASSERT_TRUE(tmpfs_->mounted()) << "mount -t tmpfs on " << store_ << ": "
-                                   << strerror(tmpfs_->error());
+    ASSERT_TRUE(tmpfs_->mounted())
+        << "mount -t tmpfs on " << store_ << ": " << strerror(tmpfs_->error());
     src_ = sources_.path();
   }
   void TearDown() override { tmpfs_.reset(); }

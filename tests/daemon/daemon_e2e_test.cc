@@ -206,9 +206,16 @@ TEST_F(DaemonE2eTest, ImportListCatThroughTheDaemonAndTheCacheOutlivesIt) {
   // the daemon's LMDB directly; blobs and directories come through the
   // daemon and stay in the cache.
   std::string cache = root_ + "/cache";
-  std::vector<std::string> cached = {"cat", "t/sub/deeper/big1", "--cache", cache,
-                                     "--blob-service-addr", addr_, "--directory-service-addr",
-                                     addr_, "--root-service-addr", "lmdb://" + store_ + "/meta"};
+  std::vector<std::string> cached = {"cat",
+                                     "t/sub/deeper/big1",
+                                     "--cache",
+                                     cache,
+                                     "--blob-service-addr",
+                                     addr_,
+                                     "--directory-service-addr",
+                                     addr_,
+                                     "--root-service-addr",
+                                     "lmdb://" + store_ + "/meta"};
   std::string cat1 = root_ + "/cat1.out";
   ASSERT_TRUE(Ok(WaitExit(Spawn(cached, cat1)))) << Log();
   EXPECT_TRUE(ReadFile(cat1) == Pattern(5 << 20, 1));

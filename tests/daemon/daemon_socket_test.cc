@@ -50,10 +50,10 @@ TEST_P(DaemonSocketTest, SocketAppearsByRenameWithItsFinalMode) {
   ASSERT_GE(::inotify_add_watch(in, sockdir.c_str(), IN_CREATE | IN_MOVED_TO | IN_ATTRIB), 0);
 
   mode_t old_umask = ::umask(0);
-  Child daemon = Child::Spawn({castore::testing::CastorBinary(), "daemon", "--store",
-                               dir.path() + "/store", "--listen", "unix://" + sock,
-                               "--socket-mode", mode_text},
-                              dir.path() + "/log", dir.path() + "/log");
+  Child daemon =
+      Child::Spawn({castore::testing::CastorBinary(), "daemon", "--store", dir.path() + "/store",
+                    "--listen", "unix://" + sock, "--socket-mode", mode_text},
+                   dir.path() + "/log", dir.path() + "/log");
   ::umask(old_umask);
   ASSERT_TRUE(daemon.started());
 

@@ -12,8 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -234,12 +234,15 @@ TEST_F(FlappingDaemonTest, MountAndClientsRecoverAfterEveryRestartAndFailPromptl
     EXPECT_TRUE(down.second.empty()) << "bytes served without a daemon";
     if (cycle + 1 < kCycles) {
       std::string next = std::to_string(cycle + 1);
-      auto listing = Promptly("listing through the mount", [&] { return List(tree + "/d" + next); });
+      auto listing =
+          Promptly("listing through the mount", [&] { return List(tree + "/d" + next); });
       EXPECT_EQ(listing.first, EIO) << strerror(listing.first);
     }
     auto has = Promptly("Has", [&] { return blobs_->Has(f0_digest); });
     EXPECT_EQ(has.status().code(), absl::StatusCode::kUnavailable) << has.status();
-    auto dir = Promptly("Get", [&] { return directories_->Get(castore::B3Digest::Of(std::string_view("no such directory"))); });
+    auto dir = Promptly("Get", [&] {
+      return directories_->Get(castore::B3Digest::Of(std::string_view("no such directory")));
+    });
     EXPECT_EQ(dir.status().code(), absl::StatusCode::kUnavailable) << dir.status();
     auto roots = Promptly("List", [&] {
       return roots_->List([](const castore::Entry&) { return absl::OkStatus(); });
@@ -252,19 +255,20 @@ TEST_F(FlappingDaemonTest, MountAndClientsRecoverAfterEveryRestartAndFailPromptl
     // long-lived gRPC client answers, and the file that failed while the
     // daemon was down reads correctly through the mount. Meanwhile a read
     // may fail, but never serves a wrong byte.
-    worst_client = std::max(worst_client, Eventually("in-process client", [&] {
-      return roots_->List([](const castore::Entry&) { return absl::OkStatus(); }).ok();
-    }));
+    worst_client =
+        std::max(worst_client, Eventually("in-process client", [&] {
+                   return roots_->List([](const castore::Entry&) { return absl::OkStatus(); }).ok();
+                 }));
     worst_mount = std::max(worst_mount, Eventually("mount", [&] {
-      auto [e, bytes] = ReadAll(tree + "/down" + n);
-      if (e != 0) {
-        EXPECT_EQ(e, EIO) << strerror(e);
-        EXPECT_TRUE(bytes.empty());
-        return false;
-      }
-      EXPECT_TRUE(bytes == Pattern(100000 + cycle, 100 + cycle));
-      return true;
-    }));
+                             auto [e, bytes] = ReadAll(tree + "/down" + n);
+                             if (e != 0) {
+                               EXPECT_EQ(e, EIO) << strerror(e);
+                               EXPECT_TRUE(bytes.empty());
+                               return false;
+                             }
+                             EXPECT_TRUE(bytes == Pattern(100000 + cycle, 100 + cycle));
+                             return true;
+                           }));
   }
   std::printf("slowest recovery after a restart: mount %.0f ms, in-process client %.0f ms\n",
               std::chrono::duration<double, std::milli>(worst_mount).count(),

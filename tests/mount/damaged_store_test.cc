@@ -100,14 +100,10 @@ class DamagedStoreTest : public ::testing::Test {
     src_ = root_ + "/src";
     // The tree (relative path -> contents); every file has its own blob.
     files_ = {
-        {"ok1", Pattern(150000, 1)},
-        {"trunc", Pattern(90000, 2)},
-        {"sub/ok2", "ok2 bytes"},
-        {"sub/overwrite", Pattern(70000, 3)},
-        {"sub/deep/ok3", Pattern(5000, 4)},
-        {"sub/deep/gone", "gone bytes"},
-        {"baddir/x", "x in baddir"},
-        {"sub/garbagedir/y", "y in garbagedir"},
+        {"ok1", Pattern(150000, 1)},        {"trunc", Pattern(90000, 2)},
+        {"sub/ok2", "ok2 bytes"},           {"sub/overwrite", Pattern(70000, 3)},
+        {"sub/deep/ok3", Pattern(5000, 4)}, {"sub/deep/gone", "gone bytes"},
+        {"baddir/x", "x in baddir"},        {"sub/garbagedir/y", "y in garbagedir"},
         {"sibling/ok4", "ok4 bytes"},
     };
     for (const char* d : {"", "/sub", "/sub/deep", "/baddir", "/sub/garbagedir", "/sibling"}) {
@@ -143,9 +139,9 @@ class DamagedStoreTest : public ::testing::Test {
 
   // The digest of the Directory holding exactly one file `name` of `data`.
   static castore::B3Digest OneFileDir(std::string_view name, const std::string& data) {
-    auto d = castore::Directory::Create({castore::Entry{
-        Name(name), castore::FileNode{castore::B3Digest::Of(std::string_view(data)), data.size(),
-                                      false}}});
+    auto d = castore::Directory::Create(
+        {castore::Entry{Name(name), castore::FileNode{castore::B3Digest::Of(std::string_view(data)),
+                                                      data.size(), false}}});
     CASTOR_CHECK(d.ok());
     return d->digest();
   }
@@ -230,8 +226,8 @@ TEST_F(DamagedStoreTest, MountGivesEioForExactlyTheDamagedPathsAndServesTheRest)
   ASSERT_NO_FATAL_FAILURE(StartMount(mnt, &mount));
   std::string t = mnt + "/t";
 
-  const std::set<std::string> bad_files = {"trunc", "sub/overwrite", "sub/deep/gone",
-                                           "baddir/x", "sub/garbagedir/y"};
+  const std::set<std::string> bad_files = {"trunc", "sub/overwrite", "sub/deep/gone", "baddir/x",
+                                           "sub/garbagedir/y"};
   for (const auto& [rel, data] : files_) {
     auto [err, got] = ReadAll(t + "/" + rel);
     if (bad_files.contains(rel)) {

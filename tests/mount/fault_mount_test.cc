@@ -12,8 +12,8 @@
 
 #include "castore/testing/faulty_services.h"
 #include "gtest/gtest.h"
-#include "spdlog/spdlog.h"
 #include "mount_fixture.h"
+#include "spdlog/spdlog.h"
 
 namespace castor::testing {
 namespace {
@@ -39,8 +39,9 @@ class FaultMountTest : public ::testing::Test {
     spdlog::set_level(spdlog::level::off);  // every fault logs an EIO line
     castore::Services inner = MemoryServices();
     PutRoot(inner, "big", PutFile(inner, content_));
-    PutRoot(inner, "dir", PutDir(inner, {castore::Entry{Name("x"), PutFile(inner, "x-bytes")},
-                                         castore::Entry{Name("y"), PutFile(inner, "y-bytes")}}));
+    PutRoot(inner, "dir",
+            PutDir(inner, {castore::Entry{Name("x"), PutFile(inner, "x-bytes")},
+                           castore::Entry{Name("y"), PutFile(inner, "y-bytes")}}));
     castore::Services faulty;
     faulty.blobs = castore::testing::FaultyBlobService(inner.blobs, blob_faults_);
     faulty.directories = castore::testing::FaultyDirectoryService(inner.directories, dir_faults_);

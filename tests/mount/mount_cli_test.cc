@@ -1,15 +1,15 @@
 // The `castor mount` binary: runs in the foreground, unmounts cleanly and
 // exits 0 on SIGINT/SIGTERM, and replaces a stale mount left by a killed
 // daemon. Uses memory:// services (an empty store), so it needs no import.
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <dirent.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -56,14 +56,10 @@ class MountCliTest : public ::testing::Test {
   }
 
   pid_t Start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {bin_,
-                                     "mount",
-                                     mnt_,
-                                     "--blob-service-addr",
-                                     "memory://",
-                                     "--directory-service-addr",
-                                     "memory://",
-                                     "--root-service-addr",
+    std::vector<std::string> args = {bin_,        "mount",
+                                     mnt_,        "--blob-service-addr",
+                                     "memory://", "--directory-service-addr",
+                                     "memory://", "--root-service-addr",
                                      "memory://"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
@@ -220,9 +216,8 @@ TEST_F(MountCliTest, ImportedTreeReadsBackIdenticallyFromAnEmbeddedStore) {
   ASSERT_EQ(stat((mnt_ + "/t/a").c_str(), &st), 0);
   EXPECT_EQ(st.st_ino, st2.st_ino);
   char value[128];
-  EXPECT_GT(getxattr((mnt_ + "/t/a").c_str(), "user.tvix.castore.blob.digest", value,
-                     sizeof(value)),
-            3);
+  EXPECT_GT(
+      getxattr((mnt_ + "/t/a").c_str(), "user.tvix.castore.blob.digest", value, sizeof(value)), 3);
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   status = WaitExit(pid);
   ASSERT_TRUE(WIFEXITED(status));
@@ -294,11 +289,20 @@ TEST_F(MountCliTest, UnprivilegedUserMountsThroughFusermount) {
   }
   ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
   ASSERT_EQ(chown(mnt_.c_str(), 65534, 65534), 0);
-  std::vector<std::string> args = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
-                                   "--clear-groups", "--", bin_, "mount", mnt_,
-                                   "--blob-service-addr", "memory://",
-                                   "--directory-service-addr", "memory://",
-                                   "--root-service-addr", "memory://"};
+  std::vector<std::string> args = {"/usr/bin/setpriv",
+                                   "--reuid=65534",
+                                   "--regid=65534",
+                                   "--clear-groups",
+                                   "--",
+                                   bin_,
+                                   "mount",
+                                   mnt_,
+                                   "--blob-service-addr",
+                                   "memory://",
+                                   "--directory-service-addr",
+                                   "memory://",
+                                   "--root-service-addr",
+                                   "memory://"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -325,9 +329,11 @@ TEST_F(MountCliTest, UnprivilegedUserMountsThroughFusermount) {
 
 TEST_F(MountCliTest, MissingMountPointIsAClearError) {
   std::string gone = mnt_ + "/does-not-exist";
-  std::vector<std::string> args = {bin_, "mount", gone, "--blob-service-addr", "memory://",
-                                   "--directory-service-addr", "memory://",
-                                   "--root-service-addr", "memory://"};
+  std::vector<std::string> args = {bin_,        "mount",
+                                   gone,        "--blob-service-addr",
+                                   "memory://", "--directory-service-addr",
+                                   "memory://", "--root-service-addr",
+                                   "memory://"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -108,9 +108,9 @@ TEST(MountStressTest, MillionEntryWalkThenDroppedCachesShrinkTheInodeTable) {
     for (int f = 0; f < kPerDir; ++f) {
       // Distinct fake digests: stat needs no blob.
       uint64_t id = uint64_t(d) * kPerDir + f;
-      castore::FileNode node{castore::B3Digest::Of(std::string_view(
-                                 reinterpret_cast<const char*>(&id), sizeof(id))),
-                             id % 4096, false};
+      castore::FileNode node{
+          castore::B3Digest::Of(std::string_view(reinterpret_cast<const char*>(&id), sizeof(id))),
+          id % 4096, false};
       files.push_back(Entry{Name(absl::StrCat("file", f)), node});
     }
     top.push_back(Entry{Name(absl::StrCat("dir", d)), PutDir(s, std::move(files))});
@@ -146,8 +146,7 @@ TEST(MountStressTest, MillionEntryWalkThenDroppedCachesShrinkTheInodeTable) {
   ASSERT_EQ(write(fd, "2", 1), 1);
   close(fd);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (m->fs().inode_count() > after_walk / 100 &&
-         std::chrono::steady_clock::now() < deadline) {
+  while (m->fs().inode_count() > after_walk / 100 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   size_t after_drop = m->fs().inode_count();

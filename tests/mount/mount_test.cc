@@ -45,9 +45,9 @@ Tree BuildTree() {
   t.blob_a_exec = PutFile(s, kBlobA, true);
   castore::FileNode empty = PutFile(s, "");
   t.with_keep = PutDir(s, {Entry{Name(".keep"), empty}});
-  t.complicated = PutDir(s, {Entry{Name(".keep"), empty},
-                             Entry{Name("aa"), Symlink(kDanglingTarget)},
-                             Entry{Name("keep"), t.with_keep}});
+  t.complicated =
+      PutDir(s, {Entry{Name(".keep"), empty}, Entry{Name("aa"), Symlink(kDanglingTarget)},
+                 Entry{Name("keep"), t.with_keep}});
   castore::DirectoryNode b = PutDir(s, {Entry{Name("f"), PutFile(s, "deep file\n")}});
   castore::DirectoryNode a = PutDir(s, {Entry{Name("b"), b}});
   t.deep = PutDir(s, {Entry{Name("a"), a}});
@@ -149,10 +149,12 @@ TEST_F(MountTest, ListingTheRootShowsEveryRootWithListRoot) {
   auto names = List(P(), &err);
   EXPECT_EQ(err, 0);
   std::vector<std::pair<std::string, int>> want = {
-      {"blob_a", DT_REG},        {"blob_a_copy", DT_REG},   {"blob_a_exec", DT_REG},
-      {"blob_b", DT_REG},        {"deep", DT_DIR},          {"dir_complicated", DT_DIR},
-      {"dir_with_keep", DT_DIR}, {"dir_with_keep_copy", DT_DIR}, {"missing_blob", DT_REG},
-      {"missing_dir", DT_DIR},   {"symlink", DT_LNK},       {"symlink_to_blob_a", DT_LNK}};
+      {"blob_a", DT_REG},        {"blob_a_copy", DT_REG},
+      {"blob_a_exec", DT_REG},   {"blob_b", DT_REG},
+      {"deep", DT_DIR},          {"dir_complicated", DT_DIR},
+      {"dir_with_keep", DT_DIR}, {"dir_with_keep_copy", DT_DIR},
+      {"missing_blob", DT_REG},  {"missing_dir", DT_DIR},
+      {"symlink", DT_LNK},       {"symlink_to_blob_a", DT_LNK}};
   EXPECT_EQ(names, want);
 }
 

@@ -74,8 +74,11 @@ absl::Status ExtractVmlinux(const std::string& bzimage, const std::string& out) 
   lzma_end(&strm);
   // The payload is followed by the rest of the bzImage, which the stream
   // decoder leaves alone once the stream ended.
-  if (ret != LZMA_STREAM_END) return absl::DataLossError(absl::StrCat("XZ payload of ", bzimage, ": ", ret));
-  if (result.size() < 4 || result.compare(0, 4, "\x7f" "ELF") != 0) {
+  if (ret != LZMA_STREAM_END)
+    return absl::DataLossError(absl::StrCat("XZ payload of ", bzimage, ": ", ret));
+  if (result.size() < 4 || result.compare(0, 4,
+                                          "\x7f"
+                                          "ELF") != 0) {
     return absl::DataLossError("decompressed kernel is not an ELF file");
   }
   std::ofstream o(out, std::ios::binary | std::ios::trunc);
@@ -86,9 +89,9 @@ absl::Status ExtractVmlinux(const std::string& bzimage, const std::string& out) 
 }
 
 const std::vector<std::string>& VirtiofsModuleNames() {
-  static const std::vector<std::string> names = {"virtio_ring", "virtio",     "virtio_pci_modern_dev",
-                                                 "virtio_pci_legacy_dev", "virtio_pci", "fuse",
-                                                 "virtiofs"};
+  static const std::vector<std::string> names = {
+      "virtio_ring", "virtio",  "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
+      "fuse",        "virtiofs"};
   return names;
 }
 
@@ -122,11 +125,11 @@ absl::StatusOr<std::vector<std::string>> FindModules(const HostKernel& kernel,
   return out;
 }
 
-void CpioWriter::Add(const std::string& path, uint32_t mode, const std::string& data, uint32_t rmajor,
-                     uint32_t rminor) {
+void CpioWriter::Add(const std::string& path, uint32_t mode, const std::string& data,
+                     uint32_t rmajor, uint32_t rminor) {
   std::string name = path[0] == '/' ? path.substr(1) : path;
-  out_ += absl::StrFormat("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", next_ino_++, mode,
-                          0, 0, 1, 0, data.size(), 0, 0, rmajor, rminor, name.size() + 1, 0);
+  out_ += absl::StrFormat("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", next_ino_++,
+                          mode, 0, 0, 1, 0, data.size(), 0, 0, rmajor, rminor, name.size() + 1, 0);
   out_ += name;
   out_.push_back('\0');
   out_.append((4 - out_.size() % 4) % 4, '\0');
@@ -138,7 +141,8 @@ void CpioWriter::AddDir(const std::string& path, mode_t mode) { Add(path, S_IFDI
 void CpioWriter::AddFile(const std::string& path, const std::string& data, mode_t mode) {
   Add(path, S_IFREG | mode, data);
 }
-absl::Status CpioWriter::AddHostFile(const std::string& path, const std::string& host_path, mode_t mode) {
+absl::Status CpioWriter::AddHostFile(const std::string& path, const std::string& host_path,
+                                     mode_t mode) {
   auto data = Slurp(host_path);
   if (!data.ok()) return data.status();
   AddFile(path, *data, mode);
@@ -161,7 +165,8 @@ absl::Status CpioWriter::WriteTo(const std::string& file) {
 }
 
 absl::Status AddGuestBase(CpioWriter& cpio, const HostKernel& kernel) {
-  for (const char* d : {"/bin", "/dev", "/proc", "/sys", "/mnt", "/tmp", "/modules"}) cpio.AddDir(d);
+  for (const char* d : {"/bin", "/dev", "/proc", "/sys", "/mnt", "/tmp", "/modules"})
+    cpio.AddDir(d);
   cpio.AddCharDev("/dev/console", 5, 1);
   cpio.AddCharDev("/dev/null", 1, 3, 0666);
   if (auto s = cpio.AddHostFile("/bin/busybox", "/bin/busybox", 0755); !s.ok()) return s;
@@ -204,7 +209,8 @@ absl::StatusOr<int> RunWithTimeout(const std::vector<std::string>& argv, const s
     if (std::chrono::steady_clock::now() > deadline && pid > 0) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
-      return absl::DeadlineExceededError(absl::StrCat(argv[0], " did not finish in ", timeout.count(), " s"));
+      return absl::DeadlineExceededError(
+          absl::StrCat(argv[0], " did not finish in ", timeout.count(), " s"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -215,15 +221,31 @@ std::vector<std::string> QemuArgs(const std::string& kernel, const std::string& 
                                   const std::string& extra_append, int memory_mib) {
   std::string mem = absl::StrCat(memory_mib, "M");
   return {"qemu-system-x86_64",
-          "-nodefaults", "-no-user-config", "-accel", "tcg", "-m", mem,
-          "-object", absl::StrCat("memory-backend-memfd,id=mem,size=", mem, ",share=on"),
-          "-numa", "node,memdev=mem",
-          "-chardev", absl::StrCat("socket,id=char0,path=", socket),
-          "-device", "vhost-user-fs-pci,chardev=char0,tag=castor",
-          "-display", "none", "-no-reboot",
-          "-serial", absl::StrCat("file:", console_log),
-          "-kernel", kernel, "-initrd", initrd,
-          "-append", absl::StrCat("console=ttyS0 quiet loglevel=3 panic=-1 ", extra_append)};
+          "-nodefaults",
+          "-no-user-config",
+          "-accel",
+          "tcg",
+          "-m",
+          mem,
+          "-object",
+          absl::StrCat("memory-backend-memfd,id=mem,size=", mem, ",share=on"),
+          "-numa",
+          "node,memdev=mem",
+          "-chardev",
+          absl::StrCat("socket,id=char0,path=", socket),
+          "-device",
+          "vhost-user-fs-pci,chardev=char0,tag=castor",
+          "-display",
+          "none",
+          "-no-reboot",
+          "-serial",
+          absl::StrCat("file:", console_log),
+          "-kernel",
+          kernel,
+          "-initrd",
+          initrd,
+          "-append",
+          absl::StrCat("console=ttyS0 quiet loglevel=3 panic=-1 ", extra_append)};
 }
 
 }  // namespace castor::testing

@@ -43,10 +43,16 @@ class VirtiofsCliTest : public ::testing::Test {
 
   void Start(std::vector<std::string> extra = {}) {
     std::string bin = castor::castore::testing::CastorBinary();
-    std::vector<std::string> args = {bin, "virtiofs", "--socket", socket_,
-                                     "--blob-service-addr", "memory://",
-                                     "--directory-service-addr", "memory://",
-                                     "--root-service-addr", "memory://"};
+    std::vector<std::string> args = {bin,
+                                     "virtiofs",
+                                     "--socket",
+                                     socket_,
+                                     "--blob-service-addr",
+                                     "memory://",
+                                     "--directory-service-addr",
+                                     "memory://",
+                                     "--root-service-addr",
+                                     "memory://"};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = fork();
     ASSERT_GE(pid_, 0);
@@ -136,7 +142,8 @@ TEST_F(VirtiofsCliTest, PersistentServesTheNextConnection) {
     int fd = Connect();
     ExpectFeatures(fd);
     close(fd);
-    EXPECT_EQ(WaitExit(std::chrono::milliseconds(200)), std::nullopt) << "exited after connection " << i;
+    EXPECT_EQ(WaitExit(std::chrono::milliseconds(200)), std::nullopt)
+        << "exited after connection " << i;
   }
   Signal(SIGTERM);
   EXPECT_EQ(WaitExit(std::chrono::seconds(10)), 0);

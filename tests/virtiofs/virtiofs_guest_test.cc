@@ -15,16 +15,16 @@
 #include <future>
 #include <map>
 #include <random>
-#include <thread>
 #include <sstream>
+#include <thread>
 
-#include "castore/testing/paths.h"
 #include "absl/strings/str_cat.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/digest.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/import/import.h"
 #include "castore/roots/memory_root_service.h"
+#include "castore/testing/paths.h"
 #include "fs/transport/virtiofs_server.h"
 #include "gtest/gtest.h"
 #include "guest_image.h"
@@ -76,7 +76,16 @@ void MakeTree(const stdfs::path& root) {
   Write(root / "dup1.txt", "same contents\n");
   Write(root / "sub" / "dup2.txt", "same contents\n");
   Write(root / "name with spaces.txt", "spaces\n");
-  Write(root / "\xc3\xbc" "n" "\xc3\xaf" "c" "\xc3\xb8" "d" "\xc3\xa9" ".txt", "unicode\n");
+  Write(root /
+            "\xc3\xbc"
+            "n"
+            "\xc3\xaf"
+            "c"
+            "\xc3\xb8"
+            "d"
+            "\xc3\xa9"
+            ".txt",
+        "unicode\n");
   Write(root / "sub" / "deeper" / "leaf.txt", "leaf\n");
   for (int i = 0; i < 300; ++i) {
     char name[16];
@@ -131,16 +140,19 @@ Expected Describe(const stdfs::path& root) {
     } else {
       struct stat st;
       stat(host.c_str(), &st);
-      e.stat_files += absl::StrCat(p, "|", st.st_size, "|", (st.st_mode & 0100) ? "555" : "444", "|",
-                                   st.st_size == 0 ? "regular empty file" : "regular file", "|0|0\n");
+      e.stat_files +=
+          absl::StrCat(p, "|", st.st_size, "|", (st.st_mode & 0100) ? "555" : "444", "|",
+                       st.st_size == 0 ? "regular empty file" : "regular file", "|0|0\n");
     }
   }
   for (const auto& p : dirs) e.stat_dirs += absl::StrCat(p, "|555|directory|0|0\n");
   // The guest sorts whole lines ('|' sorts after '/').
   e.stat_files = SortLines(e.stat_files);
   e.stat_dirs = SortLines(e.stat_dirs);
-  for (const auto& p : links) e.readlink += absl::StrCat(p, " -> ", stdfs::read_symlink(root / p.substr(2)).string(), "\n");
-  e.sha256 = Shell("cd '" + root.string() + "' && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum");
+  for (const auto& p : links)
+    e.readlink += absl::StrCat(p, " -> ", stdfs::read_symlink(root / p.substr(2)).string(), "\n");
+  e.sha256 = Shell("cd '" + root.string() +
+                   "' && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum");
   return e;
 }
 
@@ -186,7 +198,8 @@ poweroff -f
 class VirtiofsGuestTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access("/usr/bin/qemu-system-x86_64", X_OK) != 0) GTEST_SKIP() << "qemu-system-x86_64 not installed";
+    if (access("/usr/bin/qemu-system-x86_64", X_OK) != 0)
+      GTEST_SKIP() << "qemu-system-x86_64 not installed";
     auto kernel = testing::FindHostKernel();
     if (!kernel.ok()) GTEST_SKIP() << kernel.status();
     kernel_ = *kernel;
@@ -207,7 +220,9 @@ class VirtiofsGuestTest : public ::testing::Test {
     ASSERT_TRUE(ingested.ok()) << ingested.status();
     auto name = castore::PathComponent::Create("tree");
     ASSERT_TRUE(name.ok());
-    ASSERT_TRUE(castore::CommitRoot(*services_.blobs, *services_.roots, castore::Entry{*name, ingested->node}).ok());
+    ASSERT_TRUE(castore::CommitRoot(*services_.blobs, *services_.roots,
+                                    castore::Entry{*name, ingested->node})
+                    .ok());
     const auto* root_dir = std::get_if<castore::DirectoryNode>(&ingested->node);
     ASSERT_NE(root_dir, nullptr);
     castore::Blake3Hasher hello;
@@ -229,10 +244,12 @@ class VirtiofsGuestTest : public ::testing::Test {
     cpio.AddFile("/expected/stat_files", expected.stat_files);
     cpio.AddFile("/expected/stat_dirs", expected.stat_dirs);
     cpio.AddFile("/expected/readlink", expected.readlink);
-    cpio.AddFile("/expected/xattr", absl::StrCat(hello.Finalize().ToB3(), "\n", root_dir->digest.ToB3(), "\n",
-                                                 "user.tvix.castore.blob.digest\n"));
-    cpio.AddFile("/expected/erofs",
-                 "create=30 open_write=30 mkdir=30 unlink=30 truncate=30 chmod=30 symlink=30 setxattr=30\n");
+    cpio.AddFile("/expected/xattr",
+                 absl::StrCat(hello.Finalize().ToB3(), "\n", root_dir->digest.ToB3(), "\n",
+                              "user.tvix.castore.blob.digest\n"));
+    cpio.AddFile(
+        "/expected/erofs",
+        "create=30 open_write=30 mkdir=30 unlink=30 truncate=30 chmod=30 symlink=30 setxattr=30\n");
     initrd_ = (dir_ / "initrd.cpio").string();
     ASSERT_TRUE(cpio.WriteTo(initrd_).ok());
     socket_ = (dir_ / "vfs.sock").string();
@@ -242,7 +259,8 @@ class VirtiofsGuestTest : public ::testing::Test {
     if (!dir_.empty()) {
       std::error_code ec;
       stdfs::remove_all(dir_, ec);
-      auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
+      auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - started_);
       std::printf("guest test took %.1f s\n", elapsed.count() / 1000.0);
     }
   }
@@ -253,7 +271,9 @@ class VirtiofsGuestTest : public ::testing::Test {
     auto qemu = testing::RunWithTimeout(testing::QemuArgs(kernel_image_, initrd_, socket_, console),
                                         (dir_ / "qemu.log").string(), std::chrono::seconds(100));
     std::string log = Slurp(console);
-    ASSERT_TRUE(qemu.ok()) << qemu.status() << "\nconsole:\n" << log << "\nqemu:\n" << Slurp((dir_ / "qemu.log").string());
+    ASSERT_TRUE(qemu.ok()) << qemu.status() << "\nconsole:\n"
+                           << log << "\nqemu:\n"
+                           << Slurp((dir_ / "qemu.log").string());
     EXPECT_EQ(*qemu, 0) << Slurp((dir_ / "qemu.log").string());
     std::map<std::string, std::string> results;
     std::istringstream lines(log);
@@ -263,8 +283,9 @@ class VirtiofsGuestTest : public ::testing::Test {
       words >> tag >> check >> verdict;
       if (tag == "CASTOR-RESULT") results[check] = verdict;
     }
-    for (const char* check : {"modules", "mount", "roots", "readdir", "sha256", "stat_files", "stat_dirs",
-                              "readlink", "same_inode", "xattr", "erofs", "reread", "umount", "reinit"}) {
+    for (const char* check :
+         {"modules", "mount", "roots", "readdir", "sha256", "stat_files", "stat_dirs", "readlink",
+          "same_inode", "xattr", "erofs", "reread", "umount", "reinit"}) {
       EXPECT_EQ(results[check], "PASS") << check << "\nconsole:\n" << log;
     }
     EXPECT_NE(log.find("CASTOR-DONE"), std::string::npos) << log;
@@ -306,21 +327,23 @@ TEST_F(VirtiofsGuestTest, GuestReadsTheTreeImportedAndServedByTheCastorBinary) {
   std::string bin = castor::castore::testing::CastorBinary();
   std::string store = (dir_ / "store").string();
   std::string import_log = (dir_ / "import.log").string();
-  auto imported = testing::RunWithTimeout({bin, "import", "--store", store, "--name", "tree", tree_.string()},
-                                          import_log, std::chrono::seconds(60));
+  auto imported =
+      testing::RunWithTimeout({bin, "import", "--store", store, "--name", "tree", tree_.string()},
+                              import_log, std::chrono::seconds(60));
   ASSERT_TRUE(imported.ok()) << imported.status();
   ASSERT_EQ(*imported, 0) << Slurp(import_log);
 
   std::string server_log = (dir_ / "server.log").string();
   auto server = std::async(std::launch::async, [&] {
-    return testing::RunWithTimeout({bin, "virtiofs", "--store", store, "--socket", socket_, "--list-root",
-                                    "--show-xattr", "--threads", "2"},
+    return testing::RunWithTimeout({bin, "virtiofs", "--store", store, "--socket", socket_,
+                                    "--list-root", "--show-xattr", "--threads", "2"},
                                    server_log, std::chrono::seconds(110));
   });
   struct stat st;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (stat(socket_.c_str(), &st) != 0) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no socket; server log:\n" << Slurp(server_log);
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no socket; server log:\n"
+                                                          << Slurp(server_log);
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   RunGuestAndCheck();

@@ -19,13 +19,13 @@ absl::Status VerifyReader(const BlobReader& reader, const B3Digest& digest) {
     total += *n;
   }
   if (total != reader.size()) {
-    return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": read ", total,
-                                            " bytes, expected ", reader.size()));
+    return absl::DataLossError(
+        absl::StrCat("blob ", digest.ToB3(), ": read ", total, " bytes, expected ", reader.size()));
   }
   B3Digest actual = hasher.Finalize();
   if (actual != digest) {
-    return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(),
-                                            ": stored bytes hash to ", actual.ToB3()));
+    return absl::DataLossError(
+        absl::StrCat("blob ", digest.ToB3(), ": stored bytes hash to ", actual.ToB3()));
   }
   return absl::OkStatus();
 }
@@ -83,8 +83,8 @@ class CheckedPrehashedWriter : public PrehashedBlobWriter {
 
 absl::Status CheckPrehashedDigest(const B3Digest& claimed, const B3Digest& actual) {
   if (claimed == actual) return absl::OkStatus();
-  return absl::DataLossError(absl::StrCat("blob written as ", claimed.ToB3(),
-                                          " but its bytes hash to ", actual.ToB3()));
+  return absl::DataLossError(
+      absl::StrCat("blob written as ", claimed.ToB3(), " but its bytes hash to ", actual.ToB3()));
 }
 
 absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> BlobService::OpenPrehashedWrite(
@@ -99,19 +99,19 @@ absl::StatusOr<B3Digest> PutBlob(BlobService& service, std::string_view data) {
   return writer->Close();
 }
 
-absl::StatusOr<std::optional<std::string>> ReadBlob(BlobService& service,
-                                                    const B3Digest& digest) {
+absl::StatusOr<std::optional<std::string>> ReadBlob(BlobService& service, const B3Digest& digest) {
   ASSIGN_OR_RETURN(auto reader, service.OpenRead(digest));
   if (reader == nullptr) return std::nullopt;
   std::string out(reader->size(), '\0');
   size_t done = 0;
   while (done < out.size()) {
-    ASSIGN_OR_RETURN(size_t n, reader->ReadAt(done, std::span<uint8_t>(
-                                                        reinterpret_cast<uint8_t*>(out.data()) + done,
-                                                        out.size() - done)));
+    ASSIGN_OR_RETURN(
+        size_t n,
+        reader->ReadAt(done, std::span<uint8_t>(reinterpret_cast<uint8_t*>(out.data()) + done,
+                                                out.size() - done)));
     if (n == 0) {
-      return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": short read at ",
-                                              done, " of ", out.size()));
+      return absl::DataLossError(
+          absl::StrCat("blob ", digest.ToB3(), ": short read at ", done, " of ", out.size()));
     }
     done += n;
   }

@@ -37,8 +37,7 @@ class BlobReader {
   // cursor). Returns the number read: fewer only at the end of the blob, 0 at
   // or past it. Safe to call from several threads at once. Unavailable on
   // I/O errors, DataLoss when the backend detects corruption.
-  virtual absl::StatusOr<size_t> ReadAt(uint64_t offset,
-                                        std::span<uint8_t> buf) const = 0;
+  virtual absl::StatusOr<size_t> ReadAt(uint64_t offset, std::span<uint8_t> buf) const = 0;
 
   // Reads from the cursor and advances it.
   absl::StatusOr<size_t> Read(std::span<uint8_t> buf) {
@@ -85,8 +84,8 @@ class BlobWriter {
   virtual ~BlobWriter() = default;
   virtual absl::Status Write(std::span<const uint8_t> data) = 0;
   absl::Status Write(std::string_view data) {
-    return Write(std::span<const uint8_t>(
-        reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+    return Write(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
   }
   // Stores the blob under the digest of the bytes written and returns it.
   // May be called once.
@@ -122,8 +121,7 @@ class BlobService {
   virtual absl::StatusOr<bool> Has(const B3Digest& digest) = 0;
 
   // A reader, or null when the blob is not stored.
-  virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(
-      const B3Digest& digest) = 0;
+  virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(const B3Digest& digest) = 0;
 
   // OpenRead for a caller that knows the blob's size from a node. A hint
   // (the reader's size() stays the truth): a remote backend uses it to
@@ -166,8 +164,7 @@ class BlobService {
 
   // The blob's chunk list: nullopt when the blob is not stored, empty when it
   // is stored whole.
-  virtual absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(
-      const B3Digest& digest) = 0;
+  virtual absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(const B3Digest& digest) = 0;
 
   // Makes every blob closed so far durable (one syncfs for local files;
   // concurrent callers may share one). Call before committing a reference.
@@ -201,7 +198,6 @@ absl::StatusOr<B3Digest> PutBlob(BlobService& service, std::string_view data);
 
 // Reads a whole blob into memory (tests and small blobs only); nullopt when
 // absent.
-absl::StatusOr<std::optional<std::string>> ReadBlob(BlobService& service,
-                                                    const B3Digest& digest);
+absl::StatusOr<std::optional<std::string>> ReadBlob(BlobService& service, const B3Digest& digest);
 
 }  // namespace castor::castore

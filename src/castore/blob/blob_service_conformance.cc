@@ -238,8 +238,8 @@ TEST_P(BlobServiceConformance, NothingIsVisibleBeforeClose) {
   EXPECT_TRUE(*has);
 }
 
-absl::StatusOr<bool> WritePrehashed(BlobService& s, std::string_view data,
-                                    const B3Digest& digest, size_t piece) {
+absl::StatusOr<bool> WritePrehashed(BlobService& s, std::string_view data, const B3Digest& digest,
+                                    size_t piece) {
   auto w = s.OpenPrehashedWrite(data.size());
   if (!w.ok()) return w.status();
   for (size_t off = 0; off < data.size(); off += piece) {
@@ -288,8 +288,8 @@ TEST_P(BlobServiceConformance, PrehashedWriterDestroyedWithoutCloseStoresNothing
   {
     auto w = service().OpenPrehashedWrite(data.size());
     ASSERT_TRUE(w.ok()) << w.status();
-    ASSERT_TRUE((*w)->Write(std::span<const uint8_t>(
-                              reinterpret_cast<const uint8_t*>(data.data()), data.size()))
+    ASSERT_TRUE((*w)->Write(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()),
+                                                     data.size()))
                     .ok());
   }
   auto has = service().Has(digest);

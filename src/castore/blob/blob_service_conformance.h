@@ -22,9 +22,9 @@
 // backend starts (or connects to) a server with an empty store per call and
 // keeps it alive as long as the returned pointer (e.g. with an aliasing
 // shared_ptr). The backend must check prehashed writers' digests (a
-// LocalBlobService is opened with verify_prehashed). Tests of ForEach/Delete are skipped when the backend returns
-// Unimplemented for them. `name` must be alphanumeric/underscore (it becomes
-// part of the test name).
+// LocalBlobService is opened with verify_prehashed). Tests of ForEach/Delete are skipped when the
+// backend returns Unimplemented for them. `name` must be alphanumeric/underscore (it becomes part
+// of the test name).
 #pragma once
 
 #include <gtest/gtest.h>

@@ -52,8 +52,8 @@ absl::StatusOr<std::unique_ptr<BlobReader>> CachingBlobService::Open(
     }
     ASSIGN_OR_RETURN(B3Digest stored, writer->Close());
     if (stored != digest) {
-      return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": remote bytes hash to ",
-                                              stored.ToB3()));
+      return absl::DataLossError(
+          absl::StrCat("blob ", digest.ToB3(), ": remote bytes hash to ", stored.ToB3()));
     }
     return absl::OkStatus();
   };

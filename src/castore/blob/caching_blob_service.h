@@ -30,8 +30,7 @@ class CachingBlobService : public BlobService {
   absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() override;
   absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(const B3Digest& digest) override;
   absl::Status Sync() override;
-  absl::Status ForEach(
-      const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override;
+  absl::Status ForEach(const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override;
   absl::Status Delete(const B3Digest& digest) override;
 
  private:

@@ -35,7 +35,8 @@ class ChunkIndex {
     uint64_t max_chunks = 1 << 18;
   };
 
-  explicit ChunkIndex(std::shared_ptr<BlobService> blobs) : ChunkIndex(std::move(blobs), Options{}) {}
+  explicit ChunkIndex(std::shared_ptr<BlobService> blobs)
+      : ChunkIndex(std::move(blobs), Options{}) {}
   ChunkIndex(std::shared_ptr<BlobService> blobs, Options options);
 
   const Options& options() const { return options_; }

@@ -53,8 +53,8 @@ absl::StatusOr<ChunkLayout> ComputeChunkLayout(const BlobReader& reader, const B
 }
 
 absl::StatusOr<std::optional<ChunkLayout>> VerifyChunkLayout(const B3Digest& digest,
-                                                              std::vector<ChunkMeta> chunks,
-                                                              std::string_view outboard) {
+                                                             std::vector<ChunkMeta> chunks,
+                                                             std::string_view outboard) {
   if (outboard.empty() || chunks.size() < 2) return std::nullopt;
   const uint64_t chunk_size = chunks[0].size;
   if (!blake3_tree::IsValidGroupSize(chunk_size) || chunk_size > kMaxLayoutChunkSize) {

@@ -62,8 +62,8 @@ absl::StatusOr<ChunkLayout> ComputeChunkLayout(const BlobReader& reader, const B
 // that does not check out (sizes that disagree with the outboard, CVs that
 // do not hash to `digest`).
 absl::StatusOr<std::optional<ChunkLayout>> VerifyChunkLayout(const B3Digest& digest,
-                                                              std::vector<ChunkMeta> chunks,
-                                                              std::string_view outboard);
+                                                             std::vector<ChunkMeta> chunks,
+                                                             std::string_view outboard);
 
 // OK when `data` is exactly chunk `index` of `layout`; DataLoss naming the
 // chunk otherwise.

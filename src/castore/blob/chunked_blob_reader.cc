@@ -131,7 +131,8 @@ struct ChunkedBlobReader::State {
     size_t got = 0;
     while (got < data.size()) {
       auto n = (*reader)->ReadAt(
-          got, std::span<uint8_t>(reinterpret_cast<uint8_t*>(data.data()) + got, data.size() - got));
+          got,
+          std::span<uint8_t>(reinterpret_cast<uint8_t*>(data.data()) + got, data.size() - got));
       if (!n.ok() || *n == 0) return nullptr;
       got += *n;
     }

@@ -21,9 +21,7 @@ std::string Random(size_t n, uint32_t seed) {
   return out;
 }
 
-std::span<uint8_t> Span(std::string& s) {
-  return {reinterpret_cast<uint8_t*>(s.data()), s.size()};
-}
+std::span<uint8_t> Span(std::string& s) { return {reinterpret_cast<uint8_t*>(s.data()), s.size()}; }
 
 class ChunkedBlobReaderTest : public ::testing::Test {
  protected:
@@ -37,9 +35,7 @@ class ChunkedBlobReaderTest : public ::testing::Test {
     layout_ = std::make_shared<const ChunkLayout>(std::move(*layout));
   }
   // The bytes a server would send for chunk `i`.
-  std::string Chunk(size_t i) const {
-    return data_.substr(i * kChunk, layout_->chunks[i].size);
-  }
+  std::string Chunk(size_t i) const { return data_.substr(i * kChunk, layout_->chunks[i].size); }
   std::unique_ptr<ChunkedBlobReader> Reader(ChunkedBlobReader::FetchChunk fetch,
                                             bool prefetch = false) {
     return std::make_unique<ChunkedBlobReader>(layout_, std::move(fetch),
@@ -146,8 +142,7 @@ TEST_F(ChunkedBlobReaderTest, AWrongChunkIsDataLossAndNothingIsServed) {
   }
   // A read spanning a good and a bad chunk fails as a whole.
   std::string buf(2 * kChunk, '\0');
-  EXPECT_EQ(reader->ReadAt(2 * kChunk + 1, Span(buf)).status().code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(reader->ReadAt(2 * kChunk + 1, Span(buf)).status().code(), absl::StatusCode::kDataLoss);
   // Errors are not remembered as data: a good chunk still reads.
   std::string ok(10, '\0');
   ASSERT_TRUE(reader->ReadAt(0, Span(ok)).ok());
@@ -357,7 +352,8 @@ TEST(ChunkIndex, LaysOutBigBlobsOnlyAndServesTheirChunksAsBlobs) {
   auto blobs = std::make_shared<MemoryBlobService>();
   ChunkIndex index(blobs, {.min_blob_size = 8192, .chunk_size = 4096, .max_chunks = 8});
   std::string small = Random(8192, 5), big = Random(5 * 4096 + 1, 6), other = Random(20000, 7);
-  B3Digest ds = *PutBlob(*blobs, small), db = *PutBlob(*blobs, big), dother = *PutBlob(*blobs, other);
+  B3Digest ds = *PutBlob(*blobs, small), db = *PutBlob(*blobs, big),
+           dother = *PutBlob(*blobs, other);
   EXPECT_EQ(*index.Layout(ds, **blobs->OpenRead(ds)), nullptr);
   auto layout = index.Layout(db, **blobs->OpenRead(db));
   ASSERT_TRUE(layout.ok()) << layout.status();
@@ -383,14 +379,16 @@ TEST(ChunkIndex, HugeBlobsGetBiggerChunksAndTooHugeOnesNone) {
   auto blobs = std::make_shared<MemoryBlobService>();
   std::string data = Random(9 * 4096, 11);
   B3Digest d = *PutBlob(*blobs, data);
-  ChunkIndex doubling(blobs, {.min_blob_size = 4096, .chunk_size = 4096,
-                              .max_chunks_per_blob = 4, .max_chunks = 100});
+  ChunkIndex doubling(
+      blobs,
+      {.min_blob_size = 4096, .chunk_size = 4096, .max_chunks_per_blob = 4, .max_chunks = 100});
   auto layout = doubling.Layout(d, **blobs->OpenRead(d));
   ASSERT_TRUE(layout.ok() && *layout != nullptr);
   EXPECT_EQ((*layout)->chunk_size, 16384u);
   EXPECT_EQ((*layout)->chunks.size(), 3u);
-  ChunkIndex none(blobs, {.min_blob_size = 4096, .chunk_size = 4096,
-                          .max_chunks_per_blob = 0, .max_chunks = 100});
+  ChunkIndex none(
+      blobs,
+      {.min_blob_size = 4096, .chunk_size = 4096, .max_chunks_per_blob = 0, .max_chunks = 100});
   EXPECT_EQ(*none.Layout(d, **blobs->OpenRead(d)), nullptr);
 }
 
@@ -400,8 +398,7 @@ TEST(ChunkIndex, RottenBlobIsDataLoss) {
   std::string data = Random(3 * 4096, 8);
   B3Digest d = *PutBlob(*blobs, data);
   B3Digest wrong = B3Digest::Of(std::string_view("something else"));
-  EXPECT_EQ(index.Layout(wrong, **blobs->OpenRead(d)).status().code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(index.Layout(wrong, **blobs->OpenRead(d)).status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

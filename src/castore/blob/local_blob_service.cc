@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <cerrno>
 #include <ctime>
 #include <vector>
 
@@ -156,8 +156,8 @@ struct FreeDeleter {
 // in place under the digest it is given; destroying it uncommitted discards it.
 class TempBlob {
  public:
-  static absl::StatusOr<std::unique_ptr<TempBlob>> Create(
-      std::shared_ptr<LocalBlobService> service, uint64_t size_hint) {
+  static absl::StatusOr<std::unique_ptr<TempBlob>> Create(std::shared_ptr<LocalBlobService> service,
+                                                          uint64_t size_hint) {
     const LocalBlobOptions& opts = service->options();
     bool direct = opts.direct_io_min > 0 && size_hint >= opts.direct_io_min;
     std::string path;

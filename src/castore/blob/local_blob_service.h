@@ -104,8 +104,8 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
 
   // Opens (creating PATH, PATH/b3 and PATH/tmp as needed) the store at the
   // absolute `path`. Errors name the path.
-  static absl::StatusOr<std::shared_ptr<LocalBlobService>> Open(const std::string& path,
-                                                                const LocalBlobOptions& options = {});
+  static absl::StatusOr<std::shared_ptr<LocalBlobService>> Open(
+      const std::string& path, const LocalBlobOptions& options = {});
   ~LocalBlobService() override;
 
   absl::StatusOr<bool> Has(const B3Digest& digest) override;
@@ -146,8 +146,7 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   // Used by writers: puts the finished temp file (named, or the unnamed one
   // open as `fd`) in place, or drops it when a blob of that digest and size is
   // stored already. True when the blob was put in place.
-  absl::StatusOr<bool> Commit(const std::string& temp_path, const B3Digest& digest,
-                              uint64_t size);
+  absl::StatusOr<bool> Commit(const std::string& temp_path, const B3Digest& digest, uint64_t size);
   absl::StatusOr<bool> CommitUnnamed(int fd, const B3Digest& digest, uint64_t size);
   // Creates a temp file for a writer: unnamed when supported (then *path is
   // left empty), with O_DIRECT when `direct` and supported (*direct is set to
@@ -183,8 +182,8 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   const int dir_fd_;  // the store directory, for syncfs
   const int tmp_fd_;  // PATH/tmp, for O_TMPFILE
   const LocalBlobOptions options_;
-  bool tmpfile_ = false;  // set once by Open
-  bool link_empty_path_ = false;  // set once by ProbeTmpfile
+  bool tmpfile_ = false;               // set once by Open
+  bool link_empty_path_ = false;       // set once by ProbeTmpfile
   std::atomic<bool> direct_ok_{true};  // cleared when O_DIRECT is refused
   std::atomic<uint64_t> replace_counter_{0};
   LayoutCache trees_;

@@ -70,9 +70,12 @@ INSTANTIATE_TEST_SUITE_P(Temps, LocalBlobServiceTest,
                                            Temps::kUnnamedEmptyPath),
                          [](const ::testing::TestParamInfo<Temps>& info) {
                            switch (info.param) {
-                             case Temps::kNamed: return "Named";
-                             case Temps::kUnnamedViaProc: return "UnnamedViaProc";
-                             case Temps::kUnnamedEmptyPath: return "UnnamedEmptyPath";
+                             case Temps::kNamed:
+                               return "Named";
+                             case Temps::kUnnamedViaProc:
+                               return "UnnamedViaProc";
+                             case Temps::kUnnamedEmptyPath:
+                               return "UnnamedEmptyPath";
                            }
                            return "unknown";
                          });
@@ -295,8 +298,16 @@ absl::StatusOr<bool> WritePrehashed(LocalBlobService& service, std::string_view 
 TEST_P(LocalBlobServiceTest, PrehashedWritesOfEverySizeAroundTheDirectIoLimitsRoundTrip) {
   const uint64_t direct_min = service_->options().direct_io_min;
   ASSERT_GT(direct_min, 0u);
-  std::vector<size_t> sizes = {0, 1, 4095, 4096, 4097, direct_min - 1, direct_min,
-                               direct_min + 1, (1 << 20) + 4096, (5 << 20) + 7};
+  std::vector<size_t> sizes = {0,
+                               1,
+                               4095,
+                               4096,
+                               4097,
+                               direct_min - 1,
+                               direct_min,
+                               direct_min + 1,
+                               (1 << 20) + 4096,
+                               (5 << 20) + 7};
   // Whole (one piece), a page-multiple piece size and odd pieces (which
   // arrive at unaligned offsets and must be gathered).
   for (size_t piece : {size_t{1} << 30, size_t{1} << 20, size_t{65537}}) {
@@ -306,8 +317,8 @@ TEST_P(LocalBlobServiceTest, PrehashedWritesOfEverySizeAroundTheDirectIoLimitsRo
       B3Digest digest = B3Digest::Of(std::string_view(data));
       // Unknown, exact, too small and too big announcements (the write
       // buffer is sized by the announcement and must cope with either).
-      for (uint64_t hint : {uint64_t{0}, uint64_t{size}, uint64_t{size / 3 + 1},
-                            uint64_t{size * 2 + 5}}) {
+      for (uint64_t hint :
+           {uint64_t{0}, uint64_t{size}, uint64_t{size / 3 + 1}, uint64_t{size * 2 + 5}}) {
         auto had = service_->Has(digest);
         ASSERT_TRUE(had.ok());
         auto stored = WritePrehashed(*service_, data, digest, hint, piece);
@@ -391,9 +402,8 @@ TEST_P(LocalBlobServiceTest, ConcurrentPrehashedWritersOfOneBlobStoreItOnce) {
   std::vector<std::thread> threads;
   std::vector<absl::StatusOr<bool>> results(6, false);
   for (size_t i = 0; i < results.size(); ++i) {
-    threads.emplace_back([&, i] {
-      results[i] = WritePrehashed(*service_, data, digest, data.size(), 65536);
-    });
+    threads.emplace_back(
+        [&, i] { results[i] = WritePrehashed(*service_, data, digest, data.size(), 65536); });
   }
   for (auto& t : threads) t.join();
   int stored = 0;

@@ -94,8 +94,7 @@ absl::StatusOr<bool> MemoryBlobService::Has(const B3Digest& digest) {
   return blobs_.contains(digest);
 }
 
-absl::StatusOr<std::unique_ptr<BlobReader>> MemoryBlobService::OpenRead(
-    const B3Digest& digest) {
+absl::StatusOr<std::unique_ptr<BlobReader>> MemoryBlobService::OpenRead(const B3Digest& digest) {
   castor::MutexLock lock(&mu_);
   auto it = blobs_.find(digest);
   if (it == blobs_.end()) return nullptr;

@@ -7,8 +7,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "castore/mutex.h"
 #include "castore/blob/blob_service.h"
+#include "castore/mutex.h"
 
 namespace castor::castore {
 
@@ -21,11 +21,9 @@ class MemoryBlobService : public BlobService {
   // of one blob, exactly one reports that it stored it.
   absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> OpenPrehashedWrite(
       uint64_t size_hint) override;
-  absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(
-      const B3Digest& digest) override;
+  absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(const B3Digest& digest) override;
   absl::Status Sync() override { return absl::OkStatus(); }
-  absl::Status ForEach(
-      const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override;
+  absl::Status ForEach(const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override;
   absl::Status Delete(const B3Digest& digest) override;
 
   // Used by writers. False when the digest was stored already (kept as it was).
@@ -33,8 +31,7 @@ class MemoryBlobService : public BlobService {
 
  private:
   castor::Mutex mu_;
-  absl::flat_hash_map<B3Digest, std::shared_ptr<const std::string>> blobs_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<B3Digest, std::shared_ptr<const std::string>> blobs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace castor::castore

@@ -19,16 +19,14 @@ absl::Status ClosureValidator::Add(const Directory& directory) {
       ASSIGN_OR_RETURN(size, stored_size_(child->digest));
     }
     if (!size.has_value()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "directory ", directory.digest().ToB3(), ": entry ",
-          QuoteName(e.name.str()), " refers to unknown directory ",
-          child->digest.ToB3()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("directory ", directory.digest().ToB3(), ": entry ", QuoteName(e.name.str()),
+                       " refers to unknown directory ", child->digest.ToB3()));
     }
     if (*size != child->size) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "directory ", directory.digest().ToB3(), ": entry ",
-          QuoteName(e.name.str()), " has size ", child->size,
-          " but directory ", child->digest.ToB3(), " has size ", *size));
+          "directory ", directory.digest().ToB3(), ": entry ", QuoteName(e.name.str()),
+          " has size ", child->size, " but directory ", child->digest.ToB3(), " has size ", *size));
     }
   }
   last_ = directory.digest();
@@ -80,11 +78,10 @@ absl::Status WalkClosure(const GetDirectoryFn& get, const B3Digest& root,
     ASSIGN_OR_RETURN(std::optional<Directory> dir, get(digest));
     if (!dir.has_value()) {
       if (first) {
-        return absl::NotFoundError(
-            absl::StrCat("directory ", digest.ToB3(), " not found"));
+        return absl::NotFoundError(absl::StrCat("directory ", digest.ToB3(), " not found"));
       }
-      return absl::FailedPreconditionError(absl::StrCat(
-          "directory ", digest.ToB3(), " below ", root.ToB3(), " is missing"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("directory ", digest.ToB3(), " below ", root.ToB3(), " is missing"));
     }
     first = false;
     for (const Entry& e : dir->entries()) {

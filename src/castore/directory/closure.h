@@ -18,10 +18,8 @@ class ClosureValidator {
  public:
   // `stored_size` answers for a digest not sent in this stream: the size of
   // the stored Directory, or nullopt when it is not stored.
-  using StoredSize =
-      std::function<absl::StatusOr<std::optional<uint64_t>>(const B3Digest&)>;
-  explicit ClosureValidator(StoredSize stored_size)
-      : stored_size_(std::move(stored_size)) {}
+  using StoredSize = std::function<absl::StatusOr<std::optional<uint64_t>>(const B3Digest&)>;
+  explicit ClosureValidator(StoredSize stored_size) : stored_size_(std::move(stored_size)) {}
 
   // Checks every DirectoryNode of `directory` against what was sent before or
   // is stored: FailedPrecondition for an unknown child, InvalidArgument for a
@@ -58,8 +56,7 @@ class ClosurePutter : public DirectoryPutter {
   bool failed_ = false;  // a Put failed: the stream is broken
 };
 
-using GetDirectoryFn =
-    std::function<absl::StatusOr<std::optional<Directory>>(const B3Digest&)>;
+using GetDirectoryFn = std::function<absl::StatusOr<std::optional<Directory>>(const B3Digest&)>;
 
 // Breadth-first walk over `root`'s closure using `get`, each digest once,
 // parents before children (the GetRecursive contract): NotFound when the

@@ -49,13 +49,11 @@ class DirectoryService {
   // refers to it, each digest once. NotFound when the root is missing;
   // FailedPrecondition when something below it is missing. Stops at the
   // first error `fn` returns.
-  virtual absl::Status GetRecursive(
-      const B3Digest& root,
-      const std::function<absl::Status(const Directory&)>& fn) = 0;
+  virtual absl::Status GetRecursive(const B3Digest& root,
+                                    const std::function<absl::Status(const Directory&)>& fn) = 0;
 
   // Every stored digest (gc, verify). Unimplemented for remote backends.
-  virtual absl::Status ForEach(
-      const std::function<absl::Status(const B3Digest&)>& fn) = 0;
+  virtual absl::Status ForEach(const std::function<absl::Status(const B3Digest&)>& fn) = 0;
 
   // Removes Directories (gc). Missing ones are ignored. Unimplemented for
   // remote backends.

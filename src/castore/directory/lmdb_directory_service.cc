@@ -1,6 +1,5 @@
 #include "castore/directory/lmdb_directory_service.h"
 
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "castore/directory/closure.h"

@@ -4,16 +4,14 @@
 #include "castore/status_macros.h"
 
 namespace castor::castore {
-absl::StatusOr<std::optional<Directory>> MemoryDirectoryService::Get(
-    const B3Digest& digest) {
+absl::StatusOr<std::optional<Directory>> MemoryDirectoryService::Get(const B3Digest& digest) {
   castor::MutexLock lock(&mu_);
   auto it = dirs_.find(digest);
   if (it == dirs_.end()) return std::nullopt;
   return it->second;
 }
 
-absl::StatusOr<std::optional<uint64_t>> MemoryDirectoryService::StoredSize(
-    const B3Digest& digest) {
+absl::StatusOr<std::optional<uint64_t>> MemoryDirectoryService::StoredSize(const B3Digest& digest) {
   castor::MutexLock lock(&mu_);
   auto it = dirs_.find(digest);
   if (it == dirs_.end()) return std::nullopt;
@@ -32,12 +30,11 @@ absl::StatusOr<B3Digest> MemoryDirectoryService::Put(const Directory& directory)
 }
 
 absl::StatusOr<std::unique_ptr<DirectoryPutter>> MemoryDirectoryService::OpenPutter() {
-  return std::make_unique<ClosurePutter>(
-      [this](const B3Digest& d) { return StoredSize(d); },
-      [this](const std::vector<Directory>& dirs) {
-        InsertAll(dirs);
-        return absl::OkStatus();
-      });
+  return std::make_unique<ClosurePutter>([this](const B3Digest& d) { return StoredSize(d); },
+                                         [this](const std::vector<Directory>& dirs) {
+                                           InsertAll(dirs);
+                                           return absl::OkStatus();
+                                         });
 }
 
 absl::Status MemoryDirectoryService::GetRecursive(

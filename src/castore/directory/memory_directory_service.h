@@ -16,9 +16,8 @@ class MemoryDirectoryService : public DirectoryService {
   absl::StatusOr<std::optional<Directory>> Get(const B3Digest& digest) override;
   absl::StatusOr<B3Digest> Put(const Directory& directory) override;
   absl::StatusOr<std::unique_ptr<DirectoryPutter>> OpenPutter() override;
-  absl::Status GetRecursive(
-      const B3Digest& root,
-      const std::function<absl::Status(const Directory&)>& fn) override;
+  absl::Status GetRecursive(const B3Digest& root,
+                            const std::function<absl::Status(const Directory&)>& fn) override;
   absl::Status ForEach(const std::function<absl::Status(const B3Digest&)>& fn) override;
   absl::Status Delete(std::span<const B3Digest> digests) override;
 

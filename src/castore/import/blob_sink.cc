@@ -7,8 +7,7 @@
 
 namespace castor::castore {
 
-absl::StatusOr<bool> HasBlobOfSize(BlobService& blobs, const B3Digest& digest,
-                                   uint64_t size) {
+absl::StatusOr<bool> HasBlobOfSize(BlobService& blobs, const B3Digest& digest, uint64_t size) {
   auto stored = blobs.StoredSize(digest);
   // Something that is not the blob sits where it belongs (a store damaged
   // on disk): storing the blob again replaces it.

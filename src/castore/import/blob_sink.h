@@ -50,7 +50,6 @@ class BlobSink {
 
 // Whether `digest` is stored with exactly `size` bytes (the dedup check);
 // false when what is stored there is damaged beyond that (DataLoss).
-absl::StatusOr<bool> HasBlobOfSize(BlobService& blobs, const B3Digest& digest,
-                                   uint64_t size);
+absl::StatusOr<bool> HasBlobOfSize(BlobService& blobs, const B3Digest& digest, uint64_t size);
 
 }  // namespace castor::castore

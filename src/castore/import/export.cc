@@ -195,17 +195,18 @@ absl::StatusOr<Entry> ResolvePath(RootService& roots, DirectoryService& director
   for (size_t i = 1; i < parts.size(); ++i) {
     const auto* d = std::get_if<DirectoryNode>(&current.node);
     if (d == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(QuoteName(walked), " is a ", AV(NodeKind(current.node)), ", not a directory"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          QuoteName(walked), " is a ", AV(NodeKind(current.node)), ", not a directory"));
     }
     ASSIGN_OR_RETURN(std::optional<Directory> dir, directories.Get(d->digest));
     if (!dir) {
-      return absl::NotFoundError(absl::StrCat(QuoteName(walked), ": directory ",
-                                              d->digest.ToB3(), " is not in the store"));
+      return absl::NotFoundError(absl::StrCat(QuoteName(walked), ": directory ", d->digest.ToB3(),
+                                              " is not in the store"));
     }
     const Entry* e = dir->Find(parts[i]);
     walked = absl::StrCat(walked, "/", parts[i]);
-    if (e == nullptr) return absl::NotFoundError(absl::StrCat(QuoteName(walked), ": no such entry"));
+    if (e == nullptr)
+      return absl::NotFoundError(absl::StrCat(QuoteName(walked), ": no such entry"));
     current = *e;
   }
   return current;
@@ -221,11 +222,13 @@ absl::StatusOr<ExportStats> ExportNode(BlobService& blobs, DirectoryService& dir
   std::string trimmed = dest;
   while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
   size_t slash = trimmed.rfind('/');
-  std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : trimmed.substr(0, slash);
+  std::string parent = slash == std::string::npos ? "."
+                       : slash == 0               ? "/"
+                                                  : trimmed.substr(0, slash);
   std::string name = slash == std::string::npos ? trimmed : trimmed.substr(slash + 1);
   if (name.empty() || name == "." || name == "..") {
-    return absl::InvalidArgumentError(absl::StrCat("export destination ", QuoteName(dest),
-                                                   " must name a new entry"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("export destination ", QuoteName(dest), " must name a new entry"));
   }
   Fd parent_fd(open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (parent_fd.fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", parent));

@@ -147,14 +147,14 @@ bool Cancelled(const ImportOptions& opts) {
 }
 
 absl::Status SpecialFileError(const std::string& path, mode_t mode) {
-  const char* kind = S_ISFIFO(mode)  ? "a FIFO"
-                     : S_ISCHR(mode) ? "a character device"
-                     : S_ISBLK(mode) ? "a block device"
+  const char* kind = S_ISFIFO(mode)   ? "a FIFO"
+                     : S_ISCHR(mode)  ? "a character device"
+                     : S_ISBLK(mode)  ? "a block device"
                      : S_ISSOCK(mode) ? "a socket"
                                       : "of an unknown type";
-  return absl::InvalidArgumentError(
-      absl::StrCat(path, ": is ", kind, "; only regular files, directories and symlinks "
-                   "can be imported"));
+  return absl::InvalidArgumentError(absl::StrCat(path, ": is ", kind,
+                                                 "; only regular files, directories and symlinks "
+                                                 "can be imported"));
 }
 
 absl::StatusOr<SymlinkTarget> ReadLink(int dirfd, const char* name, const std::string& path) {
@@ -274,8 +274,8 @@ class Ingester {
     for (size_t i : subdirs) {
       ChildRec& child = out.children[i];
       std::string child_path = JoinPath(path, child.name.str());
-      int cfd = openat(fd, child.name.str().c_str(),
-                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int cfd =
+          openat(fd, child.name.str().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (cfd < 0) return ErrnoStatus(errno, absl::StrCat("open ", child_path));
       RETURN_IF_ERROR(Walk(cfd, child_path, dev, *child.dir, depth + 1));
     }
@@ -358,8 +358,7 @@ class Ingester {
     entries.reserve(dir.children.size());
     for (ChildRec& c : dir.children) {
       if (c.dir) {
-        ASSIGN_OR_RETURN(DirectoryNode n,
-                         PutTree(*c.dir, putter, JoinPath(path, c.name.str())));
+        ASSIGN_OR_RETURN(DirectoryNode n, PutTree(*c.dir, putter, JoinPath(path, c.name.str())));
         c.dir.reset();
         entries.push_back(Entry{std::move(c.name), n});
       } else if (c.file) {
@@ -481,8 +480,8 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
       after.st_mtim.tv_sec != before_mtime.tv_sec ||
       after.st_mtim.tv_nsec != before_mtime.tv_nsec) {
     return absl::AbortedError(absl::StrCat(what, ": changed while being read (expected ",
-                                           expected_size, " bytes, read ", total,
-                                           ", size now ", after.st_size, ")"));
+                                           expected_size, " bytes, read ", total, ", size now ",
+                                           after.st_size, ")"));
   }
   B3Digest digest = hasher.Finalize();
   if (writer == nullptr) {

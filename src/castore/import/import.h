@@ -76,8 +76,7 @@ struct IngestResult {
 // was set. Blobs and Directories already written stay as unreferenced
 // objects for `castor gc`.
 absl::StatusOr<IngestResult> IngestPath(BlobService& blobs, DirectoryService& directories,
-                                        const std::string& path,
-                                        const ImportOptions& options = {});
+                                        const std::string& path, const ImportOptions& options = {});
 
 // Makes every blob durable (blobs.Sync()) and then sets the root `name`.
 absl::Status CommitRoot(BlobService& blobs, RootService& roots, const Entry& root);
@@ -99,8 +98,7 @@ absl::StatusOr<IngestResult> IngestAndCommit(
 // errors. Sets *is_new when the blob was not stored before. A change of the
 // file while it is read (size or mtime) is an error; `mtime_at_open`, when
 // given, is the mtime of the caller's fstat after opening (spares one fstat).
-absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd,
-                                           uint64_t expected_size,
+absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t expected_size,
                                            const std::string& what, bool* is_new,
                                            const std::atomic<bool>* cancel = nullptr,
                                            ImportProgress* progress = nullptr,

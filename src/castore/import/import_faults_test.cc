@@ -34,10 +34,11 @@ class ImportFaultsTest : public ::testing::Test {
 
   size_t RootCount() {
     size_t n = 0;
-    EXPECT_TRUE(roots_->List([&](const Entry&) {
-                        ++n;
-                        return absl::OkStatus();
-                      })
+    EXPECT_TRUE(roots_
+                    ->List([&](const Entry&) {
+                      ++n;
+                      return absl::OkStatus();
+                    })
                     .ok());
     return n;
   }
@@ -82,7 +83,8 @@ TEST_F(ImportFaultsTest, FailingSyncSetsNoRoot) {
   auto result = IngestPath(*blobs_, *dirs_, src_);
   ASSERT_TRUE(result.ok()) << result.status();
   faults_->Set({.kind = FaultKind::kUnavailable});
-  absl::Status s = CommitRoot(*blobs_, *roots_, Entry{*PathComponent::Create("tree"), result->node});
+  absl::Status s =
+      CommitRoot(*blobs_, *roots_, Entry{*PathComponent::Create("tree"), result->node});
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
   EXPECT_EQ(RootCount(), 0u);
 }

@@ -126,8 +126,7 @@ TEST_F(ImportTest, FifoFailsNamingThePath) {
   auto result = IngestPath(blobs_, dirs_, src);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(result.status().message().find("sub/pipe"), absl::string_view::npos)
-      << result.status();
+  EXPECT_NE(result.status().message().find("sub/pipe"), absl::string_view::npos) << result.status();
   EXPECT_NE(result.status().message().find("FIFO"), absl::string_view::npos);
 }
 
@@ -273,7 +272,8 @@ TEST_F(ImportTest, ManyFilesAndDeepNestingRoundTrip) {
   std::string src = tmp_ / "src";
   MakeDir(src);
   MakeDir(src + "/many");
-  for (int i = 0; i < 2000; ++i) WriteFile(src + "/many/f" + std::to_string(i), std::to_string(i % 17));
+  for (int i = 0; i < 2000; ++i)
+    WriteFile(src + "/many/f" + std::to_string(i), std::to_string(i % 17));
   std::string deep = src + "/deep";
   MakeDir(deep);
   // 200 levels of 200-byte names: deeper than PATH_MAX allows as one path.
@@ -319,8 +319,7 @@ TEST_F(ImportTest, RefusesTreesDeeperThanAPathMaxPath) {
   EXPECT_EQ(deep.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(deep.status().message().find("more than 2048 levels deep"), absl::string_view::npos)
       << deep.status();
-  EXPECT_NE(deep.status().message().find("deeper/d/d/d"), absl::string_view::npos)
-      << deep.status();
+  EXPECT_NE(deep.status().message().find("deeper/d/d/d"), absl::string_view::npos) << deep.status();
   testing::RemoveDeepDirs(src);
   testing::RemoveDeepDirs(deeper);
 }

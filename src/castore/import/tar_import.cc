@@ -31,7 +31,8 @@ struct TarNode {
 
 absl::Status ArchiveError(archive* a, const std::string& what) {
   const char* msg = archive_error_string(a);
-  return absl::InvalidArgumentError(absl::StrCat(what, ": ", msg ? msg : "unknown libarchive error"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": ", msg ? msg : "unknown libarchive error"));
 }
 
 // Splits an entry name into validated components.
@@ -111,8 +112,8 @@ class TarIngester {
       if (!slot) {
         slot = std::make_unique<TarNode>();
       } else if (slot->kind != TarNode::kDir) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "tar entry ", QuoteName(name), ": ", QuoteName(parts[i]), " is not a directory"));
+        return absl::InvalidArgumentError(absl::StrCat("tar entry ", QuoteName(name), ": ",
+                                                       QuoteName(parts[i]), " is not a directory"));
       }
       dir = slot.get();
     }
@@ -130,22 +131,25 @@ class TarIngester {
       return absl::InvalidArgumentError(
           absl::StrCat("tar entry ", QuoteName(name), ": names the archive's top level"));
     }
-    ASSIGN_OR_RETURN(TarNode* parent, Parent(parts, name));
+    ASSIGN_OR_RETURN(TarNode * parent, Parent(parts, name));
     auto& slot = parent->children[parts.back()];
 
     if (hardlink != nullptr && archive_entry_size(entry) <= 0) {
       ASSIGN_OR_RETURN(std::vector<std::string> target_parts, SplitEntryName(hardlink));
       const TarNode* target = &root_;
       for (const std::string& p : target_parts) {
-        if (target->kind != TarNode::kDir) { target = nullptr; break; }
+        if (target->kind != TarNode::kDir) {
+          target = nullptr;
+          break;
+        }
         auto it = target->children.find(p);
         target = it == target->children.end() ? nullptr : it->second.get();
         if (target == nullptr) break;
       }
       if (target == nullptr || target->kind != TarNode::kFile) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("tar entry ", QuoteName(name), ": hard link to ",
-                         QuoteName(hardlink), ", which is not an earlier regular file"));
+        return absl::InvalidArgumentError(absl::StrCat("tar entry ", QuoteName(name),
+                                                       ": hard link to ", QuoteName(hardlink),
+                                                       ", which is not an earlier regular file"));
       }
       auto node = std::make_unique<TarNode>();
       node->kind = TarNode::kFile;
@@ -161,7 +165,8 @@ class TarIngester {
       case AE_IFLNK: {
         const char* t = archive_entry_symlink(entry);
         auto target = SymlinkTarget::Create(t ? t : "");
-        if (!target.ok()) return Annotate(target.status(), absl::StrCat("tar entry ", QuoteName(name)));
+        if (!target.ok())
+          return Annotate(target.status(), absl::StrCat("tar entry ", QuoteName(name)));
         auto node = std::make_unique<TarNode>();
         node->kind = TarNode::kSymlink;
         node->target = *std::move(target);
@@ -336,7 +341,8 @@ absl::StatusOr<IngestResult> IngestTarBytes(BlobService& blobs, DirectoryService
                                             const ImportOptions& options) {
   TarIngester ingester(blobs, directories, options);
   return ingester.Run(what, [&](archive* a) -> absl::Status {
-    if (archive_read_open_memory(a, bytes.data(), bytes.size()) == ARCHIVE_OK) return absl::OkStatus();
+    if (archive_read_open_memory(a, bytes.data(), bytes.size()) == ARCHIVE_OK)
+      return absl::OkStatus();
     return ArchiveError(a, what);
   });
 }

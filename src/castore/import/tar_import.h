@@ -31,8 +31,7 @@ namespace castor::castore {
 // Ingests the archive at `path` ("-" reads standard input). The result is
 // always a directory node (the archive's top level).
 absl::StatusOr<IngestResult> IngestTar(BlobService& blobs, DirectoryService& directories,
-                                       const std::string& path,
-                                       const ImportOptions& options = {});
+                                       const std::string& path, const ImportOptions& options = {});
 
 // The same for an archive held in memory (`bytes`, only read during the
 // call); `what` names the archive in errors.

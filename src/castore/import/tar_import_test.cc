@@ -88,7 +88,10 @@ std::string UstarHeader(std::string_view name, char type, size_t size,
   std::snprintf(h.data() + 136, 12, "%011o", 0);
   h[156] = type;
   std::memcpy(h.data() + 157, linkname.data(), std::min<size_t>(linkname.size(), 100));
-  std::memcpy(h.data() + 257, "ustar\0" "00", 8);
+  std::memcpy(h.data() + 257,
+              "ustar\0"
+              "00",
+              8);
   SetChecksum(h);
   return h;
 }
@@ -160,12 +163,13 @@ TEST_F(TarImportTest, TarOfATreeGivesTheSameDigestAsTheTree) {
   ASSERT_TRUE(tree.ok()) << tree.status();
   for (std::string filter : {"none", "gzip", "xz", "zstd"}) {
     std::string tar = tmp_ / ("t." + filter);
-    WriteTar(tar, {{"./", AE_IFDIR},
-                   {"./a", AE_IFREG, "alpha"},
-                   {"./x", AE_IFREG, std::string(3 << 20, 'x'), 0755},
-                   {"d/b", AE_IFREG, ""},  // parent created implicitly
-                   {"d/empty/", AE_IFDIR},
-                   {"d//l", AE_IFLNK, "../a"}},
+    WriteTar(tar,
+             {{"./", AE_IFDIR},
+              {"./a", AE_IFREG, "alpha"},
+              {"./x", AE_IFREG, std::string(3 << 20, 'x'), 0755},
+              {"d/b", AE_IFREG, ""},  // parent created implicitly
+              {"d/empty/", AE_IFDIR},
+              {"d//l", AE_IFLNK, "../a"}},
              filter);
     auto result = IngestTar(blobs_, dirs_, tar);
     ASSERT_TRUE(result.ok()) << filter << ": " << result.status();
@@ -190,7 +194,8 @@ TEST_F(TarImportTest, ArchiveInMemoryGivesTheSameNodeAsTheFile) {
   EXPECT_EQ(from_memory->stats.files, 1u);
   auto garbage = IngestTarBytes(blobs_, dirs_, span.subspan(0, 100), "cut-short");
   ASSERT_FALSE(garbage.ok());
-  EXPECT_NE(garbage.status().message().find("cut-short"), absl::string_view::npos) << garbage.status();
+  EXPECT_NE(garbage.status().message().find("cut-short"), absl::string_view::npos)
+      << garbage.status();
 }
 
 TEST_F(TarImportTest, HardLinkTakesTheTargetsContent) {

@@ -33,9 +33,9 @@ absl::StatusOr<GcStats> CollectGarbage(BlobService& blobs, DirectoryService& dir
       if (live_dirs.contains(d->digest)) continue;
       absl::Status s = WalkClosure(directories, d->digest, mark_entries);
       if (!s.ok()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "root ", QuoteName(root.name.str()), ": cannot read its closure (", s.message(),
-            "); nothing deleted, run `castor verify`"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("root ", QuoteName(root.name.str()), ": cannot read its closure (",
+                         s.message(), "); nothing deleted, run `castor verify`"));
       }
     }
   }

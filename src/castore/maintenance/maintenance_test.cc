@@ -108,8 +108,8 @@ TEST_F(MaintenanceTest, VerifyReportsTreesDeeperThanAPathMaxPath) {
 
 TEST_F(MaintenanceTest, GcDeletesOnlyUnreachableObjects) {
   ASSERT_TRUE(PutBlob(blobs_, "orphan blob").ok());
-  auto orphan_dir = Directory::Create({Entry{*PathComponent::Create("x"),
-                                             FileNode{B3Digest::Of("zzz"), 3, false}}});
+  auto orphan_dir = Directory::Create(
+      {Entry{*PathComponent::Create("x"), FileNode{B3Digest::Of("zzz"), 3, false}}});
   ASSERT_TRUE(orphan_dir.ok());
   ASSERT_TRUE(dirs_.Put(*orphan_dir).ok());
 
@@ -147,8 +147,7 @@ TEST(StoreLockTest, ExclusiveWaitsForSharedHolders) {
   ASSERT_TRUE(a.ok() && b.ok());
   std::atomic<bool> waited{false}, got{false};
   std::thread t([&] {
-    auto ex = StoreLock::Acquire(tmp.path(), StoreLock::Mode::kExclusive,
-                                 [&] { waited = true; });
+    auto ex = StoreLock::Acquire(tmp.path(), StoreLock::Mode::kExclusive, [&] { waited = true; });
     EXPECT_TRUE(ex.ok());
     got = true;
   });

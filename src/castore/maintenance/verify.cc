@@ -72,8 +72,7 @@ class Verifier {
 
  private:
   // `depth`: levels below the root.
-  void VisitNode(const std::string& root, const std::string& path, const Node& node,
-                 size_t depth) {
+  void VisitNode(const std::string& root, const std::string& path, const Node& node, size_t depth) {
     if (const auto* f = std::get_if<FileNode>(&node)) {
       blob_refs_[f->digest].push_back(BlobRef{root, path, f->size});
     } else if (const auto* d = std::get_if<DirectoryNode>(&node)) {
@@ -89,7 +88,8 @@ class Verifier {
     if (good_dirs_.contains(node.digest)) return;
     auto dir = directories_.Get(node.digest);
     if (!dir.ok()) {
-      Problem(root, path, absl::StrCat("directory ", node.digest.ToB3(), ": ", dir.status().message()));
+      Problem(root, path,
+              absl::StrCat("directory ", node.digest.ToB3(), ": ", dir.status().message()));
       return;
     }
     if (!dir->has_value()) {
@@ -99,13 +99,15 @@ class Verifier {
     const Directory& d = **dir;
     ++stats_.directories;
     if (d.size() != node.size) {
-      Problem(root, path, absl::StrCat("directory ", node.digest.ToB3(), " has size ", d.size(),
-                                       ", its parent says ", node.size));
+      Problem(root, path,
+              absl::StrCat("directory ", node.digest.ToB3(), " has size ", d.size(),
+                           ", its parent says ", node.size));
     }
     uint64_t problems_before = stats_.problems;
     if (depth == kMaxTreeDepth && !d.entries().empty()) {
-      Problem(root, path, absl::StrCat("has entries more than ", kMaxTreeDepth,
-                                       " levels deep (not checked; export refuses them)"));
+      Problem(root, path,
+              absl::StrCat("has entries more than ", kMaxTreeDepth,
+                           " levels deep (not checked; export refuses them)"));
     } else {
       for (const Entry& e : d.entries()) {
         VisitNode(root, absl::StrCat(path, "/", e.name.str()), e.node, depth + 1);
@@ -136,7 +138,8 @@ class Verifier {
       off += *n;
     }
     bytes += off;
-    if (off != size) return absl::StrCat("blob ", digest.ToB3(), ": short read, ", off, " of ", size, " bytes");
+    if (off != size)
+      return absl::StrCat("blob ", digest.ToB3(), ": short read, ", off, " of ", size, " bytes");
     B3Digest actual = hasher.Finalize();
     if (actual != digest) {
       return absl::StrCat("blob ", digest.ToB3(), ": stored bytes hash to ", actual.ToB3());
@@ -181,7 +184,8 @@ absl::StatusOr<VerifyStats> VerifyStore(BlobService& blobs, DirectoryService& di
     }
   }
   for (const Entry& e : selected) v.VerifyRoot(e);
-  v.VerifyBlobs(options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency()));
+  v.VerifyBlobs(options.threads ? options.threads
+                                : std::max(1u, std::thread::hardware_concurrency()));
   return v.stats_;
 }
 

@@ -120,8 +120,7 @@ class FaultyBlobs : public BlobService {
     if (WriteFails(*faults_)) return InjectedUnavailable("blob sync");
     return inner_->Sync();
   }
-  absl::Status ForEach(
-      const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override {
+  absl::Status ForEach(const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override {
     if (faults_->Next() == FaultKind::kUnavailable) return InjectedUnavailable("blob list");
     return inner_->ForEach(fn);
   }

@@ -24,10 +24,10 @@
 #include <cstdint>
 #include <memory>
 
-#include "castore/mutex.h"
 #include "absl/time/time.h"
 #include "castore/blob/blob_service.h"
 #include "castore/directory/directory_service.h"
+#include "castore/mutex.h"
 #include "castore/roots/root_service.h"
 
 namespace castor::castore::testing {

@@ -83,7 +83,8 @@ TEST_F(FaultyServicesTest, DirectoriesAnswerAnotherDirectoryWhenDamaged) {
   auto dirs = FaultyDirectoryService(inner, faults_);
   auto d = Directory::Create(
       {Entry{*PathComponent::Create("a"), FileNode{B3Digest::Of(std::string_view("a")), 1, false}},
-       Entry{*PathComponent::Create("b"), FileNode{B3Digest::Of(std::string_view("b")), 1, false}}});
+       Entry{*PathComponent::Create("b"),
+             FileNode{B3Digest::Of(std::string_view("b")), 1, false}}});
   ASSERT_TRUE(d.ok());
   ASSERT_TRUE(inner->Put(*d).ok());
   for (FaultKind kind : {FaultKind::kTruncate, FaultKind::kCorrupt}) {
@@ -103,7 +104,8 @@ TEST_F(FaultyServicesTest, DirectoriesAnswerAnotherDirectoryWhenDamaged) {
 TEST_F(FaultyServicesTest, RootsFailWithUnavailableOrDataLoss) {
   auto roots = FaultyRootService(std::make_shared<MemoryRootService>(), faults_);
   auto name = *PathComponent::Create("r");
-  ASSERT_TRUE(roots->Put(Entry{name, FileNode{B3Digest::Of(std::string_view("r")), 1, false}}).ok());
+  ASSERT_TRUE(
+      roots->Put(Entry{name, FileNode{B3Digest::Of(std::string_view("r")), 1, false}}).ok());
   faults_->Set({.kind = FaultKind::kCorrupt});
   EXPECT_EQ(roots->Get(name).status().code(), absl::StatusCode::kDataLoss);
   faults_->Set({.kind = FaultKind::kUnavailable});

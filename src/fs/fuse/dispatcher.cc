@@ -89,8 +89,8 @@ void Dispatcher::Handle(std::span<const uint8_t> request, Responder& responder) 
     fuse_in_header h;
     if (request.size() >= sizeof(h)) {
       std::memcpy(&h, request.data(), sizeof(h));
-      if (h.opcode != FUSE_FORGET && h.opcode != FUSE_BATCH_FORGET &&
-          h.opcode != FUSE_INTERRUPT && h.opcode != FUSE_NOTIFY_REPLY) {
+      if (h.opcode != FUSE_FORGET && h.opcode != FUSE_BATCH_FORGET && h.opcode != FUSE_INTERRUPT &&
+          h.opcode != FUSE_NOTIFY_REPLY) {
         len = ReplyWriter(responder.ReplyBuffer(), h.unique).Error(EINVAL);
       }
     }
@@ -304,9 +304,7 @@ size_t Dispatcher::DoListXattr(RequestReader& req, ReplyWriter& reply) {
 
 size_t Dispatcher::DoNoReply(RequestReader&, ReplyWriter&) { return 0; }
 
-size_t Dispatcher::DoReadOnly(RequestReader&, ReplyWriter& reply) {
-  return reply.Error(EROFS);
-}
+size_t Dispatcher::DoReadOnly(RequestReader&, ReplyWriter& reply) { return reply.Error(EROFS); }
 
 size_t Dispatcher::DoNotImplemented(RequestReader&, ReplyWriter& reply) {
   return reply.Error(ENOSYS);

@@ -74,10 +74,10 @@ class DispatcherTest : public ::testing::Test {
     services_.roots = std::make_shared<castore::MemoryRootService>();
     auto digest = castore::PutBlob(*services_.blobs, "hello");
     EXPECT_TRUE(digest.ok());
-    EXPECT_TRUE(services_.roots
-                    ->Put(Entry{*PathComponent::Create("hello"),
-                                castore::FileNode{*digest, 5, false}})
-                    .ok());
+    EXPECT_TRUE(
+        services_.roots
+            ->Put(Entry{*PathComponent::Create("hello"), castore::FileNode{*digest, 5, false}})
+            .ok());
     auto dir = castore::Directory::Create(
         {Entry{*PathComponent::Create("a"), castore::FileNode{*digest, 5, false}},
          Entry{*PathComponent::Create("b"), castore::FileNode{*digest, 5, true}}});
@@ -103,8 +103,8 @@ class DispatcherTest : public ::testing::Test {
     in.major = 7;
     in.minor = 38;
     in.max_readahead = 128 * 1024;
-    in.flags = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO |
-               FUSE_MAX_PAGES | FUSE_PARALLEL_DIROPS | FUSE_POSIX_LOCKS | FUSE_INIT_EXT;
+    in.flags = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_MAX_PAGES |
+               FUSE_PARALLEL_DIROPS | FUSE_POSIX_LOCKS | FUSE_INIT_EXT;
     TestResponder r = Send(Frame(FUSE_INIT, 0, 1, Bytes(in)));
     ASSERT_EQ(r.Header().error, 0);
   }
@@ -239,9 +239,9 @@ TEST_F(DispatcherTest, OversizedFramesGetErrorsAndNoNewInodes) {
 
 TEST_F(DispatcherTest, TruncatedFixedHeadersAreEinval) {
   Init();
-  for (uint32_t op : {FUSE_GETATTR, FUSE_OPEN, FUSE_READ, FUSE_OPENDIR, FUSE_READDIR,
-                      FUSE_READDIRPLUS, FUSE_RELEASE, FUSE_ACCESS, FUSE_GETXATTR,
-                      FUSE_LISTXATTR, FUSE_FLUSH}) {
+  for (uint32_t op :
+       {FUSE_GETATTR, FUSE_OPEN, FUSE_READ, FUSE_OPENDIR, FUSE_READDIR, FUSE_READDIRPLUS,
+        FUSE_RELEASE, FUSE_ACCESS, FUSE_GETXATTR, FUSE_LISTXATTR, FUSE_FLUSH}) {
     TestResponder r = Send(Frame(op, 1, 11, std::string(3, '\0')));
     EXPECT_EQ(r.Header().error, -EINVAL) << Dispatcher::OpcodeName(op);
     EXPECT_EQ(r.length, sizeof(fuse_out_header));
@@ -256,14 +256,15 @@ TEST_F(DispatcherTest, NameWithoutNulIsEinval) {
 
 TEST_F(DispatcherTest, MutationsAreErofsAndUnknownOpcodesEnosys) {
   Init();
-  for (uint32_t op : {FUSE_SETATTR, FUSE_SYMLINK, FUSE_MKNOD, FUSE_MKDIR, FUSE_UNLINK,
-                      FUSE_RMDIR, FUSE_RENAME, FUSE_RENAME2, FUSE_LINK, FUSE_WRITE,
-                      FUSE_SETXATTR, FUSE_REMOVEXATTR, FUSE_CREATE, FUSE_FALLOCATE,
-                      FUSE_COPY_FILE_RANGE, FUSE_TMPFILE}) {
+  for (uint32_t op :
+       {FUSE_SETATTR, FUSE_SYMLINK, FUSE_MKNOD, FUSE_MKDIR, FUSE_UNLINK, FUSE_RMDIR, FUSE_RENAME,
+        FUSE_RENAME2, FUSE_LINK, FUSE_WRITE, FUSE_SETXATTR, FUSE_REMOVEXATTR, FUSE_CREATE,
+        FUSE_FALLOCATE, FUSE_COPY_FILE_RANGE, FUSE_TMPFILE}) {
     EXPECT_EQ(Send(Frame(op, 1, 4, std::string(64, '\0'))).Header().error, -EROFS)
         << Dispatcher::OpcodeName(op);
   }
-  for (uint32_t op : std::initializer_list<uint32_t>{19u, 0u, FUSE_IOCTL, FUSE_LSEEK, FUSE_GETLK, 4096u, 0xffffffffu}) {
+  for (uint32_t op : std::initializer_list<uint32_t>{19u, 0u, FUSE_IOCTL, FUSE_LSEEK, FUSE_GETLK,
+                                                     4096u, 0xffffffffu}) {
     EXPECT_EQ(Send(Frame(op, 1, 4, std::string(64, '\0'))).Header().error, -ENOSYS) << op;
   }
 }
@@ -273,7 +274,7 @@ TEST_F(DispatcherTest, LookupCountsFollowLookupAndForget) {
   uint64_t dir = Lookup(1, "dir");
   uint64_t a = Lookup(dir, "a");
   EXPECT_EQ(Lookup(dir, "a"), a);
-  EXPECT_NE(Lookup(dir, "b"), a);  // same blob, different mode: own inode
+  EXPECT_NE(Lookup(dir, "b"), a);    // same blob, different mode: own inode
   EXPECT_EQ(Lookup(1, "hello"), a);  // same blob and mode as dir/a: same inode
   Lookup(dir, "c", ENOENT);
   Lookup(1, "hell", ENOENT);
@@ -328,9 +329,9 @@ TEST_F(DispatcherTest, ReaddirPlusResumesAtOffsetAndRespectsSize) {
     ASSERT_EQ(n, sizeof(fuse_direntplus) + 8);
     fuse_direntplus d;
     std::memcpy(&d, r.buffer.data() + sizeof(fuse_out_header), sizeof(d));
-    names.emplace_back(reinterpret_cast<const char*>(r.buffer.data()) +
-                           sizeof(fuse_out_header) + sizeof(d),
-                       d.dirent.namelen);
+    names.emplace_back(
+        reinterpret_cast<const char*>(r.buffer.data()) + sizeof(fuse_out_header) + sizeof(d),
+        d.dirent.namelen);
     EXPECT_EQ(d.dirent.type, uint32_t{DT_REG});
     EXPECT_EQ(d.entry_out.nodeid, d.dirent.ino);
     rin.offset = d.dirent.off;

@@ -23,8 +23,7 @@ class Filesystem {
   // LOOKUP of `name` in directory `parent`. On success fills `out` and takes
   // one lookup reference on out->nodeid (released by Forget).
   // Errors: ENOENT (no such entry or stale parent), ENOTDIR, EPERM, EIO.
-  virtual int Lookup(uint64_t parent, std::string_view name,
-                     fuse_entry_out* out) = 0;
+  virtual int Lookup(uint64_t parent, std::string_view name, fuse_entry_out* out) = 0;
   // FORGET / BATCH_FORGET: drops `nlookup` references. No reply.
   virtual void Forget(uint64_t ino, uint64_t nlookup) = 0;
   // GETATTR. Errors: ENOENT (unknown inode).
@@ -38,8 +37,8 @@ class Filesystem {
   // READ of at most buf.size() bytes at `offset` through handle `fh`; sets
   // *n to the bytes read (short only at the end of the file).
   // Errors: EBADF (unknown handle), EIO.
-  virtual int Read(uint64_t ino, uint64_t fh, uint64_t offset,
-                   std::span<uint8_t> buf, size_t* n) = 0;
+  virtual int Read(uint64_t ino, uint64_t fh, uint64_t offset, std::span<uint8_t> buf,
+                   size_t* n) = 0;
   // RELEASE of a file handle (unknown handles are ignored).
   virtual void Release(uint64_t ino, uint64_t fh) = 0;
   // OPENDIR. Errors: ENOENT, ENOTDIR, EROFS (write access asked).
@@ -48,8 +47,7 @@ class Filesystem {
   // caller saw, 0 at the start) into `out` until it is full or the listing
   // ends. For READDIRPLUS every entry written takes one lookup reference.
   // Errors: EBADF, EPERM (listing not allowed), EIO.
-  virtual int ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus,
-                      DirentWriter& out) = 0;
+  virtual int ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus, DirentWriter& out) = 0;
   virtual void ReleaseDir(uint64_t ino, uint64_t fh) = 0;
   // STATFS.
   virtual int StatFs(uint64_t ino, fuse_kstatfs* out) = 0;
@@ -57,8 +55,7 @@ class Filesystem {
   virtual int Access(uint64_t ino, uint32_t mask) = 0;
   // GETXATTR: the whole value. Errors: ENOENT, ENODATA, ENOSYS (xattrs not
   // offered at all: the kernel then stops asking).
-  virtual int GetXattr(uint64_t ino, std::string_view name,
-                       std::string* value) = 0;
+  virtual int GetXattr(uint64_t ino, std::string_view name, std::string* value) = 0;
   // LISTXATTR: the NUL-terminated names, concatenated. Errors as GetXattr.
   virtual int ListXattr(uint64_t ino, std::string* names) = 0;
   // DESTROY (or the connection going away): every lookup reference and

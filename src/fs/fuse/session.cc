@@ -24,8 +24,7 @@ int Session::Init(const fuse_init_in& in, fuse_init_out* out, size_t* out_size) 
     return 0;
   }
   if (in.minor < kOldestMinor) {
-    spdlog::error("FUSE INIT: kernel protocol 7.{} is older than 7.{}", in.minor,
-                  kOldestMinor);
+    spdlog::error("FUSE INIT: kernel protocol 7.{} is older than 7.{}", in.minor, kOldestMinor);
     init_claimed_.store(false);
     return EPROTO;
   }
@@ -56,8 +55,7 @@ int Session::Init(const fuse_init_in& in, fuse_init_out* out, size_t* out_size) 
   flags_ = agreed;
   max_pages_ = max_pages;
   initialized_.store(true, std::memory_order_release);
-  spdlog::debug("FUSE INIT: protocol 7.{}, flags {:#x}, max_pages {}", minor_,
-                flags_, max_pages_);
+  spdlog::debug("FUSE INIT: protocol 7.{}, flags {:#x}, max_pages {}", minor_, flags_, max_pages_);
   return 0;
 }
 

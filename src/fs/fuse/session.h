@@ -23,8 +23,8 @@ struct SessionOptions {
   uint16_t max_background = 64;
   // Flags asked for when the kernel offers them.
   uint64_t want = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO |
-                  FUSE_PARALLEL_DIROPS | FUSE_CACHE_SYMLINKS | FUSE_MAX_PAGES |
-                  FUSE_BIG_WRITES | FUSE_ABORT_ERROR | FUSE_INIT_EXT;
+                  FUSE_PARALLEL_DIROPS | FUSE_CACHE_SYMLINKS | FUSE_MAX_PAGES | FUSE_BIG_WRITES |
+                  FUSE_ABORT_ERROR | FUSE_INIT_EXT;
 };
 
 class Session {

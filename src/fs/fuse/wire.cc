@@ -4,8 +4,7 @@
 
 namespace castor::fs::fuse {
 
-std::optional<RequestReader> RequestReader::Parse(
-    std::span<const uint8_t> request) {
+std::optional<RequestReader> RequestReader::Parse(std::span<const uint8_t> request) {
   fuse_in_header h;
   if (request.size() < sizeof(h)) return std::nullopt;
   std::memcpy(&h, request.data(), sizeof(h));
@@ -49,8 +48,7 @@ size_t ReplyWriter::Bytes(std::string_view bytes) {
   return Ok(bytes.size());
 }
 
-bool DirentWriter::Add(std::string_view name, uint64_t ino, uint32_t type,
-                       uint64_t next_offset) {
+bool DirentWriter::Add(std::string_view name, uint64_t ino, uint32_t type, uint64_t next_offset) {
   size_t rec = RecordSize(name.size(), false);
   if (used_ + rec > out_.size()) return false;
   uint8_t* p = out_.data() + used_;
@@ -66,8 +64,8 @@ bool DirentWriter::Add(std::string_view name, uint64_t ino, uint32_t type,
   return true;
 }
 
-bool DirentWriter::AddPlus(std::string_view name, const fuse_entry_out& entry,
-                           uint32_t type, uint64_t next_offset) {
+bool DirentWriter::AddPlus(std::string_view name, const fuse_entry_out& entry, uint32_t type,
+                           uint64_t next_offset) {
   size_t rec = RecordSize(name.size(), true);
   if (used_ + rec > out_.size()) return false;
   uint8_t* p = out_.data() + used_;

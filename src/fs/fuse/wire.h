@@ -56,8 +56,7 @@ class RequestReader {
   std::span<const uint8_t> Rest() const { return body_.subspan(pos_); }
 
  private:
-  RequestReader(const fuse_in_header& h, std::span<const uint8_t> body)
-      : header_(h), body_(body) {}
+  RequestReader(const fuse_in_header& h, std::span<const uint8_t> body) : header_(h), body_(body) {}
   fuse_in_header header_;
   std::span<const uint8_t> body_;
   size_t pos_ = 0;
@@ -69,15 +68,13 @@ class RequestReader {
 // (then no reply can be sent at all).
 class ReplyWriter {
  public:
-  ReplyWriter(std::span<uint8_t> buffer, uint64_t unique)
-      : buffer_(buffer), unique_(unique) {}
+  ReplyWriter(std::span<uint8_t> buffer, uint64_t unique) : buffer_(buffer), unique_(unique) {}
 
   // Room for the payload (after the header); empty when the buffer is
   // smaller than a header.
   std::span<uint8_t> Payload() const {
-    return buffer_.size() < sizeof(fuse_out_header)
-               ? std::span<uint8_t>()
-               : buffer_.subspan(sizeof(fuse_out_header));
+    return buffer_.size() < sizeof(fuse_out_header) ? std::span<uint8_t>()
+                                                    : buffer_.subspan(sizeof(fuse_out_header));
   }
 
   // An error reply (`errnum` > 0, sent as -errnum).
@@ -116,10 +113,9 @@ class DirentWriter {
   }
   // Appends a record; false (nothing written) when it does not fit.
   // `next_offset` is the offset that resumes after this entry.
-  bool Add(std::string_view name, uint64_t ino, uint32_t type,
-           uint64_t next_offset);
-  bool AddPlus(std::string_view name, const fuse_entry_out& entry,
-               uint32_t type, uint64_t next_offset);
+  bool Add(std::string_view name, uint64_t ino, uint32_t type, uint64_t next_offset);
+  bool AddPlus(std::string_view name, const fuse_entry_out& entry, uint32_t type,
+               uint64_t next_offset);
 
   size_t size() const { return used_; }
   static size_t RecordSize(size_t name_length, bool plus) {

@@ -58,21 +58,21 @@ absl::Status WaitChild(pid_t pid, std::string_view what) {
     if (errno != EINTR) return ErrnoStatus(errno, what);
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat(
-      AV(what), " failed (", WIFEXITED(status) ? absl::StrCat("exit code ", WEXITSTATUS(status))
-                                          : absl::StrCat("signal ", WTERMSIG(status)),
-      ")"));
+  return absl::UnavailableError(absl::StrCat(AV(what), " failed (",
+                                             WIFEXITED(status)
+                                                 ? absl::StrCat("exit code ", WEXITSTATUS(status))
+                                                 : absl::StrCat("signal ", WTERMSIG(status)),
+                                             ")"));
 }
 
 absl::Status FusermountUnmount(const std::string& mountpoint) {
-  ASSIGN_OR_RETURN(pid_t pid, SpawnFusermount({"-u", "-z", "-q", "--", mountpoint}, "",
-                                              nullptr));
+  ASSIGN_OR_RETURN(pid_t pid, SpawnFusermount({"-u", "-z", "-q", "--", mountpoint}, "", nullptr));
   return WaitChild(pid, absl::StrCat("fusermount3 -u -z ", mountpoint));
 }
 
 std::string ClearCommand(const std::string& mountpoint) {
-  return absl::StrCat("fusermount3 -u -z '", mountpoint, "' (or, as root, umount -l '",
-                      mountpoint, "')");
+  return absl::StrCat("fusermount3 -u -z '", mountpoint, "' (or, as root, umount -l '", mountpoint,
+                      "')");
 }
 
 absl::StatusOr<int> MountWithSyscall(const MountOptions& o, mode_t root_mode) {
@@ -82,7 +82,7 @@ absl::StatusOr<int> MountWithSyscall(const MountOptions& o, mode_t root_mode) {
   char mode[16];
   std::snprintf(mode, sizeof(mode), "%o", root_mode & S_IFMT);
   std::string data = absl::StrCat("fd=", fd, ",rootmode=", mode, ",user_id=", getuid(),
-                      ",group_id=", getgid(), ",default_permissions");
+                                  ",group_id=", getgid(), ",default_permissions");
   if (o.allow_other) data += ",allow_other";
   unsigned long flags = MS_NOSUID | MS_NODEV | MS_RDONLY;
   std::string type = "fuse." + o.fsname;
@@ -103,15 +103,14 @@ absl::StatusOr<int> MountWithFusermount(const MountOptions& o) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return ErrnoStatus(errno, "socketpair");
   fcntl(sv[0], F_SETFD, FD_CLOEXEC);
-  std::string opts = absl::StrCat("ro,nosuid,nodev,default_permissions,fsname=", o.fsname,
-                                  ",subtype=", o.fsname);
+  std::string opts =
+      absl::StrCat("ro,nosuid,nodev,default_permissions,fsname=", o.fsname, ",subtype=", o.fsname);
   if (o.allow_other) opts += ",allow_other";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addclose(&actions, sv[0]);
-  absl::StatusOr<pid_t> pid =
-      SpawnFusermount({"-o", opts, "--", o.mountpoint}, absl::StrCat("_FUSE_COMMFD=", sv[1]),
-                      &actions);
+  absl::StatusOr<pid_t> pid = SpawnFusermount({"-o", opts, "--", o.mountpoint},
+                                              absl::StrCat("_FUSE_COMMFD=", sv[1]), &actions);
   posix_spawn_file_actions_destroy(&actions);
   close(sv[1]);
   if (!pid.ok()) {
@@ -204,14 +203,16 @@ bool IsStaleMount(const std::string& path) {
   return statfs(path.c_str(), &st) != 0 && errno == ENOTCONN;
 }
 
-absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(
-    fuse::RequestHandler& handler, fuse::Session& session, MountOptions options) {
+absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(fuse::RequestHandler& handler,
+                                                                      fuse::Session& session,
+                                                                      MountOptions options) {
   const std::string& mp = options.mountpoint;
   bool use_fusermount = options.force_fusermount || geteuid() != 0;
   if (IsStaleMount(mp)) {
-    spdlog::warn("{} is a stale FUSE mount (transport endpoint is not connected); "
-                 "unmounting it",
-                 mp);
+    spdlog::warn(
+        "{} is a stale FUSE mount (transport endpoint is not connected); "
+        "unmounting it",
+        mp);
     if (use_fusermount) {
       (void)FusermountUnmount(mp);
     } else {
@@ -230,8 +231,8 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(
   if (!S_ISDIR(st.st_mode)) {
     return absl::FailedPreconditionError(absl::StrCat("mount point ", mp, " is not a directory"));
   }
-  absl::StatusOr<int> fd = use_fusermount ? MountWithFusermount(options)
-                                          : MountWithSyscall(options, st.st_mode);
+  absl::StatusOr<int> fd =
+      use_fusermount ? MountWithFusermount(options) : MountWithSyscall(options, st.st_mode);
   if (!fd.ok()) return fd.status();
   std::unique_ptr<DevFuseSession> s(
       new DevFuseSession(handler, session, std::move(options), *fd, use_fusermount));
@@ -301,8 +302,7 @@ void DevFuseSession::Worker(int fd) {
       if (errno != ENODEV) spdlog::error("reading /dev/fuse: {}", std::strerror(errno));
       break;
     }
-    handler_.Handle(std::span<const uint8_t>(request.data(), static_cast<size_t>(n)),
-                    responder);
+    handler_.Handle(std::span<const uint8_t>(request.data(), static_cast<size_t>(n)), responder);
     responder.AwaitAndReset();
   }
   live_workers_.fetch_sub(1);
@@ -346,8 +346,7 @@ absl::Status DevFuseSession::Stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (!finished()) {
-    spdlog::warn("{} still busy after unmount; aborting the FUSE connection",
-                 options_.mountpoint);
+    spdlog::warn("{} still busy after unmount; aborting the FUSE connection", options_.mountpoint);
     AbortConnection();
   }
   for (std::thread& t : workers_) t.join();

@@ -44,8 +44,9 @@ class DevFuseSession {
   // NotFound / FailedPrecondition (not a directory, stale mount that cannot
   // be cleared, with the command that clears it), PermissionDenied,
   // Unavailable (mount or fusermount3 failing).
-  static absl::StatusOr<std::unique_ptr<DevFuseSession>> Start(
-      fuse::RequestHandler& handler, fuse::Session& session, MountOptions options);
+  static absl::StatusOr<std::unique_ptr<DevFuseSession>> Start(fuse::RequestHandler& handler,
+                                                               fuse::Session& session,
+                                                               MountOptions options);
 
   // Stop()s.
   ~DevFuseSession();
@@ -60,8 +61,8 @@ class DevFuseSession {
   int threads() const { return static_cast<int>(workers_.size()); }
 
  private:
-  DevFuseSession(fuse::RequestHandler& handler, fuse::Session& session,
-                 MountOptions options, int fd, bool via_fusermount);
+  DevFuseSession(fuse::RequestHandler& handler, fuse::Session& session, MountOptions options,
+                 int fd, bool via_fusermount);
   void Worker(int fd);
   absl::Status Unmount();
   void AbortConnection();

@@ -19,7 +19,8 @@ absl::Status GuestMemory::Validate(std::span<const MemoryRegionDesc> regions) {
   }
   for (size_t i = 0; i < regions.size(); ++i) {
     const MemoryRegionDesc& r = regions[i];
-    if (r.memory_size == 0) return absl::InvalidArgumentError(absl::StrCat("region ", i, " is empty"));
+    if (r.memory_size == 0)
+      return absl::InvalidArgumentError(absl::StrCat("region ", i, " is empty"));
     uint64_t end;
     if (__builtin_add_overflow(r.guest_phys_addr, r.memory_size, &end) ||
         __builtin_add_overflow(r.userspace_addr, r.memory_size, &end) ||
@@ -51,18 +52,20 @@ absl::StatusOr<std::unique_ptr<GuestMemory>> GuestMemory::Create(
     size_t length = regions[i].mmap_offset + regions[i].memory_size;
     // A file shorter than the region would SIGBUS on access.
     struct stat st;
-    if (fstat(fds[i], &st) != 0) return ErrnoStatus(errno, absl::StrCat("fstat of region ", i, "'s fd"));
+    if (fstat(fds[i], &st) != 0)
+      return ErrnoStatus(errno, absl::StrCat("fstat of region ", i, "'s fd"));
     if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) < length) {
-      return absl::InvalidArgumentError(absl::StrCat("region ", i, " needs ", length, " bytes of its file, which has ",
-                                                     st.st_size));
+      return absl::InvalidArgumentError(absl::StrCat("region ", i, " needs ", length,
+                                                     " bytes of its file, which has ", st.st_size));
     }
-    void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fds[i], 0);
+    void* base =
+        mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fds[i], 0);
     if (base == MAP_FAILED) {
       return ErrnoStatus(errno, absl::StrCat("mmap of guest memory region ", i, " (",
                                              regions[i].memory_size, " bytes)"));
     }
-    mem->regions_.push_back(Region{regions[i], static_cast<uint8_t*>(base) + regions[i].mmap_offset,
-                                   base, length});
+    mem->regions_.push_back(
+        Region{regions[i], static_cast<uint8_t*>(base) + regions[i].mmap_offset, base, length});
   }
   std::sort(mem->regions_.begin(), mem->regions_.end(), [](const Region& a, const Region& b) {
     return a.desc.guest_phys_addr < b.desc.guest_phys_addr;
@@ -73,7 +76,8 @@ absl::StatusOr<std::unique_ptr<GuestMemory>> GuestMemory::Create(
 absl::StatusOr<std::unique_ptr<GuestMemory>> GuestMemory::CreateUnowned(
     std::span<const MemoryRegionDesc> regions, std::span<uint8_t* const> hosts) {
   RETURN_IF_ERROR(Validate(regions));
-  if (hosts.size() != regions.size()) return absl::InvalidArgumentError("one host pointer per region");
+  if (hosts.size() != regions.size())
+    return absl::InvalidArgumentError("one host pointer per region");
   std::unique_ptr<GuestMemory> mem(new GuestMemory);
   for (size_t i = 0; i < regions.size(); ++i) {
     mem->regions_.push_back(Region{regions[i], hosts[i], nullptr, 0});
@@ -92,7 +96,8 @@ GuestMemory::~GuestMemory() {
 
 const GuestMemory::Region* GuestMemory::FindGuest(uint64_t gpa) const {
   for (const Region& r : regions_) {
-    if (gpa >= r.desc.guest_phys_addr && gpa - r.desc.guest_phys_addr < r.desc.memory_size) return &r;
+    if (gpa >= r.desc.guest_phys_addr && gpa - r.desc.guest_phys_addr < r.desc.memory_size)
+      return &r;
   }
   return nullptr;
 }

@@ -59,8 +59,8 @@ class GuestMemory {
  private:
   struct Region {
     MemoryRegionDesc desc;
-    uint8_t* host = nullptr;    // start of the region's bytes
-    void* map_base = nullptr;   // what to munmap (nullptr: not owned)
+    uint8_t* host = nullptr;   // start of the region's bytes
+    void* map_base = nullptr;  // what to munmap (nullptr: not owned)
     size_t map_length = 0;
   };
   GuestMemory() = default;

@@ -20,8 +20,8 @@ namespace {
 template <typename T>
 absl::StatusOr<T> PayloadAs(const VhostMessage& msg, const char* what) {
   if (msg.payload.size() != sizeof(T)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " payload has ", msg.payload.size(),
-                                                   " bytes, expected ", sizeof(T)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " payload has ", msg.payload.size(), " bytes, expected ", sizeof(T)));
   }
   T v;
   std::memcpy(&v, msg.payload.data(), sizeof(T));
@@ -63,12 +63,14 @@ bool ExpectsReply(uint32_t request) {
 
 VhostUserBackend::VhostUserBackend(VirtioDevice& device)
     : device_(device),
-      offered_features_(device.DeviceFeatures() | vhost::kFeatureVersion1 | vhost::kFeatureIndirectDesc |
-                        vhost::kFeatureEventIdx | vhost::kFeatureProtocolFeatures),
+      offered_features_(device.DeviceFeatures() | vhost::kFeatureVersion1 |
+                        vhost::kFeatureIndirectDesc | vhost::kFeatureEventIdx |
+                        vhost::kFeatureProtocolFeatures),
       // CONFIG is not offered: QEMU's vhost-user-fs keeps the config space
       // itself (and warns about backends offering it); GET_CONFIG is still
       // answered for frontends that send it anyway.
-      offered_protocol_(vhost::kProtocolMq | vhost::kProtocolReplyAck | vhost::kProtocolResetDevice) {
+      offered_protocol_(vhost::kProtocolMq | vhost::kProtocolReplyAck |
+                        vhost::kProtocolResetDevice) {
   for (uint32_t i = 0; i < device.NumQueues(); ++i) vrings_.push_back(std::make_unique<Vring>());
 }
 
@@ -103,7 +105,8 @@ absl::Status VhostUserBackend::ServeConnection(int sock, int stop_fd) {
       result = Annotate(reply.status(), absl::StrCat("malformed vhost-user message ", m.request));
       break;
     }
-    if (!reply.ok()) spdlog::warn("vhost-user request {} failed: {}", m.request, SV(reply.status().message()));
+    if (!reply.ok())
+      spdlog::warn("vhost-user request {} failed: {}", m.request, SV(reply.status().message()));
     absl::Status write;
     uint32_t reply_flags = vhost::kVersion | vhost::kFlagReply;
     if (reply.ok() && reply->has_value()) {
@@ -131,7 +134,8 @@ absl::StatusOr<VhostUserBackend::Vring*> VhostUserBackend::VringFor(uint64_t ind
   return vrings_[index].get();
 }
 
-absl::StatusOr<std::optional<VhostUserBackend::Reply>> VhostUserBackend::Dispatch(VhostMessage& msg) {
+absl::StatusOr<std::optional<VhostUserBackend::Reply>> VhostUserBackend::Dispatch(
+    VhostMessage& msg) {
   using R = std::optional<Reply>;
   switch (msg.request) {
     case vhost::kGetFeatures:
@@ -158,8 +162,8 @@ absl::StatusOr<std::optional<VhostUserBackend::Reply>> VhostUserBackend::Dispatc
     case vhost::kSetProtocolFeatures: {
       ASSIGN_OR_RETURN(uint64_t f, PayloadAs<uint64_t>(msg, "SET_PROTOCOL_FEATURES"));
       if (f & ~offered_protocol_) {
-        return absl::InvalidArgumentError(absl::StrCat("frontend acked unoffered protocol features 0x",
-                                                       absl::Hex(f & ~offered_protocol_)));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "frontend acked unoffered protocol features 0x", absl::Hex(f & ~offered_protocol_)));
       }
       acked_protocol_ = f;
       return R();
@@ -226,7 +230,8 @@ absl::StatusOr<std::optional<VhostUserBackend::Reply>> VhostUserBackend::Dispatc
         return absl::InvalidArgumentError(absl::StrCat("vring fd payload 0x", absl::Hex(u)));
       }
       if (msg.fds.size() != (no_fd ? 0u : 1u)) {
-        return absl::InvalidArgumentError(absl::StrCat("vring fd message with ", msg.fds.size(), " fds"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("vring fd message with ", msg.fds.size(), " fds"));
       }
       UniqueFd fd = no_fd ? UniqueFd() : std::move(msg.fds[0]);
       if (msg.request == vhost::kSetVringCall) {
@@ -286,14 +291,15 @@ absl::Status VhostUserBackend::SetMemTable(VhostMessage& msg) {
   std::memcpy(&nregions, msg.payload.data(), 4);
   if (nregions == 0 || nregions > GuestMemory::kMaxRegions ||
       msg.payload.size() != 8 + nregions * sizeof(vhost::MemoryRegion)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("SET_MEM_TABLE with ", nregions, " regions in ", msg.payload.size(), " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat("SET_MEM_TABLE with ", nregions, " regions in ",
+                                                   msg.payload.size(), " bytes"));
   }
   std::vector<MemoryRegionDesc> regions(nregions);
   for (uint32_t i = 0; i < nregions; ++i) {
     vhost::MemoryRegion r;
     std::memcpy(&r, msg.payload.data() + 8 + i * sizeof(r), sizeof(r));
-    regions[i] = MemoryRegionDesc{r.guest_phys_addr, r.memory_size, r.userspace_addr, r.mmap_offset};
+    regions[i] =
+        MemoryRegionDesc{r.guest_phys_addr, r.memory_size, r.userspace_addr, r.mmap_offset};
   }
   std::vector<int> fds;
   for (const UniqueFd& fd : msg.fds) fds.push_back(fd.get());
@@ -307,7 +313,8 @@ absl::Status VhostUserBackend::SetMemTable(VhostMessage& msg) {
 
 absl::Status VhostUserBackend::UpdateQueue(uint32_t index) {
   Vring& v = *vrings_[index];
-  bool want = v.kick && v.enabled && v.addr_set && v.layout.size != 0 && memory_ != nullptr && features_set_;
+  bool want = v.kick && v.enabled && v.addr_set && v.layout.size != 0 && memory_ != nullptr &&
+              features_set_;
   if (!want || v.running) return absl::OkStatus();
   RETURN_IF_ERROR(v.vq.Start(*memory_, v.layout, v.base, acked_features_ & vhost::kFeatureEventIdx,
                              acked_features_ & vhost::kFeatureIndirectDesc));
@@ -364,7 +371,8 @@ void VhostUserBackend::QueueLoop(uint32_t index) {
         auto chain = v.vq.Pop();
         if (!chain.ok()) {
           if (chain.status().code() == absl::StatusCode::kDataLoss) {
-            spdlog::error("virtqueue {} is broken, no longer served: {}", index, SV(chain.status().message()));
+            spdlog::error("virtqueue {} is broken, no longer served: {}", index,
+                          SV(chain.status().message()));
             if (v.err) eventfd_write(v.err.get(), 1);
             broken = true;
             return;
@@ -418,7 +426,8 @@ absl::StatusOr<UniqueFd> ListenUnix(const std::string& path, mode_t mode) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.back() == '/' || temp.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("socket path '", path, "' is empty or too long"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("socket path '", path, "' is empty or too long"));
   }
   struct stat st;
   if (lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {

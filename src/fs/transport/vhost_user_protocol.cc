@@ -52,8 +52,8 @@ absl::StatusOr<std::optional<VhostMessage>> ReadVhostMessage(int sock) {
   std::memcpy(&msg.flags, header + 4, 4);
   std::memcpy(&size, header + 8, 4);
   if ((msg.flags & vhost::kVersionMask) != vhost::kVersion) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("vhost-user message ", msg.request, " has version ", msg.flags & vhost::kVersionMask));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vhost-user message ", msg.request, " has version ", msg.flags & vhost::kVersionMask));
   }
   if (size > vhost::kMaxPayload) {
     return absl::InvalidArgumentError(
@@ -67,7 +67,8 @@ absl::StatusOr<std::optional<VhostMessage>> ReadVhostMessage(int sock) {
       if (errno == EINTR) continue;
       return ErrnoStatus(errno, "recv on vhost-user socket");
     }
-    if (n == 0) return absl::UnavailableError("vhost-user connection closed inside a message payload");
+    if (n == 0)
+      return absl::UnavailableError("vhost-user connection closed inside a message payload");
     got += n;
   }
   return msg;

@@ -116,7 +116,7 @@ struct Used {
 
 // The guest side of one split virtqueue in the fake guest memory.
 struct FakeQueue {
-  uint8_t* mem;      // host mapping of guest physical address 0
+  uint8_t* mem;  // host mapping of guest physical address 0
   uint64_t desc_gpa, avail_gpa, used_gpa;
   uint16_t size = kQueueSize;
   uint16_t avail_idx = 0;
@@ -125,7 +125,8 @@ struct FakeQueue {
   int kick = -1, call = -1;
 
   uint8_t* At(uint64_t gpa) { return mem + gpa; }
-  void WriteDesc(uint64_t table_gpa, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
+  void WriteDesc(uint64_t table_gpa, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
+                 uint16_t next) {
     uint8_t* d = At(table_gpa + 16 * i);
     std::memcpy(d, &addr, 8);
     std::memcpy(d + 8, &len, 4);
@@ -218,7 +219,8 @@ class VhostUserTest : public ::testing::Test {
     device_ = std::make_unique<VirtioFsDevice>(*handler_, "castor", 1, threads);
     backend_ = std::make_unique<VhostUserBackend>(*device_);
     stop_ = eventfd(0, EFD_CLOEXEC);
-    served_ = std::async(std::launch::async, [this] { return backend_->ServeConnection(back_, stop_); });
+    served_ =
+        std::async(std::launch::async, [this] { return backend_->ServeConnection(back_, stop_); });
   }
 
   void TearDown() override {
@@ -238,9 +240,12 @@ class VhostUserTest : public ::testing::Test {
   }
 
   // Guest physical -> frontend virtual address (region 0 / region 1).
-  static uint64_t Uva(uint64_t gpa) { return gpa < kRegionSize ? kUva0 + gpa : kUva1 + gpa - kRegionSize; }
+  static uint64_t Uva(uint64_t gpa) {
+    return gpa < kRegionSize ? kUva0 + gpa : kUva1 + gpa - kRegionSize;
+  }
 
-  void Send(uint32_t req, std::vector<uint8_t> payload, std::vector<int> fds = {}, bool need_reply = false) {
+  void Send(uint32_t req, std::vector<uint8_t> payload, std::vector<int> fds = {},
+            bool need_reply = false) {
     uint32_t flags = vhost::kVersion | (need_reply ? vhost::kFlagNeedReply : 0);
     ASSERT_TRUE(WriteVhostMessage(front_, req, flags, payload, fds).ok());
   }
@@ -280,7 +285,8 @@ class VhostUserTest : public ::testing::Test {
 
   // The sequence QEMU's vhost-user-fs-pci sends, up to running queues.
   void Handshake(uint64_t features = vhost::kFeatureVersion1 | vhost::kFeatureEventIdx |
-                                     vhost::kFeatureIndirectDesc | vhost::kFeatureProtocolFeatures) {
+                                     vhost::kFeatureIndirectDesc |
+                                     vhost::kFeatureProtocolFeatures) {
     Send(vhost::kGetFeatures, {});
     uint64_t offered = ReceiveU64(vhost::kGetFeatures);
     ASSERT_EQ(offered & features, features);
@@ -288,7 +294,8 @@ class VhostUserTest : public ::testing::Test {
     uint64_t proto = ReceiveU64(vhost::kGetProtocolFeatures);
     ASSERT_TRUE(proto & vhost::kProtocolReplyAck);
     ASSERT_TRUE(proto & vhost::kProtocolMq);
-    Send(vhost::kSetProtocolFeatures, Bytes<uint64_t>(vhost::kProtocolMq | vhost::kProtocolReplyAck));
+    Send(vhost::kSetProtocolFeatures,
+         Bytes<uint64_t>(vhost::kProtocolMq | vhost::kProtocolReplyAck));
     Send(vhost::kGetQueueNum, {});
     ASSERT_EQ(ReceiveU64(vhost::kGetQueueNum), 2u);
     Send(vhost::kSetOwner, {});
@@ -333,7 +340,8 @@ class VhostUserTest : public ::testing::Test {
     return std::vector<uint8_t>(mem_ + out_gpa, mem_ + out_gpa + used->len);
   }
 
-  static void ExpectEcho(const std::vector<uint8_t>& reply, uint64_t unique, std::string_view body) {
+  static void ExpectEcho(const std::vector<uint8_t>& reply, uint64_t unique,
+                         std::string_view body) {
     ASSERT_EQ(reply.size(), 16 + body.size());
     uint32_t len;
     uint64_t u;
@@ -341,7 +349,8 @@ class VhostUserTest : public ::testing::Test {
     std::memcpy(&u, reply.data() + 8, 8);
     EXPECT_EQ(len, reply.size());
     EXPECT_EQ(u, unique);
-    EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(reply.data() + 16), body.size()), body);
+    EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(reply.data() + 16), body.size()),
+              body);
   }
 
   // Publishes `n` requests (two descriptors each, request i at 0x40000 +
@@ -408,7 +417,8 @@ TEST_F(VhostUserTest, FullStartupServesRequestsAndStopsOnDisconnect) {
   EXPECT_EQ(queues_[1].WaitAvailEvent(queues_[1].avail_idx), queues_[1].avail_idx);
 
   // A request whose buffers straddle the two memory regions.
-  ExpectEcho(RoundTrip(8, std::string(300, 'x'), kRegionSize - 256, kRegionSize + 0x10000), 8, std::string(300, 'x'));
+  ExpectEcho(RoundTrip(8, std::string(300, 'x'), kRegionSize - 256, kRegionSize + 0x10000), 8,
+             std::string(300, 'x'));
 
   // GET_VRING_BASE stops the queue and reports the next available index.
   Send(vhost::kGetVringBase, Bytes(vhost::VringState{1, 0}));
@@ -466,59 +476,71 @@ TEST_F(VhostUserTest, MalformedChainsFailOnlyThatRequest) {
     std::function<uint16_t()> build;
   };
   std::vector<Case> cases = {
-      {"loop", [&] {
+      {"loop",
+       [&] {
          q.WriteDesc(q.desc_gpa, 0, 0x40000, rl, kNext, 1);
          q.WriteDesc(q.desc_gpa, 1, 0x50000, 64, kWrite | kNext, 1);
          return uint16_t{0};
        }},
-      {"next out of range", [&] {
+      {"next out of range",
+       [&] {
          q.WriteDesc(q.desc_gpa, 2, 0x40000, rl, kNext, 500);
          return uint16_t{2};
        }},
-      {"buffer outside guest memory", [&] {
+      {"buffer outside guest memory",
+       [&] {
          q.WriteDesc(q.desc_gpa, 3, 0x40000, rl, kNext, 4);
          q.WriteDesc(q.desc_gpa, 4, 2 * kRegionSize - 10, 64, kWrite, 0);
          return uint16_t{3};
        }},
-      {"address wraps", [&] {
+      {"address wraps",
+       [&] {
          q.WriteDesc(q.desc_gpa, 5, ~uint64_t{0} - 4, 64, 0, 0);
          return uint16_t{5};
        }},
-      {"no reply room", [&] {
+      {"no reply room",
+       [&] {
          q.WriteDesc(q.desc_gpa, 6, 0x40000, rl, 0, 0);
          return uint16_t{6};
        }},
-      {"reply room too small", [&] {
+      {"reply room too small",
+       [&] {
          q.WriteDesc(q.desc_gpa, 7, 0x40000, rl, kNext, 8);
          q.WriteDesc(q.desc_gpa, 8, 0x50000, 8, kWrite, 0);
          return uint16_t{7};
        }},
-      {"readable after writable", [&] {
+      {"readable after writable",
+       [&] {
          q.WriteDesc(q.desc_gpa, 9, 0x50000, 64, kWrite | kNext, 10);
          q.WriteDesc(q.desc_gpa, 10, 0x40000, rl, 0, 0);
          return uint16_t{9};
        }},
-      {"request shorter than a header", [&] {
+      {"request shorter than a header",
+       [&] {
          q.WriteDesc(q.desc_gpa, 11, 0x40000, 12, kNext, 12);
          q.WriteDesc(q.desc_gpa, 12, 0x50000, 64, kWrite, 0);
          return uint16_t{11};
        }},
-      {"indirect table loops", [&] {
+      {"indirect table loops",
+       [&] {
          q.WriteDesc(0x30000, 0, 0x40000, rl, kNext, 1);
          q.WriteDesc(0x30000, 1, 0x50000, 64, kWrite | kNext, 1);
          q.WriteDesc(q.desc_gpa, 13, 0x30000, 32, kIndirect, 0);
          return uint16_t{13};
        }},
-      {"nested indirect", [&] {
+      {"nested indirect",
+       [&] {
          q.WriteDesc(0x30100, 0, 0x30000, 32, kIndirect, 0);
          q.WriteDesc(q.desc_gpa, 14, 0x30100, 16, kIndirect, 0);
          return uint16_t{14};
        }},
-      {"indirect table of odd size", [&] {
+      {"indirect table of odd size",
+       [&] {
          q.WriteDesc(q.desc_gpa, 15, 0x30000, 20, kIndirect, 0);
          return uint16_t{15};
        }},
-      {"request larger than any FUSE request", [&] {
+      {"request larger than any FUSE request",
+       [&] {
          // Descriptors 0 and 1 are free again: their chain completed.
          q.WriteDesc(q.desc_gpa, 0, 0x40000, VirtioFsDevice::kMaxRequest + 1, kNext, 1);
          q.WriteDesc(q.desc_gpa, 1, 0x1f0000, 4096, kWrite, 0);
@@ -526,7 +548,8 @@ TEST_F(VhostUserTest, MalformedChainsFailOnlyThatRequest) {
        }},
       // Found by virtiofs_fuzz: an empty writable buffer was not noticed.
       // Reuses descriptors 0-3 (the previous case's chain has come back by now).
-      {"readable after an empty writable", [&] {
+      {"readable after an empty writable",
+       [&] {
          q.WriteDesc(q.desc_gpa, 0, 0x40000, rl, kNext, 1);
          q.WriteDesc(q.desc_gpa, 1, 0x50000, 0, kWrite | kNext, 2);
          q.WriteDesc(q.desc_gpa, 2, 0x40000, 4, kNext, 3);
@@ -582,7 +605,8 @@ struct BadMessage {
   bool send_fd;
 };
 
-class MalformedMessageTest : public VhostUserTest, public ::testing::WithParamInterface<BadMessage> {};
+class MalformedMessageTest : public VhostUserTest,
+                             public ::testing::WithParamInterface<BadMessage> {};
 
 TEST_P(MalformedMessageTest, ClosesTheConnectionCleanly) {
   StartBackend();
@@ -617,8 +641,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadMessage{"bad_version", vhost::kGetFeatures, 2, {}, false},
         BadMessage{"short_set_features", vhost::kSetFeatures, 1, {1, 2, 3}, false},
         BadMessage{"unoffered_features", vhost::kSetFeatures, 1, U64(uint64_t{1} << 60), false},
-        BadMessage{"queue_index_out_of_range", vhost::kSetVringNum, 1, {9, 0, 0, 0, 16, 0, 0, 0}, false},
-        BadMessage{"queue_size_not_power_of_two", vhost::kSetVringNum, 1, {1, 0, 0, 0, 15, 0, 0, 0}, false},
+        BadMessage{
+            "queue_index_out_of_range", vhost::kSetVringNum, 1, {9, 0, 0, 0, 16, 0, 0, 0}, false},
+        BadMessage{"queue_size_not_power_of_two",
+                   vhost::kSetVringNum,
+                   1,
+                   {1, 0, 0, 0, 15, 0, 0, 0},
+                   false},
         BadMessage{"kick_without_fd", vhost::kSetVringKick, 1, U64(1), false},
         BadMessage{"call_with_garbage_bits", vhost::kSetVringCall, 1, U64(0x10001), true},
         BadMessage{"mem_table_without_fds", vhost::kSetMemTable, 1,
@@ -629,10 +658,14 @@ INSTANTIATE_TEST_SUITE_P(
                      return p;
                    }(),
                    false},
-        BadMessage{"mem_table_size_mismatch", vhost::kSetMemTable, 1, {9, 0, 0, 0, 0, 0, 0, 0}, false},
+        BadMessage{
+            "mem_table_size_mismatch", vhost::kSetMemTable, 1, {9, 0, 0, 0, 0, 0, 0, 0}, false},
         BadMessage{"oversized_payload", vhost::kSetOwner, 1, std::vector<uint8_t>(4097, 0), false},
-        BadMessage{"get_config_too_large", vhost::kGetConfig, 1,
-                   {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}, false}),
+        BadMessage{"get_config_too_large",
+                   vhost::kGetConfig,
+                   1,
+                   {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0},
+                   false}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // A device that makes the guest look endlessly busy: every chain it
@@ -681,7 +714,8 @@ TEST_F(VhostUserTest, GuestThatKeepsTheRingBusyCannotBlockStoppingTheQueue) {
   ASSERT_GE(device.handled.load(), 1000u);
   Send(vhost::kGetVringBase, Bytes(vhost::VringState{1, 0}));
   pollfd p{front_, POLLIN, 0};
-  ASSERT_EQ(poll(&p, 1, 5000), 1) << "GET_VRING_BASE not answered while the guest keeps the ring busy";
+  ASSERT_EQ(poll(&p, 1, 5000), 1)
+      << "GET_VRING_BASE not answered while the guest keeps the ring busy";
   VhostMessage reply = Receive();
   EXPECT_EQ(reply.request, vhost::kGetVringBase);
 }
@@ -769,7 +803,8 @@ TEST_F(VhostUserTest, RingOutsideGuestMemoryIsRejected) {
   Send(vhost::kSetFeatures, Bytes<uint64_t>(vhost::kFeatureVersion1));
   Send(vhost::kSetMemTable, MemTable(), {memfd_, memfd_});
   Send(vhost::kSetVringNum, Bytes(vhost::VringState{1, kQueueSize}));
-  Send(vhost::kSetVringAddr, Bytes(vhost::VringAddr{1, 0, kUva1 + kRegionSize - 16, kUva0, kUva0 + 0x1000, 0}));
+  Send(vhost::kSetVringAddr,
+       Bytes(vhost::VringAddr{1, 0, kUva1 + kRegionSize - 16, kUva0, kUva0 + 0x1000, 0}));
   Send(vhost::kSetVringKick, Bytes<uint64_t>(1), {queues_[1].kick});
   ASSERT_EQ(served_.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_EQ(served_.get().code(), absl::StatusCode::kInvalidArgument);
@@ -796,7 +831,10 @@ TEST_F(VhostUserTest, KickFdThatIsNotAnEventfdDoesNotSpin) {
   getrusage(RUSAGE_SELF, &before);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   getrusage(RUSAGE_SELF, &after);
-  auto cpu_us = [](const rusage& r) { return r.ru_utime.tv_sec * 1000000 + r.ru_utime.tv_usec + r.ru_stime.tv_sec * 1000000 + r.ru_stime.tv_usec; };
+  auto cpu_us = [](const rusage& r) {
+    return r.ru_utime.tv_sec * 1000000 + r.ru_utime.tv_usec + r.ru_stime.tv_sec * 1000000 +
+           r.ru_stime.tv_usec;
+  };
   EXPECT_LT(cpu_us(after) - cpu_us(before), 100000);
   // The other queue still works.
   FakeQueue& hi = queues_[0];
@@ -823,7 +861,8 @@ TEST_F(VhostUserTest, LegacyFrontendWithoutProtocolFeaturesStartsRingsEnabled) {
   FakeQueue& fq = queues_[1];
   Send(vhost::kSetVringNum, Bytes(vhost::VringState{1, kQueueSize}));
   Send(vhost::kSetVringBase, Bytes(vhost::VringState{1, 0}));
-  Send(vhost::kSetVringAddr, Bytes(vhost::VringAddr{1, 0, Uva(fq.desc_gpa), Uva(fq.used_gpa), Uva(fq.avail_gpa), 0}));
+  Send(vhost::kSetVringAddr,
+       Bytes(vhost::VringAddr{1, 0, Uva(fq.desc_gpa), Uva(fq.used_gpa), Uva(fq.avail_gpa), 0}));
   Send(vhost::kSetVringCall, Bytes<uint64_t>(1), {fq.call});
   Send(vhost::kSetVringKick, Bytes<uint64_t>(1), {fq.kick});
   ExpectEcho(RoundTrip(11, "no event idx"), 11, "no event idx");
@@ -935,7 +974,9 @@ TEST(VirtqueueFuzzTest, RandomTablesNeverEscapeGuestMemory) {
       std::memcpy(host + avail + 4 + 2 * i, &head, 2);
     }
     Virtqueue vq;
-    ASSERT_TRUE(vq.Start(**mem, {kQ, 0x500000 + desc, 0x500000 + avail, 0x500000 + used}, 0, rng() % 2, true).ok());
+    ASSERT_TRUE(vq.Start(**mem, {kQ, 0x500000 + desc, 0x500000 + avail, 0x500000 + used}, 0,
+                         rng() % 2, true)
+                    .ok());
     for (int n = 0; n < 16; ++n) {
       auto chain = vq.Pop();
       if (!chain.ok()) {
@@ -1002,12 +1043,13 @@ TEST(VirtqueueTest, RingsMisalignedInHostMemoryAreRejected) {
   MemoryRegionDesc region{0, 8192, 0x7000000, 0};
   for (size_t shift : {0, 1, 2}) {
     SCOPED_TRACE(shift);
-    uint8_t* host = buffer.data() + (8 - reinterpret_cast<uintptr_t>(buffer.data()) % 8) % 8 + shift;
+    uint8_t* host =
+        buffer.data() + (8 - reinterpret_cast<uintptr_t>(buffer.data()) % 8) % 8 + shift;
     auto mem = GuestMemory::CreateUnowned(std::span(&region, 1), std::span(&host, 1));
     ASSERT_TRUE(mem.ok());
     Virtqueue vq;
-    absl::Status s = vq.Start(**mem, Virtqueue::Layout{16, 0x7000000, 0x7000000 + 256, 0x7000000 + 512}, 0,
-                              false, false);
+    absl::Status s = vq.Start(
+        **mem, Virtqueue::Layout{16, 0x7000000, 0x7000000 + 256, 0x7000000 + 512}, 0, false, false);
     if (shift == 0) {
       EXPECT_TRUE(s.ok()) << s;
       vq.Stop();
@@ -1072,7 +1114,8 @@ TEST(GuestMemoryTest, RejectsOverlappingOrWrappingTables) {
   std::vector<uint8_t> a(4096);
   uint8_t* hosts[] = {a.data(), a.data()};
   MemoryRegionDesc overlap[] = {{0x1000, 4096, 0, 0}, {0x1800, 4096, 0x10000, 0}};
-  EXPECT_EQ(GuestMemory::CreateUnowned(overlap, hosts).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(GuestMemory::CreateUnowned(overlap, hosts).status().code(),
+            absl::StatusCode::kInvalidArgument);
   MemoryRegionDesc wrap[] = {{~uint64_t{0} - 10, 4096, 0, 0}};
   EXPECT_EQ(GuestMemory::CreateUnowned(wrap, std::span(hosts, 1)).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -16,7 +16,9 @@ namespace {
 class ChainResponder : public fuse::Responder {
  public:
   ChainResponder(Virtqueue& vq, ReplyBufferPool& pool, DescChain chain)
-      : vq_(vq), pool_(pool), chain_(std::move(chain)),
+      : vq_(vq),
+        pool_(pool),
+        chain_(std::move(chain)),
         request_(new uint8_t[chain_.readable_bytes]),
         reply_size_(std::min<uint64_t>(chain_.writable_bytes, VirtioFsDevice::kMaxReply)),
         pooled_(reply_size_ <= ReplyBufferPool::kBufferSize),
@@ -33,7 +35,8 @@ class ChainResponder : public fuse::Responder {
 
   void Complete(size_t length) override {
     if (length > reply_size_) {
-      spdlog::error("virtio-fs: handler replied {} bytes into a {}-byte buffer", length, reply_size_);
+      spdlog::error("virtio-fs: handler replied {} bytes into a {}-byte buffer", length,
+                    reply_size_);
       length = reply_size_;
     }
     size_t off = 0;
@@ -169,7 +172,9 @@ void VirtioFsDevice::Worker() {
     std::optional<Job> job;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      work_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); });
+      work_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !queue_.empty();
+      });
       if (queue_.empty()) return;
       job.emplace(std::move(queue_.front()));
       queue_.pop_front();

@@ -65,7 +65,8 @@ class VirtioFsDevice : public VirtioDevice {
 
   // `tag` is what the guest mounts (at most 36 bytes); `handler` must outlive
   // the device.
-  VirtioFsDevice(fuse::RequestHandler& handler, std::string tag, uint32_t request_queues, int threads);
+  VirtioFsDevice(fuse::RequestHandler& handler, std::string tag, uint32_t request_queues,
+                 int threads);
   ~VirtioFsDevice() override;
 
   uint64_t DeviceFeatures() const override { return 0; }

@@ -49,7 +49,8 @@ absl::Status ServeOne(const castore::Services& services, const VirtiofsOptions& 
 }  // namespace
 
 struct GuestSessionHandler::Instance {
-  Instance(const castore::Services& services, const FsOptions& options, fuse::SessionOptions session_options)
+  Instance(const castore::Services& services, const FsOptions& options,
+           fuse::SessionOptions session_options)
       : fs(services, options), session(session_options), dispatcher(fs, session) {}
   CastoreFs fs;
   fuse::Session session;
@@ -80,7 +81,8 @@ void GuestSessionHandler::Handle(std::span<const uint8_t> request, fuse::Respond
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (opcode == FUSE_INIT && current_->session.initialized()) {
-      spdlog::info("virtiofs: the guest driver sent INIT again (reset); starting a new FUSE session");
+      spdlog::info(
+          "virtiofs: the guest driver sent INIT again (reset); starting a new FUSE session");
       current_ = NewInstance();
       ++sessions_;
     }

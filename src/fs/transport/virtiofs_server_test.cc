@@ -37,7 +37,8 @@ class BufferResponder : public fuse::Responder {
   bool completed_ = false;
 };
 
-std::vector<uint8_t> Request(uint32_t opcode, uint64_t unique, uint64_t nodeid, const void* body, size_t size) {
+std::vector<uint8_t> Request(uint32_t opcode, uint64_t unique, uint64_t nodeid, const void* body,
+                             size_t size) {
   std::vector<uint8_t> r(sizeof(fuse_in_header) + size);
   fuse_in_header h{};
   h.len = r.size();
@@ -59,7 +60,8 @@ std::vector<uint8_t> Init(uint64_t unique) {
 }
 
 castore::Services MemoryServices() {
-  return {std::make_shared<castore::MemoryBlobService>(), std::make_shared<castore::MemoryDirectoryService>(),
+  return {std::make_shared<castore::MemoryBlobService>(),
+          std::make_shared<castore::MemoryDirectoryService>(),
           std::make_shared<castore::MemoryRootService>()};
 }
 
@@ -73,7 +75,8 @@ TEST(GuestSessionHandlerTest, SecondInitStartsANewSession) {
     EXPECT_GE(init.length(), sizeof(fuse_out_header) + 24);
     fuse_getattr_in getattr{};
     BufferResponder attr;
-    handler.Handle(Request(FUSE_GETATTR, boot * 10 + 1, FUSE_ROOT_ID, &getattr, sizeof(getattr)), attr);
+    handler.Handle(Request(FUSE_GETATTR, boot * 10 + 1, FUSE_ROOT_ID, &getattr, sizeof(getattr)),
+                   attr);
     ASSERT_TRUE(attr.completed());
     EXPECT_EQ(attr.error(), 0);
   }

@@ -31,7 +31,8 @@ absl::Status Virtqueue::Start(const GuestMemory& mem, const Layout& layout, uint
                               bool event_idx, bool indirect) {
   uint16_t n = layout.size;
   if (n == 0 || n > kMaxSize || (n & (n - 1)) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("queue size ", n, " is not a power of 2 up to ", kMaxSize));
+    return absl::InvalidArgumentError(
+        absl::StrCat("queue size ", n, " is not a power of 2 up to ", kMaxSize));
   }
   if (layout.desc_addr % 16 != 0 || layout.avail_addr % 2 != 0 || layout.used_addr % 4 != 0) {
     return absl::InvalidArgumentError("virtqueue rings are misaligned");
@@ -45,8 +46,10 @@ absl::Status Virtqueue::Start(const GuestMemory& mem, const Layout& layout, uint
   // The ring indexes are accessed atomically, which needs them aligned in
   // *host* memory too; a region whose mmap_offset is not aligned like its
   // frontend address moves them off alignment.
-  if (reinterpret_cast<uintptr_t>(avail->data()) % 2 != 0 || reinterpret_cast<uintptr_t>(used->data()) % 4 != 0) {
-    return absl::InvalidArgumentError("virtqueue rings are misaligned in the mapped region (odd mmap_offset)");
+  if (reinterpret_cast<uintptr_t>(avail->data()) % 2 != 0 ||
+      reinterpret_cast<uintptr_t>(used->data()) % 4 != 0) {
+    return absl::InvalidArgumentError(
+        "virtqueue rings are misaligned in the mapped region (odd mmap_offset)");
   }
   mem_ = &mem;
   size_ = n;
@@ -124,7 +127,8 @@ void Virtqueue::WalkChain(DescChain& chain) const {
       return;
     }
     if (++count > table_size) {
-      chain.status = absl::InvalidArgumentError("descriptor chain loops or is longer than its table");
+      chain.status =
+          absl::InvalidArgumentError("descriptor chain loops or is longer than its table");
       return;
     }
     Desc d;
@@ -135,7 +139,8 @@ void Virtqueue::WalkChain(DescChain& chain) const {
         return;
       }
       if (d.len == 0 || d.len % 16 != 0 || d.len / 16 > kMaxSize) {
-        chain.status = absl::InvalidArgumentError(absl::StrCat("indirect table of ", d.len, " bytes"));
+        chain.status =
+            absl::InvalidArgumentError(absl::StrCat("indirect table of ", d.len, " bytes"));
         return;
       }
       auto t = mem_->TranslateGuest(d.addr, d.len);
@@ -165,8 +170,9 @@ void Virtqueue::WalkChain(DescChain& chain) const {
     if (d.len > 0) {
       auto& out = writable ? chain.writable : chain.readable;
       if (!mem_->TranslateGuestRange(d.addr, d.len, out)) {
-        chain.status = absl::InvalidArgumentError(absl::StrCat(
-            "buffer of ", d.len, " bytes at guest address 0x", absl::Hex(d.addr), " outside guest memory"));
+        chain.status = absl::InvalidArgumentError(
+            absl::StrCat("buffer of ", d.len, " bytes at guest address 0x", absl::Hex(d.addr),
+                         " outside guest memory"));
         return;
       }
       (writable ? chain.writable_bytes : chain.readable_bytes) += d.len;
@@ -197,7 +203,8 @@ void Virtqueue::PushUsed(uint16_t head, uint32_t len) {
   bool notify;
   if (event_idx_) {
     uint16_t used_event = Load16(avail_ + 4 + 2 * size_, std::memory_order_relaxed);
-    notify = static_cast<uint16_t>(used_idx_ - used_event - 1) < static_cast<uint16_t>(used_idx_ - old_idx);
+    notify = static_cast<uint16_t>(used_idx_ - used_event - 1) <
+             static_cast<uint16_t>(used_idx_ - old_idx);
   } else {
     notify = !(Load16(avail_, std::memory_order_relaxed) & kAvailNoInterrupt);
   }

@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/base/thread_annotations.h"
 #include "fs/transport/guest_memory.h"
 
 namespace castor::fs::transport {
@@ -47,8 +47,8 @@ class Virtqueue {
   static constexpr uint64_t kMaxChainBytes = uint64_t{64} << 20;
 
   struct Layout {
-    uint16_t size = 0;        // number of descriptors: a power of 2, 1..32768
-    uint64_t desc_addr = 0;   // frontend virtual addresses (SET_VRING_ADDR)
+    uint16_t size = 0;       // number of descriptors: a power of 2, 1..32768
+    uint64_t desc_addr = 0;  // frontend virtual addresses (SET_VRING_ADDR)
     uint64_t avail_addr = 0;
     uint64_t used_addr = 0;
   };
