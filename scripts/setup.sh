@@ -20,6 +20,8 @@ PKGS=(
   ceph-mon ceph-osd radosgw ceph-common uuid-runtime iproute2 curl s3cmd
   # fuzzing (scripts/fuzz.sh: clang + libFuzzer)
   clang libclang-rt-14-dev
+  # format and static checks (scripts/check_format.sh)
+  clang-format clang-tidy
   # virtio-fs guest tests
   qemu-system-x86 qemu-system-common busybox-static linux-image-amd64 cpio liblzma-dev
   # benchmarks and peers
