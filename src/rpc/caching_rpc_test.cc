@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "castore/directory/caching_directory_service.h"
 #include "castore/testing/counting_services.h"
 #include "fs/castore_fs.h"
@@ -88,8 +90,44 @@ struct CachedMount {
   std::unique_ptr<fs::CastoreFs> fs;
 };
 
+// Streams the first `open_for` Directories of a GetRecursive, then holds the
+// stream until Release(), so the test decides when the daemon may go on. How
+// far a daemon streams ahead of a reader is otherwise bounded only by HTTP/2
+// flow control and by how slow the reader is (ThreadSanitizer makes it very
+// slow); held here, the only way past the gate is the prefetcher's cancel
+// arriving after the test released it.
+class GatedDirectoryService : public castore::MemoryDirectoryService {
+ public:
+  explicit GatedDirectoryService(uint64_t open_for) : open_for_(open_for) {}
+  void Release() { released_.Notify(); }
+  // Whether the (one) held GetRecursive has returned within `timeout`.
+  bool WaitFinished(absl::Duration timeout) {
+    return finished_.WaitForNotificationWithTimeout(timeout);
+  }
+  absl::Status GetRecursive(const B3Digest& root,
+                            const std::function<absl::Status(const Directory&)>& fn) override {
+    uint64_t streamed = 0;
+    bool held = false;
+    absl::Status status = MemoryDirectoryService::GetRecursive(root, [&](const Directory& d) {
+      if (++streamed == open_for_) {
+        held = true;
+        if (!released_.WaitForNotificationWithTimeout(absl::Seconds(60)))
+          return absl::DeadlineExceededError("the test never released the gate");
+      }
+      return fn(d);
+    });
+    if (held) finished_.Notify();
+    return status;
+  }
+
+ private:
+  const uint64_t open_for_;
+  absl::Notification released_;
+  absl::Notification finished_;
+};
+
 TEST(CachingRpcTest, FirstLookIntoAHugeRemoteTreeFetchesWhatItAsksForNotTheClosure) {
-  auto memory = std::make_shared<castore::MemoryDirectoryService>();
+  auto memory = std::make_shared<GatedDirectoryService>(/*open_for=*/1000);
   Directory root = BuildTree(*memory, 100, 999);  // 100,000 Directories + the root
   auto counting = std::make_shared<CountingDirectoryService>(memory);
   castore::Services backing{std::make_shared<castore::MemoryBlobService>(), counting,
@@ -113,10 +151,13 @@ TEST(CachingRpcTest, FirstLookIntoAHugeRemoteTreeFetchesWhatItAsksForNotTheClosu
     CachedMount mount(daemon, /*prefetch=*/100);
     uint64_t r = Lookup(*mount.fs, FUSE_ROOT_ID, "r");
     ASSERT_EQ(ListPlus(*mount.fs, r), 0);
-    mount.cache->WaitIdle();
+    mount.cache->WaitIdle();  // the prefetcher kept its 100 and cancelled
     EXPECT_EQ(mount.cache->prefetched(), 100u);
-    // The daemon may have streamed a little further before the client's
-    // cancel arrived, but nowhere near the closure.
+    memory->Release();
+    ASSERT_TRUE(memory->WaitFinished(absl::Seconds(60)));
+    // The cancel ends the daemon's stream: it may send what fits in the
+    // moment before the cancel reaches it, nowhere near the closure
+    // (100,101 Directories) that a GetRecursive without one would send.
     EXPECT_LT(counting->directories_sent(), 10000u);
   }
 }
