@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "castore/blake3_tree.h"
 #include "castore/blob/chunk_index.h"
 #include "castore/blob/chunked_blob_reader.h"
 #include "castore/status_macros.h"
@@ -58,42 +59,102 @@ absl::Status WriteAll(int fd, const char* data, size_t n) {
   return absl::OkStatus();
 }
 
-// A verified, fully downloaded blob.
+// A verified blob downloaded whole and kept in memory.
 class DownloadedReader : public castore::BlobReader {
  public:
-  DownloadedReader(std::string data, int fd, uint64_t size)
-      : data_(std::move(data)), fd_(fd), size_(size) {}
-  ~DownloadedReader() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  uint64_t size() const override { return size_; }
+  explicit DownloadedReader(std::string data) : data_(std::move(data)) {}
+  uint64_t size() const override { return data_.size(); }
   absl::StatusOr<size_t> ReadAt(uint64_t offset, std::span<uint8_t> buf) const override {
-    if (offset >= size_) return 0;
-    size_t n = std::min<uint64_t>(buf.size(), size_ - offset);
-    if (fd_ < 0) {
-      std::memcpy(buf.data(), data_.data() + offset, n);
-      return n;
-    }
-    size_t done = 0;
-    while (done < n) {
-      ssize_t r = ::pread(fd_, buf.data() + done, n - done, static_cast<off_t>(offset + done));
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus(errno, "reading a downloaded blob");
-      }
-      if (r == 0) break;
-      done += static_cast<size_t>(r);
-    }
-    return done;
+    if (offset >= data_.size()) return 0;
+    size_t n = std::min<uint64_t>(buf.size(), data_.size() - offset);
+    std::memcpy(buf.data(), data_.data() + offset, n);
+    return n;
   }
-  int LocalFd() const override { return fd_; }
   // OpenRead hashed the whole download before this reader existed.
   bool Verified() const override { return true; }
 
  private:
-  std::string data_;
-  int fd_;
-  uint64_t size_;
+  const std::string data_;
+};
+
+// The unlinked temporary file of a blob downloaded whole.
+struct DownloadedFile {
+  explicit DownloadedFile(int fd) : fd(fd) {}
+  ~DownloadedFile() { ::close(fd); }
+  DownloadedFile(const DownloadedFile&) = delete;
+  DownloadedFile& operator=(const DownloadedFile&) = delete;
+  const int fd;
+};
+
+// A blob downloaded whole into a temporary file: the bytes sit on a disk
+// between download and read, so every group read back is checked against
+// the CVs computed while downloading (ChunkedBlobReader), as the local
+// store's reader checks its files.
+class DownloadedFileReader : public castore::ChunkedBlobReader {
+ public:
+  DownloadedFileReader(std::shared_ptr<const castore::ChunkLayout> layout,
+                       std::shared_ptr<const DownloadedFile> file)
+      : ChunkedBlobReader(
+            layout->size, [layout] { return layout; },
+            [file, group = layout->chunk_size](size_t index, std::span<uint8_t> out) {
+              return ReadExactly(file->fd, index * group, out);
+            },
+            Options{.cached_chunks = 2, .prefetch = false}),
+        file_(std::move(file)) {}
+  int LocalFd() const override { return file_->fd; }
+
+ private:
+  static absl::Status ReadExactly(int fd, uint64_t offset, std::span<uint8_t> out) {
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t r =
+          ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(errno, "reading a downloaded blob");
+      }
+      if (r == 0) return absl::DataLossError("a downloaded blob's temporary file got shorter");
+      done += static_cast<size_t>(r);
+    }
+    return absl::OkStatus();
+  }
+
+  const std::shared_ptr<const DownloadedFile> file_;
+};
+
+// BLAKE3 over a stream, one group CV per kDownloadGroup bytes, so a blob
+// kept on disk can later be checked piece by piece.
+constexpr uint64_t kDownloadGroup = 16 << 10;
+class GroupCvHasher {
+ public:
+  void Update(std::string_view data) {
+    while (!data.empty()) {
+      // A full group is hashed once more bytes follow: the last group is
+      // Finalize's (the only group of a small blob is the root, not a CV).
+      if (pending_.size() == kDownloadGroup) Flush();
+      size_t n = std::min<size_t>(data.size(), kDownloadGroup - pending_.size());
+      pending_.append(data.substr(0, n));
+      data.remove_prefix(n);
+    }
+  }
+  // The digest of everything passed to Update; `cvs` gets the group CVs
+  // when there is more than one group (left empty otherwise).
+  B3Digest Finalize(std::vector<castore::blake3_tree::Cv>& cvs) {
+    if (cvs_.empty()) return B3Digest::Of(pending_);
+    Flush();
+    cvs = std::move(cvs_);
+    return castore::blake3_tree::RootFromGroupCvs(cvs);
+  }
+
+ private:
+  void Flush() {
+    cvs_.push_back(castore::blake3_tree::GroupCv(
+        std::span(reinterpret_cast<const uint8_t*>(pending_.data()), pending_.size()),
+        cvs_.size() * kDownloadGroup));
+    pending_.clear();
+  }
+  std::string pending_;
+  std::vector<castore::blake3_tree::Cv> cvs_;
 };
 
 class GrpcBlobWriter : public castore::BlobWriter {
@@ -352,7 +413,7 @@ absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::DownloadWh
   pb::ReadBlobRequest req;
   req.set_digest(std::string(digest.raw()));
   auto stream = stub_->Read(&ctx, req);
-  castore::Blake3Hasher hasher;
+  GroupCvHasher hasher;
   std::string mem;
   int fd = -1;
   uint64_t size = 0;
@@ -400,12 +461,20 @@ absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::DownloadWh
     return std::unique_ptr<castore::BlobReader>();
   }
   if (!s.ok()) return fail(watch.Result(s, what));
-  B3Digest actual = hasher.Finalize();
+  std::vector<castore::blake3_tree::Cv> cvs;
+  B3Digest actual = hasher.Finalize(cvs);
   if (actual != digest) {
     return fail(absl::DataLossError(
         absl::StrCat(what, ": received ", size, " bytes hashing to ", actual.ToB3())));
   }
-  return std::make_unique<DownloadedReader>(std::move(mem), fd, size);
+  if (fd < 0) return std::make_unique<DownloadedReader>(std::move(mem));
+  auto file = std::make_shared<const DownloadedFile>(fd);
+  auto layout = std::make_shared<castore::ChunkLayout>();
+  layout->digest = digest;
+  layout->size = size;
+  layout->chunk_size = kDownloadGroup;
+  layout->cvs = std::move(cvs);  // more than one: the file holds more than kInMemoryLimit
+  return std::make_unique<DownloadedFileReader>(std::move(layout), std::move(file));
 }
 
 absl::StatusOr<std::unique_ptr<castore::BlobWriter>> GrpcBlobService::OpenWrite() {

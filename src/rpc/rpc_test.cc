@@ -239,6 +239,36 @@ TEST(RpcWholeBlobs, BigBlobReaderIsSeekableAndHasALocalFile) {
   EXPECT_EQ(*(*reader)->ReadAt(data.size(), buf), 0u);
 }
 
+TEST(RpcWholeBlobs, ABigDownloadedBlobThatChangesInItsTemporaryFileIsDataLossNotWrongBytes) {
+  // A big blob downloaded whole waits in a temporary file until it is read:
+  // a byte that changes there (disk rot, a stray writer) must never reach a
+  // reader; the pieces that did not change are still served.
+  DaemonOptions options;
+  options.handlers.chunks.min_blob_size = UINT64_MAX;
+  LocalDaemon daemon({std::make_shared<castore::MemoryBlobService>(),
+                      std::make_shared<castore::MemoryDirectoryService>(),
+                      std::make_shared<castore::MemoryRootService>()},
+                     options);
+  castore::Services clients = daemon.Clients();
+  std::string data = Bytes(6 << 20);
+  auto digest = castore::PutBlob(*daemon.backing().blobs, data);
+  auto reader = clients.blobs->OpenRead(*digest);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_NE(*reader, nullptr);
+  const int fd = (*reader)->LocalFd();
+  ASSERT_GE(fd, 0);
+  const char flipped = static_cast<char>(data[5'000'000] ^ 0x01);
+  ASSERT_EQ(::pwrite(fd, &flipped, 1, 5'000'000), 1);
+
+  std::vector<uint8_t> buf(100);
+  auto bad = (*reader)->ReadAt(5'000'000 - 50, buf);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss) << bad.status();
+  auto good = (*reader)->ReadAt(1'000'000, buf);
+  ASSERT_TRUE(good.ok()) << good.status();
+  ASSERT_EQ(*good, 100u);
+  EXPECT_EQ(std::memcmp(buf.data(), data.data() + 1'000'000, 100), 0);
+}
+
 // A store whose blob `digest` claims `extra` bytes more than it has (the
 // daemon then streams them: its real bytes, then filler) while its chunk
 // list, when asked for, announces the real size. Counts the bytes served.
