@@ -130,6 +130,23 @@ TEST_F(ChunkedRpcTest, RandomReadsOfABigBlobFetchOnlyTheChunksTheyNeed) {
   EXPECT_LE(chunked->chunks_fetched(), 40u);
 }
 
+TEST_F(ChunkedRpcTest, TheStoredSizeOfABlobComesWithoutReadingOrSendingItsBytes) {
+  // An import through a daemon asks this of every file it finds (is the
+  // blob there, with this size?): the answer must not cost a download.
+  for (size_t size : {size_t{0}, size_t{1000}, size_t{3 * kMiB}}) {
+    auto digest = castore::PutBlob(*counting_, data_.substr(0, size));
+    ASSERT_TRUE(digest.ok()) << digest.status();
+    const uint64_t before = counting_->bytes_read();
+    auto stored = clients_.blobs->StoredSize(*digest);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(*stored, std::optional<uint64_t>(size));
+    EXPECT_EQ(counting_->bytes_read(), before) << size;
+  }
+  auto absent = clients_.blobs->StoredSize(B3Digest::Of(std::string_view("never stored")));
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_EQ(*absent, std::nullopt);
+}
+
 TEST_F(ChunkedRpcTest, TheSizeHintPicksHowTheBlobIsFetchedAndBoundsAWholeDownload) {
   auto big = clients_.blobs->OpenReadSized(digest_, data_.size());
   ASSERT_TRUE(big.ok()) << big.status();

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "castore/blake3_tree.h"
 #include "castore/blob/chunk_index.h"
@@ -246,12 +247,12 @@ class GrpcBlobWriter : public castore::BlobWriter {
 };
 
 // Stat: nullopt when the daemon does not have the blob. `size`, when known,
-// extends the deadline of a Stat that asks for chunks.
-absl::StatusOr<std::optional<pb::StatBlobResponse>> Stat(pb::BlobService::Stub* stub,
-                                                         const std::string& address,
-                                                         const CallTimeouts& timeouts,
-                                                         const B3Digest& digest, bool chunks,
-                                                         bool bao, std::optional<uint64_t> size) {
+// extends the deadline of a Stat that asks for chunks. `stored_size`, when
+// given, gets the size a castor daemon says it stores (nullopt from others).
+absl::StatusOr<std::optional<pb::StatBlobResponse>> Stat(
+    pb::BlobService::Stub* stub, const std::string& address, const CallTimeouts& timeouts,
+    const B3Digest& digest, bool chunks, bool bao, std::optional<uint64_t> size,
+    std::optional<uint64_t>* stored_size = nullptr) {
   std::chrono::milliseconds limit = timeouts.unary;
   if (chunks && size.has_value()) limit += std::chrono::seconds(*size / kLayoutBytesPerSecond);
   grpc::ClientContext ctx;
@@ -265,6 +266,15 @@ absl::StatusOr<std::optional<pb::StatBlobResponse>> Stat(pb::BlobService::Stub* 
   if (s.error_code() == grpc::StatusCode::NOT_FOUND) return std::nullopt;
   RETURN_IF_ERROR(
       watch.Result(s, absl::StrCat("BlobService.Stat ", digest.ToB3(), " at ", address)));
+  if (stored_size != nullptr) {
+    *stored_size = std::nullopt;
+    auto it = ctx.GetServerTrailingMetadata().find(kStoredSizeMetadata);
+    uint64_t n;
+    if (it != ctx.GetServerTrailingMetadata().end() &&
+        absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &n)) {
+      *stored_size = n;
+    }
+  }
   return resp;
 }
 
@@ -351,6 +361,16 @@ absl::StatusOr<bool> GrpcBlobService::Has(const B3Digest& digest) {
   ASSIGN_OR_RETURN(auto resp,
                    Stat(stub_.get(), address_, timeouts_, digest, false, false, std::nullopt));
   return resp.has_value();
+}
+
+absl::StatusOr<std::optional<uint64_t>> GrpcBlobService::StoredSize(const B3Digest& digest) {
+  std::optional<uint64_t> stored;
+  ASSIGN_OR_RETURN(auto resp, Stat(stub_.get(), address_, timeouts_, digest, false, false,
+                                   std::nullopt, &stored));
+  if (!resp.has_value()) return std::nullopt;
+  if (stored.has_value()) return stored;
+  // A daemon that does not say (tvix, snix): the size of what it sends.
+  return BlobService::StoredSize(digest);
 }
 
 absl::StatusOr<std::optional<std::vector<castore::ChunkMeta>>> GrpcBlobService::Chunks(

@@ -35,6 +35,9 @@ class GrpcBlobService : public castore::BlobService {
   ~GrpcBlobService() override;
 
   absl::StatusOr<bool> Has(const castore::B3Digest& digest) override;
+  // One Stat: castor's daemon sends the size along; from daemons that do
+  // not, the size of what OpenRead downloads.
+  absl::StatusOr<std::optional<uint64_t>> StoredSize(const castore::B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<castore::BlobReader>> OpenRead(
       const castore::B3Digest& digest) override;
   // Blobs of up to 4 MiB (never laid out in chunks by castor daemons) are

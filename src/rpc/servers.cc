@@ -94,9 +94,9 @@ class BlobHandler final : public P::BlobService::Service {
               std::shared_ptr<castore::ChunkIndex> index)
       : blobs_(std::move(blobs)), index_(std::move(index)) {}
 
-  grpc::Status Stat(grpc::ServerContext*, const typename P::StatBlobRequest* req,
+  grpc::Status Stat(grpc::ServerContext* ctx, const typename P::StatBlobRequest* req,
                     typename P::StatBlobResponse* resp) override {
-    return ToGrpcStatus(DoStat(*req, *resp));
+    return ToGrpcStatus(DoStat(*ctx, *req, *resp));
   }
 
   grpc::Status Read(grpc::ServerContext* ctx, const typename P::ReadBlobRequest* req,
@@ -164,13 +164,19 @@ class BlobHandler final : public P::BlobService::Service {
   }
 
  private:
-  absl::Status DoStat(const typename P::StatBlobRequest& req, typename P::StatBlobResponse& resp) {
+  absl::Status DoStat(grpc::ServerContext& ctx, const typename P::StatBlobRequest& req,
+                      typename P::StatBlobResponse& resp) {
     ASSIGN_OR_RETURN(B3Digest digest, RequestDigest(req.digest(), "blob digest"));
     ASSIGN_OR_RETURN(auto chunks, blobs_->Chunks(digest));
     if (!chunks.has_value()) {
       if (index_->HasChunk(digest)) return absl::OkStatus();
       return absl::NotFoundError(absl::StrCat("blob ", digest.ToB3(), " not found"));
     }
+    // The stored size, which the tvix message has no field for, rides in
+    // the trailing metadata: castor's clients answer StoredSize (the
+    // import's "is it there, this big?") without downloading the blob.
+    ASSIGN_OR_RETURN(std::optional<uint64_t> stored, blobs_->StoredSize(digest));
+    if (stored.has_value()) ctx.AddTrailingMetadata(kStoredSizeMetadata, absl::StrCat(*stored));
     if (!req.send_chunks()) return absl::OkStatus();
     if (!chunks->empty()) {
       // Stored chunked by the backend: its own list, without an outboard.

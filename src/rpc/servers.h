@@ -24,6 +24,10 @@ namespace castor::rpc {
 // Chunks of a Read stream are at most this big.
 inline constexpr size_t kReadChunkSize = 1 << 20;
 
+// BlobService.Stat's trailing metadata key for the blob's stored size in
+// bytes (decimal), sent by castor's daemon for every blob it has.
+inline constexpr char kStoredSizeMetadata[] = "castor-stored-size";
+
 // Who may call castor.v1.AdminService.
 enum class AdminAccess {
   kOff,          // not served (UNIMPLEMENTED)
