@@ -16,6 +16,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/store_flags.h"
+#include "rpc/channel.h"
 #include "rpc/daemon.h"
 #include "spdlog/spdlog.h"
 
@@ -29,6 +30,8 @@ struct DaemonFlags {
   double grace_seconds = 10;
   uint64_t max_directory_put_bytes = rpc::HandlerOptions{}.max_directory_put_bytes;
   std::string admin = "unix";
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 int RunDaemon(const DaemonFlags& f) {
@@ -51,6 +54,17 @@ int RunDaemon(const DaemonFlags& f) {
         absl::StrCat("invalid --socket-mode '", f.socket_mode, "': expected octal, e.g. 0660")));
   }
   options.socket_mode = static_cast<mode_t>(mode);
+  if (f.tls_cert.empty() != f.tls_key.empty()) {
+    return Fail(absl::InvalidArgumentError("--tls-cert and --tls-key go together"));
+  }
+  if (!f.tls_cert.empty()) {
+    auto cert = rpc::ReadPemFile(f.tls_cert, "--tls-cert");
+    if (!cert.ok()) return Fail(cert.status());
+    auto key = rpc::ReadPemFile(f.tls_key, "--tls-key");
+    if (!key.ok()) return Fail(key.status());
+    options.tls_cert_pem = *std::move(cert);
+    options.tls_key_pem = *std::move(key);
+  }
   options.handlers.max_directory_put_bytes = f.max_directory_put_bytes;
   options.handlers.admin = f.admin == "off"   ? rpc::AdminAccess::kOff
                            : f.admin == "all" ? rpc::AdminAccess::kAll
@@ -99,12 +113,14 @@ void AddDaemonCommand(CLI::App& app) {
       "daemon",
       "Serve the store over gRPC: tvix.castore.v1 (and snix.castore.v1) BlobService and "
       "DirectoryService, castor.v1.RootService, gRPC health checking and reflection. "
-      "Clients use grpc+unix:///path or grpc+http://host:port addresses.");
+      "Clients use grpc+unix:///path, grpc+http://host:port or (with --tls-cert) "
+      "grpc+https://host:port addresses.");
   cmd->add_option("--listen", f->listen,
                   "Where to listen, repeatable: unix:///path/to.sock (default: "
                   "unix://STORE/castor.sock; created with --socket-mode, a stale socket is "
-                  "replaced) or host:port (TCP, only when asked for). There is NO TLS and no "
-                  "authentication: expose TCP only on trusted networks.")
+                  "replaced) or host:port (TCP, only when asked for; TLS with --tls-cert). There "
+                  "is no client authentication: whoever reaches a TCP port may read and write "
+                  "the store, so expose TCP only on trusted networks.")
       ->type_name("ADDR");
   cmd->add_option("--socket-mode", f->socket_mode, "Mode of unix sockets (octal)")
       ->capture_default_str();
@@ -123,6 +139,12 @@ void AddDaemonCommand(CLI::App& app) {
                   "reaches")
       ->check(CLI::IsMember({"unix", "all", "off"}))
       ->capture_default_str();
+  cmd->add_option("--tls-cert", f->tls_cert,
+                  "PEM certificate (chain) for TCP listeners: they then speak TLS and clients "
+                  "use grpc+https://HOST:PORT (with --tls-ca when it is not signed by a system "
+                  "root). Needs --tls-key. Unix sockets stay plain")
+      ->type_name("FILE");
+  cmd->add_option("--tls-key", f->tls_key, "PEM private key of --tls-cert")->type_name("FILE");
   f->store.AddTo(*cmd);
   SetRunner(cmd, Signals::kAwaited, [f] { return RunDaemon(*f); });
 }

@@ -7,6 +7,7 @@
 #include "castore/directory/caching_directory_service.h"
 #include "castore/status_macros.h"
 #include "rpc/call_watchdog.h"
+#include "rpc/channel.h"
 
 namespace castor::cli {
 
@@ -35,6 +36,10 @@ void StoreFlags::AddTo(CLI::App& cmd) {
                  "Seconds a daemon (grpc+...) gets to answer a single request")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd.add_option("--tls-ca", tls_ca,
+                 "PEM file of the CA certificates that grpc+https:// daemons are checked "
+                 "against (default: the system's roots)")
+      ->type_name("FILE");
 }
 
 castore::StoreAddresses StoreFlags::Addresses() const {
@@ -52,6 +57,10 @@ absl::StatusOr<castore::Services> StoreFlags::Open() const {
     return std::chrono::milliseconds(static_cast<int64_t>(std::clamp(seconds, 1e-3, 1e8) * 1000));
   };
   rpc::SetDefaultCallTimeouts({.idle = ms(rpc_idle_timeout), .unary = ms(rpc_timeout)});
+  if (!tls_ca.empty()) {
+    ASSIGN_OR_RETURN(std::string roots, rpc::ReadPemFile(tls_ca, "--tls-ca"));
+    rpc::SetClientTlsRoots(std::move(roots));
+  }
   ASSIGN_OR_RETURN(castore::Services services, castore::OpenServices(Addresses()));
   if (cache.empty()) return services;
   castore::StoreAddresses local = castore::EmbeddedStoreAddresses(cache);

@@ -25,13 +25,16 @@ struct StoreFlags {
   // cancelled; a unary call's deadline (rpc/call_watchdog.h).
   double rpc_idle_timeout = 15;
   double rpc_timeout = 30;
+  // PEM file of the CA certificates grpc+https:// daemons are checked
+  // against; empty: the system's roots.
+  std::string tls_ca;
   // Directories the cache prefetches in the background below each
   // Directory it had to fetch.
   static constexpr size_t kCachePrefetch = size_t{1} << 20;
 
   // Adds --store, --blob-service-addr, --directory-service-addr,
-  // --root-service-addr, --cache, --rpc-idle-timeout and --rpc-timeout to
-  // `cmd`.
+  // --root-service-addr, --cache, --rpc-idle-timeout, --rpc-timeout and
+  // --tls-ca to `cmd`.
   void AddTo(CLI::App& cmd);
   // The addresses after overrides.
   castore::StoreAddresses Addresses() const;

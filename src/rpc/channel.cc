@@ -2,7 +2,11 @@
 
 #include <stdlib.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "castore/mutex.h"
@@ -15,27 +19,35 @@
 namespace castor::rpc {
 namespace {
 
-absl::StatusOr<std::string> Target(const castore::ServiceAddress& addr) {
+struct Target {
+  std::string target;  // as gRPC takes it
+  bool tls = false;
+};
+
+absl::StatusOr<Target> ParseTarget(const castore::ServiceAddress& addr) {
   if (addr.scheme == "grpc+unix") {
     if (addr.path.empty() || addr.path[0] != '/') {
       return absl::InvalidArgumentError(absl::StrCat(
           "invalid address '", addr.original, "': expected grpc+unix:///absolute/path.sock"));
     }
-    return absl::StrCat("unix://", addr.path);
+    return Target{absl::StrCat("unix://", addr.path)};
   }
-  if (addr.scheme == "grpc+http") {
+  if (addr.scheme == "grpc+http" || addr.scheme == "grpc+https") {
     size_t colon = addr.path.rfind(':');
     if (addr.path.empty() || addr.path.find('/') != std::string::npos ||
         colon == std::string::npos || colon == 0 || colon + 1 == addr.path.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("invalid address '", addr.original, "': expected grpc+http://host:port"));
+      return absl::InvalidArgumentError(absl::StrCat("invalid address '", addr.original,
+                                                     "': expected ", addr.scheme, "://host:port"));
     }
-    return addr.path;
+    return Target{addr.path, addr.scheme == "grpc+https"};
   }
   return absl::InvalidArgumentError(absl::StrCat("not a gRPC address: '", addr.original, "'"));
 }
 
-std::shared_ptr<grpc::Channel> Create(const std::string& target) {
+castor::Mutex tls_mu;
+std::string* tls_roots ABSL_GUARDED_BY(tls_mu) = new std::string;
+
+std::shared_ptr<grpc::Channel> Create(const Target& target, const std::string& roots) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageSize);
   args.SetMaxSendMessageSize(kMaxMessageSize);
@@ -50,7 +62,13 @@ std::shared_ptr<grpc::Channel> Create(const std::string& target) {
   // Distinct channels per target even across processes' shared subchannel
   // pool would be fine; a local pool keeps tests that restart daemons honest.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (target.tls) {
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = roots;  // empty: gRPC's default (the system's) roots
+    credentials = grpc::SslCredentials(tls);
+  }
+  return grpc::CreateCustomChannel(target.target, credentials, args);
 }
 
 }  // namespace
@@ -72,16 +90,45 @@ void KeepGrpcInitialized() {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const castore::ServiceAddress& addr) {
-  ASSIGN_OR_RETURN(std::string target, Target(addr));
+  ASSIGN_OR_RETURN(Target target, ParseTarget(addr));
   KeepGrpcInitialized();
+  std::string roots;
+  if (target.tls) {
+    castor::MutexLock lock(&tls_mu);
+    roots = *tls_roots;
+  }
   static castor::Mutex mu;
   static auto* channels = new std::map<std::string, std::weak_ptr<grpc::Channel>>;
   castor::MutexLock lock(&mu);
-  auto& slot = (*channels)[target];
+  // One channel per target and security: the same host:port over TLS (with
+  // these roots) and in the clear are different channels.
+  auto& slot =
+      (*channels)[target.tls ? absl::StrCat("tls ", target.target, "\n", roots) : target.target];
   if (auto ch = slot.lock()) return ch;
-  auto ch = Create(target);
+  auto ch = Create(target, roots);
   slot = ch;
   return ch;
+}
+
+void SetClientTlsRoots(std::string pem) {
+  castor::MutexLock lock(&tls_mu);
+  *tls_roots = std::move(pem);
+}
+
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " ", path, ": cannot read it (", std::strerror(errno), ")"));
+  }
+  std::string pem = text.str();
+  if (pem.find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " ", path, ": not a PEM file (no -----BEGIN line)"));
+  }
+  return pem;
 }
 
 }  // namespace castor::rpc

@@ -20,9 +20,21 @@ namespace castor::rpc {
 // entries is the biggest thing on the wire).
 inline constexpr int kMaxMessageSize = 64 << 20;
 
-// A channel for `grpc+unix:///abs/path.sock` or `grpc+http://host:port`;
-// InvalidArgument for anything else. Channels are cached per target.
+// A channel for `grpc+unix:///abs/path.sock`, `grpc+http://host:port` or
+// `grpc+https://host:port` (TLS, the server's certificate checked against
+// the roots below and its name against `host`); InvalidArgument for
+// anything else. Channels are cached per target.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const castore::ServiceAddress& addr);
+
+// The PEM certificates grpc+https channels trust; empty (the default) for
+// the system's roots. Process-wide; channels opened later use it (the CLI's
+// --tls-ca sets it before opening any service).
+void SetClientTlsRoots(std::string pem);
+
+// The contents of the PEM file `path` for `what` (e.g. "--tls-ca"), which
+// must hold at least one "-----BEGIN " block: InvalidArgument naming the
+// file and `what` otherwise, or when it cannot be read.
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, const std::string& what);
 
 // Initializes the gRPC library for the rest of the process (idempotent).
 // Without this gRPC shuts itself down whenever its last object goes away,

@@ -128,6 +128,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
       ::rmdir(p.temp_dir.c_str());
     }
   };
+  const bool tls = !options.tls_cert_pem.empty() || !options.tls_key_pem.empty();
+  if (tls && (options.tls_cert_pem.empty() || options.tls_key_pem.empty())) {
+    return absl::InvalidArgumentError("TLS needs both a certificate and its private key");
+  }
+  std::shared_ptr<grpc::ServerCredentials> tcp_credentials = grpc::InsecureServerCredentials();
+  if (tls) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({options.tls_key_pem, options.tls_cert_pem});
+    tcp_credentials = grpc::SslServerCredentials(ssl);
+  }
   std::vector<std::unique_ptr<int>> ports;
   for (const ListenAddress& a : listen) {
     if (a.kind == ListenAddress::Kind::kUnix) {
@@ -156,7 +166,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
       ports.push_back(nullptr);
     } else {
       ports.push_back(std::make_unique<int>(0));
-      builder.AddListeningPort(a.target, grpc::InsecureServerCredentials(), ports.back().get());
+      builder.AddListeningPort(a.target, tcp_credentials, ports.back().get());
       d->client_addresses_.push_back("");
     }
   }
@@ -173,7 +183,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
       return absl::UnavailableError(absl::StrCat("could not listen on ", listen[i].target));
     }
     std::string host = listen[i].target.substr(0, listen[i].target.rfind(':'));
-    d->client_addresses_[i] = absl::StrCat("grpc+http://", host, ":", *ports[i]);
+    d->client_addresses_[i] =
+        absl::StrCat(tls ? "grpc+https://" : "grpc+http://", host, ":", *ports[i]);
   }
   for (PendingSocket& p : pending) {
     struct stat st;

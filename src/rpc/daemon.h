@@ -36,6 +36,11 @@ struct ListenAddress {
 struct DaemonOptions {
   mode_t socket_mode = 0660;
   HandlerOptions handlers;
+  // PEM certificate chain and private key: TCP listeners then speak TLS
+  // (clients use grpc+https://); unix sockets stay plain (their file mode
+  // is their access control). Both empty: plain TCP.
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
 };
 
 class Daemon {
@@ -50,7 +55,7 @@ class Daemon {
   // to `grace`, then cancels what remains; removes the unix sockets.
   void Shutdown(std::chrono::milliseconds grace);
 
-  // Client addresses (grpc+unix:///path, grpc+http://host:port with the
+  // Client addresses (grpc+unix:///path, grpc+http(s)://host:port with the
   // actual port), one per listen address, in order.
   const std::vector<std::string>& client_addresses() const { return client_addresses_; }
 

@@ -11,7 +11,7 @@ namespace castor::rpc {
 
 void RegisterGrpcSchemes() {
   using castore::ServiceAddress;
-  for (const char* scheme : {"grpc+unix", "grpc+http"}) {
+  for (const char* scheme : {"grpc+unix", "grpc+http", "grpc+https"}) {
     castore::RegisterBlobScheme(
         scheme,
         [](const ServiceAddress& a) -> absl::StatusOr<std::shared_ptr<castore::BlobService>> {

@@ -95,8 +95,8 @@ TEST(ListenAddress, ParsesUnixAndTcpAndRejectsTheRest) {
 }
 
 TEST(Channel, RejectsMalformedAddresses) {
-  for (const char* bad :
-       {"grpc+unix://rel.sock", "grpc+http://nohost", "grpc+http://h:1/x", "grpc+tcp://h:1"}) {
+  for (const char* bad : {"grpc+unix://rel.sock", "grpc+http://nohost", "grpc+http://h:1/x",
+                          "grpc+tcp://h:1", "grpc+https://nohost", "grpc+https://:1"}) {
     auto a = castore::ServiceAddress::Parse(bad);
     ASSERT_TRUE(a.ok());
     EXPECT_EQ(OpenChannel(*a).status().code(), absl::StatusCode::kInvalidArgument) << bad;

@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
@@ -172,12 +174,72 @@ class DaemonE2eTest : public ::testing::Test {
   std::vector<pid_t> children_;
 };
 
-TEST_F(DaemonE2eTest, HelpSaysThereIsNoTls) {
+TEST_F(DaemonE2eTest, HelpSaysTcpHasNoClientAuthenticationAndOffersTls) {
   std::string out = root_ + "/help";
   ASSERT_TRUE(Ok(WaitExit(Spawn({"daemon", "--help"}, out))));
   std::string help = ReadFile(out);
-  EXPECT_NE(help.find("NO TLS"), std::string::npos) << help;
+  EXPECT_NE(help.find("no client authentication"), std::string::npos) << help;
+  EXPECT_NE(help.find("--tls-cert"), std::string::npos) << help;
   EXPECT_NE(help.find("--listen"), std::string::npos);
+}
+
+// A self-signed certificate for localhost and 127.0.0.1 (cert.pem, key.pem)
+// and an unrelated one (other.pem), made by the openssl tool.
+void MakeCertificates(const std::string& dir) {
+  for (const char* name : {"", "other"}) {
+    std::string cmd = absl::StrCat(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+        "-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout ",
+        dir, "/", name, "key.pem -out ", dir, "/", *name ? name : "cert", ".pem 2>/dev/null");
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+}
+
+TEST_F(DaemonE2eTest, OverTlsClientsThatTrustTheCertificateReadAndWriteAndOthersFailPromptly) {
+  MakeCertificates(root_);
+  ASSERT_TRUE(Ok(WaitExit(Spawn({"import", "--store", store_, "--name", "t", src_})))) << Log();
+  const std::string out = root_ + "/daemon.out";
+  Spawn({"daemon", "--store", store_, "--listen", "127.0.0.1:0", "--tls-cert", root_ + "/cert.pem",
+         "--tls-key", root_ + "/key.pem"},
+        out);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (ReadFile(out).find('\n') == std::string::npos && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::string serving = ReadFile(out);
+  ASSERT_EQ(serving.rfind("serving grpc+https://127.0.0.1:", 0), 0u) << serving << Log();
+  addr_ = serving.substr(8, serving.find('\n') - 8);
+
+  // Trusting the daemon's certificate: read, and import through it.
+  const std::string ca = root_ + "/cert.pem";
+  ASSERT_TRUE(Ok(Client({"cat", "--tls-ca", ca, "t/sub/deeper/small"}, root_ + "/small"))) << Log();
+  EXPECT_EQ(ReadFile(root_ + "/small"), Pattern(1000, 3));
+  ASSERT_TRUE(Ok(Client({"import", "--tls-ca", ca, "--name", "again", src_ + "/sub"}))) << Log();
+  ASSERT_TRUE(Ok(Client({"cat", "--tls-ca", ca, "again/run.sh"}, root_ + "/run"))) << Log();
+  EXPECT_EQ(ReadFile(root_ + "/run"), "#!/bin/sh\necho hi\n");
+
+  // Not trusting it (the system's roots, another certificate), or talking
+  // in the clear to a TLS port: a clear failure, no hang, no bytes.
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"cat", "t/a"},
+        std::vector<std::string>{"cat", "--tls-ca", root_ + "/other.pem", "t/a"}}) {
+    const std::string got = root_ + "/refused";
+    ::unlink(got.c_str());
+    int status = Client(args, got);
+    ASSERT_GE(status, 0) << "hung: " << absl::StrJoin(args, " ");
+    EXPECT_FALSE(Ok(status)) << absl::StrJoin(args, " ");
+    EXPECT_EQ(ReadFile(got), "");
+  }
+  EXPECT_NE(Log().find("certificate verify failed"), std::string::npos) << Log();
+  const std::string tls_addr = addr_;
+  addr_ = "grpc+http://" + tls_addr.substr(std::string("grpc+https://").size());
+  int status = Client({"cat", "t/a"}, root_ + "/plain");
+  ASSERT_GE(status, 0) << "hung";
+  EXPECT_FALSE(Ok(status));
+  // A file that is not PEM is named.
+  addr_ = tls_addr;
+  status = Client({"cat", "--tls-ca", root_ + "/src/a", "t/a"});
+  EXPECT_FALSE(Ok(status));
+  EXPECT_NE(Log().find("--tls-ca " + root_ + "/src/a: not a PEM file"), std::string::npos) << Log();
 }
 
 TEST_F(DaemonE2eTest, SocketIs0660AndSigtermExitsZeroAndRemovesIt) {
