@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "castore/blob/blob_service_conformance.h"
+#include "castore/blob/bounded_blob_store.h"
 #include "castore/blob/caching_blob_service.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/caching_directory_service.h"
@@ -20,15 +21,20 @@
 namespace castor::castore {
 namespace {
 
-INSTANTIATE_TEST_SUITE_P(Caching, BlobServiceConformance,
-                         ::testing::Values(BlobBackend{
-                             "caching_memory",
-                             [] {
-                               return std::make_shared<CachingBlobService>(
-                                   std::make_shared<MemoryBlobService>(),
-                                   std::make_shared<MemoryBlobService>());
-                             }}),
-                         BackendName);
+INSTANTIATE_TEST_SUITE_P(
+    Caching, BlobServiceConformance,
+    ::testing::Values(BlobBackend{"caching_memory",
+                                  [] {
+                                    return std::make_shared<CachingBlobService>(
+                                        std::make_shared<MemoryBlobService>(),
+                                        std::make_shared<MemoryBlobService>());
+                                  }},
+                      BlobBackend{"bounded_memory",
+                                  []() -> std::shared_ptr<BlobService> {
+                                    return *BoundedBlobStore::Open(
+                                        std::make_shared<MemoryBlobService>(), 64 << 20);
+                                  }}),
+    BackendName);
 
 INSTANTIATE_TEST_SUITE_P(Caching, DirectoryServiceConformance,
                          ::testing::Values(DirectoryBackend{
@@ -112,6 +118,153 @@ struct Diamond {
   Directory d, c, a, b, root;
   std::shared_ptr<testing::CountingDirectoryService> remote;
 };
+
+// --- The cache's size bound (BoundedBlobStore under CachingBlobService) ---
+
+// Blobs of 1 MiB, each different, in a remote store.
+struct BoundFixture {
+  explicit BoundFixture(uint64_t bound, std::shared_ptr<MemoryBlobService> disk = nullptr)
+      : local(disk ? disk : std::make_shared<MemoryBlobService>()) {
+    for (int i = 0; i < 6; ++i) {
+      data.push_back(std::string(1 << 20, static_cast<char>('a' + i)));
+      digests.push_back(*PutBlob(*remote, data.back()));
+    }
+    bounded = *BoundedBlobStore::Open(local, bound);
+    cache = std::make_shared<CachingBlobService>(bounded, remote);
+  }
+  // Reads blob i through the cache and checks its bytes.
+  void Read(int i) {
+    auto got = ReadBlob(*cache, digests[i]);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_TRUE(got->has_value());
+    EXPECT_TRUE(**got == data[i]) << i;
+  }
+  bool Cached(int i) { return *local->Has(digests[i]); }
+
+  std::shared_ptr<MemoryBlobService> remote = std::make_shared<MemoryBlobService>();
+  std::shared_ptr<MemoryBlobService> local;
+  std::shared_ptr<BoundedBlobStore> bounded;
+  std::shared_ptr<CachingBlobService> cache;
+  std::vector<std::string> data;
+  std::vector<B3Digest> digests;
+};
+
+TEST(CacheBound, HoldsAtMostTheBoundDroppingTheLeastRecentlyUsedFirst) {
+  BoundFixture f(3 << 20);
+  f.Read(0);
+  f.Read(1);
+  f.Read(2);
+  f.Read(0);  // 1 is now the least recently used
+  f.Read(3);
+  EXPECT_TRUE(f.Cached(0));
+  EXPECT_FALSE(f.Cached(1));
+  EXPECT_TRUE(f.Cached(2));
+  EXPECT_TRUE(f.Cached(3));
+  EXPECT_LE(f.bounded->used_bytes(), uint64_t{3} << 20);
+  EXPECT_EQ(f.bounded->evicted(), 1u);
+  f.Read(1);  // evicted blobs come back from the remote
+  EXPECT_TRUE(f.Cached(1));
+  EXPECT_FALSE(f.Cached(2));
+}
+
+TEST(CacheBound, ABlobBiggerThanTheBoundIsServedButNotKeptAndEvictsNothing) {
+  BoundFixture f((5 << 20) / 2);
+  std::string big(3 << 20, 'B');
+  B3Digest d = *PutBlob(*f.remote, big);
+  f.Read(0);
+  f.Read(1);
+  auto got = ReadBlob(*f.cache, d);
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
+  EXPECT_TRUE(**got == big);
+  EXPECT_FALSE(*f.local->Has(d));
+  EXPECT_TRUE(f.Cached(0));
+  EXPECT_TRUE(f.Cached(1));
+  EXPECT_EQ(f.bounded->evicted(), 0u);
+}
+
+TEST(CacheBound, ABlobBeingReadIsNotEvictedUntilItsReaderCloses) {
+  BoundFixture f(2 << 20);
+  auto open = f.cache->OpenRead(f.digests[0]);  // a file held open through a mount
+  ASSERT_TRUE(open.ok() && *open != nullptr);
+  for (int i = 1; i <= 3; ++i) f.Read(i);
+  EXPECT_TRUE(f.Cached(0));
+  std::string back(1 << 20, '\0');
+  auto n = (*open)->ReadAt(0, std::span(reinterpret_cast<uint8_t*>(back.data()), back.size()));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_TRUE(back == f.data[0]);
+  open->reset();
+  f.Read(4);
+  EXPECT_FALSE(f.Cached(0));
+  EXPECT_LE(f.bounded->used_bytes(), uint64_t{2} << 20);
+}
+
+// A cache disk of `capacity` bytes: a write past it fails the way ENOSPC
+// does (ResourceExhausted).
+class SmallDisk : public MemoryBlobService {
+ public:
+  explicit SmallDisk(uint64_t capacity) : capacity_(capacity) {}
+  absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() override {
+    ASSIGN_OR_RETURN(auto inner, MemoryBlobService::OpenWrite());
+    return std::make_unique<Writer>(*this, std::move(inner));
+  }
+  uint64_t Used() {
+    uint64_t used = 0;
+    EXPECT_TRUE(ForEach([&](const B3Digest&, uint64_t size) {
+                  used += size;
+                  return absl::OkStatus();
+                }).ok());
+    return used;
+  }
+
+ private:
+  class Writer : public BlobWriter {
+   public:
+    Writer(SmallDisk& disk, std::unique_ptr<BlobWriter> inner)
+        : disk_(disk), inner_(std::move(inner)) {}
+    absl::Status Write(std::span<const uint8_t> data) override {
+      if (disk_.Used() + inner_->bytes_written() + data.size() > disk_.capacity_) {
+        return absl::ResourceExhaustedError("write: No space left on device");
+      }
+      return inner_->Write(data);
+    }
+    absl::StatusOr<B3Digest> Close() override { return inner_->Close(); }
+    uint64_t bytes_written() const override { return inner_->bytes_written(); }
+
+   private:
+    SmallDisk& disk_;
+    std::unique_ptr<BlobWriter> inner_;
+  };
+  const uint64_t capacity_;
+};
+
+TEST(CacheBound, AFullDiskEvictsAndTheReadIsStillCached) {
+  auto disk = std::make_shared<SmallDisk>((5 << 20) / 2);
+  BoundFixture f(UINT64_MAX, disk);  // no bound: only the disk limits it
+  f.Read(0);
+  f.Read(1);
+  f.Read(2);  // does not fit: the cache makes room and stores it
+  EXPECT_TRUE(f.Cached(2));
+  EXPECT_FALSE(f.Cached(0));
+  EXPECT_GE(f.bounded->evicted(), 1u);
+  EXPECT_LE(disk->Used(), uint64_t{5 << 20} / 2);
+}
+
+TEST(CacheBound, WhatACacheHoldsAtOpenCountsAndIsCutToTheBound) {
+  auto local = std::make_shared<MemoryBlobService>();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(PutBlob(*local, std::string(1 << 20, 'k' + i)).ok());
+  auto bounded = BoundedBlobStore::Open(local, 2 << 20);
+  ASSERT_TRUE(bounded.ok()) << bounded.status();
+  EXPECT_EQ((*bounded)->used_bytes(), uint64_t{2} << 20);
+  EXPECT_EQ((*bounded)->evicted(), 2u);
+  uint64_t left = 0;
+  ASSERT_TRUE(local
+                  ->ForEach([&](const B3Digest&, uint64_t size) {
+                    left += size;
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(left, uint64_t{2} << 20);
+}
 
 TEST(CachingDirectoryService, AMissFetchesOnlyTheDirectoryAskedFor) {
   Diamond t;

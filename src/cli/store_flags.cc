@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "castore/blob/bounded_blob_store.h"
 #include "castore/blob/caching_blob_service.h"
 #include "castore/directory/caching_directory_service.h"
 #include "castore/status_macros.h"
@@ -23,10 +24,18 @@ void StoreFlags::AddTo(CLI::App& cmd) {
                  "grpc+...)");
   cmd.add_option("--root-service-addr", root_addr,
                  "Root service address, overriding --store (memory://, lmdb:///path, grpc+...)");
-  cmd.add_option("--cache", cache,
-                 "Keep blobs and directories read from a remote store (grpc+...) in a local "
-                 "store in DIR, so a second read stays local")
-      ->type_name("DIR");
+  CLI::Option* cache_option =
+      cmd.add_option("--cache", cache,
+                     "Keep blobs and directories read from a remote store (grpc+...) in a local "
+                     "store in DIR, so a second read stays local")
+          ->type_name("DIR");
+  cmd.add_option("--cache-size", cache_size,
+                 "Most bytes of file data --cache keeps: past it, what was used least "
+                 "recently is dropped (files being read are kept). Units: KiB, MiB, GiB, ... "
+                 "(default: no bound; a full disk makes room and the read goes on)")
+      ->transform(CLI::AsSizeValue(false))
+      ->type_name("BYTES")
+      ->needs(cache_option);
   cmd.add_option("--rpc-idle-timeout", rpc_idle_timeout,
                  "Seconds a stream from a daemon (grpc+...) may go without a message before it "
                  "is cancelled and the read fails (EIO in a mount)")
@@ -64,7 +73,8 @@ absl::StatusOr<castore::Services> StoreFlags::Open() const {
   ASSIGN_OR_RETURN(castore::Services services, castore::OpenServices(Addresses()));
   if (cache.empty()) return services;
   castore::StoreAddresses local = castore::EmbeddedStoreAddresses(cache);
-  ASSIGN_OR_RETURN(auto blobs, castore::OpenBlobService(local.blob));
+  ASSIGN_OR_RETURN(auto local_blobs, castore::OpenBlobService(local.blob));
+  ASSIGN_OR_RETURN(auto blobs, castore::BoundedBlobStore::Open(local_blobs, cache_size));
   ASSIGN_OR_RETURN(castore::ServiceAddress dirs_addr,
                    castore::ServiceAddress::Parse(local.directory));
   ASSIGN_OR_RETURN(auto dirs, castore::OpenLmdbDirectoryCacheStore(dirs_addr.path));

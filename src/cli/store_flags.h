@@ -21,6 +21,10 @@ struct StoreFlags {
   // "cached_directories" in DIR/meta), see castore/blob/caching_blob_service.h
   // and castore/directory/caching_directory_service.h.
   std::string cache;
+  // Most bytes of blobs the cache holds (least recently used evicted,
+  // blobs being read pinned); UINT64_MAX: bounded by the disk only
+  // (castore/blob/bounded_blob_store.h).
+  uint64_t cache_size = UINT64_MAX;
   // Seconds: a stream from a daemon with no message for this long is
   // cancelled; a unary call's deadline (rpc/call_watchdog.h).
   double rpc_idle_timeout = 15;
@@ -33,8 +37,8 @@ struct StoreFlags {
   static constexpr size_t kCachePrefetch = size_t{1} << 20;
 
   // Adds --store, --blob-service-addr, --directory-service-addr,
-  // --root-service-addr, --cache, --rpc-idle-timeout, --rpc-timeout and
-  // --tls-ca to `cmd`.
+  // --root-service-addr, --cache, --cache-size, --rpc-idle-timeout,
+  // --rpc-timeout and --tls-ca to `cmd`.
   void AddTo(CLI::App& cmd);
   // The addresses after overrides.
   castore::StoreAddresses Addresses() const;

@@ -295,6 +295,57 @@ TEST_F(DaemonE2eTest, ImportListCatThroughTheDaemonAndTheCacheOutlivesIt) {
   EXPECT_TRUE(ReadFile(cat3) == Pattern(5 << 20, 1));
 }
 
+// Bytes of the blob files under `dir` (a cache's store).
+uint64_t BlobBytes(const std::string& dir) {
+  uint64_t total = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir + "/blobs/b3")) {
+    if (e.is_regular_file()) total += e.file_size();
+  }
+  return total;
+}
+
+TEST_F(DaemonE2eTest, ACacheWithASizeBoundServesExactBytesWhileEvictingAndEndsWithinIt) {
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse not usable";
+  StartDaemon();
+  ASSERT_TRUE(Ok(Client({"import", "--name", "t", src_}))) << Log();
+  const std::string cache = root_ + "/cache";
+  std::vector<std::string> mount = {"mount", mnt_, "--cache", cache, "--cache-size", "2MiB"};
+  for (const char* flag :
+       {"--blob-service-addr", "--directory-service-addr", "--root-service-addr"}) {
+    mount.push_back(flag);
+    mount.push_back(addr_);
+  }
+  pid_t m = Spawn(mount);
+  ASSERT_TRUE(WaitMounted()) << Log();
+  const std::string deeper = mnt_ + "/t/sub/deeper";
+
+  // big2 (3 MiB, more than the whole bound, so never kept) stays open and
+  // half read while big1's chunks and the small files churn through the
+  // cache; then the rest of it.
+  const std::string big2 = Pattern(3 << 20, 2);
+  int fd = ::open((deeper + "/big2").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string got(big2.size(), '\0');
+  ASSERT_EQ(::pread(fd, got.data(), 1 << 20, 0), 1 << 20);
+  EXPECT_TRUE(ReadFile(deeper + "/big1") == Pattern(5 << 20, 1));
+  EXPECT_TRUE(ReadFile(deeper + "/small") == Pattern(1000, 3));
+  EXPECT_TRUE(ReadFile(mnt_ + "/t/a") == "hello\n");
+  ASSERT_EQ(::pread(fd, got.data() + (1 << 20), got.size() - (1 << 20), 1 << 20),
+            static_cast<ssize_t>(got.size() - (1 << 20)));
+  EXPECT_TRUE(got == big2);
+  ::close(fd);
+  // Everything again, after the evictions: still the exact bytes.
+  EXPECT_TRUE(ReadFile(deeper + "/big1") == Pattern(5 << 20, 1));
+  EXPECT_TRUE(ReadFile(deeper + "/big2") == big2);
+
+  // Once nothing is open, the cache is back within its bound (the kernel
+  // lets go of its files at unmount, at the latest).
+  ASSERT_EQ(::kill(m, SIGTERM), 0);
+  EXPECT_TRUE(Ok(WaitExit(m))) << Log();
+  EXPECT_LE(BlobBytes(cache), uint64_t{2} << 20);
+  EXPECT_GT(BlobBytes(cache), 0u);
+}
+
 TEST_F(DaemonE2eTest, MountThroughTheDaemonReadsBytesAndSurvivesARestart) {
   if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse not usable";
   pid_t d = StartDaemon();
