@@ -154,9 +154,7 @@ class AccountingWriter : public BlobWriter {
                    std::unique_ptr<BlobWriter> inner)
       : state_(std::move(state)), inner_(std::move(inner)) {}
 
-  absl::Status Write(std::span<const uint8_t> data) override {
-    return Check(inner_->Write(data));
-  }
+  absl::Status Write(std::span<const uint8_t> data) override { return Check(inner_->Write(data)); }
   absl::StatusOr<B3Digest> Close() override {
     const uint64_t size = inner_->bytes_written();
     absl::StatusOr<B3Digest> digest = inner_->Close();
