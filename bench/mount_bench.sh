@@ -4,7 +4,7 @@
 #
 #   bench/mount_bench.sh [SRC_TREE] [BIG_FILE_MIB]
 #
-# SRC_TREE defaults to /usr (the ~150k-entry tree of the CLI issue); the big
+# SRC_TREE defaults to /usr (a ~150k-entry tree); the big
 # file (default 1024 MiB) is random bytes. Rows: metadata walk of a fresh
 # mount with cold caches (find -printf, which stats every entry), the same
 # walk warm, reading every file (cold), sequential read of the big file

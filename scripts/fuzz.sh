@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets in build-fuzz/ (clang, ASan + UBSan) and runs
+# Builds the libFuzzer targets in build-fuzz/ (clang, ASan + UBSan; with castor,
+# so clang's thread-safety analysis checks every library) and runs
 # each one for SECONDS (default 10) from its committed corpus fuzz/corpus/<target>.
 # New interesting inputs go to build-fuzz/corpus/<target> (never into git by
 # themselves); crashes are written to build-fuzz/crashes/ and fail the run.
@@ -17,7 +18,10 @@ if [ ! -f "$dir/build.ninja" ]; then
   CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCASTOR_FUZZ=ON -DCASTOR_BUILD_BENCH=OFF
 fi
-cmake --build "$dir" -j "$(( $(nproc) < 2 ? $(nproc) : 2 ))" --target castor_fuzz_all
+# castor and castore_testing too: with the fuzz targets they cover every
+# library, built by clang with -Wthread-safety -Werror (CMakeLists.txt).
+cmake --build "$dir" -j "$(( $(nproc) < 2 ? $(nproc) : 2 ))" --target castor_fuzz_all castor \
+  castore_testing
 if [ "${1:-}" = "--seeds" ]; then
   "$dir/fuzz/castor_fuzz_seeds" "$root/fuzz/corpus"
   "$root/fuzz/gnu_tar_seeds.sh" "$root/fuzz/corpus/tar_import_fuzz"

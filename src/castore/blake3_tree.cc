@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 // BLAKE3's internal functions, exported by the C sources that cmake/blake3.cmake
 // builds (declared in their blake3_impl.h, which is C and not meant to be
@@ -166,6 +166,42 @@ B3Digest RootFromGroupCvs(std::span<const Cv> cvs) {
   Cv r = EncodeSubtree(cvs.subspan(left), scratch);
   Cv root = CompressParent(l, r, kRoot);
   return *B3Digest::FromBytes(std::string_view(reinterpret_cast<const char*>(root.data()), 32));
+}
+
+GroupHasher::GroupHasher(uint64_t group_size) : group_size_(group_size) {
+  CASTOR_CHECK(IsValidGroupSize(group_size));
+  group_.reserve(group_size);
+}
+
+void GroupHasher::Update(std::span<const uint8_t> data) {
+  while (!data.empty()) {
+    // A full group is hashed only once a byte after it arrives: until then
+    // it may be the whole blob, whose root is hashed differently.
+    if (group_.size() == group_size_) {
+      cvs_.push_back(GroupCv(group_, offset_));
+      offset_ += group_size_;
+      group_.clear();
+    }
+    const size_t n = std::min<uint64_t>(data.size(), group_size_ - group_.size());
+    group_.insert(group_.end(), data.begin(), data.begin() + n);
+    data = data.subspan(n);
+  }
+}
+
+GroupHasher::Result GroupHasher::Finish() {
+  Result r;
+  r.size = offset_ + group_.size();
+  if (cvs_.empty()) {
+    r.digest = B3Digest::Of(std::span<const uint8_t>(group_));
+  } else {
+    cvs_.push_back(GroupCv(group_, offset_));
+    r.digest = RootFromGroupCvs(cvs_);
+    r.cvs = std::move(cvs_);
+  }
+  cvs_.clear();
+  group_.clear();
+  offset_ = 0;
+  return r;
 }
 
 std::string EncodeOutboard(uint64_t size, std::span<const Cv> cvs) {

@@ -14,7 +14,8 @@
 // groups in pre-order, each as its left and right child CVs (64 bytes).
 // Checking it top-down against the digest yields the trusted group CVs.
 //
-// Pure functions over values; thread-safe.
+// Pure functions over values; thread-safe. GroupHasher is thread-compatible
+// (one stream at a time).
 #pragma once
 
 #include <array>
@@ -61,5 +62,28 @@ std::string EncodeOutboard(uint64_t size, std::span<const Cv> cvs);
 // that many groups, or its nodes do not hash to `digest`.
 absl::StatusOr<std::vector<Cv>> VerifyOutboard(std::string_view outboard, uint64_t size,
                                                uint64_t group_size, const B3Digest& digest);
+
+// The group CVs and the digest of a blob that arrives in pieces of any size,
+// computed as it streams by (holding at most one group): a writer that cuts
+// a blob into chunks of its own gets the tree, and the digest from it, in
+// the one pass it makes anyway.
+class GroupHasher {
+ public:
+  explicit GroupHasher(uint64_t group_size);
+  void Update(std::span<const uint8_t> data);
+  struct Result {
+    B3Digest digest;
+    uint64_t size = 0;
+    std::vector<Cv> cvs;  // empty for a blob of at most one group
+  };
+  // The blob so far; resets for a new one.
+  Result Finish();
+
+ private:
+  const uint64_t group_size_;
+  std::vector<uint8_t> group_;  // the group in progress
+  uint64_t offset_ = 0;         // where it starts
+  std::vector<Cv> cvs_;
+};
 
 }  // namespace castor::castore::blake3_tree

@@ -135,5 +135,28 @@ TEST(Blake3Tree, AWrongCvOrLengthInTheOutboardIsDataLoss) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(Blake3Tree, GroupHasherGivesTheGroupCvsAndTheDigestWhateverThePieces) {
+  const uint64_t group = 4096;
+  for (size_t size :
+       {size_t{0}, size_t{1}, size_t{4096}, size_t{4097}, size_t{8192}, size_t{50000}}) {
+    SCOPED_TRACE(size);
+    std::vector<uint8_t> data = Random(size, static_cast<uint32_t>(size));
+    for (size_t piece : {size_t{1}, size_t{1000}, size_t{4096}, size_t{70000}}) {
+      GroupHasher hasher(group);
+      for (size_t off = 0; off < size; off += piece) {
+        hasher.Update(std::span<const uint8_t>(data).subspan(off, std::min(piece, size - off)));
+      }
+      GroupHasher::Result r = hasher.Finish();
+      EXPECT_EQ(r.size, size);
+      EXPECT_EQ(r.digest, B3Digest::Of(std::span<const uint8_t>(data)));
+      if (size <= group) {
+        EXPECT_TRUE(r.cvs.empty());
+      } else {
+        EXPECT_EQ(r.cvs, Cvs(data, group));
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace castor::castore::blake3_tree

@@ -7,14 +7,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/mutex.h"
+#include "base/status.h"
 #include "castore/blob/local_blob_service.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/lmdb_directory_service.h"
 #include "castore/directory/memory_directory_service.h"
-#include "castore/mutex.h"
 #include "castore/roots/lmdb_root_service.h"
 #include "castore/roots/memory_root_service.h"
-#include "castore/status_macros.h"
 
 namespace castor::castore {
 namespace {
@@ -100,13 +100,14 @@ absl::StatusOr<std::shared_ptr<Service>> Open(Registry<Factory>& registry, std::
     for (const auto& [scheme, f] : registry.factories) known.push_back(scheme + "://");
   }
   if (!factory) {
-    return absl::InvalidArgumentError(absl::StrCat("unsupported ", AV(kind), " address '", AV(addr),
-                                                   "': scheme '", parsed.scheme, "' is not one of ",
-                                                   absl::StrJoin(known, ", ")));
+    return absl::InvalidArgumentError(absl::StrCat("unsupported ", ToAbslView(kind), " address '",
+                                                   ToAbslView(addr), "': scheme '", parsed.scheme,
+                                                   "' is not one of ", absl::StrJoin(known, ", ")));
   }
   auto service = factory(parsed);
   if (!service.ok()) {
-    return Annotate(service.status(), absl::StrCat("opening ", AV(kind), " '", AV(addr), "'"));
+    return Annotate(service.status(),
+                    absl::StrCat("opening ", ToAbslView(kind), " '", ToAbslView(addr), "'"));
   }
   return service;
 }
@@ -117,7 +118,7 @@ absl::StatusOr<ServiceAddress> ServiceAddress::Parse(std::string_view addr) {
   size_t sep = addr.find("://");
   if (sep == std::string_view::npos || sep == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid service address '", AV(addr),
+        absl::StrCat("invalid service address '", ToAbslView(addr),
                      "': expected scheme://..., e.g. memory://, file:///path, lmdb:///path, "
                      "grpc+unix:///path/to.sock"));
   }

@@ -1,4 +1,4 @@
-// Builds services from address strings (DESIGN.md, Composition):
+// Builds services from address strings (docs/design.md, Composition):
 //   memory://            in-process
 //   file:///path         blobs as files (BlobService)
 //   lmdb:///path         directories / roots in LMDB

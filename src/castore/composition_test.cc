@@ -16,7 +16,7 @@ namespace castor::castore {
 namespace {
 
 bool Mentions(const absl::Status& s, std::string_view text) {
-  return SV(s.message()).find(text) != std::string_view::npos;
+  return ToStdView(s.message()).find(text) != std::string_view::npos;
 }
 
 TEST(Composition, MemoryAddressesOpenInMemoryServices) {

@@ -4,7 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::castore {
 namespace {
@@ -18,7 +18,7 @@ int HexValue(char c) {
 
 std::string Shorten(std::string_view text) {
   if (text.size() <= 80) return std::string(text);
-  return absl::StrCat(AV(text.substr(0, 77)), "...");
+  return absl::StrCat(ToAbslView(text.substr(0, 77)), "...");
 }
 
 }  // namespace
@@ -38,7 +38,7 @@ absl::StatusOr<B3Digest> B3Digest::Parse(std::string_view text) {
     std::string_view b64 = text.substr(3);
     std::string raw;
     // Standard base64 with padding: 32 bytes are 44 characters.
-    if (b64.size() != 44 || !absl::Base64Unescape(AV(b64), &raw) || raw.size() != kSize) {
+    if (b64.size() != 44 || !absl::Base64Unescape(ToAbslView(b64), &raw) || raw.size() != kSize) {
       return absl::InvalidArgumentError(
           absl::StrCat("invalid digest '", Shorten(text),
                        "': expected b3: followed by 44 characters of base64 (32 bytes)"));
@@ -85,7 +85,9 @@ std::string B3Digest::ToHex() const {
   return out;
 }
 
-std::string B3Digest::ToB3() const { return absl::StrCat("b3:", absl::Base64Escape(AV(raw()))); }
+std::string B3Digest::ToB3() const {
+  return absl::StrCat("b3:", absl::Base64Escape(ToAbslView(raw())));
+}
 
 B3Digest EmptyDigest() {
   static const B3Digest kEmpty = B3Digest::Of(std::string_view());

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "tvix/castore/protos/castore.pb.h"
 
 namespace castor::castore {
@@ -37,12 +37,12 @@ absl::Status CheckSorted(const List& list, std::string_view what) {
     const std::string& cur = list[i].name();
     if (prev == cur) {
       return absl::InvalidArgumentError(
-          absl::StrCat("entry ", QuoteName(cur), ": duplicate name in ", AV(what)));
+          absl::StrCat("entry ", QuoteName(cur), ": duplicate name in ", ToAbslView(what)));
     }
     if (prev.compare(cur) > 0) {
-      return absl::InvalidArgumentError(absl::StrCat("entry ", QuoteName(cur), ": ", AV(what),
-                                                     " are not sorted (comes after ",
-                                                     QuoteName(prev), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry ", QuoteName(cur), ": ", ToAbslView(what),
+                       " are not sorted (comes after ", QuoteName(prev), ")"));
     }
   }
   return absl::OkStatus();
@@ -98,7 +98,8 @@ absl::StatusOr<Directory> Directory::FromProto(const pb::Directory& proto) {
     if (entries[i - 1].name == entries[i].name) {
       return absl::InvalidArgumentError(
           absl::StrCat("entry ", QuoteName(entries[i].name.str()), ": name appears as both ",
-                       AV(NodeKind(entries[i - 1].node)), " and ", AV(NodeKind(entries[i].node))));
+                       ToAbslView(NodeKind(entries[i - 1].node)), " and ",
+                       ToAbslView(NodeKind(entries[i].node))));
     }
   }
   ASSIGN_OR_RETURN(uint64_t size, ComputeSize(entries));

@@ -30,7 +30,7 @@ class Directory {
   // overflowing 64 bits is InvalidArgument.
   static absl::StatusOr<Directory> Create(std::vector<Entry> entries);
 
-  // From untrusted protobuf: every rule of DESIGN.md (names, targets, digest
+  // From untrusted protobuf: every rule of docs/design.md, Wire facts (names, targets, digest
   // lengths, each list sorted, no duplicate across lists, size overflow).
   // Errors are InvalidArgument naming the entry.
   static absl::StatusOr<Directory> FromProto(const tvix::castore::v1::Directory& proto);

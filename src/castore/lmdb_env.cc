@@ -8,7 +8,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::castore {
 namespace {
@@ -42,7 +42,7 @@ absl::Status LmdbEnv::Error(int rc, std::string_view what) const {
 }
 
 absl::Status LmdbEnv::LmdbError(int rc, std::string_view what, std::string_view path) {
-  std::string msg = absl::StrCat(AV(what), " in LMDB ", AV(path));
+  std::string msg = absl::StrCat(ToAbslView(what), " in LMDB ", ToAbslView(path));
   switch (rc) {
     case MDB_MAP_FULL:
       return absl::ResourceExhaustedError(
@@ -81,16 +81,11 @@ absl::StatusOr<std::shared_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& path) 
   castor::MutexLock lock(&registry.mu);
   // An expired entry is an environment whose destructor has not closed it
   // yet: wait for that (it erases the entry) before opening the path again.
-  struct Pending {
-    Registry* registry;
-    const std::string* key;
-    static bool Done(Pending* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      auto it = p->registry->envs.find(*p->key);
-      return it == p->registry->envs.end() || !it->second.expired();
-    }
-  } pending{&registry, &key};
   while (true) {
-    registry.mu.Await([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return Pending::Done(&pending); });
+    registry.mu.Await([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry.mu) {
+      auto it = registry.envs.find(key);
+      return it == registry.envs.end() || !it->second.expired();
+    });
     auto it = registry.envs.find(key);
     if (it == registry.envs.end()) break;
     if (auto env = it->second.lock()) return env;

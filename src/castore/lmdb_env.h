@@ -20,7 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "castore/mutex.h"
+#include "base/mutex.h"
 
 namespace castor::castore {
 

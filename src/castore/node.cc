@@ -2,7 +2,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "tvix/castore/protos/castore.pb.h"
 
 namespace castor::castore {
@@ -11,14 +11,15 @@ namespace pb = tvix::castore::v1;
 
 std::string QuoteName(std::string_view name) {
   constexpr size_t kShown = 120;
-  std::string shown = absl::CHexEscape(AV(name.substr(0, kShown)));
+  std::string shown = absl::CHexEscape(ToAbslView(name.substr(0, kShown)));
   if (name.size() > kShown) absl::StrAppend(&shown, "...");
   return absl::StrCat("'", shown, "'");
 }
 
 absl::Status TooDeepError(std::string_view what, std::string_view path) {
-  return absl::InvalidArgumentError(absl::StrCat(AV(what), what.empty() ? "" : " ", QuoteName(path),
-                                                 ": more than ", kMaxTreeDepth, " levels deep"));
+  return absl::InvalidArgumentError(absl::StrCat(ToAbslView(what), what.empty() ? "" : " ",
+                                                 QuoteName(path), ": more than ", kMaxTreeDepth,
+                                                 " levels deep"));
 }
 
 absl::StatusOr<PathComponent> PathComponent::Create(std::string_view name) {

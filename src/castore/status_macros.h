@@ -1,60 +1,7 @@
-// Error-propagation helpers for absl::Status / absl::StatusOr (the Debian
-// abseil predates abseil's own macros), and CASTOR_CHECK for internal
-// invariants. Header-only; no state.
+// Forwarding header: the status helpers live in base/status.h (which also
+// keeps the old names AV and SV for now). It stays only while the S3 and Nix
+// branches written against this path are open; it goes once they have merged
+// and include base/status.h.
 #pragma once
 
-#include <cstdio>
-#include <cstdlib>
-#include <string>
-#include <string_view>
-
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
-
-#define CASTOR_CONCAT_INNER_(a, b) a##b
-#define CASTOR_CONCAT_(a, b) CASTOR_CONCAT_INNER_(a, b)
-
-// Returns the status from the enclosing function when `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                        \
-  do {                                               \
-    ::absl::Status castor_status_ = (expr);          \
-    if (!castor_status_.ok()) return castor_status_; \
-  } while (0)
-
-// `ASSIGN_OR_RETURN(auto x, F());` or `ASSIGN_OR_RETURN(x, F());`
-#define ASSIGN_OR_RETURN(lhs, rexpr) \
-  CASTOR_ASSIGN_OR_RETURN_IMPL_(CASTOR_CONCAT_(castor_statusor_, __LINE__), lhs, rexpr)
-
-#define CASTOR_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, rexpr) \
-  auto tmp = (rexpr);                                  \
-  if (!tmp.ok()) return std::move(tmp).status();       \
-  lhs = std::move(tmp).value()
-
-// Aborts with a message when an internal invariant is broken. Never used for
-// conditions that untrusted input can cause.
-#define CASTOR_CHECK(cond)                                                          \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
-
-namespace castor {
-
-// Debian's abseil is built with its own absl::string_view (not an alias of
-// std::string_view), so std::string_view must be converted before it is
-// handed to absl::StrCat, absl::Status or the escaping functions.
-inline absl::string_view AV(std::string_view s) { return {s.data(), s.size()}; }
-// And back: absl::Status::message() to std::string_view.
-inline std::string_view SV(absl::string_view s) { return {s.data(), s.size()}; }
-
-// Status from the current errno value, for syscalls: `what` names the call and
-// the object ("open /x/y"). ENOSPC/EIO/etc. become Unavailable, ENOENT
-// NotFound, EACCES PermissionDenied, EINVAL InvalidArgument.
-absl::Status ErrnoStatus(int err, std::string_view what);
-
-// Adds context in front of a status message, keeping its code.
-absl::Status Annotate(const absl::Status& s, std::string_view context);
-
-}  // namespace castor
+#include "base/status.h"

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "castore/mutex.h"
+#include "base/mutex.h"
 
 namespace castor {
 

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <thread>
 
-#include "castore/mutex.h"
+#include "base/mutex.h"
 #include "gtest/gtest.h"
 
 namespace castor {

@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::cli {
 

@@ -18,6 +18,7 @@
 #include "cli/store_flags.h"
 #include "rpc/channel.h"
 #include "rpc/daemon.h"
+#include "rpc/path_info_handlers.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::cli {
@@ -80,10 +81,13 @@ int RunDaemon(const DaemonFlags& f) {
   if (!serving.ok()) return Fail(serving.status());
   if (*serving != nullptr) options.handlers.store_dir = store_dir;
 
-  auto services = f.store.Open();
-  if (!services.ok()) return Fail(services.status());
+  auto store = f.store.OpenNixStore();
+  if (!store.ok()) return Fail(store.status());
+  options.add_services = [store = *store](rpc::CastoreHandlers& handlers) {
+    rpc::AddPathInfoHandlers(handlers, store);
+  };
 
-  auto daemon = rpc::Daemon::Start(*services, listen, options);
+  auto daemon = rpc::Daemon::Start((*store)->services(), listen, options);
   if (!daemon.ok()) return Fail(daemon.status());
   for (const std::string& addr : (*daemon)->client_addresses()) {
     std::printf("serving %s\n", addr.c_str());
@@ -112,7 +116,8 @@ void AddDaemonCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "daemon",
       "Serve the store over gRPC: tvix.castore.v1 (and snix.castore.v1) BlobService and "
-      "DirectoryService, castor.v1.RootService, gRPC health checking and reflection. "
+      "DirectoryService, tvix.store.v1 (and snix.store.v1) PathInfoService, "
+      "castor.v1.RootService, gRPC health checking and reflection. "
       "Clients use grpc+unix:///path, grpc+http://host:port or (with --tls-cert) "
       "grpc+https://host:port addresses.");
   cmd->add_option("--listen", f->listen,

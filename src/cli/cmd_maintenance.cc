@@ -4,9 +4,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "castore/maintenance/gc.h"
 #include "castore/maintenance/verify.h"
-#include "castore/status_macros.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "rpc/grpc_admin.h"

@@ -6,8 +6,8 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "castore/import/export.h"
-#include "castore/status_macros.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/store_flags.h"
@@ -67,7 +67,7 @@ int Cat(const StoreFlags& flags, const std::string& spec) {
   const auto* f = std::get_if<castore::FileNode>(&entry->node);
   if (f == nullptr) {
     return Fail(absl::InvalidArgumentError(
-        absl::StrCat(spec, " is a ", AV(castore::NodeKind(entry->node)), ", not a file")));
+        absl::StrCat(spec, " is a ", ToAbslView(castore::NodeKind(entry->node)), ", not a file")));
   }
   auto reader = services->blobs->OpenReadSized(f->digest, f->size);
   if (!reader.ok()) return Fail(Annotate(reader.status(), spec));
@@ -76,8 +76,8 @@ int Cat(const StoreFlags& flags, const std::string& spec) {
         absl::StrCat(spec, ": blob ", f->digest.ToB3(), " is not in the store")));
   }
   auto corrupt = [&](std::string_view why) {
-    return Fail(absl::DataLossError(
-        absl::StrCat(spec, ": blob ", f->digest.ToB3(), " ", AV(why), " (run castor verify)")));
+    return Fail(absl::DataLossError(absl::StrCat(spec, ": blob ", f->digest.ToB3(), " ",
+                                                 ToAbslView(why), " (run castor verify)")));
   };
   if ((*reader)->size() != f->size) {
     return corrupt(absl::StrCat("has ", (*reader)->size(), " bytes, its node says ", f->size));

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "cli/commands.h"
 #include "cli/store_flags.h"
 #include "fs/transport/virtiofs_server.h"

@@ -2,7 +2,9 @@
 
 #include <map>
 
+#include "rpc/grpc_path_info_service.h"
 #include "rpc/register.h"
+#include "s3store/register.h"
 
 namespace castor::cli {
 namespace {
@@ -37,13 +39,20 @@ void RegisterCommands(CLI::App& app) {
   AddMountCommand(app);
   AddDaemonCommand(app);
   rpc::RegisterGrpcSchemes();
+  s3store::RegisterS3Schemes();
+  rpc::RegisterGrpcPathInfoSchemes();
   AddVirtiofsCommand(app);
+  AddNixCommands(app);
 }
 
 int RunSelected(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands()) {
     auto it = Runners().find(sub);
-    if (it == Runners().end()) continue;
+    // A command group (castor nix): its selected subcommand runs.
+    if (it == Runners().end()) {
+      if (sub->get_subcommands().empty()) continue;
+      return RunSelected(*sub);
+    }
     if (it->second.signals == Signals::kAwaited) {
       // Still the only thread: every later one inherits the mask.
       sigset_t set = TerminationSignals();

@@ -39,5 +39,6 @@ void AddStoreCommands(CLI::App& app);    // roots, ls, cat, rm, import, export, 
 void AddMountCommand(CLI::App& app);     // mount
 void AddDaemonCommand(CLI::App& app);    // daemon (cmd_daemon.cc)
 void AddVirtiofsCommand(CLI::App& app);  // virtiofs
+void AddNixCommands(CLI::App& app);      // nix import-nar, dump, path-info, serve, copy
 
 }  // namespace castor::cli

@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
       "castor: a content-addressed store for file trees, with a lazy, "
       "read-only filesystem on top"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "castor 0.1.0");
+  app.set_version_flag("--version", "castor " CASTOR_VERSION);
   castor::cli::RegisterCommands(app);
   try {
     app.parse(argc, argv);

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <chrono>
 
+#include "absl/strings/match.h"
+#include "base/status.h"
 #include "castore/blob/bounded_blob_store.h"
 #include "castore/blob/caching_blob_service.h"
 #include "castore/directory/caching_directory_service.h"
-#include "castore/status_macros.h"
+#include "nix/pathinfo/composition.h"
 #include "rpc/call_watchdog.h"
 #include "rpc/channel.h"
 
@@ -18,16 +20,20 @@ void StoreFlags::AddTo(CLI::App& cmd) {
                  "else ~/.local/share/castor)");
   cmd.add_option("--blob-service-addr", blob_addr,
                  "Blob service address, overriding --store (memory://, file:///path, "
-                 "grpc+unix:///sock, grpc+http://host:port)");
+                 "grpc+unix:///sock, grpc+http://host:port, s3://bucket/prefix?endpoint=URL)");
   cmd.add_option("--directory-service-addr", directory_addr,
                  "Directory service address, overriding --store (memory://, lmdb:///path, "
-                 "grpc+...)");
+                 "grpc+..., s3://...)");
   cmd.add_option("--root-service-addr", root_addr,
-                 "Root service address, overriding --store (memory://, lmdb:///path, grpc+...)");
+                 "Root service address, overriding --store (memory://, lmdb:///path, grpc+..., "
+                 "s3://...)");
+  cmd.add_option("--path-info-service-addr", path_info_addr,
+                 "Nix path info service address, overriding --store (memory://, lmdb:///path, "
+                 "grpc+unix:///sock, grpc+http(s)://host:port)");
   CLI::Option* cache_option =
       cmd.add_option("--cache", cache,
-                     "Keep blobs and directories read from a remote store (grpc+...) in a local "
-                     "store in DIR, so a second read stays local")
+                     "Keep blobs and directories read from a remote store (grpc+..., s3://) in a "
+                     "local store in DIR, so a second read stays local")
           ->type_name("DIR");
   cmd.add_option("--cache-size", cache_size,
                  "Most bytes of file data --cache keeps: past it, what was used least "
@@ -60,7 +66,48 @@ castore::StoreAddresses StoreFlags::Addresses() const {
   return addrs;
 }
 
+namespace {
+
+bool IsRemote(std::string_view addr) { return absl::StartsWith(AV(addr), "grpc+"); }
+
+}  // namespace
+
+std::string StoreFlags::PathInfoAddress() const {
+  if (!path_info_addr.empty()) return path_info_addr;
+  // Path infos live with the roots: the embedded store's lmdb://DIR/meta
+  // (nix::EmbeddedPathInfoAddress), or the daemon that serves them.
+  std::string roots = Addresses().root;
+  if (absl::StartsWith(roots, "lmdb://") || IsRemote(roots)) return roots;
+  return "memory://";
+}
+
+namespace {
+
+// Opens the services with the path info service beside them.
+absl::StatusOr<std::pair<castore::Services, std::shared_ptr<nix::PathInfoService>>> OpenBoth(
+    const StoreFlags& flags, const std::function<absl::StatusOr<castore::Services>()>& open) {
+  ASSIGN_OR_RETURN(castore::Services services, open());
+  ASSIGN_OR_RETURN(std::shared_ptr<nix::PathInfoService> path_infos,
+                   nix::OpenPathInfoService(flags.PathInfoAddress()));
+  if (!IsRemote(flags.Addresses().root) && !IsRemote(flags.PathInfoAddress())) {
+    services.roots = std::make_shared<nix::PathInfoBoundRootService>(services.roots, path_infos);
+  }
+  return std::make_pair(std::move(services), std::move(path_infos));
+}
+
+}  // namespace
+
 absl::StatusOr<castore::Services> StoreFlags::Open() const {
+  ASSIGN_OR_RETURN(auto both, OpenBoth(*this, [this] { return OpenCastore(); }));
+  return std::move(both.first);
+}
+
+absl::StatusOr<std::shared_ptr<nix::NixStore>> StoreFlags::OpenNixStore() const {
+  ASSIGN_OR_RETURN(auto both, OpenBoth(*this, [this] { return OpenCastore(); }));
+  return std::make_shared<nix::NixStore>(std::move(both.first), std::move(both.second));
+}
+
+absl::StatusOr<castore::Services> StoreFlags::OpenCastore() const {
   // At least a millisecond, at most a few years (no overflow).
   auto ms = [](double seconds) {
     return std::chrono::milliseconds(static_cast<int64_t>(std::clamp(seconds, 1e-3, 1e8) * 1000));

@@ -8,6 +8,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "castore/composition.h"
+#include "nix/store.h"
 
 namespace castor::cli {
 
@@ -16,6 +17,9 @@ struct StoreFlags {
   std::string blob_addr;
   std::string directory_addr;
   std::string root_addr;
+  // Empty: where the roots are (the same lmdb:// environment or grpc+
+  // daemon; memory:// for memory:// roots).
+  std::string path_info_addr;
   // Non-empty: blobs and directories read from the store are kept in a
   // local store there (file://DIR/blobs, the LMDB database
   // "cached_directories" in DIR/meta), see castore/blob/caching_blob_service.h
@@ -37,15 +41,25 @@ struct StoreFlags {
   static constexpr size_t kCachePrefetch = size_t{1} << 20;
 
   // Adds --store, --blob-service-addr, --directory-service-addr,
-  // --root-service-addr, --cache, --cache-size, --rpc-idle-timeout,
-  // --rpc-timeout and --tls-ca to `cmd`.
+  // --root-service-addr, --path-info-service-addr, --cache, --cache-size,
+  // --rpc-idle-timeout, --rpc-timeout and --tls-ca to `cmd`.
   void AddTo(CLI::App& cmd);
   // The addresses after overrides.
   castore::StoreAddresses Addresses() const;
+  std::string PathInfoAddress() const;
   // Opens the three services (creating the embedded store's folders), with
   // the cache in front of blobs and directories when --cache is given, and
-  // sets the process's call timeouts.
+  // sets the process's call timeouts. When roots and path infos are both
+  // local (not grpc+...), the roots go through nix::PathInfoBoundRootService,
+  // so removing or replacing a Nix path's root drops its path info (a
+  // daemon serving them does that on its side).
   absl::StatusOr<castore::Services> Open() const;
+  // Open() plus the path info service: castor as a Nix store.
+  absl::StatusOr<std::shared_ptr<nix::NixStore>> OpenNixStore() const;
+
+ private:
+  // The three services, without the path info binding.
+  absl::StatusOr<castore::Services> OpenCastore() const;
 };
 
 }  // namespace castor::cli

@@ -10,7 +10,7 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::fs {
@@ -237,8 +237,9 @@ int CastoreFs::LookupRoot(std::string_view name, fuse_entry_out* out) {
   if (!pc.ok()) return ENOENT;
   absl::StatusOr<std::optional<castore::Entry>> root = services_.roots->Get(*pc);
   if (!root.ok()) {
-    return FailOnce(absl::StrCat("root:", AV(name)), absl::StrCat("root ", castore::QuoteName(name),
-                                                                  ": ", root.status().ToString()));
+    return FailOnce(
+        absl::StrCat("root:", ToAbslView(name)),
+        absl::StrCat("root ", castore::QuoteName(name), ": ", root.status().ToString()));
   }
   if (!root->has_value()) return ENOENT;
   castor::MutexLock lock(&mu_);

@@ -1,6 +1,6 @@
 // CastoreFs: the read-only filesystem over castore's three services, as a
 // fuse::Filesystem (transport-free; the Dispatcher calls it). Semantics are
-// DESIGN.md's table "The filesystem":
+// docs/design.md's table "The filesystem":
 //   - inode 1 is the mount root; its entries are the named roots
 //     (RootService), listed only with `list_root` (else READDIR is EPERM);
 //   - every other inode is a castore node, deduplicated: equal blob digest
@@ -36,10 +36,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "base/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/composition.h"
 #include "castore/directory.h"
-#include "castore/mutex.h"
 #include "fs/directory_cache.h"
 #include "fs/fuse/filesystem.h"
 

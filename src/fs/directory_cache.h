@@ -12,9 +12,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "base/mutex.h"
 #include "castore/digest.h"
 #include "castore/directory.h"
-#include "castore/mutex.h"
 
 namespace castor::fs {
 

@@ -1,5 +1,8 @@
 #include "nix/io.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -14,6 +17,40 @@ absl::StatusOr<size_t> StringSource::Read(std::span<char> buf) {
   std::memcpy(buf.data(), data_.data(), n);
   data_.remove_prefix(n);
   return n;
+}
+
+FdSource::~FdSource() {
+  if (fd_ != STDIN_FILENO) ::close(fd_);
+}
+
+absl::StatusOr<std::unique_ptr<FdSource>> FdSource::Open(const std::string& path) {
+  if (path == "-") return std::make_unique<FdSource>(STDIN_FILENO, "standard input");
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
+    return ErrnoStatus(errno, absl::StrCat("opening ", path));
+  }
+  return std::make_unique<FdSource>(fd, path);
+}
+
+absl::StatusOr<size_t> FdSource::Read(std::span<char> buf) {
+  for (;;) {
+    ssize_t n = ::read(fd_, buf.data(), buf.size());
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno != EINTR) return ErrnoStatus(errno, absl::StrCat("reading ", what_));
+  }
+}
+
+absl::Status FdSink::Write(std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd_, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, absl::StrCat("writing to ", what_));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status LimitSink::Write(std::string_view data) {

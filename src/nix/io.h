@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -78,6 +79,35 @@ class LimitSink : public ByteSink {
   const uint64_t limit_;
   const std::string what_;
   uint64_t written_ = 0;
+};
+
+// Reads a file descriptor it owns (closed on destruction unless it is
+// standard input); `what` names it in errors.
+class FdSource : public ByteSource {
+ public:
+  FdSource(int fd, std::string what) : fd_(fd), what_(std::move(what)) {}
+  ~FdSource() override;
+  FdSource(const FdSource&) = delete;
+  FdSource& operator=(const FdSource&) = delete;
+  // The file at `path`, or standard input for "-". NotFound naming the path
+  // when it does not exist.
+  static absl::StatusOr<std::unique_ptr<FdSource>> Open(const std::string& path);
+  absl::StatusOr<size_t> Read(std::span<char> buf) override;
+
+ private:
+  const int fd_;
+  const std::string what_;
+};
+
+// Writes to a file descriptor it does not own (standard output).
+class FdSink : public ByteSink {
+ public:
+  FdSink(int fd, std::string what) : fd_(fd), what_(std::move(what)) {}
+  absl::Status Write(std::string_view data) override;
+
+ private:
+  const int fd_;
+  const std::string what_;
 };
 
 inline constexpr uint64_t kNoLimit = std::numeric_limits<uint64_t>::max();

@@ -7,8 +7,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "castore/mutex.h"
-#include "castore/status_macros.h"
+#include "base/mutex.h"
+#include "base/status.h"
 #include "rpc/status.h"
 
 namespace castor::rpc {
@@ -157,20 +157,21 @@ absl::Status CallWatch::Result(const grpc::Status& status, std::string_view what
     case kIdle:
       if (awaiting_answer_.load()) {
         return absl::DeadlineExceededError(
-            absl::StrCat(AV(what), ": no answer within ", Seconds(limit_ns_.load()),
+            absl::StrCat(ToAbslView(what), ": no answer within ", Seconds(limit_ns_.load()),
                          " of the last message (see --rpc-timeout)"));
       }
       return absl::DeadlineExceededError(
-          absl::StrCat(AV(what), ": no progress for ", Seconds(limit_ns_.load()),
+          absl::StrCat(ToAbslView(what), ": no progress for ", Seconds(limit_ns_.load()),
                        ", cancelled (the daemon stalls; see --rpc-idle-timeout)"));
     case kShutDown:
-      return absl::CancelledError(absl::StrCat(AV(what), ": cancelled, shutting down"));
+      return absl::CancelledError(absl::StrCat(ToAbslView(what), ": cancelled, shutting down"));
     default:
       break;
   }
   if (kind_ == Kind::kUnary && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        AV(what), ": no answer within ", Seconds(limit_ns_.load()), " (see --rpc-timeout)"));
+    return absl::DeadlineExceededError(absl::StrCat(ToAbslView(what), ": no answer within ",
+                                                    Seconds(limit_ns_.load()),
+                                                    " (see --rpc-timeout)"));
   }
   return FromGrpcStatus(status, what);
 }

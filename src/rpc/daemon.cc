@@ -10,7 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -64,11 +64,11 @@ struct PendingSocket {
 
 absl::StatusOr<ListenAddress> ListenAddress::Parse(std::string_view text) {
   ListenAddress out;
-  if (absl::StartsWith(AV(text), "unix://")) {
+  if (absl::StartsWith(ToAbslView(text), "unix://")) {
     out.kind = Kind::kUnix;
     out.target = std::string(text.substr(7));
     if (out.target.size() < 2 || out.target[0] != '/' || out.target.back() == '/') {
-      return absl::InvalidArgumentError(absl::StrCat("invalid listen address '", AV(text),
+      return absl::InvalidArgumentError(absl::StrCat("invalid listen address '", ToAbslView(text),
                                                      "': expected unix:///absolute/path.sock"));
     }
     if (out.target.size() >= sizeof(sockaddr_un::sun_path)) {
@@ -81,13 +81,13 @@ absl::StatusOr<ListenAddress> ListenAddress::Parse(std::string_view text) {
   if (text.find("://") != std::string_view::npos || text.find('/') != std::string_view::npos ||
       colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid listen address '", AV(text),
+        absl::StrCat("invalid listen address '", ToAbslView(text),
                      "': expected unix:///absolute/path.sock or host:port"));
   }
   for (char c : text.substr(colon + 1)) {
     if (c < '0' || c > '9') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("invalid listen address '", AV(text), "': the port is not a number"));
+      return absl::InvalidArgumentError(absl::StrCat("invalid listen address '", ToAbslView(text),
+                                                     "': the port is not a number"));
     }
   }
   out.kind = Kind::kTcp;
@@ -101,6 +101,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
   if (listen.empty()) return absl::InvalidArgumentError("no listen address");
   std::unique_ptr<Daemon> d(new Daemon);
   d->handlers_ = std::make_unique<CastoreHandlers>(std::move(services), options.handlers);
+  if (options.add_services) options.add_services(*d->handlers_);
 
   KeepGrpcInitialized();
   static bool plugins = [] {

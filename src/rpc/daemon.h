@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ struct ListenAddress {
 struct DaemonOptions {
   mode_t socket_mode = 0660;
   HandlerOptions handlers;
+  // Adds more services (the Nix path info service) to the castore
+  // handlers before the server starts.
+  std::function<void(CastoreHandlers&)> add_services;
   // PEM certificate chain and private key: TCP listeners then speak TLS
   // (clients use grpc+https://); unix sockets stay plain (their file mode
   // is their access control). Both empty: plain TCP.

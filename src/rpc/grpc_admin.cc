@@ -1,9 +1,9 @@
 #include "rpc/grpc_admin.h"
 
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "castor/v1/admin.grpc.pb.h"
 #include "castore/composition.h"
-#include "castore/status_macros.h"
 #include "rpc/channel.h"
 #include "rpc/status.h"
 

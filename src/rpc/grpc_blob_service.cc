@@ -10,10 +10,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/posix_io.h"
+#include "base/status.h"
 #include "castore/blake3_tree.h"
 #include "castore/blob/chunk_index.h"
 #include "castore/blob/chunked_blob_reader.h"
-#include "castore/status_macros.h"
 #include "rpc/call_watchdog.h"
 #include "rpc/channel.h"
 #include "rpc/servers.h"
@@ -36,29 +37,12 @@ constexpr uint64_t kLayoutBytesPerSecond = 32 << 20;
 
 absl::StatusOr<int> OpenTempFile() {
   const char* dir = std::getenv("TMPDIR");
-  std::string tmpdir = dir && *dir ? dir : "/tmp";
-  int fd = ::open(tmpdir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd >= 0) return fd;
-  // Filesystems without O_TMPFILE: create and unlink at once.
-  std::string path = tmpdir + "/castor-blob-XXXXXX";
-  fd = ::mkostemp(path.data(), O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("mkostemp ", path));
-  ::unlink(path.c_str());
-  return fd;
+  ASSIGN_OR_RETURN(TempFile tmp, CreateTempFile(dir && *dir ? dir : "/tmp",
+                                                {.unnamed = true, .prefix = "castor-blob"}));
+  return tmp.fd.Release();
 }
 
-absl::Status WriteAll(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "writing a downloaded blob to a temporary file");
-    }
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return absl::OkStatus();
-}
+constexpr std::string_view kWriteWhat = "writing a downloaded blob to a temporary file";
 
 // A verified blob downloaded whole and kept in memory.
 class DownloadedReader : public castore::BlobReader {
@@ -458,12 +442,12 @@ absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::DownloadWh
         break;
       }
       fd = *tmp;
-      local = WriteAll(fd, mem.data(), mem.size());
+      local = WriteAll(fd, mem, kWriteWhat);
       std::string().swap(mem);
       if (!local.ok()) break;
     }
     if (fd >= 0) {
-      local = WriteAll(fd, data.data(), data.size());
+      local = WriteAll(fd, data, kWriteWhat);
       if (!local.ok()) break;
     } else {
       mem.append(data);

@@ -2,7 +2,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "rpc/call_watchdog.h"
 #include "rpc/status.h"
 
@@ -18,8 +18,8 @@ using castore::Directory;
 absl::StatusOr<Directory> Received(const pb::Directory& msg, std::string_view what) {
   auto dir = Directory::FromProto(msg);
   if (!dir.ok()) {
-    return absl::DataLossError(
-        absl::StrCat(AV(what), ": received an invalid Directory: ", dir.status().message()));
+    return absl::DataLossError(absl::StrCat(
+        ToAbslView(what), ": received an invalid Directory: ", dir.status().message()));
   }
   return dir;
 }

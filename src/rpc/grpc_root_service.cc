@@ -1,7 +1,7 @@
 #include "rpc/grpc_root_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "rpc/call_watchdog.h"
 #include "rpc/status.h"
 
@@ -14,11 +14,11 @@ absl::StatusOr<castore::Entry> ReceivedRoot(const pb::Root& root, std::string_vi
   auto entry = castore::EntryFromProto(root.node());
   if (!entry.ok()) {
     return absl::DataLossError(
-        absl::StrCat(AV(what), ": received an invalid root: ", entry.status().message()));
+        absl::StrCat(ToAbslView(what), ": received an invalid root: ", entry.status().message()));
   }
   if (entry->name.str() != root.name()) {
     return absl::DataLossError(
-        absl::StrCat(AV(what), ": received root ", castore::QuoteName(root.name()),
+        absl::StrCat(ToAbslView(what), ": received root ", castore::QuoteName(root.name()),
                      " whose node is named ", castore::QuoteName(entry->name.str())));
   }
   return entry;

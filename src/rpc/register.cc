@@ -1,7 +1,7 @@
 #include "rpc/register.h"
 
+#include "base/status.h"
 #include "castore/composition.h"
-#include "castore/status_macros.h"
 #include "rpc/channel.h"
 #include "rpc/grpc_blob_service.h"
 #include "rpc/grpc_directory_service.h"

@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "base/status.h"
 #include "castore/maintenance/closure_check.h"
 #include "castore/maintenance/gc.h"
 #include "castore/maintenance/store_lock.h"
-#include "castore/status_macros.h"
 #include "gtest/gtest.h"
 #include "rpc/grpc_admin.h"
 #include "rpc/testing.h"

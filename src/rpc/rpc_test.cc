@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "base/status.h"
 #include "castor/v1/roots.grpc.pb.h"
-#include "castore/status_macros.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"

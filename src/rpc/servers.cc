@@ -7,12 +7,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "castor/v1/admin.grpc.pb.h"
 #include "castor/v1/roots.grpc.pb.h"
 #include "castore/maintenance/closure_check.h"
 #include "castore/maintenance/gc.h"
 #include "castore/maintenance/store_lock.h"
-#include "castore/status_macros.h"
 #include "rpc/status.h"
 #include "snix/castore/protos/rpc_blobstore.grpc.pb.h"
 #include "snix/castore/protos/rpc_directory.grpc.pb.h"
@@ -51,7 +51,7 @@ absl::StatusOr<B3Digest> RequestDigest(std::string_view raw, std::string_view wh
   auto d = B3Digest::FromBytes(raw);
   if (!d.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid ", AV(what), ": expected 32 bytes, got ", raw.size()));
+        absl::StrCat("invalid ", ToAbslView(what), ": expected 32 bytes, got ", raw.size()));
   }
   return *d;
 }
@@ -179,11 +179,16 @@ class BlobHandler final : public P::BlobService::Service {
     if (stored.has_value()) ctx.AddTrailingMetadata(kStoredSizeMetadata, absl::StrCat(*stored));
     if (!req.send_chunks()) return absl::OkStatus();
     if (!chunks->empty()) {
-      // Stored chunked by the backend: its own list, without an outboard.
+      // Stored chunked by the backend: its own list, with the outboard of
+      // its groups when the backend keeps one (object storage).
       for (const castore::ChunkMeta& c : *chunks) {
         auto* meta = resp.add_chunks();
         meta->set_digest(std::string(c.digest.raw()));
         meta->set_size(c.size);
+      }
+      if (req.send_bao()) {
+        ASSIGN_OR_RETURN(std::string outboard, blobs_->ChunksOutboard(digest));
+        resp.set_bao(std::move(outboard));
       }
       return absl::OkStatus();
     }
@@ -366,7 +371,7 @@ class RootHandler final : public cv::RootService::Service {
           castore::CheckClosureStored(*services_.blobs, *services_.directories, *entry));
     }
     // The root is the reference that makes its blobs live: they must be
-    // durable before it is (DESIGN.md, durability without per-file fsync).
+    // durable before it is (docs/design.md, Durability).
     RETURN_IF_ERROR(services_.blobs->Sync());
     return services_.roots->Put(*entry);
   }

@@ -4,8 +4,8 @@
 // castor.v1.RootService, plus castor.v1.AdminService (gc run by the daemon).
 // Every request is validated (digests, names,
 // Directory rules, the order of Put streams); errors carry the status codes
-// of issue 5 (NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION,
-// UNAVAILABLE). The handler objects are thread-safe (the sync server calls
+// clients branch on: NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION,
+// UNAVAILABLE. The handler objects are thread-safe (the sync server calls
 // them from its thread pool); they borrow nothing beyond the shared services.
 #pragma once
 
@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "base/mutex.h"
 #include "castore/blob/chunk_index.h"
 #include "castore/composition.h"
-#include "castore/mutex.h"
 #include "grpcpp/impl/codegen/service_type.h"
 #include "grpcpp/server_builder.h"
 
@@ -69,6 +69,12 @@ class CastoreHandlers {
 
   // Registers the services; `this` must outlive the server built.
   void RegisterOn(grpc::ServerBuilder& builder);
+
+  // Serves `service` too (before RegisterOn).
+  void Add(std::unique_ptr<grpc::Service> service) { services_.push_back(std::move(service)); }
+  // Held shared by whatever commits a reference to stored objects (root
+  // Puts; the Nix path info Put), exclusively by the daemon's gc.
+  const std::shared_ptr<castor::SharedMutex>& commit_gate() const { return commit_gate_; }
 
  private:
   std::shared_ptr<castore::ChunkIndex> chunk_index_;

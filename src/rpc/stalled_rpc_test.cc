@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "castore/testing/stalling_services.h"
 #include "gtest/gtest.h"
 #include "rpc/testing.h"

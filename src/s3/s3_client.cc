@@ -30,6 +30,24 @@ std::string Unquote(std::string_view etag) {
   return std::string(etag);
 }
 
+// Last-Modified (RFC 7231: "Sun, 06 Nov 1994 08:49:37 GMT") and
+// ListObjectsV2's LastModified (ISO 8601: "2026-12-04T18:59:35.771Z").
+absl::Time ParseHttpDate(std::string_view text) {
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", AV(text), &t, &err)) return t;
+  return absl::InfinitePast();
+}
+
+absl::Time ParseIsoTime(std::string_view text) {
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", AV(text), &t, &err)) return t;
+  return absl::InfinitePast();
+}
+
+constexpr char kMetaPrefix[] = "x-amz-meta-";
+
 bool RetryableCurl(CURLcode code) {
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -153,7 +171,24 @@ struct S3Client::Response {
     }
     return "";
   }
+
+  Metadata UserMetadata() const {
+    Metadata out;
+    for (const auto& [n, v] : headers) {
+      if (std::string_view(n).starts_with(kMetaPrefix)) {
+        out.emplace_back(n.substr(std::strlen(kMetaPrefix)), v);
+      }
+    }
+    return out;
+  }
 };
+
+std::optional<std::string> MetadataValue(const Metadata& metadata, std::string_view name) {
+  for (const auto& [n, v] : metadata) {
+    if (n == name) return v;
+  }
+  return std::nullopt;
+}
 
 // Easy handles, each keeping its connection alive between requests; the most
 // recently used is handed out first, so its connection is the warm one.
@@ -351,12 +386,17 @@ absl::StatusOr<S3Client::Response> S3Client::Execute(const Request& request) {
           ? (options_.unsigned_payload ? std::string(kUnsignedPayload) : Sha256Hex(request.body))
           : Sha256Hex("");
   bool ambiguous = false;
+  const absl::Time give_up = absl::Now() + options_.retry_budget;
   for (int attempt = 1;; ++attempt) {
     if (attempt > 1) {
       ++retries_;
       absl::SleepFor(Backoff(options_, attempt - 2));
     }
-    const bool last = attempt >= options_.max_attempts;
+    // Past the budget this attempt is the last; the backoff of another one
+    // would end past it too.
+    const bool last =
+        attempt >= options_.max_attempts ||
+        absl::Now() + options_.backoff_base * (1 << std::min(attempt - 1, 20)) > give_up;
     TransportFailure failure;
     absl::StatusOr<Response> r = Attempt(request, payload_hash, &failure);
     if (!r.ok()) {
@@ -450,6 +490,8 @@ absl::StatusOr<std::optional<GetResult>> S3Client::DoGet(
   GetResult out;
   out.etag = Unquote(r.Header("etag"));
   out.object_size = r.body.size();
+  out.last_modified = ParseHttpDate(r.Header("last-modified"));
+  out.metadata = r.UserMetadata();
   if (r.status == 206) {
     // Content-Range: bytes FIRST-LAST/TOTAL
     std::string content_range = r.Header("content-range");
@@ -478,6 +520,8 @@ absl::StatusOr<std::optional<ObjectInfo>> S3Client::Head(std::string_view key) {
   if (r.status != 200) return HttpError(r, req.what);
   ObjectInfo info;
   info.etag = Unquote(r.Header("etag"));
+  info.last_modified = ParseHttpDate(r.Header("last-modified"));
+  info.metadata = r.UserMetadata();
   if (!absl::SimpleAtoi(AV(r.Header("content-length")), &info.size)) {
     return absl::DataLossError(Context(absl::StrCat(req.what, ": no Content-Length")));
   }
@@ -492,6 +536,10 @@ absl::StatusOr<PutResult> S3Client::Put(std::string_view key, std::string_view d
         Context(absl::StrCat("PUT ", AV(key), ": if_absent and if_match exclude each other")));
   }
   if (!options.if_absent && !options.if_match && data.size() >= options_.multipart_threshold) {
+    if (!options.metadata.empty()) {
+      return absl::InvalidArgumentError(Context(
+          absl::StrCat("PUT ", AV(key), ": metadata on a multipart upload is not supported")));
+    }
     return PutMultipart(key, data);
   }
   ASSIGN_OR_RETURN(PutResult result, PutOnce(key, data, options));
@@ -513,6 +561,9 @@ absl::StatusOr<PutResult> S3Client::PutOnce(std::string_view key, std::string_vi
               .body = data,
               .what = absl::StrCat("PUT ", AV(key))};
   if (options.if_absent) req.headers.emplace_back("if-none-match", "*");
+  for (const auto& [name, value] : options.metadata) {
+    req.headers.emplace_back(absl::StrCat(kMetaPrefix, name), value);
+  }
   if (options.if_match) {
     const std::string bare = Unquote(*options.if_match);
     req.headers.emplace_back("if-match",
@@ -539,6 +590,37 @@ absl::Status S3Client::Delete(std::string_view key) {
   if (r.status == 200 || r.status == 204) return absl::OkStatus();
   if (r.status == 404 && ParseError(r.body).code != "NoSuchBucket") return absl::OkStatus();
   return HttpError(r, req.what);
+}
+
+absl::StatusOr<std::optional<ObjectInfo>> S3Client::Touch(std::string_view key,
+                                                          const Metadata& metadata) {
+  if (key.empty()) return absl::InvalidArgumentError(Context("COPY: empty key"));
+  const std::string full_key = address_.FullKey(key);
+  Request req{.method = "PUT", .full_key = full_key, .what = absl::StrCat("COPY ", AV(key))};
+  req.headers.emplace_back("x-amz-copy-source",
+                           absl::StrCat("/", address_.bucket, "/", UriEncode(full_key, false)));
+  // S3 refuses to copy an object onto itself unchanged; new metadata is a
+  // change, even when it is the same.
+  req.headers.emplace_back("x-amz-metadata-directive", "REPLACE");
+  for (const auto& [name, value] : metadata) {
+    req.headers.emplace_back(absl::StrCat(kMetaPrefix, name), value);
+  }
+  ASSIGN_OR_RETURN(Response r, Execute(req));
+  if (r.status == 404 && ParseError(r.body).code != "NoSuchBucket") return std::nullopt;
+  if (r.status != 200) return HttpError(r, req.what);
+  // A copy may fail after its 200 status line: the error is in the body.
+  absl::StatusOr<XmlElement> xml = ParseXml(r.body);
+  if (!xml.ok() || xml->name != "CopyObjectResult") {
+    ServerError e = ParseError(r.body);
+    if (e.code == "NoSuchKey") return std::nullopt;
+    return absl::UnavailableError(Context(absl::StrCat(
+        req.what, ": failed: ", e.code.empty() ? "no result" : e.code, " ", e.message)));
+  }
+  ObjectInfo info;
+  info.etag = Unquote(xml->ChildText("ETag"));
+  info.last_modified = ParseIsoTime(xml->ChildText("LastModified"));
+  info.metadata = metadata;
+  return info;
 }
 
 absl::StatusOr<ListPage> S3Client::List(std::string_view prefix, std::string_view token,
@@ -570,6 +652,7 @@ absl::StatusOr<ListPage> S3Client::List(std::string_view prefix, std::string_vie
     }
     entry.key = key.substr(base.size());
     entry.etag = Unquote(c.ChildText("ETag"));
+    entry.last_modified = ParseIsoTime(c.ChildText("LastModified"));
     if (!absl::SimpleAtoi(AV(c.ChildText("Size")), &entry.size)) {
       return absl::DataLossError(
           Context(absl::StrCat(req.what, ": bad Size for key \"", key, "\"")));

@@ -53,6 +53,10 @@ struct S3ClientOptions {
   int max_attempts = 5;
   absl::Duration backoff_base = absl::Milliseconds(100);
   absl::Duration backoff_cap = absl::Seconds(5);
+  // No new attempt starts once a call has run this long, so a call against
+  // a server that stops answering ends after at most about this plus one
+  // idle_timeout (a mount needs EIO, not minutes of retries).
+  absl::Duration retry_budget = absl::InfiniteDuration();
   // Put() of an unconditional object from this size on is a multipart upload
   // of part_size parts (S3's minimum part is 5 MiB), up to
   // multipart_concurrency parts uploading at once.
@@ -65,21 +69,32 @@ struct S3ClientOptions {
   bool unsigned_payload = false;
 };
 
+// User metadata (x-amz-meta-NAME headers): lower-case NAME and value.
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+// The value of metadata `name`, or nullopt.
+std::optional<std::string> MetadataValue(const Metadata& metadata, std::string_view name);
+
 struct GetResult {
   std::string data;
   std::string etag;  // without quotes
   uint64_t object_size = 0;
+  absl::Time last_modified = absl::InfinitePast();  // the server's clock
+  Metadata metadata;
 };
 
 struct ObjectInfo {
   uint64_t size = 0;
-  std::string etag;  // without quotes
+  std::string etag;                                 // without quotes
+  absl::Time last_modified = absl::InfinitePast();  // the server's clock
+  Metadata metadata;
 };
 
 struct ObjectEntry {
   std::string key;  // relative to the address's prefix
   uint64_t size = 0;
-  std::string etag;  // without quotes
+  std::string etag;                                 // without quotes
+  absl::Time last_modified = absl::InfinitePast();  // the server's clock
 };
 
 struct ListPage {
@@ -93,6 +108,8 @@ struct PutOptions {
   // Compare-and-swap (If-Match): stored only over the object with this ETag
   // (quoted or not); not stored when it changed or is absent.
   std::optional<std::string> if_match;
+  // Stored with the object (x-amz-meta-*); names lower-case.
+  Metadata metadata;
 };
 
 struct PutResult {
@@ -147,6 +164,12 @@ class S3Client {
                                 const PutOptions& options = {});
   // Removes `key`; OK when it is already gone.
   absl::Status Delete(std::string_view key);
+  // Copies the object onto itself on the server (no data passes through the
+  // client), with `metadata` replacing its user metadata: the object keeps
+  // its bytes and gets a new LastModified. A writer that reuses an old
+  // object refreshes it this way, so that a garbage collector with a grace
+  // period keeps it. nullopt when there is no such key.
+  absl::StatusOr<std::optional<ObjectInfo>> Touch(std::string_view key, const Metadata& metadata);
 
   // One page of the keys starting with `prefix`, after `token` (the
   // previous page's next_token; "" for the first), at most `max_keys`.

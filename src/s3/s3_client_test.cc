@@ -199,6 +199,59 @@ TEST_F(S3ClientTest, PrefixedAddressKeepsKeysUnderItsPrefix) {
   EXPECT_EQ(page->objects[0].key, "blobs/b3/ab");
 }
 
+TEST_F(S3ClientTest, MetadataAndLastModifiedComeBackFromGetHeadAndList) {
+  const absl::Time before = absl::Now() - absl::Minutes(5);  // generous for clock skew
+  absl::StatusOr<PutResult> put =
+      client().Put("meta", "bytes", {.metadata = {{"castor-size", "5"}, {"other", "x y"}}});
+  ASSERT_TRUE(put.ok()) << put.status();
+  auto head = client().Head("meta");
+  ASSERT_TRUE(head.ok() && head->has_value()) << head.status();
+  EXPECT_EQ(MetadataValue((*head)->metadata, "castor-size"), "5");
+  EXPECT_EQ(MetadataValue((*head)->metadata, "other"), "x y");
+  EXPECT_EQ(MetadataValue((*head)->metadata, "absent"), std::nullopt);
+  EXPECT_GT((*head)->last_modified, before);
+  EXPECT_LT((*head)->last_modified, absl::Now() + absl::Minutes(5));
+  auto got = client().Get("meta");
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
+  EXPECT_EQ(MetadataValue((*got)->metadata, "castor-size"), "5");
+  EXPECT_EQ((*got)->last_modified, (*head)->last_modified);
+  auto page = client().List("");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->objects.size(), 1u);
+  // The listing has milliseconds, the header whole seconds.
+  EXPECT_LT(absl::AbsDuration(page->objects[0].last_modified - (*head)->last_modified),
+            absl::Seconds(1));
+}
+
+TEST_F(S3ClientTest, TouchRenewsLastModifiedKeepsTheBytesAndReplacesMetadata) {
+  ASSERT_TRUE(client().Put("old", "same bytes", {.metadata = {{"castor-size", "10"}}}).ok());
+  auto first = client().Head("old");
+  ASSERT_TRUE(first.ok() && first->has_value());
+  absl::SleepFor(absl::Milliseconds(1100));  // Last-Modified has whole seconds
+  auto touched = client().Touch("old", {{"castor-size", "10"}});
+  ASSERT_TRUE(touched.ok()) << touched.status();
+  ASSERT_TRUE(touched->has_value());
+  EXPECT_GT((*touched)->last_modified, (*first)->last_modified);
+  auto now = client().Get("old");
+  ASSERT_TRUE(now.ok() && now->has_value());
+  EXPECT_EQ((*now)->data, "same bytes");
+  EXPECT_EQ((*now)->etag, (*first)->etag);
+  EXPECT_GT((*now)->last_modified, (*first)->last_modified);
+  EXPECT_EQ(MetadataValue((*now)->metadata, "castor-size"), "10");
+  // A key with characters that need encoding in the copy source.
+  ASSERT_TRUE(client().Put("a dir/%x+y", "z").ok());
+  auto odd = client().Touch("a dir/%x+y", {});
+  ASSERT_TRUE(odd.ok()) << odd.status();
+  EXPECT_TRUE(odd->has_value());
+  // Nothing to touch: nullopt, and nothing is created.
+  auto absent = client().Touch("never", {});
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_FALSE(absent->has_value());
+  auto none = client().Head("never");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
 // Ceph RGW refuses an existing key with If-None-Match: *.
 TEST_F(S3ClientTest, IfAbsentCreatesOnceThenReportsPreconditionFailed) {
   absl::StatusOr<PutResult> first = client().Put("root", "v1", {.if_absent = true});
@@ -530,6 +583,28 @@ TEST(S3ClientFaultTest, SilentRgwTimesOutInsteadOfHanging) {
   ASSERT_TRUE(back.ok()) << back.status();
   ASSERT_TRUE(back->has_value());
   EXPECT_EQ((*back)->data, "v");
+}
+
+TEST(S3ClientFaultTest, RetryBudgetEndsRetriesAgainstASilentRgw) {
+  absl::StatusOr<std::unique_ptr<testing::CephCluster>> cluster = testing::CephCluster::Start();
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  auto bucket = testing::TestBucket::Create((*cluster)->endpoint());
+  ASSERT_TRUE(bucket.ok()) << bucket.status();
+  // Without the budget this would take 100 attempts of a second each.
+  auto client = (*bucket)->Client({.idle_timeout = absl::Seconds(1),
+                                   .max_attempts = 100,
+                                   .backoff_base = absl::Milliseconds(50),
+                                   .retry_budget = absl::Seconds(3)});
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE((*client)->Put("k", "v").ok());
+  ASSERT_TRUE((*cluster)->PauseRgw().ok());
+  absl::Time start = absl::Now();
+  auto silent = (*client)->Get("k");
+  absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE((*cluster)->ResumeRgw().ok());
+  EXPECT_EQ(silent.status().code(), absl::StatusCode::kUnavailable) << silent.status();
+  EXPECT_LT(took, absl::Seconds(20));  // budget 3 s + one idle timeout, generously
+  EXPECT_LT((*client)->stats().requests, 20u);
 }
 
 }  // namespace

@@ -137,7 +137,7 @@ class CliTest : public ::testing::Test {
   std::string bin_, store_, out_path_, err_path_;
 };
 
-// A tree with the awkward cases of the issue, except the huge ones.
+// A tree with the awkward cases an import meets, except the huge ones.
 void MakeOddTree(const std::string& src) {
   MakeDir(src);
   WriteFile(src + "/plain", "plain\n");
@@ -169,6 +169,12 @@ TEST_F(CliTest, HelpWorksForEveryCommand) {
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_NE(r.out.find("--store"), std::string::npos) << cmd;
   }
+}
+
+TEST_F(CliTest, VersionIsTheProjectVersion) {
+  RunResult r = Run({"--version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, "castor " CASTOR_VERSION "\n");
 }
 
 TEST_F(CliTest, OddTreeRoundTripsExactly) {

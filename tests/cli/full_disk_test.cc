@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/subprocess.h"
 #include "castore/testing/temp_dir.h"

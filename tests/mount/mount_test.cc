@@ -1,5 +1,5 @@
 // castor's FUSE file system, mounted for real in the test process: the
-// semantics of DESIGN.md's table "The filesystem", one behaviour per test.
+// semantics of docs/design.md's table "The filesystem", one behaviour per test.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -247,7 +247,7 @@ TEST_F(MountTest, ModesOwnersAndTimes) {
   }
   struct stat st;
   ASSERT_EQ(lstat(P("symlink").c_str(), &st), 0);
-  // DESIGN.md: 0444 (FUSE passes the mode through as is; permissions of
+  // docs/design.md: 0444 (FUSE passes the mode through as is; permissions of
   // symlinks are never checked).
   EXPECT_EQ(st.st_mode, S_IFLNK | 0444);
   EXPECT_EQ(st.st_mtim.tv_sec, 0);

@@ -166,6 +166,15 @@ class BlobService {
   // is stored whole.
   virtual absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(const B3Digest& digest) = 0;
 
+  // For a blob whose Chunks() are content-defined (not its groups): the bao
+  // outboard of its groups (blake3_tree.h) when the backend keeps one, so
+  // that a server can hand out a layout a client checks chunk by chunk
+  // (VerifyChunkLayout); "" when it has none.
+  virtual absl::StatusOr<std::string> ChunksOutboard(const B3Digest& digest) {
+    (void)digest;
+    return std::string();
+  }
+
   // Makes every blob closed so far durable (one syncfs for local files;
   // concurrent callers may share one). Call before committing a reference.
   virtual absl::Status Sync() = 0;

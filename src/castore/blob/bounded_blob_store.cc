@@ -5,8 +5,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "castore/mutex.h"
-#include "castore/status_macros.h"
+#include "base/mutex.h"
+#include "base/status.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::castore {

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::castore {
@@ -68,7 +68,7 @@ absl::StatusOr<std::unique_ptr<BlobReader>> CachingBlobService::Open(
     spdlog::debug("blob {} was not kept by the cache", digest.ToB3());
     return remote;
   }
-  spdlog::warn("caching blob {}: {}", digest.ToB3(), SV(s.message()));
+  spdlog::warn("caching blob {}: {}", digest.ToB3(), ToStdView(s.message()));
   return remote;
 }
 
@@ -81,6 +81,13 @@ absl::StatusOr<std::optional<std::vector<ChunkMeta>>> CachingBlobService::Chunks
   ASSIGN_OR_RETURN(auto here, local_->Chunks(digest));
   if (here.has_value()) return here;
   return remote_->Chunks(digest);
+}
+
+absl::StatusOr<std::string> CachingBlobService::ChunksOutboard(const B3Digest& digest) {
+  // Chunks() answers from here first, and local chunk lists have none.
+  ASSIGN_OR_RETURN(auto here, local_->Chunks(digest));
+  if (here.has_value()) return std::string();
+  return remote_->ChunksOutboard(digest);
 }
 
 absl::Status CachingBlobService::Sync() { return remote_->Sync(); }

@@ -29,6 +29,7 @@ class CachingBlobService : public BlobService {
                                                             uint64_t expected_size) override;
   absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() override;
   absl::StatusOr<std::optional<std::vector<ChunkMeta>>> Chunks(const B3Digest& digest) override;
+  absl::StatusOr<std::string> ChunksOutboard(const B3Digest& digest) override;
   absl::Status Sync() override;
   absl::Status ForEach(const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override;
   absl::Status Delete(const B3Digest& digest) override;

@@ -13,10 +13,10 @@
 #include <memory>
 
 #include "absl/container/flat_hash_map.h"
+#include "base/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/blob/chunk_layout.h"
 #include "castore/blob/layout_cache.h"
-#include "castore/mutex.h"
 
 namespace castor::castore {
 

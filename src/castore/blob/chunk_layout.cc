@@ -1,7 +1,9 @@
 #include "castore/blob/chunk_layout.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::castore {
 
@@ -52,48 +54,104 @@ absl::StatusOr<ChunkLayout> ComputeChunkLayout(const BlobReader& reader, const B
   return layout;
 }
 
+namespace {
+
+// The group size of an outboard of `outboard_size` bytes for a blob of
+// `size` bytes: n groups take 8 + 64 (n - 1) bytes, and for n >= 2 only one
+// power of two gives that many groups.
+std::optional<uint64_t> OutboardGroupSize(uint64_t outboard_size, uint64_t size) {
+  if (outboard_size < 8 + 64 || (outboard_size - 8) % 64 != 0) return std::nullopt;
+  const uint64_t groups = (outboard_size - 8) / 64 + 1;
+  for (uint64_t g = blake3_tree::kChunkLen; g <= kMaxLayoutChunkSize; g *= 2) {
+    if (blake3_tree::GroupCount(size, g) == groups) return g;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+size_t ChunkLayout::ChunkAt(uint64_t at) const {
+  CASTOR_CHECK(content_defined() && at < size);
+  auto it = std::upper_bound(chunk_offsets.begin(), chunk_offsets.end(), at);
+  return static_cast<size_t>(it - chunk_offsets.begin()) - 1;
+}
+
+ChunkLayout ContentDefinedLayout(const B3Digest& digest, std::vector<ChunkMeta> chunks,
+                                 uint64_t group_size, std::vector<blake3_tree::Cv> cvs) {
+  ChunkLayout layout;
+  layout.digest = digest;
+  layout.chunk_size = group_size;
+  layout.chunk_offsets.reserve(chunks.size());
+  for (const ChunkMeta& c : chunks) {
+    layout.chunk_offsets.push_back(layout.size);
+    layout.size += c.size;
+  }
+  layout.chunks = std::move(chunks);
+  layout.cvs = std::move(cvs);
+  CASTOR_CHECK(blake3_tree::IsValidGroupSize(group_size) &&
+               (layout.cvs.empty()
+                    ? layout.size <= group_size
+                    : layout.cvs.size() == blake3_tree::GroupCount(layout.size, group_size)));
+  return layout;
+}
+
 absl::StatusOr<std::optional<ChunkLayout>> VerifyChunkLayout(const B3Digest& digest,
                                                              std::vector<ChunkMeta> chunks,
                                                              std::string_view outboard) {
   if (outboard.empty() || chunks.size() < 2) return std::nullopt;
-  const uint64_t chunk_size = chunks[0].size;
-  if (!blake3_tree::IsValidGroupSize(chunk_size) || chunk_size > kMaxLayoutChunkSize) {
-    return std::nullopt;
-  }
+  const uint64_t first = chunks[0].size;
+  bool fixed = blake3_tree::IsValidGroupSize(first) && first <= kMaxLayoutChunkSize;
   uint64_t size = 0;
   for (size_t i = 0; i < chunks.size(); ++i) {
-    const bool last = i + 1 == chunks.size();
     const uint64_t s = chunks[i].size;
-    // Pieces of other sizes (e.g. tvix's content-defined chunks) are not a
-    // layout this outboard can describe: the caller verifies the whole blob.
-    if (last ? (s == 0 || s > chunk_size) : s != chunk_size) return std::nullopt;
+    if (s == 0) {
+      return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": chunk ", i, " is empty"));
+    }
+    // Readers hold whole chunks in memory: bigger ones are read whole.
+    if (s > kMaxLayoutChunkSize) return std::nullopt;
+    if (i + 1 == chunks.size() ? s > first : s != first) fixed = false;
     size += s;
   }
-  ASSIGN_OR_RETURN(std::vector<blake3_tree::Cv> cvs,
-                   blake3_tree::VerifyOutboard(outboard, size, chunk_size, digest));
-  if (cvs.size() != chunks.size()) {
-    return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": ", chunks.size(),
-                                            " chunks but ", cvs.size(), " in the outboard"));
+  // Chunks of one power-of-two size may still be content-defined ones that
+  // happen to be cut alike (FastCDC cuts runs of equal bytes at its maximum
+  // size): the outboard's length tells which group size it was made for.
+  std::optional<uint64_t> group = OutboardGroupSize(outboard.size(), size);
+  if (fixed && (group == first || !group.has_value())) {
+    ASSIGN_OR_RETURN(std::vector<blake3_tree::Cv> cvs,
+                     blake3_tree::VerifyOutboard(outboard, size, first, digest));
+    if (cvs.size() != chunks.size()) {
+      return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": ", chunks.size(),
+                                              " chunks but ", cvs.size(), " in the outboard"));
+    }
+    ChunkLayout layout;
+    layout.digest = digest;
+    layout.size = size;
+    layout.chunk_size = first;
+    layout.chunks = std::move(chunks);
+    layout.cvs = std::move(cvs);
+    return layout;
   }
-  ChunkLayout layout;
-  layout.digest = digest;
-  layout.size = size;
-  layout.chunk_size = chunk_size;
-  layout.chunks = std::move(chunks);
-  layout.cvs = std::move(cvs);
-  return layout;
+  // Content-defined chunks: the outboard's groups are its own.
+  if (!group.has_value()) {
+    return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": an outboard of ",
+                                            outboard.size(), " bytes fits no group size for ", size,
+                                            " bytes"));
+  }
+  ASSIGN_OR_RETURN(std::vector<blake3_tree::Cv> cvs,
+                   blake3_tree::VerifyOutboard(outboard, size, *group, digest));
+  return ContentDefinedLayout(digest, std::move(chunks), *group, std::move(cvs));
 }
 
 absl::Status VerifyChunk(const ChunkLayout& layout, size_t index, std::span<const uint8_t> data) {
   CASTOR_CHECK(index < layout.count());
   auto fail = [&](std::string_view what) {
     std::string chunk =
-        layout.chunks.empty()
+        layout.chunks.empty() || layout.content_defined()
             ? absl::StrCat("bytes ", layout.offset(index), "..",
                            layout.offset(index) + layout.length(index))
             : absl::StrCat("chunk ", index, " (", layout.chunks[index].digest.ToB3(), ")");
     return absl::DataLossError(
-        absl::StrCat(chunk, " of blob ", layout.digest.ToB3(), ": ", AV(what)));
+        absl::StrCat(chunk, " of blob ", layout.digest.ToB3(), ": ", ToAbslView(what)));
   };
   if (data.size() != layout.length(index)) {
     return fail(absl::StrCat("got ", data.size(), " bytes, expected ", layout.length(index)));
@@ -103,6 +161,21 @@ absl::Status VerifyChunk(const ChunkLayout& layout, size_t index, std::span<cons
   } else if (blake3_tree::GroupCv(data, layout.offset(index)) != layout.cvs[index]) {
     return fail("bytes do not match the verified tree");
   }
+  return absl::OkStatus();
+}
+
+absl::Status VerifyStoredChunk(const ChunkLayout& layout, size_t index,
+                               std::span<const uint8_t> data) {
+  CASTOR_CHECK(index < layout.chunks.size());
+  const ChunkMeta& meta = layout.chunks[index];
+  auto fail = [&](std::string_view what) {
+    return absl::DataLossError(absl::StrCat("chunk ", index, " (", meta.digest.ToB3(), ") of blob ",
+                                            layout.digest.ToB3(), ": ", AV(what)));
+  };
+  if (data.size() != meta.size) {
+    return fail(absl::StrCat("got ", data.size(), " bytes, expected ", meta.size));
+  }
+  if (B3Digest::Of(data) != meta.digest) return fail("bytes do not match its digest");
   return absl::OkStatus();
 }
 

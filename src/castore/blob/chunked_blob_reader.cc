@@ -1,13 +1,14 @@
 #include "castore/blob/chunked_blob_reader.h"
 
+#include <algorithm>
 #include <cstring>
 #include <list>
 #include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "castore/mutex.h"
-#include "castore/status_macros.h"
+#include "base/mutex.h"
+#include "base/status.h"
 #include "castore/worker_pool.h"
 #include "spdlog/spdlog.h"
 
@@ -40,6 +41,12 @@ struct ChunkedBlobReader::State {
     std::shared_ptr<const std::string> data;  // null while loading
     bool loading = true;
   };
+  // Recently used pieces by index, and the ones being loaded (single flight).
+  struct Cache {
+    std::map<size_t, Slot> slots;
+    std::list<size_t> lru;  // loaded slots, most recent first
+  };
+  using Loader = std::function<absl::StatusOr<std::shared_ptr<const std::string>>()>;
 
   State(uint64_t s, std::shared_ptr<const ChunkLayout> l, GetLayout g, FetchChunk f, ReadChunk r,
         Options o)
@@ -60,16 +67,22 @@ struct ChunkedBlobReader::State {
 
   castor::Mutex mu;
   std::shared_ptr<const ChunkLayout> layout ABSL_GUARDED_BY(mu);
-  std::map<size_t, Slot> slots ABSL_GUARDED_BY(mu);
-  std::list<size_t> lru ABSL_GUARDED_BY(mu);  // loaded slots, most recent first
+  Cache groups ABSL_GUARDED_BY(mu);
+  // Stored chunks of a content-defined layout (the groups are cut from them).
+  Cache stored ABSL_GUARDED_BY(mu);
   std::shared_ptr<BlobService> store ABSL_GUARDED_BY(mu);
   uint64_t fetched ABSL_GUARDED_BY(mu) = 0;
-  // The last chunk a read ended in, for sequential-run detection.
+  // The last group a read ended in, for sequential-run detection.
   size_t last_read ABSL_GUARDED_BY(mu) = SIZE_MAX;
   bool prefetching ABSL_GUARDED_BY(mu) = false;
-  // Chunks known to be in `store`; once all are, the whole blob is put there.
+  // Stored chunks known to be in `store`; once all are, the whole blob is
+  // put there.
   std::set<size_t> in_store ABSL_GUARDED_BY(mu);
   bool assembled ABSL_GUARDED_BY(mu) = false;
+
+  Cache& CacheOf(bool stored_chunks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return stored_chunks ? stored : groups;
+  }
 
   // The layout: the one given, or asked for now (concurrent first reads may
   // each ask; the getter shares the work).
@@ -88,26 +101,33 @@ struct ChunkedBlobReader::State {
     return layout;
   }
 
-  // Records that chunk `index` is in `s`; the call that completes the set
-  // assembles the whole blob in `s` (so a later open finds it there and needs
-  // neither the daemon nor the layout).
+  // What a stored chunk must be: the group itself (checked against its CV),
+  // or a content-defined chunk (checked against its digest).
+  static absl::Status CheckStored(const ChunkLayout& l, size_t index,
+                                  std::span<const uint8_t> bytes) {
+    return l.content_defined() ? VerifyStoredChunk(l, index, bytes) : VerifyChunk(l, index, bytes);
+  }
+
+  // Records that stored chunk `index` is in `s`; the call that completes the
+  // set assembles the whole blob in `s` (so a later open finds it there and
+  // needs neither the remote nor the layout).
   void MarkStored(const ChunkLayout& l, BlobService& s, size_t index) {
     {
       castor::MutexLock lock(&mu);
       in_store.insert(index);
-      if (assembled || in_store.size() != l.count()) return;
+      if (assembled || in_store.size() != l.chunks.size()) return;
       assembled = true;
     }
     absl::Status st = Assemble(l, s);
     if (!st.ok()) {
       spdlog::warn("assembling blob {} from its cached chunks: {}", l.digest.ToB3(),
-                   SV(st.message()));
+                   ToStdView(st.message()));
     }
   }
 
   absl::Status Assemble(const ChunkLayout& l, BlobService& s) {
     ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer, s.OpenWrite());
-    for (size_t i = 0; i < l.count(); ++i) {
+    for (size_t i = 0; i < l.chunks.size(); ++i) {
       std::shared_ptr<const std::string> chunk = FromStore(l, s, i);
       if (chunk == nullptr) {
         return absl::NotFoundError(absl::StrCat("chunk ", i, " left the cache"));
@@ -121,10 +141,10 @@ struct ChunkedBlobReader::State {
     return absl::OkStatus();
   }
 
-  // A chunk from the local store, when it is there and checks out.
+  // A stored chunk from the local store, when it is there and checks out.
   std::shared_ptr<const std::string> FromStore(const ChunkLayout& l, BlobService& s, size_t index) {
     const ChunkMeta& c = l.chunks[index];
-    // Checked below against the tree: the store need not check it too.
+    // Checked below: the store need not check it too.
     auto reader = s.OpenReadUnverified(c.digest);
     if (!reader.ok() || *reader == nullptr || (*reader)->size() != c.size) return nullptr;
     std::string data(c.size, '\0');
@@ -136,17 +156,20 @@ struct ChunkedBlobReader::State {
       if (!n.ok() || *n == 0) return nullptr;
       got += *n;
     }
-    absl::Status s2 = VerifyChunk(
+    absl::Status s2 = CheckStored(
         l, index,
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
     if (!s2.ok()) {
-      spdlog::warn("cached {}: {}; fetching it again", c.digest.ToB3(), SV(s2.message()));
+      spdlog::warn("cached {}: {}; fetching it again", c.digest.ToB3(), ToStdView(s2.message()));
       return nullptr;
     }
     return std::make_shared<const std::string>(std::move(data));
   }
 
-  absl::StatusOr<std::shared_ptr<const std::string>> Load(const ChunkLayout& l, size_t index) {
+  // Stored chunk `index`: from the local store, or fetched and checked (and
+  // then kept in the local store, when there is one).
+  absl::StatusOr<std::shared_ptr<const std::string>> LoadStored(const ChunkLayout& l,
+                                                                size_t index) {
     std::shared_ptr<BlobService> s;
     {
       castor::MutexLock lock(&mu);
@@ -158,16 +181,9 @@ struct ChunkedBlobReader::State {
         return hit;
       }
     }
-    std::string data;
-    if (read != nullptr) {
-      data.resize(l.length(index));
-      RETURN_IF_ERROR(
-          read(index, std::span<uint8_t>(reinterpret_cast<uint8_t*>(data.data()), data.size())));
-    } else {
-      ASSIGN_OR_RETURN(data, fetch(index));
-    }
+    ASSIGN_OR_RETURN(std::string data, fetch(index));
     std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(data.data()), data.size());
-    RETURN_IF_ERROR(VerifyChunk(l, index, bytes));
+    RETURN_IF_ERROR(CheckStored(l, index, bytes));
     {
       castor::MutexLock lock(&mu);
       ++fetched;
@@ -177,7 +193,7 @@ struct ChunkedBlobReader::State {
       auto put = PutBlob(*s, data);
       if (!put.ok()) {
         spdlog::warn("caching chunk {}: {}", l.chunks[index].digest.ToB3(),
-                     SV(put.status().message()));
+                     ToStdView(put.status().message()));
       } else if (*put != l.chunks[index].digest) {
         // The bytes checked out against the tree, so the server's chunk list
         // named them wrongly; they are stored under their real digest.
@@ -189,51 +205,86 @@ struct ChunkedBlobReader::State {
     return std::make_shared<const std::string>(std::move(data));
   }
 
-  absl::StatusOr<std::shared_ptr<const std::string>> Get(const ChunkLayout& l, size_t index) {
+  // Group `index`, checked against its CV.
+  absl::StatusOr<std::shared_ptr<const std::string>> LoadGroup(const ChunkLayout& l, size_t index) {
+    if (!l.content_defined()) {
+      if (read == nullptr) return LoadStored(l, index);  // stored chunk `index` is the group
+      std::string data(l.length(index), '\0');
+      std::span<uint8_t> out(reinterpret_cast<uint8_t*>(data.data()), data.size());
+      RETURN_IF_ERROR(read(index, out));
+      RETURN_IF_ERROR(VerifyChunk(l, index, out));
+      castor::MutexLock lock(&mu);
+      ++fetched;
+      return std::make_shared<const std::string>(std::move(data));
+    }
+    // Cut from the stored chunks it overlaps, each checked on its own first.
+    const uint64_t from = l.offset(index);
+    const uint64_t to = from + l.length(index);
+    std::string data;
+    data.reserve(to - from);
+    for (size_t j = l.ChunkAt(from); j < l.chunks.size() && l.chunk_offsets[j] < to; ++j) {
+      ASSIGN_OR_RETURN(std::shared_ptr<const std::string> chunk, Get(l, j, /*stored_chunk=*/true));
+      const uint64_t start = l.chunk_offsets[j];
+      const uint64_t a = std::max(from, start);
+      const uint64_t b = std::min<uint64_t>(to, start + chunk->size());
+      data.append(*chunk, a - start, b - a);
+    }
+    RETURN_IF_ERROR(VerifyChunk(
+        l, index,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size())));
+    return std::make_shared<const std::string>(std::move(data));
+  }
+
+  // Group (or, with stored_chunk, stored chunk) `index`: cached, being
+  // loaded by another caller (waited for), or loaded now.
+  absl::StatusOr<std::shared_ptr<const std::string>> Get(const ChunkLayout& l, size_t index,
+                                                         bool stored_chunk = false) {
     {
       castor::MutexLock lock(&mu);
+      Cache& cache = CacheOf(stored_chunk);
       for (;;) {
-        auto it = slots.find(index);
-        if (it == slots.end()) break;
+        auto it = cache.slots.find(index);
+        if (it == cache.slots.end()) break;
         if (!it->second.loading) {
-          lru.remove(index);
-          lru.push_front(index);
+          cache.lru.remove(index);
+          cache.lru.push_front(index);
           return it->second.data;
         }
         mu.Await([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-          auto s = slots.find(index);
-          return s == slots.end() || !s->second.loading;
+          auto s = cache.slots.find(index);
+          return s == cache.slots.end() || !s->second.loading;
         });
       }
-      slots.emplace(index, Slot{});
+      cache.slots.emplace(index, Slot{});
     }
-    auto loaded = Load(l, index);
+    auto loaded = stored_chunk ? LoadStored(l, index) : LoadGroup(l, index);
     castor::MutexLock lock(&mu);
+    Cache& cache = CacheOf(stored_chunk);
     if (!loaded.ok()) {
-      slots.erase(index);  // not remembered: the next read tries again
+      cache.slots.erase(index);  // not remembered: the next read tries again
       return loaded.status();
     }
-    slots[index] = Slot{*loaded, false};
-    lru.push_front(index);
-    while (lru.size() > std::max<size_t>(options.cached_chunks, 1)) {
-      slots.erase(lru.back());
-      lru.pop_back();
+    cache.slots[index] = Slot{*loaded, false};
+    cache.lru.push_front(index);
+    while (cache.lru.size() > std::max<size_t>(options.cached_chunks, 1)) {
+      cache.slots.erase(cache.lru.back());
+      cache.lru.pop_back();
     }
     return *loaded;
   }
 
-  // Starts fetching chunk `index` in the background unless it is there, on
-  // its way, or another prefetch of this reader is running.
+  // Starts fetching group (or stored chunk) `index` in the background unless
+  // it is there, on its way, or another prefetch of this reader is running.
   static void Prefetch(const std::shared_ptr<State>& self, std::shared_ptr<const ChunkLayout> l,
-                       size_t index) {
+                       size_t index, bool stored_chunk) {
     {
       castor::MutexLock lock(&self->mu);
-      if (self->prefetching || self->slots.contains(index)) return;
+      if (self->prefetching || self->CacheOf(stored_chunk).slots.contains(index)) return;
       self->prefetching = true;
     }
-    auto task = [self, l = std::move(l), index] {
-      auto got = self->Get(*l, index);
-      if (!got.ok()) spdlog::debug("prefetch: {}", SV(got.status().message()));
+    auto task = [self, l = std::move(l), index, stored_chunk] {
+      auto got = self->Get(*l, index, stored_chunk);
+      if (!got.ok()) spdlog::debug("prefetch: {}", ToStdView(got.status().message()));
       castor::MutexLock lock(&self->mu);
       self->prefetching = false;
     };
@@ -246,8 +297,8 @@ struct ChunkedBlobReader::State {
 
 ChunkedBlobReader::ChunkedBlobReader(std::shared_ptr<const ChunkLayout> layout, FetchChunk fetch,
                                      Options options) {
-  CASTOR_CHECK(layout != nullptr &&
-               (layout->chunks.empty() || layout->chunks.size() == layout->count()));
+  CASTOR_CHECK(layout != nullptr && (layout->chunks.empty() || layout->content_defined() ||
+                                     layout->chunks.size() == layout->count()));
   const uint64_t size = layout->size;
   state_ =
       std::make_shared<State>(size, std::move(layout), nullptr, std::move(fetch), nullptr, options);
@@ -325,8 +376,12 @@ absl::StatusOr<size_t> ChunkedBlobReader::ReadAt(uint64_t offset, std::span<uint
     std::memcpy(buf.data() + done, chunk->data() + (from - chunk_start), to - from);
     done += to - from;
   }
-  if (sequential && final < last) {
-    State::Prefetch(state_, std::move(shared), final + 1);
+  if (sequential && layout.content_defined()) {
+    // Stored chunks are what costs a fetch: the one after the last read.
+    const size_t next = layout.ChunkAt(end - 1) + 1;
+    if (next < layout.chunks.size()) State::Prefetch(state_, std::move(shared), next, true);
+  } else if (sequential && final < last) {
+    State::Prefetch(state_, std::move(shared), final + 1, false);
   }
   return done;
 }

@@ -8,6 +8,13 @@
 // last chunk, which authenticates the blob's size. A blob of one chunk is
 // checked against its digest whole on every fetch.
 //
+// A content-defined layout (chunks of any size, as object storage keeps
+// them; chunk_layout.h) is read the same way one level down: a read needs
+// groups, a group is cut from the stored chunks it overlaps, each stored
+// chunk is fetched once (shared, cached, prefetched on sequential reads) and
+// checked against its own digest, and the assembled group is checked
+// against its CV before a byte of it is served.
+//
 // Where chunks come from is the caller's: a remote daemon (rpc/), or the
 // blob's own file (LocalBlobService, which also computes or loads the
 // layout, at the first read that needs it). A few recently used chunks stay
@@ -35,9 +42,9 @@ namespace castor::castore {
 
 class ChunkedBlobReader : public BlobReader {
  public:
-  // Returns the bytes of chunk `index` of the layout, as received (the reader
-  // checks them). Called from any thread, including a background one, until
-  // the reader is destroyed.
+  // Returns the bytes of stored chunk `index` of the layout
+  // (layout.chunks[index]), as received (the reader checks them). Called from
+  // any thread, including a background one, until the reader is destroyed.
   using FetchChunk = std::function<absl::StatusOr<std::string>(size_t index)>;
   // Reads chunk `index` of the layout into `out` (exactly its length), as
   // stored (the reader checks it). Called from any thread until the reader
@@ -47,8 +54,10 @@ class ChunkedBlobReader : public BlobReader {
   using GetLayout = std::function<absl::StatusOr<std::shared_ptr<const ChunkLayout>>()>;
 
   struct Options {
-    size_t cached_chunks = 4;  // kept in memory, least recently used dropped
-    bool prefetch = true;      // fetch chunk i+1 in the background on sequential reads
+    // Kept in memory, least recently used dropped (groups, and as many
+    // stored chunks of a content-defined layout).
+    size_t cached_chunks = 4;
+    bool prefetch = true;  // fetch chunk i+1 in the background on sequential reads
   };
 
   ChunkedBlobReader(std::shared_ptr<const ChunkLayout> layout, FetchChunk fetch)

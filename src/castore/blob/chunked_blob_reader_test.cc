@@ -2,13 +2,14 @@
 
 #include <atomic>
 #include <cstring>
+#include <numeric>
 #include <random>
 #include <thread>
 
+#include "base/mutex.h"
 #include "castore/blob/chunk_index.h"
 #include "castore/blob/layout_cache.h"
 #include "castore/blob/memory_blob_service.h"
-#include "castore/mutex.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore {
@@ -65,12 +66,13 @@ TEST_F(ChunkedBlobReaderTest, ComputedLayoutHasFixedChunksThatAreBlobsOfTheirOwn
 TEST_F(ChunkedBlobReaderTest, ReceivedLayoutsThatLieAreDataLossAndOthersAreNoLayout) {
   std::string outboard = blake3_tree::EncodeOutboard(layout_->size, layout_->cvs);
   auto chunks = layout_->chunks;
-  // No outboard, or pieces of different sizes (content-defined): no layout.
+  // No outboard: no layout (the caller verifies the whole blob).
   EXPECT_FALSE(VerifyChunkLayout(digest_, chunks, "")->has_value());
-  auto cdc = chunks;
-  cdc[3].size += 5;
-  cdc[4].size -= 5;
-  EXPECT_FALSE(VerifyChunkLayout(digest_, cdc, outboard)->has_value());
+  // An empty chunk is no chunk at all.
+  auto empty = chunks;
+  empty.insert(empty.begin() + 2, ChunkMeta{chunks[2].digest, 0});
+  EXPECT_EQ(VerifyChunkLayout(digest_, empty, outboard).status().code(),
+            absl::StatusCode::kDataLoss);
   // The sizes do not add up to the outboard's length: the last chunk dropped.
   auto dropped = chunks;
   dropped.pop_back();
@@ -277,6 +279,189 @@ TEST_F(ChunkedBlobReaderTest, OnceEveryChunkIsKeptTheWholeBlobIsInTheStore) {
   auto whole = ReadBlob(*cache, digest_);
   ASSERT_TRUE(whole.ok() && whole->has_value());
   EXPECT_TRUE(**whole == data_);
+}
+
+// A blob kept in content-defined chunks (as object storage keeps it): chunks
+// of irregular sizes whose boundaries ignore the groups, and an outboard of
+// 4 KiB groups.
+class ContentDefinedReaderTest : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kGroup = 4096;
+  void SetUp() override {
+    data_ = Random(60000, 21);
+    digest_ = B3Digest::Of(std::string_view(data_));
+    for (uint64_t size : {7000, 13001, 2500, 20000, 9000}) {
+      offsets_.push_back(cut_);
+      std::string_view bytes = std::string_view(data_).substr(cut_, size);
+      chunks_.push_back({B3Digest::Of(bytes), size});
+      cut_ += size;
+    }
+    offsets_.push_back(cut_);
+    chunks_.push_back({B3Digest::Of(std::string_view(data_).substr(cut_)), data_.size() - cut_});
+    auto store = std::make_shared<MemoryBlobService>();
+    auto tree = ComputeChunkLayout(**store->OpenRead(*PutBlob(*store, data_)), digest_, kGroup,
+                                   /*chunk_digests=*/false);
+    ASSERT_TRUE(tree.ok()) << tree.status();
+    outboard_ = blake3_tree::EncodeOutboard(tree->size, tree->cvs);
+    auto layout = VerifyChunkLayout(digest_, chunks_, outboard_);
+    ASSERT_TRUE(layout.ok()) << layout.status();
+    ASSERT_TRUE(layout->has_value());
+    layout_ = std::make_shared<const ChunkLayout>(std::move(**layout));
+  }
+  std::string Chunk(size_t j) const { return data_.substr(offsets_[j], chunks_[j].size); }
+  std::unique_ptr<ChunkedBlobReader> Reader(ChunkedBlobReader::FetchChunk fetch,
+                                            bool prefetch = false) {
+    return std::make_unique<ChunkedBlobReader>(layout_, std::move(fetch),
+                                               ChunkedBlobReader::Options{2, prefetch});
+  }
+  std::string Read(const ChunkedBlobReader& reader, uint64_t offset, size_t n,
+                   absl::StatusCode want = absl::StatusCode::kOk) {
+    std::string buf(n, '\0');
+    auto got = reader.ReadAt(offset, Span(buf));
+    EXPECT_EQ(got.status().code(), want) << got.status();
+    if (!got.ok()) return "<error>";
+    buf.resize(*got);
+    return buf;
+  }
+
+  std::string data_;
+  B3Digest digest_;
+  uint64_t cut_ = 0;
+  std::vector<uint64_t> offsets_;
+  std::vector<ChunkMeta> chunks_;
+  std::string outboard_;
+  std::shared_ptr<const ChunkLayout> layout_;
+};
+
+TEST_F(ContentDefinedReaderTest, ChunksOfAnySizeWithAnOutboardAreALayoutOfItsGroups) {
+  EXPECT_TRUE(layout_->content_defined());
+  EXPECT_EQ(layout_->chunk_size, kGroup);  // read from the outboard's length
+  EXPECT_EQ(layout_->size, data_.size());
+  EXPECT_EQ(layout_->count(), blake3_tree::GroupCount(data_.size(), kGroup));
+  EXPECT_EQ(layout_->chunk_offsets, std::vector<uint64_t>(offsets_.begin(), offsets_.end()));
+  EXPECT_EQ(layout_->ChunkAt(0), 0u);
+  EXPECT_EQ(layout_->ChunkAt(6999), 0u);
+  EXPECT_EQ(layout_->ChunkAt(7000), 1u);
+  EXPECT_EQ(layout_->ChunkAt(data_.size() - 1), chunks_.size() - 1);
+  // Sizes that do not add up to the outboard's blob, an outboard no group
+  // size fits, a CV that does not hash to the digest: DataLoss.
+  auto shorter = chunks_;
+  shorter[2].size -= 1;
+  EXPECT_EQ(VerifyChunkLayout(digest_, shorter, outboard_).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(VerifyChunkLayout(digest_, chunks_, outboard_ + std::string(64, '\0')).status().code(),
+            absl::StatusCode::kDataLoss);
+  std::string bent = outboard_;
+  bent[100] ^= 1;
+  EXPECT_EQ(VerifyChunkLayout(digest_, chunks_, bent).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(ContentDefinedLayout, EqualPowerOfTwoChunksAreLaidOutByTheOutboardsGroupSize) {
+  // FastCDC cuts a run of equal bytes at its maximum size, a power of two:
+  // such chunks look fixed-size, but the outboard was made for smaller groups.
+  std::string data(4 * 8192, 'z');
+  const B3Digest digest = B3Digest::Of(data);
+  std::vector<ChunkMeta> chunks(4, {B3Digest::Of(std::string_view(data).substr(0, 8192)), 8192});
+  blake3_tree::GroupHasher hasher(2048);
+  hasher.Update(Span(data));
+  auto tree = hasher.Finish();
+  auto layout =
+      VerifyChunkLayout(digest, chunks, blake3_tree::EncodeOutboard(data.size(), tree.cvs));
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  ASSERT_TRUE(layout->has_value());
+  EXPECT_TRUE((*layout)->content_defined());
+  EXPECT_EQ((*layout)->chunk_size, 2048u);
+  EXPECT_EQ((*layout)->count(), 16u);
+}
+
+TEST_F(ContentDefinedReaderTest, ReadsFetchOnlyTheStoredChunksTheirGroupsOverlap) {
+  std::vector<int> fetches(chunks_.size());
+  auto reader = Reader([&](size_t j) -> absl::StatusOr<std::string> {
+    ++fetches[j];
+    return Chunk(j);
+  });
+  EXPECT_TRUE(reader->Verified());
+  // Bytes 40000..40100: group 9 (36864..40960) lies in chunk 3 (22501..42501).
+  EXPECT_EQ(Read(*reader, 40000, 100), data_.substr(40000, 100));
+  EXPECT_EQ(fetches, (std::vector<int>{0, 0, 0, 1, 0, 0}));
+  // Byte 7000: group 1 (4096..8192) straddles chunks 0 and 1.
+  EXPECT_EQ(Read(*reader, 7000, 10), data_.substr(7000, 10));
+  EXPECT_EQ(fetches, (std::vector<int>{1, 1, 0, 1, 0, 0}));
+  // The whole blob, in odd pieces; then EOF.
+  std::string all;
+  for (uint64_t off = 0; off < data_.size(); off += 3333) all += Read(*reader, off, 3333);
+  EXPECT_TRUE(all == data_);
+  EXPECT_EQ(Read(*reader, data_.size(), 10), "");
+  EXPECT_EQ(reader->chunks_fetched(),
+            static_cast<uint64_t>(std::accumulate(fetches.begin(), fetches.end(), 0)));
+}
+
+TEST_F(ContentDefinedReaderTest, ADamagedChunkFailsOnlyTheReadsWhoseGroupsNeedIt) {
+  auto reader = Reader([&](size_t j) -> absl::StatusOr<std::string> {
+    std::string c = Chunk(j);
+    if (j == 2) c[10] ^= 1;  // chunk 2: bytes 20001..22501, groups 4 and 5
+    return c;
+  });
+  Read(*reader, 21000, 10, absl::StatusCode::kDataLoss);
+  // Group 4 (16384..20480) holds the end of chunk 1 and the start of chunk 2.
+  Read(*reader, 16400, 10, absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Read(*reader, 0, 16384), data_.substr(0, 16384));
+  EXPECT_EQ(Read(*reader, 24576, 1000), data_.substr(24576, 1000));
+}
+
+// A chunk list that lies consistently: chunk 3's digest names other bytes of
+// the right size, which the server then serves. Each chunk checks out
+// against the list, so only the groups' CVs, proven by the outboard, can
+// catch it: nothing of those groups is served.
+TEST_F(ContentDefinedReaderTest, AChunkListThatLiesIsCaughtByTheGroupsNotServed) {
+  std::string fake = Random(chunks_[3].size, 99);
+  auto lying = chunks_;
+  lying[3].digest = B3Digest::Of(std::string_view(fake));
+  auto layout = VerifyChunkLayout(digest_, lying, outboard_);
+  ASSERT_TRUE(layout.ok() && layout->has_value()) << layout.status();
+  ChunkedBlobReader reader(
+      std::make_shared<const ChunkLayout>(std::move(**layout)),
+      [&](size_t j) -> absl::StatusOr<std::string> { return j == 3 ? fake : Chunk(j); });
+  Read(reader, 30000, 100, absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Read(reader, 0, 100), data_.substr(0, 100));
+}
+
+TEST_F(ContentDefinedReaderTest, KeptChunksAreLookedUpFirstAndTheBlobIsAssembledOnceAllAreKept) {
+  auto cache = std::make_shared<MemoryBlobService>();
+  std::atomic<int> calls{0};
+  auto fetch = [&](size_t j) -> absl::StatusOr<std::string> {
+    ++calls;
+    return Chunk(j);
+  };
+  {
+    auto reader = Reader(fetch);
+    ASSERT_TRUE(reader->KeepChunksIn(cache));
+    EXPECT_EQ(Read(*reader, 40000, 100), data_.substr(40000, 100));
+  }
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_TRUE(*cache->Has(chunks_[3].digest));
+  auto reader = Reader(fetch);
+  reader->KeepChunksIn(cache);
+  EXPECT_EQ(Read(*reader, 40000, 100), data_.substr(40000, 100));
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_FALSE(*cache->Has(digest_));
+  std::string all;
+  for (uint64_t off = 0; off < data_.size(); off += 8192) all += Read(*reader, off, 8192);
+  EXPECT_TRUE(all == data_);
+  auto whole = ReadBlob(*cache, digest_);
+  ASSERT_TRUE(whole.ok() && whole->has_value());
+  EXPECT_TRUE(**whole == data_);
+}
+
+TEST_F(ContentDefinedReaderTest, SequentialReadsPrefetchTheNextStoredChunk) {
+  auto reader = Reader([&](size_t j) -> absl::StatusOr<std::string> { return Chunk(j); },
+                       /*prefetch=*/true);
+  EXPECT_EQ(Read(*reader, 0, 4096), data_.substr(0, 4096));
+  EXPECT_EQ(Read(*reader, 4096, 2000), data_.substr(4096, 2000));  // a run, still in chunk 0
+  for (int i = 0; i < 200 && reader->chunks_fetched() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(reader->chunks_fetched(), 2u);  // chunk 1 came without being asked for
 }
 
 std::shared_ptr<const ChunkLayout> LayoutOf(const B3Digest& digest, size_t chunks) {

@@ -16,8 +16,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "base/mutex.h"
 #include "castore/blob/chunk_layout.h"
-#include "castore/mutex.h"
 
 namespace castor::castore {
 

@@ -15,8 +15,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/posix_io.h"
+#include "base/status.h"
 #include "castore/blob/chunked_blob_reader.h"
-#include "castore/status_macros.h"
 
 namespace castor::castore {
 namespace {
@@ -26,30 +27,6 @@ bool IsLowerHex(std::string_view s) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
-}
-
-absl::Status MkdirIfMissing(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST) {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat ", path));
-    if (!S_ISDIR(st.st_mode)) {
-      return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a directory"));
-    }
-    return absl::OkStatus();
-  }
-  return ErrnoStatus(errno, absl::StrCat("mkdir ", path));
-}
-
-// mkdir -p for an absolute path.
-absl::Status MkdirAll(const std::string& path) {
-  for (size_t pos = 1; pos <= path.size(); ++pos) {
-    if (pos == path.size() || path[pos] == '/') {
-      std::string prefix = path.substr(0, pos);
-      if (prefix.empty() || prefix.back() == '/') continue;
-      RETURN_IF_ERROR(MkdirIfMissing(prefix));
-    }
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -714,8 +691,8 @@ std::shared_ptr<const ChunkLayout> LocalBlobService::LoadTree(const File& file) 
           ? blake3_tree::VerifyOutboard(*outboard, file.size, options_.group_size, file.digest)
           : outboard.status();
   if (!cvs.ok()) {
-    spdlog::warn("{}: {}; computing the tree of blob {} again", path, SV(cvs.status().message()),
-                 file.digest.ToB3());
+    spdlog::warn("{}: {}; computing the tree of blob {} again", path,
+                 ToStdView(cvs.status().message()), file.digest.ToB3());
     return nullptr;
   }
   ChunkLayout tree;
@@ -756,7 +733,8 @@ void LocalBlobService::SaveTree(const ChunkLayout& tree) const {
     if (!status.ok()) ::unlink(temp.c_str());
   }
   if (!status.ok()) {
-    spdlog::warn("keeping the tree of blob {}: {}", tree.digest.ToB3(), SV(status.message()));
+    spdlog::warn("keeping the tree of blob {}: {}", tree.digest.ToB3(),
+                 ToStdView(status.message()));
   }
 }
 
@@ -769,7 +747,8 @@ absl::StatusOr<bool> LocalBlobService::Commit(const std::string& temp_path, cons
     });
   };
   auto fail = [&](std::string_view what) {
-    absl::Status s = ErrnoStatus(errno, absl::StrCat(AV(what), " ", temp_path, " to ", target));
+    absl::Status s =
+        ErrnoStatus(errno, absl::StrCat(ToAbslView(what), " ", temp_path, " to ", target));
     ::unlink(temp_path.c_str());
     return s;
   };
@@ -848,7 +827,7 @@ absl::Status LocalBlobService::Sync() {
       sync_finished_ = target;
       if (rc != 0) sync_rounds_[target].status = ErrnoStatus(err, absl::StrCat("syncfs ", root_));
     } else {
-      sync_mu_.Await([this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return SyncIdle(); });
+      sync_mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_) { return SyncIdle(); });
     }
   }
   auto it = sync_rounds_.find(target);
@@ -891,7 +870,7 @@ absl::Status LocalBlobService::ForEach(
       struct stat st;
       if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) continue;  // deleted meanwhile
-        status = ErrnoStatus(errno, absl::StrCat("stat ", dir, "/", AV(name)));
+        status = ErrnoStatus(errno, absl::StrCat("stat ", dir, "/", ToAbslView(name)));
         break;
       }
       if (!S_ISREG(st.st_mode)) continue;

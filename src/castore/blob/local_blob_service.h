@@ -14,7 +14,7 @@
 // ones through the page cache with writeback started at close. No per-file
 // fsync: Sync() makes everything renamed
 // so far durable with one syncfs(2), shared by concurrent callers (group
-// commit; see DESIGN.md "Durability without per-file fsync"). A dedup hit (the
+// commit; see docs/design.md, Durability). A dedup hit (the
 // target already exists) is trusted only when its size matches; a file of the
 // wrong size (e.g. short after a power loss) is replaced.
 //
@@ -49,10 +49,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "base/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/blob/chunk_layout.h"
 #include "castore/blob/layout_cache.h"
-#include "castore/mutex.h"
 
 namespace castor::castore {
 

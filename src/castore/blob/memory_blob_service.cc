@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::castore {
 namespace {

@@ -7,8 +7,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "base/mutex.h"
 #include "castore/blob/blob_service.h"
-#include "castore/mutex.h"
 
 namespace castor::castore {
 

@@ -4,10 +4,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "base/status.h"
 #include "castore/directory/closure.h"
 #include "castore/directory/lmdb_directory_service.h"
 #include "castore/directory/memory_directory_service.h"
-#include "castore/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::castore {
@@ -102,7 +102,7 @@ void CachingDirectoryService::Writer() {
     absl::Status stored = local_->Insert(batch);
     if (!stored.ok()) {
       spdlog::warn("caching {} directories (the first {}): {}", batch.size(),
-                   batch.front().digest().ToB3(), SV(stored.message()));
+                   batch.front().digest().ToB3(), ToStdView(stored.message()));
     }
     castor::MutexLock lock(&mu_);
     for (const Directory& d : batch) pending_.erase(d.digest());
@@ -117,7 +117,7 @@ std::optional<Directory> CachingDirectoryService::Cached(const B3Digest& digest)
   }
   absl::StatusOr<std::optional<Directory>> here = local_->Get(digest);
   if (here.ok()) return *std::move(here);
-  spdlog::warn("directory cache: {}", SV(here.status().message()));
+  spdlog::warn("directory cache: {}", ToStdView(here.status().message()));
   return std::nullopt;
 }
 
@@ -251,7 +251,7 @@ void CachingDirectoryService::PrefetchBelow(const B3Digest& root) {
   }
   // Foreground requests report remote trouble; prefetching just stops.
   if (!s.ok() && s.code() != absl::StatusCode::kCancelled) {
-    spdlog::debug("prefetching below {}: {}", root.ToB3(), SV(s.message()));
+    spdlog::debug("prefetching below {}: {}", root.ToB3(), ToStdView(s.message()));
   }
 }
 

@@ -2,8 +2,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "castore/directory/closure.h"
-#include "castore/status_macros.h"
 
 namespace castor::castore {
 namespace {
@@ -109,7 +109,7 @@ absl::Status LmdbDirectoryService::ForEach(const std::function<absl::Status(cons
         auto digest = B3Digest::FromBytes(FromVal(k));
         if (!digest.ok()) {
           status = absl::DataLossError(absl::StrCat("LMDB ", env_->path(), ": directories key ",
-                                                    absl::BytesToHexString(AV(FromVal(k))),
+                                                    absl::BytesToHexString(ToAbslView(FromVal(k))),
                                                     " is not a 32-byte digest"));
           break;
         }

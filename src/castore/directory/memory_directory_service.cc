@@ -1,7 +1,7 @@
 #include "castore/directory/memory_directory_service.h"
 
+#include "base/status.h"
 #include "castore/directory/closure.h"
-#include "castore/status_macros.h"
 
 namespace castor::castore {
 absl::StatusOr<std::optional<Directory>> MemoryDirectoryService::Get(const B3Digest& digest) {

@@ -11,71 +11,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "castore/status_macros.h"
+#include "base/posix_io.h"
+#include "base/status.h"
 
 namespace castor::castore {
 namespace {
 
 constexpr size_t kCopyChunk = 1 << 20;
-
-struct Fd {
-  int fd;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
-
-absl::Status WriteAll(int fd, const uint8_t* data, size_t n, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = write(fd, data, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, absl::StrCat("write ", path));
-    }
-    data += w;
-    n -= w;
-  }
-  return absl::OkStatus();
-}
-
-// `depth`: levels below the top of the removal.
-absl::Status RemoveAt(int dirfd, const char* name, const std::string& path, size_t depth) {
-  struct stat st;
-  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return absl::OkStatus();
-    return ErrnoStatus(errno, absl::StrCat("lstat ", path));
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    if (unlinkat(dirfd, name, 0) != 0) return ErrnoStatus(errno, absl::StrCat("unlink ", path));
-    return absl::OkStatus();
-  }
-  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
-  DIR* d = fdopendir(fd);
-  if (d == nullptr) {
-    close(fd);
-    return ErrnoStatus(errno, absl::StrCat("opendir ", path));
-  }
-  std::unique_ptr<DIR, int (*)(DIR*)> closer(d, closedir);
-  std::vector<std::string> names;
-  while (struct dirent* de = readdir(d)) {
-    std::string_view n = de->d_name;
-    if (n != "." && n != "..") names.emplace_back(n);
-  }
-  for (const std::string& n : names) {
-    std::string child = absl::StrCat(path, "/", n);
-    if (depth == kMaxTreeDepth) return TooDeepError("cannot remove", child);
-    RETURN_IF_ERROR(RemoveAt(fd, n.c_str(), child, depth + 1));
-  }
-  closer.reset();
-  if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("rmdir ", path));
-  }
-  return absl::OkStatus();
-}
 
 class Exporter {
  public:
@@ -108,15 +50,15 @@ class Exporter {
           absl::StrCat(path, ": directory ", node.digest.ToB3(), " is not in the store"));
     }
     if (mkdirat(dirfd, name, 0700) != 0) return ErrnoStatus(errno, absl::StrCat("mkdir ", path));
-    Fd fd(openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd.fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
+    UniqueFd fd(openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd.get() < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
     ++stats_.directories;
     for (const Entry& e : dir->entries()) {
       std::string child = absl::StrCat(path, "/", e.name.str());
       if (depth == kMaxTreeDepth) return TooDeepError("", child);
-      RETURN_IF_ERROR(Write(fd.fd, e.name.str().c_str(), e.node, child, depth + 1));
+      RETURN_IF_ERROR(Write(fd.get(), e.name.str().c_str(), e.node, child, depth + 1));
     }
-    if (fchmod(fd.fd, 0755) != 0) return ErrnoStatus(errno, absl::StrCat("chmod ", path));
+    if (fchmod(fd.get(), 0755) != 0) return ErrnoStatus(errno, absl::StrCat("chmod ", path));
     return absl::OkStatus();
   }
 
@@ -131,9 +73,9 @@ class Exporter {
       return absl::DataLossError(absl::StrCat(path, ": blob ", node.digest.ToB3(), " has ",
                                               reader->size(), " bytes, expected ", node.size));
     }
-    Fd fd(openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (fd.fd < 0) return ErrnoStatus(errno, absl::StrCat("create ", path));
-    absl::Status copied = Copy(*reader, node, fd.fd, path);
+    UniqueFd fd(openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (fd.get() < 0) return ErrnoStatus(errno, absl::StrCat("create ", path));
+    absl::Status copied = Copy(*reader, node, fd.get(), path);
     if (!copied.ok()) {
       // What was written is not the file: nothing of it stays.
       std::string removed =
@@ -142,7 +84,7 @@ class Exporter {
               : absl::StrCat(" (removing the partly written file: ", strerror(errno), ")");
       return absl::Status(copied.code(), absl::StrCat(copied.message(), removed));
     }
-    if (fchmod(fd.fd, node.executable ? 0755 : 0644) != 0) {
+    if (fchmod(fd.get(), node.executable ? 0755 : 0644) != 0) {
       return ErrnoStatus(errno, absl::StrCat("chmod ", path));
     }
     ++stats_.files;
@@ -162,7 +104,7 @@ class Exporter {
       auto n = reader.ReadAt(offset, buf_);
       if (!n.ok()) return Annotate(n.status(), what);
       if (*n == 0) break;
-      RETURN_IF_ERROR(WriteAll(fd, buf_.data(), *n, path));
+      RETURN_IF_ERROR(WriteAll(fd, std::span(buf_.data(), *n), absl::StrCat("write ", path)));
       offset += *n;
     }
     if (offset != node.size) {
@@ -182,7 +124,7 @@ class Exporter {
 absl::StatusOr<Entry> ResolvePath(RootService& roots, DirectoryService& directories,
                                   std::string_view spec) {
   std::vector<std::string> parts;
-  for (absl::string_view p : absl::StrSplit(AV(spec), '/', absl::SkipEmpty())) {
+  for (absl::string_view p : absl::StrSplit(ToAbslView(spec), '/', absl::SkipEmpty())) {
     parts.emplace_back(p);
   }
   if (parts.empty()) return absl::InvalidArgumentError("empty root name");
@@ -196,7 +138,7 @@ absl::StatusOr<Entry> ResolvePath(RootService& roots, DirectoryService& director
     const auto* d = std::get_if<DirectoryNode>(&current.node);
     if (d == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(
-          QuoteName(walked), " is a ", AV(NodeKind(current.node)), ", not a directory"));
+          QuoteName(walked), " is a ", ToAbslView(NodeKind(current.node)), ", not a directory"));
     }
     ASSIGN_OR_RETURN(std::optional<Directory> dir, directories.Get(d->digest));
     if (!dir) {
@@ -212,9 +154,7 @@ absl::StatusOr<Entry> ResolvePath(RootService& roots, DirectoryService& director
   return current;
 }
 
-absl::Status RemoveTree(const std::string& path) {
-  return RemoveAt(AT_FDCWD, path.c_str(), path, 0);
-}
+absl::Status RemoveTree(const std::string& path) { return castor::RemoveTree(path, kMaxTreeDepth); }
 
 absl::StatusOr<ExportStats> ExportNode(BlobService& blobs, DirectoryService& directories,
                                        const Node& node, const std::string& dest,
@@ -230,20 +170,20 @@ absl::StatusOr<ExportStats> ExportNode(BlobService& blobs, DirectoryService& dir
     return absl::InvalidArgumentError(
         absl::StrCat("export destination ", QuoteName(dest), " must name a new entry"));
   }
-  Fd parent_fd(open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (parent_fd.fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", parent));
+  UniqueFd parent_fd(open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (parent_fd.get() < 0) return ErrnoStatus(errno, absl::StrCat("open ", parent));
   struct stat st;
-  if (fstatat(parent_fd.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+  if (fstatat(parent_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (!options.force) {
       return absl::AlreadyExistsError(
           absl::StrCat(trimmed, " already exists (use --force to replace it)"));
     }
-    RETURN_IF_ERROR(RemoveAt(parent_fd.fd, name.c_str(), trimmed, 0));
+    RETURN_IF_ERROR(RemoveTreeAt(parent_fd.get(), name.c_str(), trimmed, kMaxTreeDepth));
   } else if (errno != ENOENT) {
     return ErrnoStatus(errno, absl::StrCat("lstat ", trimmed));
   }
   Exporter exporter(blobs, directories);
-  RETURN_IF_ERROR(exporter.Write(parent_fd.fd, name.c_str(), node, trimmed, 0));
+  RETURN_IF_ERROR(exporter.Write(parent_fd.get(), name.c_str(), node, trimmed, 0));
   return exporter.stats_;
 }
 

@@ -6,19 +6,19 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/mutex.h"
+#include "base/posix_io.h"
+#include "base/status.h"
 #include "castore/directory.h"
 #include "castore/import/blob_sink.h"
-#include "castore/status_macros.h"
 
 namespace castor::castore {
 namespace {
@@ -65,29 +65,29 @@ class Pool {
   ~Pool() { (void)Finish(); }
 
   void Submit(Job job) {
-    std::unique_lock lock(mu_);
-    space_.wait(lock, [&] { return queue_.size() < kMaxQueued; });
+    MutexLock lock(&mu_);
+    while (queue_.size() >= kMaxQueued) space_.Wait(&mu_);
     queue_.push_back(std::move(job));
-    work_.notify_one();
+    work_.Signal();
   }
   // Waits for every job; returns the first error.
   absl::Status Finish() {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(&mu_);
       done_ = true;
-      work_.notify_all();
+      work_.SignalAll();
     }
     for (auto& t : threads_) t.join();
     threads_.clear();
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     return first_error_;
   }
   void Fail(absl::Status s) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     if (first_error_.ok()) first_error_ = std::move(s);
   }
   bool failed() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     return !first_error_.ok();
   }
 
@@ -97,12 +97,12 @@ class Pool {
       Job job;
       bool skip;
       {
-        std::unique_lock lock(mu_);
-        work_.wait(lock, [&] { return done_ || !queue_.empty(); });
+        MutexLock lock(&mu_);
+        while (!done_ && queue_.empty()) work_.Wait(&mu_);
         if (queue_.empty()) return;
         job = std::move(queue_.front());
         queue_.pop_front();
-        space_.notify_one();
+        space_.Signal();
         skip = !first_error_.ok();
       }
       absl::Status s = job(skip);
@@ -110,29 +110,13 @@ class Pool {
     }
   }
 
-  std::mutex mu_;
-  std::condition_variable work_, space_;
-  std::deque<Job> queue_;
-  bool done_ = false;
-  absl::Status first_error_;
+  Mutex mu_;
+  CondVar work_, space_;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status first_error_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
 };
-
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
-
-std::string JoinPath(const std::string& dir, std::string_view name) {
-  if (dir.empty()) return std::string(name);
-  if (dir.back() == '/') return absl::StrCat(dir, AV(name));
-  return absl::StrCat(dir, "/", AV(name));
-}
 
 unsigned DefaultImportThreads() {
   // Workers spend much of their time waiting for writes (and reads, when
@@ -311,7 +295,7 @@ class Ingester {
     // lstat, the open does not hang; fstat below then rejects it.
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
-    auto owned = std::make_shared<Fd>(fd);
+    auto owned = std::make_shared<UniqueFd>(fd);
     struct stat fst;
     if (fstat(fd, &fst) != 0) return ErrnoStatus(errno, absl::StrCat("fstat ", path));
     if (!S_ISREG(fst.st_mode)) return SpecialFileError(path, fst.st_mode);
@@ -322,7 +306,7 @@ class Ingester {
     pool_.Submit([this, raw, owned, mtime = fst.st_mtim](bool skip) -> absl::Status {
       if (skip) return absl::OkStatus();
       bool is_new = false;
-      auto digest = StoreFileContents(blobs_, owned->fd, raw->size, raw->path, &is_new,
+      auto digest = StoreFileContents(blobs_, owned->get(), raw->size, raw->path, &is_new,
                                       opts_.cancel, opts_.progress, &mtime);
       if (!digest.ok()) return digest.status();
       raw->digest = *digest;
@@ -410,21 +394,6 @@ absl::StatusOr<T> AnnotateOr(absl::StatusOr<T> v, const std::string& what) {
   return v;
 }
 
-// Reads into buf[0, cap) until it is full or the file ends; the count.
-absl::StatusOr<size_t> ReadFull(int fd, uint8_t* buf, size_t cap, const std::string& what) {
-  size_t got = 0;
-  while (got < cap) {
-    ssize_t n = read(fd, buf + got, cap - got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, absl::StrCat("read ", what));
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  return got;
-}
-
 }  // namespace
 
 absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t expected_size,
@@ -457,7 +426,8 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
     }
     // A small file is read whole (one byte more than expected, to see growth).
     size_t want = small ? static_cast<size_t>(expected_size) + 1 : kReadChunk;
-    ASSIGN_OR_RETURN(size_t n, ReadFull(fd, buf.data, want, what));
+    ASSIGN_OR_RETURN(size_t n,
+                     ReadFull(fd, std::span(buf.data, want), absl::StrCat("read ", what)));
     if (n == 0) break;
     total += n;
     if (total > expected_size) {

@@ -15,9 +15,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/status.h"
 #include "castore/directory.h"
 #include "castore/import/blob_sink.h"
-#include "castore/status_macros.h"
 
 namespace castor::castore {
 namespace {
@@ -43,13 +43,13 @@ absl::StatusOr<std::vector<std::string>> SplitEntryName(std::string_view name) {
         absl::StrCat("tar entry ", QuoteName(name), ": absolute names are not allowed"));
   }
   std::vector<std::string> parts;
-  for (absl::string_view part : absl::StrSplit(AV(name), '/')) {
+  for (absl::string_view part : absl::StrSplit(ToAbslView(name), '/')) {
     if (part.empty() || part == ".") continue;
     if (part == "..") {
       return absl::InvalidArgumentError(
           absl::StrCat("tar entry ", QuoteName(name), ": '..' components are not allowed"));
     }
-    auto pc = PathComponent::Create(SV(part));
+    auto pc = PathComponent::Create(ToStdView(part));
     if (!pc.ok()) return Annotate(pc.status(), absl::StrCat("tar entry ", QuoteName(name)));
     // A pax path= record can be any length; the tree is built recursively.
     if (parts.size() == kMaxTreeDepth) return TooDeepError("tar entry", name);

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "castore/import/export.h"
-#include "castore/status_macros.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore::testing {

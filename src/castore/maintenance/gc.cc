@@ -4,8 +4,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "castore/directory/closure.h"
-#include "castore/status_macros.h"
 
 namespace castor::castore {
 

@@ -1,6 +1,7 @@
 #include <atomic>
 #include <thread>
 
+#include "base/status.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/import/export.h"
@@ -10,7 +11,6 @@
 #include "castore/maintenance/store_lock.h"
 #include "castore/maintenance/verify.h"
 #include "castore/roots/memory_root_service.h"
-#include "castore/status_macros.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore {

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::castore {
 namespace {

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "castore/mutex.h"
+#include "base/mutex.h"
 #include "castore/roots/root_service.h"
 
 namespace castor::castore {

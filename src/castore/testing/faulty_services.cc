@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::castore::testing {
 
@@ -35,7 +35,7 @@ FaultKind FaultInjector::Next() {
 }
 
 absl::Status InjectedUnavailable(std::string_view what) {
-  return absl::UnavailableError(absl::StrCat("injected fault: ", AV(what)));
+  return absl::UnavailableError(absl::StrCat("injected fault: ", ToAbslView(what)));
 }
 
 namespace {

@@ -25,9 +25,9 @@
 #include <memory>
 
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/directory/directory_service.h"
-#include "castore/mutex.h"
 #include "castore/roots/root_service.h"
 
 namespace castor::castore::testing {

@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::castore::testing {
 

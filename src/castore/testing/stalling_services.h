@@ -13,9 +13,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/directory/directory_service.h"
-#include "castore/mutex.h"
 
 namespace castor::castore::testing {
 

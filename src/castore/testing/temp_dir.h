@@ -11,7 +11,7 @@
 #include <system_error>
 #include <utility>
 
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::castore::testing {
 

@@ -24,7 +24,7 @@ inline constexpr uint64_t kInitHasResend = 1ULL << 39;          // 7.40
 inline constexpr uint64_t kInitAllowIdmap = 1ULL << 40;         // 7.40
 inline constexpr uint64_t kInitOverUring = 1ULL << 41;          // 7.42
 
-// OPEN reply flag for FUSE passthrough (7.40); see DESIGN.md.
+// OPEN reply flag for FUSE passthrough (7.40); unused, see docs/mount.md.
 inline constexpr uint32_t kOpenPassthrough = 1U << 7;
 
 // Entry/attribute validity meaning "never expires" (the tree is immutable).

@@ -20,7 +20,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "spdlog/spdlog.h"
 
 extern char** environ;
@@ -58,7 +58,7 @@ absl::Status WaitChild(pid_t pid, std::string_view what) {
     if (errno != EINTR) return ErrnoStatus(errno, what);
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat(AV(what), " failed (",
+  return absl::UnavailableError(absl::StrCat(ToAbslView(what), " failed (",
                                              WIFEXITED(status)
                                                  ? absl::StrCat("exit code ", WEXITSTATUS(status))
                                                  : absl::StrCat("signal ", WTERMSIG(status)),

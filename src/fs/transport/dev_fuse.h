@@ -17,7 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "castore/mutex.h"
+#include "base/mutex.h"
 #include "fs/fuse/request_handler.h"
 #include "fs/fuse/session.h"
 

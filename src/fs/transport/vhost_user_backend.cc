@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::fs::transport {
@@ -106,7 +106,8 @@ absl::Status VhostUserBackend::ServeConnection(int sock, int stop_fd) {
       break;
     }
     if (!reply.ok())
-      spdlog::warn("vhost-user request {} failed: {}", m.request, SV(reply.status().message()));
+      spdlog::warn("vhost-user request {} failed: {}", m.request,
+                   ToStdView(reply.status().message()));
     absl::Status write;
     uint32_t reply_flags = vhost::kVersion | vhost::kFlagReply;
     if (reply.ok() && reply->has_value()) {
@@ -372,12 +373,12 @@ void VhostUserBackend::QueueLoop(uint32_t index) {
         if (!chain.ok()) {
           if (chain.status().code() == absl::StatusCode::kDataLoss) {
             spdlog::error("virtqueue {} is broken, no longer served: {}", index,
-                          SV(chain.status().message()));
+                          ToStdView(chain.status().message()));
             if (v.err) eventfd_write(v.err.get(), 1);
             broken = true;
             return;
           }
-          spdlog::warn("virtqueue {}: {}", index, SV(chain.status().message()));
+          spdlog::warn("virtqueue {}: {}", index, ToStdView(chain.status().message()));
           continue;
         }
         if (!chain->has_value()) break;

@@ -5,7 +5,7 @@
 #include <memory>
 #include <optional>
 
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::fs::transport {
@@ -69,7 +69,7 @@ class ChainResponder : public fuse::Responder {
 
 std::unique_ptr<uint8_t[]> ReplyBufferPool::Get() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!free_.empty()) {
       auto b = std::move(free_.back());
       free_.pop_back();
@@ -80,7 +80,7 @@ std::unique_ptr<uint8_t[]> ReplyBufferPool::Get() {
 }
 
 void ReplyBufferPool::Put(std::unique_ptr<uint8_t[]> buffer) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (free_.size() < kMaxFree) free_.push_back(std::move(buffer));
 }
 
@@ -99,10 +99,10 @@ VirtioFsDevice::VirtioFsDevice(fuse::RequestHandler& handler, std::string tag,
 
 VirtioFsDevice::~VirtioFsDevice() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
-  work_.notify_all();
+  work_.SignalAll();
   for (std::thread& t : workers_) t.join();
 }
 
@@ -115,7 +115,7 @@ std::vector<uint8_t> VirtioFsDevice::Config() const {
 }
 
 uint64_t VirtioFsDevice::failed_chains() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return failed_;
 }
 
@@ -123,7 +123,7 @@ void VirtioFsDevice::HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain)
   const char* problem = nullptr;
   if (!chain.status.ok()) {
     spdlog::warn("virtio-fs queue {}: malformed descriptor chain {}: {}", queue, chain.head,
-                 SV(chain.status.message()));
+                 ToStdView(chain.status.message()));
     problem = "";
   } else if (chain.readable_bytes < kInHeaderSize) {
     problem = "request shorter than a FUSE header";
@@ -135,7 +135,7 @@ void VirtioFsDevice::HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain)
   if (problem != nullptr) {
     if (*problem) spdlog::warn("virtio-fs queue {}: chain {}: {}", queue, chain.head, problem);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       ++failed_;
     }
     vq.PushUsed(chain.head, 0);
@@ -150,20 +150,19 @@ void VirtioFsDevice::HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain)
     // Backpressure: while this queue's backlog is full, its thread waits
     // here instead of popping more. Workers never wait on a queue thread,
     // so the wait ends (as a queue stop does: it waits for every chain).
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     CASTOR_CHECK(queue < backlog_.size());
-    room_.wait(lock,
-               [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return backlog_[queue] < max_backlog_; });
+    while (backlog_[queue] >= max_backlog_) room_.Wait(&mu_);
     ++backlog_[queue];
     // The request is copied and the reply buffer taken only when a worker
     // picks the job up, so a waiting chain costs no buffers.
     queue_.push_back(Job{queue, &vq, std::move(chain)});
   }
-  work_.notify_one();
+  work_.Signal();
 }
 
 size_t VirtioFsDevice::backlog(uint32_t queue) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return queue < backlog_.size() ? backlog_[queue] : 0;
 }
 
@@ -171,16 +170,14 @@ void VirtioFsDevice::Worker() {
   for (;;) {
     std::optional<Job> job;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !queue_.empty();
-      });
+      MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) work_.Wait(&mu_);
       if (queue_.empty()) return;
       job.emplace(std::move(queue_.front()));
       queue_.pop_front();
       --backlog_[job->queue];
     }
-    room_.notify_all();
+    room_.SignalAll();
     auto* responder = new ChainResponder(*job->vq, pool_, std::move(job->chain));
     handler_.Handle(responder->request(), *responder);
   }

@@ -17,16 +17,15 @@
 // completed from any thread.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "base/mutex.h"
 #include "fs/fuse/request_handler.h"
 #include "fs/transport/vhost_user_backend.h"
 
@@ -43,7 +42,7 @@ class ReplyBufferPool {
   void Put(std::unique_ptr<uint8_t[]> buffer);
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   std::vector<std::unique_ptr<uint8_t[]>> free_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -94,9 +93,9 @@ class VirtioFsDevice : public VirtioDevice {
 
   const size_t max_backlog_;
 
-  mutable std::mutex mu_;
-  std::condition_variable work_;
-  std::condition_variable room_;
+  mutable Mutex mu_;
+  CondVar work_;
+  CondVar room_;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   std::vector<size_t> backlog_ ABSL_GUARDED_BY(mu_);  // per queue: jobs in queue_
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

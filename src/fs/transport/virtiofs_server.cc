@@ -9,7 +9,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "fs/fuse/dispatcher.h"
 #include "fs/fuse/session.h"
 #include "fs/transport/vhost_user_backend.h"
@@ -70,7 +70,7 @@ std::shared_ptr<GuestSessionHandler::Instance> GuestSessionHandler::NewInstance(
 }
 
 uint64_t GuestSessionHandler::sessions() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return sessions_;
 }
 
@@ -79,7 +79,7 @@ void GuestSessionHandler::Handle(std::span<const uint8_t> request, fuse::Respond
   if (request.size() >= 8) std::memcpy(&opcode, request.data() + 4, 4);
   std::shared_ptr<Instance> instance;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (opcode == FUSE_INIT && current_->session.initialized()) {
       spdlog::info(
           "virtiofs: the guest driver sent INIT again (reset); starting a new FUSE session");
@@ -108,7 +108,7 @@ absl::Status ServeVirtiofs(const castore::Services& services, const VirtiofsOpti
     absl::Status s = ServeOne(services, options, (*conn)->get(), stop_fd);
     if (s.code() == absl::StatusCode::kCancelled) break;  // stop_fd fired
     if (!s.ok()) {
-      spdlog::error("virtiofs: connection ended: {}", SV(s.message()));
+      spdlog::error("virtiofs: connection ended: {}", ToStdView(s.message()));
       if (!options.persistent) {
         result = s;
         break;

@@ -11,11 +11,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "base/mutex.h"
 #include "castore/composition.h"
 #include "fs/castore_fs.h"
 #include "fs/fuse/request_handler.h"
@@ -45,9 +46,9 @@ class GuestSessionHandler : public fuse::RequestHandler {
 
   const castore::Services services_;
   const FsOptions options_;
-  mutable std::mutex mu_;
-  std::shared_ptr<Instance> current_;  // guarded by mu_
-  uint64_t sessions_ = 1;              // guarded by mu_
+  mutable Mutex mu_;
+  std::shared_ptr<Instance> current_ ABSL_GUARDED_BY(mu_);
+  uint64_t sessions_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 struct VirtiofsOptions {

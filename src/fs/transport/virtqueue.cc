@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::fs::transport {
 namespace {
@@ -23,7 +23,7 @@ void Store16(uint8_t* p, uint16_t v, std::memory_order order) {
 }  // namespace
 
 Virtqueue::~Virtqueue() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (call_fd_ >= 0) close(call_fd_);
 }
 
@@ -59,7 +59,7 @@ absl::Status Virtqueue::Start(const GuestMemory& mem, const Layout& layout, uint
   avail_ = avail->data();
   used_ = used->data();
   last_avail_ = last_avail;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   used_idx_ = Load16(used_ + 2, std::memory_order_acquire);
   // Started only when idle (after WaitIdle), so nothing is held.
   held_.assign(n, false);
@@ -92,7 +92,7 @@ absl::StatusOr<std::optional<DescChain>> Virtqueue::Pop() {
     // chain in flight belong to the device, so a second copy of its head
     // would make the device read buffers the driver is not allowed to
     // touch and complete the head twice.
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (held_[head]) {
       return absl::DataLossError(absl::StrCat("available ring entry ", last_avail_,
                                               " names descriptor ", head,
@@ -189,7 +189,7 @@ bool Virtqueue::EnableNotifyAndCheck() {
 }
 
 void Virtqueue::PushUsed(uint16_t head, uint32_t len) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   CASTOR_CHECK(head < held_.size() && held_[head]);
   held_[head] = false;
   uint8_t* elem = used_ + 4 + 8 * (used_idx_ % size_);
@@ -209,23 +209,23 @@ void Virtqueue::PushUsed(uint16_t head, uint32_t len) {
     notify = !(Load16(avail_, std::memory_order_relaxed) & kAvailNoInterrupt);
   }
   if (notify && call_fd_ >= 0) eventfd_write(call_fd_, 1);
-  if (--inflight_ == 0) idle_.notify_all();
+  if (--inflight_ == 0) idle_.SignalAll();
 }
 
 void Virtqueue::SetCallFd(int fd) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (call_fd_ >= 0) close(call_fd_);
   call_fd_ = fd;
 }
 
 uint64_t Virtqueue::inflight() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return inflight_;
 }
 
 void Virtqueue::WaitIdle() {
-  std::unique_lock<std::mutex> lock(mu_);
-  idle_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return inflight_ == 0; });
+  MutexLock lock(&mu_);
+  while (inflight_ != 0) idle_.Wait(&mu_);
 }
 
 }  // namespace castor::fs::transport

@@ -13,9 +13,7 @@
 // any thread concurrently.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -24,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/mutex.h"
 #include "fs/transport/guest_memory.h"
 
 namespace castor::fs::transport {
@@ -117,8 +116,8 @@ class Virtqueue {
   uint8_t* used_ = nullptr;
   uint16_t last_avail_ = 0;
 
-  mutable std::mutex mu_;
-  std::condition_variable idle_;
+  mutable Mutex mu_;
+  CondVar idle_;
   uint16_t used_idx_ ABSL_GUARDED_BY(mu_) = 0;
   int call_fd_ ABSL_GUARDED_BY(mu_) = -1;
   uint64_t inflight_ ABSL_GUARDED_BY(mu_) = 0;

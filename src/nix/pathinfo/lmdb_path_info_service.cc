@@ -61,6 +61,14 @@ absl::StatusOr<PathInfo> LmdbPathInfoService::Put(const PathInfo& info) {
   return info;
 }
 
+absl::StatusOr<bool> LmdbPathInfoService::Remove(const StorePath::Digest& digest) {
+  std::string_view key(reinterpret_cast<const char*>(digest.data()), digest.size());
+  ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*env_, /*write=*/true));
+  ASSIGN_OR_RETURN(bool existed, txn.Del(dbi_, key));
+  RETURN_IF_ERROR(txn.Commit());
+  return existed;
+}
+
 absl::Status LmdbPathInfoService::List(const std::function<absl::Status(const PathInfo&)>& fn) {
   std::string after;  // last key handed out; empty before the first batch
   for (;;) {

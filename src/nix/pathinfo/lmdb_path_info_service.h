@@ -28,6 +28,7 @@ class LmdbPathInfoService : public PathInfoService {
 
   absl::StatusOr<std::optional<PathInfo>> Get(const StorePath::Digest& digest) override;
   absl::StatusOr<PathInfo> Put(const PathInfo& info) override;
+  absl::StatusOr<bool> Remove(const StorePath::Digest& digest) override;
   absl::Status List(const std::function<absl::Status(const PathInfo&)>& fn) override;
 
  private:

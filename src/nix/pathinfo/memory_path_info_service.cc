@@ -20,6 +20,11 @@ absl::StatusOr<PathInfo> MemoryPathInfoService::Put(const PathInfo& info) {
   return info;
 }
 
+absl::StatusOr<bool> MemoryPathInfoService::Remove(const StorePath::Digest& digest) {
+  castor::MutexLock lock(&mu_);
+  return infos_.erase(digest) > 0;
+}
+
 absl::Status MemoryPathInfoService::List(const std::function<absl::Status(const PathInfo&)>& fn) {
   // A snapshot, so `fn` runs without the lock (it may call back into us).
   std::vector<PathInfo> all;

@@ -14,6 +14,7 @@ class MemoryPathInfoService : public PathInfoService {
  public:
   absl::StatusOr<std::optional<PathInfo>> Get(const StorePath::Digest& digest) override;
   absl::StatusOr<PathInfo> Put(const PathInfo& info) override;
+  absl::StatusOr<bool> Remove(const StorePath::Digest& digest) override;
   absl::Status List(const std::function<absl::Status(const PathInfo&)>& fn) override;
 
  private:

@@ -29,6 +29,11 @@ class PathInfoService {
   // add signatures; these backends store it as given).
   virtual absl::StatusOr<PathInfo> Put(const PathInfo& info) = 0;
 
+  // Removes the path info of `digest`; returns whether there was one.
+  // Durable when it returns. A remote backend whose protocol has no such
+  // call (tvix.store.v1) returns Unimplemented.
+  virtual absl::StatusOr<bool> Remove(const StorePath::Digest& digest) = 0;
+
   // Every path info, in bytewise order of the digests. Stops at the first
   // error `fn` returns.
   virtual absl::Status List(const std::function<absl::Status(const PathInfo&)>& fn) = 0;

@@ -116,6 +116,27 @@ TEST_P(PathInfoServiceConformance, PutReplacesThePathInfoOfTheSameDigest) {
   ASSERT_EQ(all->size(), 1u);
 }
 
+TEST_P(PathInfoServiceConformance, RemoveDropsOnlyThatPathInfoAndSaysWhetherItExisted) {
+  ASSERT_TRUE(service().Put(Info(Path(3, "one"))).ok());
+  ASSERT_TRUE(service().Put(Info(Path(4, "two"))).ok());
+  auto removed = service().Remove(Path(3, "one").digest());
+  if (removed.status().code() == absl::StatusCode::kUnimplemented) {
+    GTEST_SKIP() << "this backend's protocol has no Remove: " << removed.status();
+  }
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_TRUE(*removed);
+  auto got = service().Get(Path(3, "one").digest());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_FALSE(got->has_value());
+  auto again = service().Remove(Path(3, "one").digest());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(*again);
+  auto all = ListAll(service());
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].store_path().name(), "two");
+}
+
 TEST_P(PathInfoServiceConformance, ListIsSortedByDigest) {
   for (uint8_t first : {0xff, 0x00, 0x80, 0x7f, 0x01}) {
     ASSERT_TRUE(service().Put(Info(Path(first, absl::StrCat("p", first)))).ok());

@@ -1,4 +1,4 @@
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 #include <cerrno>
 #include <cstring>
@@ -8,7 +8,10 @@
 namespace castor {
 
 absl::Status ErrnoStatus(int err, std::string_view what) {
-  std::string msg = absl::StrCat(AV(what), ": ", std::strerror(err));
+  // strerrordesc_np, unlike strerror, shares no buffer between threads.
+  const char* desc = strerrordesc_np(err);
+  std::string msg = desc != nullptr ? absl::StrCat(ToAbslView(what), ": ", desc)
+                                    : absl::StrCat(ToAbslView(what), ": errno ", err);
   switch (err) {
     case ENOENT:
     case ENOTDIR:
@@ -32,7 +35,7 @@ absl::Status ErrnoStatus(int err, std::string_view what) {
 
 absl::Status Annotate(const absl::Status& s, std::string_view context) {
   if (s.ok()) return s;
-  return absl::Status(s.code(), absl::StrCat(AV(context), ": ", s.message()));
+  return absl::Status(s.code(), absl::StrCat(ToAbslView(context), ": ", s.message()));
 }
 
 }  // namespace castor

@@ -1,0 +1,106 @@
+#include "nix/nar_import.h"
+
+#include <chrono>
+#include <span>
+
+#include "absl/strings/str_cat.h"
+#include "castore/directory.h"
+#include "castore/status_macros.h"
+#include "nix/hash.h"
+#include "nix/nar_reader.h"
+
+namespace castor::nix {
+
+std::string NarTreeBuilder::PendingPath() const {
+  if (frames_.empty()) return "/";
+  return absl::StrCat(frames_.back().path == "/" ? "" : frames_.back().path, "/", pending_name_);
+}
+
+absl::Status NarTreeBuilder::Place(castore::Node node) {
+  if (frames_.empty()) {
+    root_ = std::move(node);
+    return absl::OkStatus();
+  }
+  auto name = castore::PathComponent::Create(pending_name_);
+  if (!name.ok()) return Annotate(name.status(), absl::StrCat("NAR path ", PendingPath()));
+  frames_.back().entries.push_back(castore::Entry{*std::move(name), std::move(node)});
+  return absl::OkStatus();
+}
+
+absl::Status NarTreeBuilder::StartDirectory() {
+  std::string path = PendingPath();
+  frames_.push_back(Frame{{}, frames_.empty() ? "" : pending_name_, std::move(path)});
+  return absl::OkStatus();
+}
+
+absl::Status NarTreeBuilder::EntryName(std::string_view name) {
+  pending_name_.assign(name);
+  return absl::OkStatus();
+}
+
+absl::Status NarTreeBuilder::EndDirectory() {
+  Frame frame = std::move(frames_.back());
+  frames_.pop_back();
+  const std::string what = absl::StrCat("NAR path ", castore::QuoteName(frame.path));
+  // The NAR lists entries sorted (the reader checks), which is castore's order.
+  auto directory = castore::Directory::Create(std::move(frame.entries));
+  if (!directory.ok()) return Annotate(directory.status(), what);
+  RETURN_IF_ERROR(Annotate(putter_.Put(*directory), what));
+  ++stats_.directories;
+  // The directory's own entries replaced the pending name: put its back.
+  pending_name_ = std::move(frame.name);
+  return Place(castore::DirectoryNode{directory->digest(), directory->size()});
+}
+
+absl::Status NarTreeBuilder::StartFile(uint64_t size, bool executable) {
+  file_ = std::make_unique<castore::BlobSink>(blobs_, size);
+  executable_ = executable;
+  return absl::OkStatus();
+}
+
+absl::Status NarTreeBuilder::FileData(std::string_view data) {
+  return file_->Append(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+}
+
+absl::Status NarTreeBuilder::EndFile() {
+  auto stored = file_->Finish();
+  file_.reset();
+  if (!stored.ok()) {
+    return Annotate(stored.status(), absl::StrCat("NAR path ", castore::QuoteName(PendingPath())));
+  }
+  ++stats_.files;
+  stats_.bytes += stored->size;
+  if (stored->is_new) {
+    ++stats_.blobs_new;
+    stats_.bytes_new += stored->size;
+  }
+  return Place(castore::FileNode{stored->digest, stored->size, executable_});
+}
+
+absl::Status NarTreeBuilder::Symlink(std::string_view target) {
+  auto t = castore::SymlinkTarget::Create(target);
+  if (!t.ok()) return Annotate(t.status(), absl::StrCat("NAR path ", PendingPath()));
+  ++stats_.symlinks;
+  return Place(castore::SymlinkNode{*std::move(t)});
+}
+
+absl::StatusOr<NarImport> ImportNar(castore::BlobService& blobs,
+                                    castore::DirectoryService& directories, ByteSource& nar,
+                                    NarLimits limits) {
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(std::unique_ptr<castore::DirectoryPutter> putter, directories.OpenPutter());
+  NarTreeBuilder builder(blobs, *putter);
+  HashingSource hashing(HashAlgo::kSha256, nar);
+  RETURN_IF_ERROR(ParseNar(hashing, builder, limits));
+  CASTOR_CHECK(builder.root().has_value());  // the reader saw a whole NAR
+  if (builder.put_directories()) {
+    ASSIGN_OR_RETURN(castore::B3Digest root, putter->Close());
+    CASTOR_CHECK(std::get<castore::DirectoryNode>(*builder.root()).digest == root);
+  }
+  NarImport out{*builder.root(), NarSummary{hashing.bytes(), hashing.Finish()}, builder.stats()};
+  out.stats.elapsed = std::chrono::steady_clock::now() - start;
+  return out;
+}
+
+}  // namespace castor::nix
