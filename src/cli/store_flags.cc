@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "absl/strings/match.h"
+#include "base/posix_io.h"
 #include "base/status.h"
 #include "castore/blob/bounded_blob_store.h"
 #include "castore/blob/caching_blob_service.h"
@@ -125,7 +126,10 @@ absl::StatusOr<castore::Services> StoreFlags::OpenCastore() const {
   ASSIGN_OR_RETURN(castore::ServiceAddress dirs_addr,
                    castore::ServiceAddress::Parse(local.directory));
   ASSIGN_OR_RETURN(auto dirs, castore::OpenLmdbDirectoryCacheStore(dirs_addr.path));
-  services.blobs = std::make_shared<castore::CachingBlobService>(blobs, services.blobs);
+  ASSIGN_OR_RETURN(std::shared_ptr<castore::LayoutStore> layouts,
+                   castore::LayoutStore::Open(JoinPath(cache, "layouts")));
+  services.blobs =
+      std::make_shared<castore::CachingBlobService>(blobs, services.blobs, std::move(layouts));
   services.directories = std::make_shared<castore::CachingDirectoryService>(
       dirs, services.directories, castore::CachingDirectoryOptions{.prefetch = kCachePrefetch});
   return services;

@@ -3,6 +3,8 @@
 // server that lies about any of it gets DataLoss and serves nothing.
 #include <atomic>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
 #include <thread>
@@ -10,6 +12,7 @@
 #include "base/status.h"
 #include "castore/blob/caching_blob_service.h"
 #include "castore/blob/chunked_blob_reader.h"
+#include "castore/blob/layout_store.h"
 #include "castore/blob/local_blob_service.h"
 #include "castore/testing/rot.h"
 #include "grpcpp/server_builder.h"
@@ -231,6 +234,70 @@ TEST_F(ChunkedRpcTest, TheCacheKeepsFetchedChunksSoASecondReadStaysLocal) {
   ASSERT_TRUE(again->ReadAt(10 * kMiB + 200, Span(buf)).ok());
   EXPECT_EQ(buf, data_.substr(10 * kMiB + 200, 4096));
   EXPECT_EQ(counting_->bytes_read(), before);
+}
+
+TEST_F(ChunkedRpcTest, AKeptLayoutOpensAPartlyCachedBlobWhileTheDaemonIsDown) {
+  TempDir dir("layouts");
+  auto local = std::make_shared<castore::MemoryBlobService>();
+  std::shared_ptr<castore::LayoutStore> layouts = *castore::LayoutStore::Open(dir.path());
+  std::string buf(4096, '\0');
+  {
+    castore::CachingBlobService cached(local, clients_.blobs, layouts);
+    auto reader = *cached.OpenRead(digest_);
+    ASSERT_NE(reader, nullptr);
+    ASSERT_TRUE(reader->ReadAt(10 * kMiB + 100, Span(buf)).ok());
+  }
+  // A later process: the daemon is gone, the cache holds one chunk and the
+  // blob's layout.
+  daemon_.Stop();
+  castore::CachingBlobService offline(local, clients_.blobs, layouts);
+  auto reader = offline.OpenRead(digest_);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_NE(*reader, nullptr);
+  EXPECT_TRUE((*reader)->Verified());
+  EXPECT_EQ((*reader)->size(), data_.size());
+  auto n = (*reader)->ReadAt(10 * kMiB + 200, Span(buf));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(buf, data_.substr(10 * kMiB + 200, 4096));
+  // A chunk the cache does not hold needs the daemon: an error, not a hang.
+  EXPECT_FALSE((*reader)->ReadAt(40 * kMiB, Span(buf)).ok());
+
+  // The daemon back: the rest comes from it, through the same kept layout.
+  daemon_.Start();
+  castore::CachingBlobService back(local, clients_.blobs, layouts);
+  auto again = *back.OpenRead(digest_);
+  absl::StatusOr<size_t> m;
+  for (int i = 0; i < 50; ++i) {  // the channel reconnects within a second
+    m = again->ReadAt(40 * kMiB, Span(buf));
+    if (m.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(buf, data_.substr(40 * kMiB, 4096));
+}
+
+TEST_F(ChunkedRpcTest, ADamagedKeptLayoutIsReplacedByTheDaemonsAndServesExactBytes) {
+  TempDir dir("layouts");
+  auto local = std::make_shared<castore::MemoryBlobService>();
+  std::shared_ptr<castore::LayoutStore> layouts = *castore::LayoutStore::Open(dir.path());
+  std::string buf(4096, '\0');
+  {
+    castore::CachingBlobService cached(local, clients_.blobs, layouts);
+    ASSERT_TRUE((*cached.OpenRead(digest_))->ReadAt(0, Span(buf)).ok());
+  }
+  const std::string path = dir.path() + "/" + digest_.ToHex();
+  ASSERT_TRUE(std::filesystem::exists(path));
+  {
+    std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(-5, std::ios::end);
+    f.put('\x55');
+  }
+  castore::CachingBlobService cached(local, clients_.blobs, layouts);
+  auto reader = *cached.OpenRead(digest_);
+  ASSERT_NE(reader, nullptr);
+  ASSERT_TRUE(reader->ReadAt(20 * kMiB + 7, Span(buf)).ok());
+  EXPECT_EQ(buf, data_.substr(20 * kMiB + 7, 4096));
+  EXPECT_NE(*layouts->Load(digest_), nullptr);  // kept again, the daemon's
 }
 
 // What a raw client (tvix's, which checks nothing itself) receives from a

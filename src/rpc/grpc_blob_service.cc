@@ -394,19 +394,24 @@ absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::Open(
     ASSIGN_OR_RETURN(std::optional<castore::ChunkLayout> layout,
                      castore::VerifyChunkLayout(digest, std::move(chunks), stat->bao()));
     if (layout.has_value()) {
-      auto shared = std::make_shared<const castore::ChunkLayout>(std::move(*layout));
-      // The fetcher owns what it needs: it may run on a prefetch thread after
-      // this service is gone.
-      auto fetch = [stub = stub_, address = address_, timeouts = timeouts_, shared](size_t index) {
-        return FetchChunk(*stub, address, timeouts, *shared, index);
-      };
-      return std::make_unique<castore::ChunkedBlobReader>(std::move(shared), std::move(fetch));
+      return OpenReadWithLayout(std::make_shared<const castore::ChunkLayout>(std::move(*layout)));
     }
     // Chunks without an outboard (e.g. tvix's content-defined ones): each
     // chunk could be checked, but not that they make up this blob; the whole
     // blob is downloaded and hashed instead.
   }
   return DownloadWhole(digest, announced);
+}
+
+absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::OpenReadWithLayout(
+    std::shared_ptr<const castore::ChunkLayout> layout) {
+  if (layout->chunks.empty()) return nullptr;
+  // The fetcher owns what it needs: it may run on a prefetch thread after
+  // this service is gone.
+  auto fetch = [stub = stub_, address = address_, timeouts = timeouts_, layout](size_t index) {
+    return FetchChunk(*stub, address, timeouts, *layout, index);
+  };
+  return std::make_unique<castore::ChunkedBlobReader>(std::move(layout), std::move(fetch));
 }
 
 absl::StatusOr<std::unique_ptr<castore::BlobReader>> GrpcBlobService::DownloadWhole(

@@ -45,6 +45,10 @@ class GrpcBlobService : public castore::BlobService {
   // `expected_size` (DataLoss past it).
   absl::StatusOr<std::unique_ptr<castore::BlobReader>> OpenReadSized(
       const castore::B3Digest& digest, uint64_t expected_size) override;
+  // Chunks are fetched by their digests (BlobService.Read), checked by the
+  // reader as OpenRead's are.
+  absl::StatusOr<std::unique_ptr<castore::BlobReader>> OpenReadWithLayout(
+      std::shared_ptr<const castore::ChunkLayout> layout) override;
   absl::StatusOr<std::unique_ptr<castore::BlobWriter>> OpenWrite() override;
   absl::StatusOr<std::optional<std::vector<castore::ChunkMeta>>> Chunks(
       const castore::B3Digest& digest) override;

@@ -160,6 +160,17 @@ absl::StatusOr<std::unique_ptr<castore::BlobReader>> S3BlobService::OpenRead(
     layout = std::make_shared<const castore::ChunkLayout>(
         castore::ContentDefinedLayout(digest, std::move(chunks), group, {}));
   }
+  return ReaderOf(std::move(layout), std::move(first));
+}
+
+absl::StatusOr<std::unique_ptr<castore::BlobReader>> S3BlobService::OpenReadWithLayout(
+    std::shared_ptr<const castore::ChunkLayout> layout) {
+  if (layout->chunks.empty()) return nullptr;
+  return ReaderOf(std::move(layout), nullptr);
+}
+
+std::unique_ptr<castore::BlobReader> S3BlobService::ReaderOf(
+    std::shared_ptr<const castore::ChunkLayout> layout, std::shared_ptr<const std::string> first) {
   auto fetch = [self = shared_from_this(), layout,
                 first](size_t index) -> absl::StatusOr<std::string> {
     const ChunkMeta& meta = layout->chunks[index];

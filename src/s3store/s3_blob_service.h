@@ -47,6 +47,9 @@ class S3BlobService : public castore::BlobService,
   absl::StatusOr<std::unique_ptr<castore::BlobReader>> OpenRead(
       const castore::B3Digest& digest) override;
   absl::StatusOr<std::optional<uint64_t>> StoredSize(const castore::B3Digest& digest) override;
+  // No request until a read needs a chunk (fetched as OpenRead's are).
+  absl::StatusOr<std::unique_ptr<castore::BlobReader>> OpenReadWithLayout(
+      std::shared_ptr<const castore::ChunkLayout> layout) override;
   absl::StatusOr<std::unique_ptr<castore::BlobWriter>> OpenWrite() override;
   absl::StatusOr<std::optional<std::vector<castore::ChunkMeta>>> Chunks(
       const castore::B3Digest& digest) override;
@@ -65,6 +68,10 @@ class S3BlobService : public castore::BlobService,
                 chunking::FastCdc cdc)
       : client_(std::move(client)), options_(options), cdc_(cdc) {}
 
+  // The reader of a laid-out blob; `first`, when given, is the bytes of its
+  // only chunk, fetched already.
+  std::unique_ptr<castore::BlobReader> ReaderOf(std::shared_ptr<const castore::ChunkLayout> layout,
+                                                std::shared_ptr<const std::string> first);
   // The chunk list of `digest`; nullopt when there is no blob object.
   absl::StatusOr<std::optional<std::vector<castore::ChunkMeta>>> ChunkList(
       const castore::B3Digest& digest);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "castore/blob/blob_service_conformance.h"
+#include "castore/blob/chunk_layout.h"
 #include "s3/testing/ceph_cluster.h"
 #include "s3store/layout.h"
 
@@ -207,6 +208,38 @@ TEST_F(S3BlobServiceTest, ADamagedOrDeletedChunkFailsOnlyTheReadsThatNeedIt) {
   msg = Read(*d, at + 100, 100, absl::StatusCode::kDataLoss);
   EXPECT_NE(msg.find("missing"), std::string::npos) << msg;
   EXPECT_EQ(Read(*d, 3 << 20, 4096), data.substr(3 << 20, 4096));
+}
+
+TEST_F(S3BlobServiceTest, AKeptLayoutOpensABlobWithoutItsChunkListOrOutboard) {
+  const std::string data = RandomData(4 << 20, 6);
+  auto d = castore::PutBlob(service(), data);
+  ASSERT_TRUE(d.ok()) << d.status();
+  std::shared_ptr<const castore::ChunkLayout> layout;
+  {
+    auto reader = service().OpenRead(*d);
+    ASSERT_TRUE(reader.ok() && *reader != nullptr);
+    layout = (*reader)->KnownLayout();
+  }
+  ASSERT_NE(layout, nullptr);
+  EXPECT_TRUE(layout->content_defined());
+  // Without the chunk list and outboard in the bucket, OpenRead finds no
+  // blob; a reader from the kept layout still serves it (it asks for neither).
+  ASSERT_TRUE(plain().Delete(DigestKey(kBlobsPrefix, *d)).ok());
+  ASSERT_TRUE(plain().Delete(DigestKey(kOutboardsPrefix, *d)).ok());
+  EXPECT_EQ(*service().OpenRead(*d), nullptr);
+  auto reader = service().OpenReadWithLayout(layout);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_NE(*reader, nullptr);
+  EXPECT_TRUE((*reader)->Verified());
+  std::string buf(data.size(), '\0');
+  for (size_t done = 0; done < buf.size();) {
+    auto n =
+        (*reader)->ReadAt(done, {reinterpret_cast<uint8_t*>(buf.data()) + done, buf.size() - done});
+    ASSERT_TRUE(n.ok()) << n.status();
+    ASSERT_GT(*n, 0u);
+    done += *n;
+  }
+  EXPECT_TRUE(buf == data);
 }
 
 TEST_F(S3BlobServiceTest, AChunkListOrOutboardThatLiesIsCaughtBeforeAnyByteIsServed) {

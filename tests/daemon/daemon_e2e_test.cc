@@ -346,6 +346,57 @@ TEST_F(DaemonE2eTest, ACacheWithASizeBoundServesExactBytesWhileEvictingAndEndsWi
   EXPECT_GT(BlobBytes(cache), 0u);
 }
 
+TEST_F(DaemonE2eTest, APartlyReadBigFileOpensAgainFromTheCacheWhileTheDaemonIsDown) {
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse not usable";
+  pid_t d = StartDaemon();
+  ASSERT_TRUE(Ok(Client({"import", "--name", "t", src_}))) << Log();
+  const std::string cache = root_ + "/cache";
+  std::vector<std::string> mount = {"mount", mnt_, "--cache", cache};
+  for (const char* flag :
+       {"--blob-service-addr", "--directory-service-addr", "--root-service-addr"}) {
+    mount.push_back(flag);
+    mount.push_back(addr_);
+  }
+  pid_t m = Spawn(mount);
+  ASSERT_TRUE(WaitMounted()) << Log();
+  // The first MiB of big1 (5 MiB: fetched in 1 MiB chunks) is read, the
+  // rest is not.
+  const std::string big1 = mnt_ + "/t/sub/deeper/big1";
+  const std::string want = Pattern(5 << 20, 1);
+  std::string head(4096, '\0');
+  {
+    int fd = ::open(big1.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pread(fd, head.data(), head.size(), 0), 4096);
+    EXPECT_TRUE(head == want.substr(0, 4096));
+    ::close(fd);
+  }
+  ASSERT_EQ(::kill(d, SIGKILL), 0);
+  WaitExit(d);
+
+  // A new open of big1 (its pages dropped, so reads reach the mount) needs
+  // no daemon for what the cache holds: the chunk list and group CVs were
+  // kept with the chunk. A read past it is EIO, promptly.
+  auto reopen = std::async(std::launch::async, [&] {
+    std::pair<std::string, int> got{std::string(4096, '\0'), 0};
+    int fd = ::open(big1.c_str(), O_RDONLY);
+    if (fd < 0) return std::make_pair(std::string("open: ") + strerror(errno), 0);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ssize_t n = ::pread(fd, got.first.data(), 4096, 100);
+    if (n != 4096) got.first = std::string("pread: ") + strerror(errno);
+    char far[4096];
+    got.second = ::pread(fd, far, sizeof(far), 4 << 20) < 0 ? errno : 0;
+    ::close(fd);
+    return got;
+  });
+  ASSERT_EQ(reopen.wait_for(std::chrono::seconds(30)), std::future_status::ready) << "read hangs";
+  auto [bytes, far_err] = reopen.get();
+  EXPECT_TRUE(bytes == want.substr(100, 4096)) << bytes.substr(0, 200) << "\n" << Log();
+  EXPECT_EQ(far_err, EIO);
+  ASSERT_EQ(::kill(m, SIGTERM), 0);
+  EXPECT_TRUE(Ok(WaitExit(m))) << Log();
+}
+
 TEST_F(DaemonE2eTest, MountThroughTheDaemonReadsBytesAndSurvivesARestart) {
   if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse not usable";
   pid_t d = StartDaemon();

@@ -24,6 +24,7 @@ struct ChunkMeta {
 };
 
 class BlobService;
+struct ChunkLayout;
 
 // A seekable reader of one blob.
 class BlobReader {
@@ -72,6 +73,12 @@ class BlobReader {
     (void)store;
     return false;
   }
+
+  // For readers that fetch a blob piecewise by a layout checked against the
+  // digest when the reader was made (ChunkedBlobReader): that layout, so a
+  // cache can keep it and open the blob again later without asking for it
+  // (BlobService::OpenReadWithLayout). Null otherwise.
+  virtual std::shared_ptr<const ChunkLayout> KnownLayout() const { return nullptr; }
 
  private:
   uint64_t cursor_ = 0;
@@ -173,6 +180,18 @@ class BlobService {
   virtual absl::StatusOr<std::string> ChunksOutboard(const B3Digest& digest) {
     (void)digest;
     return std::string();
+  }
+
+  // A reader of blob `layout->digest` whose layout the caller already holds,
+  // checked against the digest (kept from an earlier reader's KnownLayout()):
+  // no round trip asks for it, and only the chunks a read needs are fetched,
+  // each checked as OpenRead's reader checks it. Null when this backend does
+  // not fetch blobs by layout (the default); a blob that is gone shows as
+  // DataLoss at the first read of a chunk that cannot be fetched.
+  virtual absl::StatusOr<std::unique_ptr<BlobReader>> OpenReadWithLayout(
+      std::shared_ptr<const ChunkLayout> layout) {
+    (void)layout;
+    return nullptr;
   }
 
   // Makes every blob closed so far durable (one syncfs for local files;

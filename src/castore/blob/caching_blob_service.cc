@@ -27,13 +27,31 @@ absl::StatusOr<std::unique_ptr<BlobReader>> CachingBlobService::Open(
     const B3Digest& digest, std::optional<uint64_t> expected_size) {
   ASSIGN_OR_RETURN(auto cached, local_->OpenRead(digest));
   if (cached != nullptr) return cached;
+  if (layouts_ != nullptr) {
+    // Read part of before: the kept layout opens it without the remote.
+    ASSIGN_OR_RETURN(std::shared_ptr<const ChunkLayout> kept, layouts_->Load(digest));
+    if (kept != nullptr) {
+      ASSIGN_OR_RETURN(auto reader, remote_->OpenReadWithLayout(std::move(kept)));
+      if (reader != nullptr && reader->KeepChunksIn(local_)) return reader;
+    }
+  }
   ASSIGN_OR_RETURN(auto remote, expected_size.has_value()
                                     ? remote_->OpenReadSized(digest, *expected_size)
                                     : remote_->OpenRead(digest));
   if (remote == nullptr) return nullptr;
   // A reader that fetches chunks on demand keeps each one here as it comes:
   // copying the whole blob now would fetch all of it.
-  if (remote->KeepChunksIn(local_)) return remote;
+  if (remote->KeepChunksIn(local_)) {
+    if (layouts_ != nullptr) {
+      if (std::shared_ptr<const ChunkLayout> layout = remote->KnownLayout(); layout != nullptr) {
+        // Best effort: without it the next open asks the remote again.
+        if (absl::Status s = layouts_->Save(*layout); !s.ok()) {
+          spdlog::warn("keeping the layout of blob {}: {}", digest.ToB3(), ToStdView(s.message()));
+        }
+      }
+    }
+    return remote;
+  }
 
   // Copy into the cache. A cache that cannot take it (disk full, ...) must
   // not fail the read: the remote reader is served instead.

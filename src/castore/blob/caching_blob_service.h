@@ -7,7 +7,12 @@
 // served from there. A remote reader that fetches big blobs chunk by chunk
 // (ChunkedBlobReader) is served as it is, keeping each chunk it fetches in the
 // local store under the chunk's digest (and looking there first), so random
-// reads never pull a whole blob. Writes, Sync, ForEach and Delete go to the remote: it
+// reads never pull a whole blob. With a LayoutStore, such a reader's layout
+// (chunk list and group CVs) is kept too, and a later open of the blob,
+// also in another process, builds its reader from the kept layout
+// (BlobService::OpenReadWithLayout, checked again against the digest) without
+// asking the remote; the chunks the cache holds are then read without it,
+// even while it is down. Writes, Sync, ForEach and Delete go to the remote: it
 // stays the authority. Thread-safe (concurrent misses of one blob may both
 // fetch it; the second store is a no-op).
 #pragma once
@@ -15,13 +20,15 @@
 #include <memory>
 
 #include "castore/blob/blob_service.h"
+#include "castore/blob/layout_store.h"
 
 namespace castor::castore {
 
 class CachingBlobService : public BlobService {
  public:
-  CachingBlobService(std::shared_ptr<BlobService> local, std::shared_ptr<BlobService> remote)
-      : local_(std::move(local)), remote_(std::move(remote)) {}
+  CachingBlobService(std::shared_ptr<BlobService> local, std::shared_ptr<BlobService> remote,
+                     std::shared_ptr<const LayoutStore> layouts = nullptr)
+      : local_(std::move(local)), remote_(std::move(remote)), layouts_(std::move(layouts)) {}
 
   absl::StatusOr<bool> Has(const B3Digest& digest) override;
   absl::StatusOr<std::unique_ptr<BlobReader>> OpenRead(const B3Digest& digest) override;
@@ -40,6 +47,7 @@ class CachingBlobService : public BlobService {
 
   std::shared_ptr<BlobService> local_;
   std::shared_ptr<BlobService> remote_;
+  std::shared_ptr<const LayoutStore> layouts_;  // may be null
 };
 
 }  // namespace castor::castore

@@ -327,6 +327,12 @@ uint64_t ChunkedBlobReader::chunks_fetched() const {
   return state_->fetched;
 }
 
+std::shared_ptr<const ChunkLayout> ChunkedBlobReader::KnownLayout() const {
+  if (state_->get_layout != nullptr) return nullptr;
+  castor::MutexLock lock(&state_->mu);
+  return state_->layout;
+}
+
 bool ChunkedBlobReader::KeepChunksIn(std::shared_ptr<BlobService> store) {
   castor::MutexLock lock(&state_->mu);
   if (state_->layout == nullptr || state_->layout->chunks.empty()) return false;

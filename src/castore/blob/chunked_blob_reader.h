@@ -78,6 +78,9 @@ class ChunkedBlobReader : public BlobReader {
   // False when the layout's chunks are not blobs of their own (or not known
   // yet).
   bool KeepChunksIn(std::shared_ptr<BlobService> store) override;
+  // The layout given at construction; null for readers that get theirs
+  // lazily.
+  std::shared_ptr<const ChunkLayout> KnownLayout() const override;
 
   // The layout given at construction (not for readers that get theirs
   // lazily).

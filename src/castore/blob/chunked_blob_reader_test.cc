@@ -2,14 +2,19 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <random>
 #include <thread>
 
 #include "base/mutex.h"
+#include "castore/blake3_tree.h"
 #include "castore/blob/chunk_index.h"
 #include "castore/blob/layout_cache.h"
+#include "castore/blob/layout_store.h"
 #include "castore/blob/memory_blob_service.h"
+#include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore {
@@ -584,6 +589,99 @@ TEST(ChunkIndex, RottenBlobIsDataLoss) {
   B3Digest d = *PutBlob(*blobs, data);
   B3Digest wrong = B3Digest::Of(std::string_view("something else"));
   EXPECT_EQ(index.Layout(wrong, **blobs->OpenRead(d)).status().code(), absl::StatusCode::kDataLoss);
+}
+
+// The file LayoutStore keeps for `digest`.
+std::string KeptLayoutFile(const LayoutStore& store, const B3Digest& digest) {
+  return store.dir() + "/" + digest.ToHex();
+}
+
+void Overwrite(const std::string& path, std::string_view data) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+}
+
+std::string ReadFileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_F(ChunkedBlobReaderTest, AKeptLayoutLoadsAsTheSameLayoutFixedOrContentDefined) {
+  testing::TempDir dir("layouts");
+  auto store = *LayoutStore::Open(dir.path() + "/layouts");
+  EXPECT_EQ(*store->Load(digest_), nullptr);  // none kept yet
+  ASSERT_TRUE(store->Save(*layout_).ok());
+  auto loaded = *store->Load(digest_);
+  ASSERT_NE(loaded, nullptr);
+  EXPECT_EQ(loaded->size, layout_->size);
+  EXPECT_EQ(loaded->chunk_size, layout_->chunk_size);
+  EXPECT_EQ(loaded->chunks, layout_->chunks);
+  EXPECT_EQ(loaded->cvs, layout_->cvs);
+  EXPECT_FALSE(loaded->content_defined());
+
+  // Stored chunks cut elsewhere than the groups (as FastCDC cuts them).
+  std::vector<ChunkMeta> cut;
+  for (uint64_t at : {0ul, 10000ul, 25000ul}) {
+    const uint64_t end = at == 25000 ? data_.size() : (at == 0 ? 10000 : 25000);
+    cut.push_back({B3Digest::Of(std::string_view(data_).substr(at, end - at)), end - at});
+  }
+  auto cdc =
+      *VerifyChunkLayout(digest_, cut, blake3_tree::EncodeOutboard(data_.size(), layout_->cvs));
+  ASSERT_TRUE(cdc.has_value());
+  ASSERT_TRUE(cdc->content_defined());
+  testing::TempDir dir2("layouts");
+  auto store2 = *LayoutStore::Open(dir2.path());
+  ASSERT_TRUE(store2->Save(*cdc).ok());
+  auto loaded2 = *store2->Load(digest_);
+  ASSERT_NE(loaded2, nullptr);
+  EXPECT_TRUE(loaded2->content_defined());
+  EXPECT_EQ(loaded2->chunks, cut);
+  EXPECT_EQ(loaded2->chunk_offsets, cdc->chunk_offsets);
+  // A reader built from it serves the blob's bytes.
+  ChunkedBlobReader reader(loaded2, [&](size_t i) -> absl::StatusOr<std::string> {
+    return data_.substr(loaded2->chunk_offsets[i], cut[i].size);
+  });
+  std::string buf(data_.size(), '\0');
+  ASSERT_EQ(*reader.ReadAt(0, Span(buf)), data_.size());
+  EXPECT_EQ(buf, data_);
+}
+
+TEST_F(ChunkedBlobReaderTest, AKeptLayoutThatDoesNotCheckOutIsRemovedAndReadAsAbsent) {
+  testing::TempDir dir("layouts");
+  auto store = *LayoutStore::Open(dir.path());
+  ASSERT_TRUE(store->Save(*layout_).ok());
+  const std::string path = KeptLayoutFile(*store, digest_);
+  const std::string good = ReadFileBytes(path);
+  ASSERT_FALSE(good.empty());
+
+  // A flipped byte in the magic, a CV, a chunk size; cut short; empty; the
+  // layout of another blob under this one's name. (A chunk digest that lies
+  // passes here, as one a remote sends does: the chunk fetched by it fails
+  // its CV at the read.)
+  std::vector<std::string> bad;
+  for (size_t at : {size_t{0}, good.size() - 1, good.size() / 2, size_t{16 + 8 + 32}}) {
+    std::string b = good;
+    b[at] ^= 0x01;
+    bad.push_back(b);
+  }
+  bad.push_back(good.substr(0, good.size() - 7));
+  bad.push_back("");
+  {
+    std::string other = Random(data_.size(), 2);
+    B3Digest od = *PutBlob(*store_, other);
+    auto l = *ComputeChunkLayout(**store_->OpenRead(od), od, kChunk);
+    ASSERT_TRUE(store->Save(l).ok());
+    bad.push_back(ReadFileBytes(KeptLayoutFile(*store, od)));
+  }
+  for (size_t i = 0; i < bad.size(); ++i) {
+    Overwrite(path, bad[i]);
+    auto loaded = store->Load(digest_);
+    ASSERT_TRUE(loaded.ok()) << i << ": " << loaded.status();
+    EXPECT_EQ(*loaded, nullptr) << "damage " << i << " was trusted";
+    EXPECT_FALSE(std::filesystem::exists(path)) << "damage " << i << " was kept";
+  }
+  // Saving again repairs it.
+  ASSERT_TRUE(store->Save(*layout_).ok());
+  EXPECT_NE(*store->Load(digest_), nullptr);
 }
 
 }  // namespace
