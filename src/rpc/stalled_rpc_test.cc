@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "base/status.h"
+#include "castore/testing/rot.h"
 #include "castore/testing/stalling_services.h"
 #include "gtest/gtest.h"
 #include "rpc/testing.h"
@@ -19,6 +20,7 @@ namespace castor::rpc {
 namespace {
 
 using castore::B3Digest;
+using castore::testing::RandomBytes;
 using castore::testing::Staller;
 using testing::LocalDaemon;
 using Clock = std::chrono::steady_clock;
@@ -26,12 +28,6 @@ using Clock = std::chrono::steady_clock;
 constexpr uint64_t kMiB = 1 << 20;
 // Far above the timeouts the clients get below, far below the test timeout.
 constexpr auto kBound = std::chrono::seconds(15);
-
-std::string Pattern(size_t n, int seed) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + seed) & 0xff);
-  return s;
-}
 
 class StalledDaemonTest : public ::testing::Test {
  protected:
@@ -69,7 +65,7 @@ class StalledDaemonTest : public ::testing::Test {
 };
 
 TEST_F(StalledDaemonTest, BlobReadThatSendsNothingIsDeadlineExceededNamingCallAndAddress) {
-  std::string data = Pattern(3 * kMiB, 1);
+  std::string data = RandomBytes(3 * kMiB, 1);
   B3Digest d = *castore::PutBlob(*inner_.blobs, data);
   staller_->StallOpen(d);
   auto r = Bounded([&] { return blobs_.OpenReadSized(d, data.size()); });
@@ -82,7 +78,7 @@ TEST_F(StalledDaemonTest, BlobReadThatSendsNothingIsDeadlineExceededNamingCallAn
 }
 
 TEST_F(StalledDaemonTest, BlobReadThatStopsAfterTheFirstMessageIsDeadlineExceeded) {
-  std::string data = Pattern(3 * kMiB, 2);
+  std::string data = RandomBytes(3 * kMiB, 2);
   B3Digest d = *castore::PutBlob(*inner_.blobs, data);
   staller_->StallReadsFrom(d, kMiB);  // the daemon sends its first 1 MiB message only
   auto r = Bounded([&] { return blobs_.OpenReadSized(d, data.size()); });
@@ -94,7 +90,7 @@ TEST_F(StalledDaemonTest, BlobReadThatStopsAfterTheFirstMessageIsDeadlineExceede
 TEST_F(StalledDaemonTest, SlowButSteadyStreamIsNotCutOff) {
   // Four messages 0.6 s apart: longer than the idle timeout in total, never
   // idle that long.
-  std::string data = Pattern(4 * kMiB, 3);
+  std::string data = RandomBytes(4 * kMiB, 3);
   B3Digest d = *castore::PutBlob(*inner_.blobs, data);
   staller_->SlowReads(d, absl::Milliseconds(600));
   auto r = Bounded([&] { return blobs_.OpenReadSized(d, data.size()); });
@@ -104,7 +100,7 @@ TEST_F(StalledDaemonTest, SlowButSteadyStreamIsNotCutOff) {
 }
 
 TEST_F(StalledDaemonTest, StalledStatIsDeadlineExceededWithinTheUnaryTimeout) {
-  std::string big = Pattern(5 * kMiB, 4);  // over 4 MiB: OpenRead asks for chunks first
+  std::string big = RandomBytes(5 * kMiB, 4);  // over 4 MiB: OpenRead asks for chunks first
   B3Digest d = *castore::PutBlob(*inner_.blobs, big);
   staller_->StallStat(d);
   auto has = Bounded([&] { return blobs_.Has(d); });

@@ -21,6 +21,7 @@
 
 #include "base/status.h"
 #include "castore/testing/paths.h"
+#include "castore/testing/rot.h"
 #include "castore/testing/subprocess.h"
 #include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
@@ -28,23 +29,12 @@
 namespace castor {
 namespace {
 
+using castore::testing::RandomBytes;
 using castore::testing::RunResult;
 using castore::testing::TempDir;
 using castore::testing::TmpfsMount;
 
 constexpr uint64_t kStoreSize = 32 << 20;
-
-std::string Pattern(size_t n, int seed) {
-  std::string s(n, '\0');
-  uint64_t x = static_cast<uint64_t>(seed) * 0x9e3779b97f4a7c15ull + 1;
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    std::memcpy(s.data() + i, &x, 8);
-  }
-  return s;
-}
 
 void WriteFile(const std::string& path, const std::string& data) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -139,9 +129,9 @@ TEST_F(FullDiskTest, BlobsFillingTheDiskFailTheImportCleanlyAndFreeingSpaceFixes
   ASSERT_EQ(::mkdir(tree.c_str(), 0755), 0);
   ASSERT_EQ(::mkdir((tree + "/small").c_str(), 0755), 0);
   for (int i = 0; i < 20; ++i) {
-    WriteFile(tree + "/small/f" + std::to_string(i), Pattern(10000 + i, i));
+    WriteFile(tree + "/small/f" + std::to_string(i), RandomBytes(10000 + i, i));
   }
-  WriteFile(tree + "/big", Pattern(48 << 20, 99));  // 1.5 times the store
+  WriteFile(tree + "/big", RandomBytes(48 << 20, 99));  // 1.5 times the store
 
   RunResult r = Castor({"import", tree});
   EXPECT_EQ(r.code, 1) << r.out << r.err;
@@ -167,7 +157,7 @@ TEST_F(FullDiskTest, BlobsFillingTheDiskFailTheImportCleanlyAndFreeingSpaceFixes
   ExpectVerifyPasses();
   RunResult cat = Castor({"cat", "tree/small/f7"});
   EXPECT_EQ(cat.code, 0) << cat.err;
-  EXPECT_TRUE(cat.out == Pattern(10007, 7));
+  EXPECT_TRUE(cat.out == RandomBytes(10007, 7));
 }
 
 // The same through a `castor daemon` whose store is the full tmpfs: the
@@ -200,7 +190,7 @@ TEST_F(FullDiskTest, ImportThroughADaemonOnAFullStoreFailsCleanlyAndTheDaemonSer
   std::string tree = src_ + "/tree";
   ASSERT_EQ(::mkdir(tree.c_str(), 0755), 0);
   WriteFile(tree + "/small", "small");
-  WriteFile(tree + "/big", Pattern(48 << 20, 98));
+  WriteFile(tree + "/big", RandomBytes(48 << 20, 98));
   RunResult r = remote({"import", tree});
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;

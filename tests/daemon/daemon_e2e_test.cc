@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "castore/testing/paths.h"
+#include "castore/testing/rot.h"
 #include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
 #include "rpc/channel.h"
@@ -38,17 +39,9 @@ extern char** environ;
 namespace castor {
 namespace {
 
-constexpr long kFuseSuperMagic = 0x65735546;
+using castore::testing::RandomBytes;
 
-std::string Pattern(size_t n, int seed) {
-  std::string s(n, '\0');
-  uint32_t x = static_cast<uint32_t>(seed);
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1664525 + 1013904223;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
+constexpr long kFuseSuperMagic = 0x65735546;
 
 void WriteFile(const std::string& path, const std::string& data, mode_t mode = 0644) {
   std::ofstream(path, std::ios::binary) << data;
@@ -79,9 +72,9 @@ class DaemonE2eTest : public ::testing::Test {
     ASSERT_EQ(::mkdir(mnt_.c_str(), 0755), 0);
     WriteFile(src_ + "/a", "hello\n");
     WriteFile(src_ + "/sub/run.sh", "#!/bin/sh\necho hi\n", 0755);
-    WriteFile(src_ + "/sub/deeper/big1", Pattern(5 << 20, 1));
-    WriteFile(src_ + "/sub/deeper/big2", Pattern(3 << 20, 2));
-    WriteFile(src_ + "/sub/deeper/small", Pattern(1000, 3));
+    WriteFile(src_ + "/sub/deeper/big1", RandomBytes(5 << 20, 1));
+    WriteFile(src_ + "/sub/deeper/big2", RandomBytes(3 << 20, 2));
+    WriteFile(src_ + "/sub/deeper/small", RandomBytes(1000, 3));
     ASSERT_EQ(::symlink("../a", (src_ + "/sub/link").c_str()), 0);
   }
 
@@ -212,7 +205,7 @@ TEST_F(DaemonE2eTest, OverTlsClientsThatTrustTheCertificateReadAndWriteAndOthers
   // Trusting the daemon's certificate: read, and import through it.
   const std::string ca = root_ + "/cert.pem";
   ASSERT_TRUE(Ok(Client({"cat", "--tls-ca", ca, "t/sub/deeper/small"}, root_ + "/small"))) << Log();
-  EXPECT_EQ(ReadFile(root_ + "/small"), Pattern(1000, 3));
+  EXPECT_EQ(ReadFile(root_ + "/small"), RandomBytes(1000, 3));
   ASSERT_TRUE(Ok(Client({"import", "--tls-ca", ca, "--name", "again", src_ + "/sub"}))) << Log();
   ASSERT_TRUE(Ok(Client({"cat", "--tls-ca", ca, "again/run.sh"}, root_ + "/run"))) << Log();
   EXPECT_EQ(ReadFile(root_ + "/run"), "#!/bin/sh\necho hi\n");
@@ -280,7 +273,7 @@ TEST_F(DaemonE2eTest, ImportListCatThroughTheDaemonAndTheCacheOutlivesIt) {
                                      "lmdb://" + store_ + "/meta"};
   std::string cat1 = root_ + "/cat1.out";
   ASSERT_TRUE(Ok(WaitExit(Spawn(cached, cat1)))) << Log();
-  EXPECT_TRUE(ReadFile(cat1) == Pattern(5 << 20, 1));
+  EXPECT_TRUE(ReadFile(cat1) == RandomBytes(5 << 20, 1));
 
   // The daemon goes away: a read through it fails promptly, while the cached
   // read is served locally.
@@ -292,7 +285,7 @@ TEST_F(DaemonE2eTest, ImportListCatThroughTheDaemonAndTheCacheOutlivesIt) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   std::string cat3 = root_ + "/cat3.out";
   ASSERT_TRUE(Ok(WaitExit(Spawn(cached, cat3)))) << Log();
-  EXPECT_TRUE(ReadFile(cat3) == Pattern(5 << 20, 1));
+  EXPECT_TRUE(ReadFile(cat3) == RandomBytes(5 << 20, 1));
 }
 
 // Bytes of the blob files under `dir` (a cache's store).
@@ -322,20 +315,20 @@ TEST_F(DaemonE2eTest, ACacheWithASizeBoundServesExactBytesWhileEvictingAndEndsWi
   // big2 (3 MiB, more than the whole bound, so never kept) stays open and
   // half read while big1's chunks and the small files churn through the
   // cache; then the rest of it.
-  const std::string big2 = Pattern(3 << 20, 2);
+  const std::string big2 = RandomBytes(3 << 20, 2);
   int fd = ::open((deeper + "/big2").c_str(), O_RDONLY);
   ASSERT_GE(fd, 0);
   std::string got(big2.size(), '\0');
   ASSERT_EQ(::pread(fd, got.data(), 1 << 20, 0), 1 << 20);
-  EXPECT_TRUE(ReadFile(deeper + "/big1") == Pattern(5 << 20, 1));
-  EXPECT_TRUE(ReadFile(deeper + "/small") == Pattern(1000, 3));
+  EXPECT_TRUE(ReadFile(deeper + "/big1") == RandomBytes(5 << 20, 1));
+  EXPECT_TRUE(ReadFile(deeper + "/small") == RandomBytes(1000, 3));
   EXPECT_TRUE(ReadFile(mnt_ + "/t/a") == "hello\n");
   ASSERT_EQ(::pread(fd, got.data() + (1 << 20), got.size() - (1 << 20), 1 << 20),
             static_cast<ssize_t>(got.size() - (1 << 20)));
   EXPECT_TRUE(got == big2);
   ::close(fd);
   // Everything again, after the evictions: still the exact bytes.
-  EXPECT_TRUE(ReadFile(deeper + "/big1") == Pattern(5 << 20, 1));
+  EXPECT_TRUE(ReadFile(deeper + "/big1") == RandomBytes(5 << 20, 1));
   EXPECT_TRUE(ReadFile(deeper + "/big2") == big2);
 
   // Once nothing is open, the cache is back within its bound (the kernel
@@ -362,7 +355,7 @@ TEST_F(DaemonE2eTest, APartlyReadBigFileOpensAgainFromTheCacheWhileTheDaemonIsDo
   // The first MiB of big1 (5 MiB: fetched in 1 MiB chunks) is read, the
   // rest is not.
   const std::string big1 = mnt_ + "/t/sub/deeper/big1";
-  const std::string want = Pattern(5 << 20, 1);
+  const std::string want = RandomBytes(5 << 20, 1);
   std::string head(4096, '\0');
   {
     int fd = ::open(big1.c_str(), O_RDONLY);
@@ -428,7 +421,7 @@ TEST_F(DaemonE2eTest, MountThroughTheDaemonReadsBytesAndSurvivesARestart) {
   ASSERT_GE(fd, 0);
   std::string head(4096, '\0');
   ASSERT_EQ(::read(fd, head.data(), head.size()), 4096);
-  EXPECT_TRUE(head == Pattern(5 << 20, 1).substr(0, 4096));
+  EXPECT_TRUE(head == RandomBytes(5 << 20, 1).substr(0, 4096));
   ASSERT_EQ(::kill(d, SIGKILL), 0);
   WaitExit(d);
 
@@ -448,7 +441,7 @@ TEST_F(DaemonE2eTest, MountThroughTheDaemonReadsBytesAndSurvivesARestart) {
   ASSERT_EQ(rest.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "read hangs";
   auto [err, bytes] = rest.get();
   if (err == 0) {
-    EXPECT_TRUE(bytes == Pattern(5 << 20, 1).substr(4096));
+    EXPECT_TRUE(bytes == RandomBytes(5 << 20, 1).substr(4096));
   } else {
     EXPECT_EQ(err, EIO);
   }
@@ -477,7 +470,7 @@ TEST_F(DaemonE2eTest, MountThroughTheDaemonReadsBytesAndSurvivesARestart) {
     if (!big2.empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  EXPECT_TRUE(big2 == Pattern(3 << 20, 2)) << big2.size();
+  EXPECT_TRUE(big2 == RandomBytes(3 << 20, 2)) << big2.size();
   // The whole tree compares equal to its source.
   std::string diff = "diff -r --no-dereference '" + src_ + "' '" + tree + "' >/dev/null";
   EXPECT_EQ(std::system(diff.c_str()), 0);
@@ -512,7 +505,7 @@ uint64_t BytesUnder(const std::string& dir) {
 
 TEST_F(DaemonE2eTest, RandomReadInABigFileFetchesOnlyItsChunksIntoTheCache) {
   if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse not usable";
-  const std::string huge = Pattern(24 << 20, 9);
+  const std::string huge = RandomBytes(24 << 20, 9);
   WriteFile(src_ + "/huge", huge);
   pid_t d = StartDaemon();
   ASSERT_TRUE(Ok(Client({"import", "--name", "t", src_}))) << Log();
@@ -580,7 +573,7 @@ TEST_F(DaemonE2eTest, AStoppedDaemonGivesEioWithoutHangingAndWorksAfterSigcont) 
     if (!bytes.empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  EXPECT_TRUE(bytes == Pattern(3 << 20, 2)) << bytes.size();
+  EXPECT_TRUE(bytes == RandomBytes(3 << 20, 2)) << bytes.size();
 
   ASSERT_EQ(::kill(m, SIGTERM), 0);
   EXPECT_TRUE(Ok(WaitExit(m))) << Log();

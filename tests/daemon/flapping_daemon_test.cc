@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "castore/testing/paths.h"
+#include "castore/testing/rot.h"
 #include "castore/testing/subprocess.h"
 #include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
@@ -37,6 +38,7 @@ namespace {
 
 using castore::testing::Child;
 using castore::testing::FuseMountGuard;
+using castore::testing::RandomBytes;
 using castore::testing::TempDir;
 using Clock = std::chrono::steady_clock;
 
@@ -47,16 +49,6 @@ constexpr auto kPrompt = std::chrono::seconds(5);
 // rpc/channel.cc) plus a backup poll (100 ms); this allows for a loaded
 // machine, and fails when the backup poll is gRPC's default 5 s.
 constexpr auto kReconnect = std::chrono::seconds(3);
-
-std::string Pattern(size_t n, int seed) {
-  std::string s(n, '\0');
-  uint32_t x = static_cast<uint32_t>(seed) * 2654435761u + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1664525 + 1013904223;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
 
 void WriteFile(const std::string& path, const std::string& data) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -128,8 +120,8 @@ class FlappingDaemonTest : public ::testing::Test {
     ASSERT_EQ(::mkdir(mnt_.c_str(), 0755), 0);
     for (int i = 0; i < kCycles; ++i) {
       std::string n = std::to_string(i);
-      WriteFile(src_ + "/f" + n, Pattern(200000 + i, i));
-      WriteFile(src_ + "/down" + n, Pattern(100000 + i, 100 + i));
+      WriteFile(src_ + "/f" + n, RandomBytes(200000 + i, i));
+      WriteFile(src_ + "/down" + n, RandomBytes(100000 + i, 100 + i));
       ASSERT_EQ(::mkdir((src_ + "/d" + n).c_str(), 0755), 0);
       WriteFile(src_ + "/d" + n + "/inner" + n, "inner " + n);
     }
@@ -206,7 +198,7 @@ TEST_F(FlappingDaemonTest, MountAndClientsRecoverAfterEveryRestartAndFailPromptl
   ASSERT_TRUE(castore::testing::WaitForFuseMount(mnt_)) << Log();
   const std::string tree = mnt_ + "/t";
   Clock::duration worst_mount{}, worst_client{};
-  auto f0_digest = castore::B3Digest::Of(std::string_view(Pattern(200000, 0)));
+  auto f0_digest = castore::B3Digest::Of(std::string_view(RandomBytes(200000, 0)));
 
   for (int cycle = 0; cycle < kCycles; ++cycle) {
     SCOPED_TRACE("cycle " + std::to_string(cycle));
@@ -215,14 +207,14 @@ TEST_F(FlappingDaemonTest, MountAndClientsRecoverAfterEveryRestartAndFailPromptl
     // in-process clients.
     auto [err, data] = ReadAll(tree + "/f" + n);
     EXPECT_EQ(err, 0) << strerror(err);
-    EXPECT_TRUE(data == Pattern(200000 + cycle, cycle)) << data.size();
+    EXPECT_TRUE(data == RandomBytes(200000 + cycle, cycle)) << data.size();
     auto [lerr, names] = List(tree + "/d" + n);
     EXPECT_EQ(lerr, 0) << strerror(lerr);
     EXPECT_EQ(names, std::set<std::string>{"inner" + n});
     auto blob = castore::ReadBlob(*blobs_, f0_digest);
     ASSERT_TRUE(blob.ok()) << blob.status();
     ASSERT_TRUE(blob->has_value());
-    EXPECT_TRUE(**blob == Pattern(200000, 0));
+    EXPECT_TRUE(**blob == RandomBytes(200000, 0));
 
     // Down: the stale socket of a SIGKILLed daemon, or none after SIGTERM.
     daemon_.Signal(cycle % 2 == 0 ? SIGKILL : SIGTERM);
@@ -266,7 +258,7 @@ TEST_F(FlappingDaemonTest, MountAndClientsRecoverAfterEveryRestartAndFailPromptl
                                EXPECT_TRUE(bytes.empty());
                                return false;
                              }
-                             EXPECT_TRUE(bytes == Pattern(100000 + cycle, 100 + cycle));
+                             EXPECT_TRUE(bytes == RandomBytes(100000 + cycle, 100 + cycle));
                              return true;
                            }));
   }

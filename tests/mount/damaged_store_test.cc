@@ -26,6 +26,7 @@
 #include "castore/directory/lmdb_directory_service.h"
 #include "castore/lmdb_env.h"
 #include "castore/testing/paths.h"
+#include "castore/testing/rot.h"
 #include "castore/testing/subprocess.h"
 #include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
@@ -35,18 +36,9 @@ namespace {
 
 using castore::testing::Child;
 using castore::testing::FuseMountGuard;
+using castore::testing::RandomBytes;
 using castore::testing::RunResult;
 using castore::testing::TempDir;
-
-std::string Pattern(size_t n, int seed) {
-  std::string s(n, '\0');
-  uint32_t x = static_cast<uint32_t>(seed) * 2654435761u + 7;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1664525 + 1013904223;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
 
 void WriteFile(const std::string& path, const std::string& data) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -100,10 +92,14 @@ class DamagedStoreTest : public ::testing::Test {
     src_ = root_ + "/src";
     // The tree (relative path -> contents); every file has its own blob.
     files_ = {
-        {"ok1", Pattern(150000, 1)},        {"trunc", Pattern(90000, 2)},
-        {"sub/ok2", "ok2 bytes"},           {"sub/overwrite", Pattern(70000, 3)},
-        {"sub/deep/ok3", Pattern(5000, 4)}, {"sub/deep/gone", "gone bytes"},
-        {"baddir/x", "x in baddir"},        {"sub/garbagedir/y", "y in garbagedir"},
+        {"ok1", RandomBytes(150000, 1)},
+        {"trunc", RandomBytes(90000, 2)},
+        {"sub/ok2", "ok2 bytes"},
+        {"sub/overwrite", RandomBytes(70000, 3)},
+        {"sub/deep/ok3", RandomBytes(5000, 4)},
+        {"sub/deep/gone", "gone bytes"},
+        {"baddir/x", "x in baddir"},
+        {"sub/garbagedir/y", "y in garbagedir"},
         {"sibling/ok4", "ok4 bytes"},
     };
     for (const char* d : {"", "/sub", "/sub/deep", "/baddir", "/sub/garbagedir", "/sibling"}) {
@@ -168,7 +164,7 @@ class DamagedStoreTest : public ::testing::Test {
     // A blob file cut in half.
     ASSERT_EQ(::truncate(BlobPath("trunc").c_str(), 45000), 0);
     // Same length, other bytes.
-    WriteFile(BlobPath("sub/overwrite"), Pattern(70000, 99));
+    WriteFile(BlobPath("sub/overwrite"), RandomBytes(70000, 99));
     // Gone.
     ASSERT_EQ(::unlink(BlobPath("sub/deep/gone").c_str()), 0);
     // A Directory value with a flipped bit in an entry name: it still

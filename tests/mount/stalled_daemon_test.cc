@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "castore/testing/paths.h"
+#include "castore/testing/rot.h"
 #include "castore/testing/stalling_services.h"
 #include "castore/testing/subprocess.h"
 #include "castore/testing/temp_dir.h"
@@ -40,18 +41,13 @@ namespace {
 
 using castore::testing::Child;
 using castore::testing::FuseMountGuard;
+using castore::testing::RandomBytes;
 using castore::testing::Staller;
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMiB = 1 << 20;
 // "Promptly": far above the 1-2 s timeouts used here, far below the test timeout.
 constexpr auto kBound = std::chrono::seconds(20);
-
-std::string Pattern(size_t n, int seed) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 4096 + seed) & 0xff);
-  return s;
-}
 
 bool LogSays(const std::string& log, const std::string& what,
              std::chrono::seconds timeout = std::chrono::seconds(10)) {
@@ -72,10 +68,10 @@ class StalledDaemonMountTest : public ::testing::Test {
     if (!CanMount()) GTEST_SKIP() << "/dev/fuse not usable";
     spdlog::set_level(spdlog::level::off);  // every EIO logs a line
     castore::Services inner = MemoryServices();
-    castore::FileNode big = PutFile(inner, Pattern(5 * kMiB, 1));
-    castore::FileNode half = PutFile(inner, Pattern(3 * kMiB, 2));
-    castore::FileNode stuck = PutFile(inner, Pattern(3 * kMiB, 3));
-    large_ = PutFile(inner, Pattern(32 * kMiB, 4)).digest;
+    castore::FileNode big = PutFile(inner, RandomBytes(5 * kMiB, 1));
+    castore::FileNode half = PutFile(inner, RandomBytes(3 * kMiB, 2));
+    castore::FileNode stuck = PutFile(inner, RandomBytes(3 * kMiB, 3));
+    large_ = PutFile(inner, RandomBytes(32 * kMiB, 4)).digest;
     castore::DirectoryNode slow = PutDir(inner, {castore::Entry{Name("g"), PutFile(inner, "g")}});
     PutRoot(inner, "r",
             PutDir(inner, {castore::Entry{Name("big"), big},

@@ -18,6 +18,7 @@
 
 #include "castore/digest.h"
 #include "castore/testing/paths.h"
+#include "castore/testing/rot.h"
 #include "castore/testing/subprocess.h"
 #include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
@@ -30,20 +31,11 @@ namespace {
 using castore::B3Digest;
 using castore::testing::Child;
 using castore::testing::FuseMountGuard;
+using castore::testing::RandomBytes;
 
 using castore::testing::SlurpFile;
 using castore::testing::WaitForFuseMount;
 using std::chrono::seconds;
-
-std::string Pattern(size_t n, int seed) {
-  std::string s(n, '\0');
-  uint32_t x = static_cast<uint32_t>(seed);
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1664525 + 1013904223;
-    s[i] = static_cast<char>(x >> 24);
-  }
-  return s;
-}
 
 void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream(path, std::ios::binary) << data;
@@ -96,9 +88,9 @@ class S3E2eTest : public ::testing::Test {
     src_ = root_ + "/src";
     std::filesystem::create_directories(src_ + "/sub");
     WriteFile(src_ + "/a", "hello\n");
-    WriteFile(src_ + "/sub/big1", Pattern(3 << 20, 1));
-    WriteFile(src_ + "/sub/big2", Pattern(2 << 20, 2));
-    WriteFile(src_ + "/sub/small", Pattern(1000, 3));
+    WriteFile(src_ + "/sub/big1", RandomBytes(3 << 20, 1));
+    WriteFile(src_ + "/sub/big2", RandomBytes(2 << 20, 2));
+    WriteFile(src_ + "/sub/small", RandomBytes(1000, 3));
   }
 
   std::vector<std::string> Store(std::vector<std::string> args, const std::string& addr) {
@@ -189,7 +181,7 @@ TEST_F(S3E2eTest, AChunkDamagedOrDeletedInTheBucketIsEioForThatFileAndTheRestIsS
   Import(addr_);
   const std::string damaged = ChunkKeyAt("sub/big1", 1 << 20);
   const std::string deleted = ChunkKeyAt("sub/big2", 0);
-  ASSERT_TRUE(plain_->Put(damaged, s3store::Compress(Pattern(300000, 9))).ok());
+  ASSERT_TRUE(plain_->Put(damaged, s3store::Compress(RandomBytes(300000, 9))).ok());
   ASSERT_TRUE(plain_->Delete(deleted).ok());
   const std::string mnt = Mount(addr_, "one");
   EXPECT_EQ(ReadAll(mnt + "/t/sub/big1").error, EIO);
@@ -201,7 +193,7 @@ TEST_F(S3E2eTest, AChunkDamagedOrDeletedInTheBucketIsEioForThatFileAndTheRestIsS
   std::string head(4096, '\0');
   EXPECT_EQ(::pread(fd, head.data(), head.size(), 0), 4096);
   ::close(fd);
-  EXPECT_EQ(head, Pattern(3 << 20, 1).substr(0, 4096));
+  EXPECT_EQ(head, RandomBytes(3 << 20, 1).substr(0, 4096));
 }
 
 TEST_F(S3E2eTest, TwoDaemonsOnOneBucketServeTheSameDataAndKillingOneLosesNothing) {
@@ -245,7 +237,7 @@ TEST_F(S3E2eFaultTest, StoppedRadosgwIsEioWithinTheDeadlineAndReadsRecoverWhenIt
   ASSERT_TRUE(cluster_->StartRgw().ok());
   ReadOutcome r = ReadAll(mnt + "/t/sub/big1");
   EXPECT_EQ(r.error, 0);
-  EXPECT_TRUE(r.data == Pattern(3 << 20, 1));
+  EXPECT_TRUE(r.data == RandomBytes(3 << 20, 1));
   // A radosgw that accepts connections but never answers (SIGSTOP): the
   // idle timeout and the retry budget bound the read too.
   ASSERT_TRUE(cluster_->PauseRgw().ok());
@@ -255,7 +247,7 @@ TEST_F(S3E2eFaultTest, StoppedRadosgwIsEioWithinTheDeadlineAndReadsRecoverWhenIt
   ASSERT_TRUE(cluster_->ResumeRgw().ok());
   r = ReadAll(mnt + "/t/sub/big2");
   EXPECT_EQ(r.error, 0);
-  EXPECT_TRUE(r.data == Pattern(2 << 20, 2));
+  EXPECT_TRUE(r.data == RandomBytes(2 << 20, 2));
 }
 
 }  // namespace
