@@ -136,6 +136,19 @@ class DaemonE2eTest : public ::testing::Test {
 
   std::string Log() { return ReadFile(root_ + "/log"); }
 
+  // Spawns `castor mount MNT EXTRA...` with every service through the
+  // daemon.
+  pid_t SpawnMount(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"mount", mnt_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    for (const char* flag :
+         {"--blob-service-addr", "--directory-service-addr", "--root-service-addr"}) {
+      args.push_back(flag);
+      args.push_back(addr_);
+    }
+    return Spawn(args);
+  }
+
   pid_t StartDaemon() {
     pid_t pid = Spawn({"daemon", "--store", store_, "--listen", "unix://" + sock_});
     // Ready when a client call succeeds.
@@ -302,13 +315,7 @@ TEST_F(DaemonE2eTest, ACacheWithASizeBoundServesExactBytesWhileEvictingAndEndsWi
   StartDaemon();
   ASSERT_TRUE(Ok(Client({"import", "--name", "t", src_}))) << Log();
   const std::string cache = root_ + "/cache";
-  std::vector<std::string> mount = {"mount", mnt_, "--cache", cache, "--cache-size", "2MiB"};
-  for (const char* flag :
-       {"--blob-service-addr", "--directory-service-addr", "--root-service-addr"}) {
-    mount.push_back(flag);
-    mount.push_back(addr_);
-  }
-  pid_t m = Spawn(mount);
+  pid_t m = SpawnMount({"--cache", cache, "--cache-size", "2MiB"});
   ASSERT_TRUE(WaitMounted()) << Log();
   const std::string deeper = mnt_ + "/t/sub/deeper";
 
@@ -344,13 +351,7 @@ TEST_F(DaemonE2eTest, APartlyReadBigFileOpensAgainFromTheCacheWhileTheDaemonIsDo
   pid_t d = StartDaemon();
   ASSERT_TRUE(Ok(Client({"import", "--name", "t", src_}))) << Log();
   const std::string cache = root_ + "/cache";
-  std::vector<std::string> mount = {"mount", mnt_, "--cache", cache};
-  for (const char* flag :
-       {"--blob-service-addr", "--directory-service-addr", "--root-service-addr"}) {
-    mount.push_back(flag);
-    mount.push_back(addr_);
-  }
-  pid_t m = Spawn(mount);
+  pid_t m = SpawnMount({"--cache", cache});
   ASSERT_TRUE(WaitMounted()) << Log();
   // The first MiB of big1 (5 MiB: fetched in 1 MiB chunks) is read, the
   // rest is not.
@@ -395,13 +396,7 @@ TEST_F(DaemonE2eTest, MountThroughTheDaemonReadsBytesAndSurvivesARestart) {
   pid_t d = StartDaemon();
   ASSERT_TRUE(Ok(Client({"import", "--name", "t", src_}))) << Log();
 
-  std::vector<std::string> mount = {"mount", mnt_};
-  for (const char* flag :
-       {"--blob-service-addr", "--directory-service-addr", "--root-service-addr"}) {
-    mount.push_back(flag);
-    mount.push_back(addr_);
-  }
-  pid_t m = Spawn(mount);
+  pid_t m = SpawnMount();
   ASSERT_TRUE(WaitMounted()) << Log();
   std::string tree = mnt_ + "/t";
   EXPECT_TRUE(ReadFile(tree + "/a") == "hello\n");
