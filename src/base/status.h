@@ -50,13 +50,6 @@ inline absl::string_view ToAbslView(std::string_view s) { return {s.data(), s.si
 // And back: absl::Status::message() to std::string_view.
 inline std::string_view ToStdView(absl::string_view s) { return {s.data(), s.size()}; }
 
-// The old names of the two above. They stay only while branches written
-// against them are open (many files reach them through other headers, not
-// castore/status_macros.h); they go once those have merged. Use the names
-// above in new code.
-inline absl::string_view AV(std::string_view s) { return ToAbslView(s); }
-inline std::string_view SV(absl::string_view s) { return ToStdView(s); }
-
 // Status from an errno value, for syscalls: `what` names the call and the
 // object ("open /x/y"). ENOENT/ENOTDIR become NotFound, EEXIST AlreadyExists,
 // EACCES/EPERM PermissionDenied, EINVAL/ENAMETOOLONG/ELOOP InvalidArgument,

@@ -12,7 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/store_flags.h"
@@ -31,7 +31,7 @@ using nix::StorePath;
 
 // "/nix/store/<hash>-<name>" or "<hash>-<name>".
 absl::StatusOr<StorePath> ParseStorePath(std::string_view text) {
-  if (absl::StartsWith(AV(text), "/")) return StorePath::FromAbsolutePath(text);
+  if (absl::StartsWith(ToAbslView(text), "/")) return StorePath::FromAbsolutePath(text);
   return StorePath::FromBaseName(text);
 }
 
@@ -213,8 +213,8 @@ struct ServeArgs {
 // "http://HOST:PORT" (HOST may be [v6]).
 absl::StatusOr<std::pair<std::string, int>> ParseListen(const std::string& text) {
   auto bad = [&](std::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid --listen '", text, "': ", AV(why), " (expected http://HOST:PORT)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid --listen '", text, "': ", ToAbslView(why), " (expected http://HOST:PORT)"));
   };
   if (!absl::StartsWith(text, "http://")) return bad("not http://");
   std::string rest = text.substr(7);

@@ -69,7 +69,7 @@ castore::StoreAddresses StoreFlags::Addresses() const {
 
 namespace {
 
-bool IsRemote(std::string_view addr) { return absl::StartsWith(AV(addr), "grpc+"); }
+bool IsRemote(std::string_view addr) { return absl::StartsWith(ToAbslView(addr), "grpc+"); }
 
 }  // namespace
 

@@ -10,7 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "nix/compression.h"
 #include "nix/encoding.h"
 #include "nix/hash.h"
@@ -23,7 +23,7 @@ namespace {
 // A narinfo's URL is untrusted: it must stay inside the cache.
 absl::Status CheckRelativePath(std::string_view path) {
   bool ok = !path.empty() && path.front() != '/' && path.find("://") == std::string_view::npos;
-  for (absl::string_view part : absl::StrSplit(AV(path), '/')) {
+  for (absl::string_view part : absl::StrSplit(ToAbslView(path), '/')) {
     if (part.empty() || part == "." || part == "..") ok = false;
   }
   for (char c : path) {
@@ -43,7 +43,7 @@ class FileCache : public BinaryCache {
   explicit FileCache(std::string dir) : dir_(std::move(dir)) {}
   absl::StatusOr<std::unique_ptr<ByteSource>> OpenFile(std::string_view path) override {
     RETURN_IF_ERROR(CheckRelativePath(path));
-    auto source = FdSource::Open(absl::StrCat(dir_, "/", AV(path)));
+    auto source = FdSource::Open(absl::StrCat(dir_, "/", ToAbslView(path)));
     if (source.status().code() == absl::StatusCode::kNotFound) {
       return absl::NotFoundError(absl::StrCat(UrlOf(path), " does not exist"));
     }
@@ -51,7 +51,7 @@ class FileCache : public BinaryCache {
     return std::unique_ptr<ByteSource>(*std::move(source));
   }
   std::string UrlOf(std::string_view path) const override {
-    return absl::StrCat("file://", dir_, "/", AV(path));
+    return absl::StrCat("file://", dir_, "/", ToAbslView(path));
   }
 
  private:
@@ -199,7 +199,7 @@ class HttpCache : public BinaryCache {
     return std::unique_ptr<ByteSource>(std::move(s));
   }
   std::string UrlOf(std::string_view path) const override {
-    return absl::StrCat(base_, "/", AV(path));
+    return absl::StrCat(base_, "/", ToAbslView(path));
   }
 
  private:
@@ -215,15 +215,16 @@ absl::StatusOr<std::unique_ptr<BinaryCache>> BinaryCache::Open(std::string_view 
     std::string dir = u.substr(7);
     if (dir.empty() || dir[0] != '/') {
       return absl::InvalidArgumentError(
-          absl::StrCat("cache URL '", AV(url), "': expected file:///absolute/path"));
+          absl::StrCat("cache URL '", ToAbslView(url), "': expected file:///absolute/path"));
     }
     return std::make_unique<FileCache>(dir);
   }
   if (absl::StartsWith(u, "http://") || absl::StartsWith(u, "https://")) {
     return std::make_unique<HttpCache>(u);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "cache URL '", AV(url), "': expected file:///path, http://host/... or https://host/..."));
+  return absl::InvalidArgumentError(
+      absl::StrCat("cache URL '", ToAbslView(url),
+                   "': expected file:///path, http://host/... or https://host/..."));
 }
 
 absl::StatusOr<std::optional<std::string>> BinaryCache::ReadFile(std::string_view path,
@@ -258,10 +259,10 @@ class Substituter {
     ASSIGN_OR_RETURN(std::optional<std::string> text, cache_.ReadFile("nix-cache-info", 64 << 10));
     if (!text.has_value()) return absl::OkStatus();
     for (absl::string_view line : absl::StrSplit(*text, '\n')) {
-      if (absl::StartsWith(line, "StoreDir: ") && line.substr(10) != AV(kDefaultStoreDir)) {
+      if (absl::StartsWith(line, "StoreDir: ") && line.substr(10) != ToAbslView(kDefaultStoreDir)) {
         return absl::FailedPreconditionError(absl::StrCat(cache_.UrlOf("nix-cache-info"),
                                                           " is a cache for store ", line.substr(10),
-                                                          ", not ", AV(kDefaultStoreDir)));
+                                                          ", not ", ToAbslView(kDefaultStoreDir)));
       }
     }
     return absl::OkStatus();

@@ -12,8 +12,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "castore/mutex.h"
-#include "castore/status_macros.h"
+#include "base/mutex.h"
+#include "base/status.h"
 #include "nix/byte_pipe.h"
 #include "nix/castore_nar.h"
 #include "nix/encoding.h"
@@ -190,14 +190,14 @@ std::optional<std::pair<uint64_t, uint64_t>> SingleRange(const httplib::Request&
   std::string_view first = spec.substr(0, dash), last = spec.substr(dash + 1);
   uint64_t a = 0, b = 0;
   if (first.empty()) {  // the last n bytes
-    if (!absl::SimpleAtoi(AV(last), &b) || b == 0) return std::nullopt;
+    if (!absl::SimpleAtoi(ToAbslView(last), &b) || b == 0) return std::nullopt;
     b = std::min(b, size);
     return std::make_pair(size - b, b);
   }
-  if (!absl::SimpleAtoi(AV(first), &a)) return std::nullopt;
+  if (!absl::SimpleAtoi(ToAbslView(first), &a)) return std::nullopt;
   if (last.empty()) {
     b = size == 0 ? 0 : size - 1;
-  } else if (!absl::SimpleAtoi(AV(last), &b) || b < a) {
+  } else if (!absl::SimpleAtoi(ToAbslView(last), &b) || b < a) {
     return std::nullopt;
   }
   if (a >= size) return std::make_pair(size, uint64_t{0});
@@ -282,7 +282,7 @@ class BinaryCacheServer::Impl {
       return httplib::Server::HandlerResponse::Handled;
     });
     server_.Get("/nix-cache-info", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(absl::StrCat("StoreDir: ", AV(kDefaultStoreDir),
+      res.set_content(absl::StrCat("StoreDir: ", ToAbslView(kDefaultStoreDir),
                                    "\nWantMassQuery: 1\nPriority: ", options_.priority, "\n"),
                       "text/x-nix-cache-info");
     });
@@ -331,7 +331,8 @@ class BinaryCacheServer::Impl {
 
   static std::string NarUrl(const PathInfo& info, Compression c) {
     return absl::StrCat("nar/", info.store_path().HashPart(), "-",
-                        info.nar_sha256().DigestNixBase32(), ".nar", AV(CompressionExtension(c)));
+                        info.nar_sha256().DigestNixBase32(), ".nar",
+                        ToAbslView(CompressionExtension(c)));
   }
 
   void GetNarInfo(const std::string& hash_part, httplib::Response& res) {
@@ -556,9 +557,9 @@ class BinaryCacheServer::Impl {
           what, ": its NAR ", narinfo.url, " was not uploaded (or expired) before it"));
     }
     if (narinfo.compression != CompressionName(upload->compression)) {
-      return absl::InvalidArgumentError(absl::StrCat(what, ": Compression is ", narinfo.compression,
-                                                     ", the uploaded NAR is ",
-                                                     AV(CompressionName(upload->compression))));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": Compression is ", narinfo.compression, ", the uploaded NAR is ",
+                       ToAbslView(CompressionName(upload->compression))));
     }
     if (narinfo.file_hash.has_value() && *narinfo.file_hash != upload->file_hash) {
       return absl::InvalidArgumentError(

@@ -130,7 +130,7 @@ TEST_F(BinaryCacheServerTest, ServesCacheInfoSignedNarInfosAndNarsInEveryCompres
   EXPECT_EQ(whole->get_header_value("Content-Type"), "application/x-nix-nar");
   for (Compression c : {Compression::kXz, Compression::kZstd, Compression::kBzip2}) {
     SCOPED_TRACE(CompressionName(c));
-    auto r = client_->Get(absl::StrCat("/", narinfo->url, AV(CompressionExtension(c))));
+    auto r = client_->Get(absl::StrCat("/", narinfo->url, ToAbslView(CompressionExtension(c))));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     auto plain = Decompress(c, r->body);

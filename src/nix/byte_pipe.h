@@ -10,7 +10,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "castore/mutex.h"
+#include "base/mutex.h"
 #include "nix/io.h"
 
 namespace castor::nix {

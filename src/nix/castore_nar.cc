@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "nix/nar_writer.h"
 
 namespace castor::nix {
@@ -74,7 +74,7 @@ class Renderer {
 
   absl::Status Corrupt(const FileNode& node, const std::string& path, std::string_view why) {
     return absl::DataLossError(absl::StrCat("NAR path ", castore::QuoteName(path), ": blob ",
-                                            node.digest.ToB3(), " ", AV(why)));
+                                            node.digest.ToB3(), " ", ToAbslView(why)));
   }
 
   absl::Status EmitFile(const FileNode& node, const std::string& path) {

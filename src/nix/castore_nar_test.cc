@@ -40,7 +40,8 @@ class TreeDescriber : public NarVisitor {
     return absl::OkStatus();
   }
   absl::Status EntryName(std::string_view name) override {
-    path_ = open_.back().empty() ? std::string(name) : absl::StrCat(open_.back(), "/", AV(name));
+    path_ = open_.back().empty() ? std::string(name)
+                                 : absl::StrCat(open_.back(), "/", ToAbslView(name));
     return absl::OkStatus();
   }
   absl::Status EndDirectory() override {

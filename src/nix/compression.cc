@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "nix/encoding.h"
 
 namespace castor::nix {
@@ -23,7 +23,7 @@ constexpr uint64_t kXzMemLimit = 256 << 20;
 constexpr int kZstdWindowLogMax = 27;
 
 absl::Status Corrupt(std::string_view name, std::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat(AV(name), ": ", AV(why)));
+  return absl::InvalidArgumentError(absl::StrCat(ToAbslView(name), ": ", ToAbslView(why)));
 }
 
 class NoneCodec : public Codec {
@@ -47,7 +47,8 @@ class XzCodec : public Codec {
     if (r == LZMA_OPTIONS_ERROR) {
       return absl::InvalidArgumentError(absl::StrCat("invalid xz level ", level));
     }
-    return absl::ResourceExhaustedError(absl::StrCat(AV(name()), ": cannot initialise liblzma"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(ToAbslView(name()), ": cannot initialise liblzma"));
   }
   absl::StatusOr<Step> Process(std::string_view in, std::span<char> out, bool finish) override {
     s_.next_in = reinterpret_cast<const uint8_t*>(in.data());
@@ -64,10 +65,11 @@ class XzCodec : public Codec {
         if (finish) return Corrupt(name(), "truncated stream");
         return step;
       case LZMA_MEMLIMIT_ERROR:
-        return absl::ResourceExhaustedError(absl::StrCat(
-            AV(name()), ": the stream needs more than ", kXzMemLimit >> 20, " MiB to decode"));
+        return absl::ResourceExhaustedError(absl::StrCat(ToAbslView(name()),
+                                                         ": the stream needs more than ",
+                                                         kXzMemLimit >> 20, " MiB to decode"));
       case LZMA_MEM_ERROR:
-        return absl::ResourceExhaustedError(absl::StrCat(AV(name()), ": out of memory"));
+        return absl::ResourceExhaustedError(absl::StrCat(ToAbslView(name()), ": out of memory"));
       case LZMA_FORMAT_ERROR:
         return Corrupt(name(), "not xz data");
       case LZMA_OPTIONS_ERROR:
@@ -103,7 +105,8 @@ class Bzip2Codec : public Codec {
     int r = encode_ ? BZ2_bzCompressInit(&s_, level == 0 ? 9 : level, 0, 0)
                     : BZ2_bzDecompressInit(&s_, 0, 0);
     if (r != BZ_OK) {
-      return absl::ResourceExhaustedError(absl::StrCat(AV(name()), ": cannot initialise libbz2"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat(ToAbslView(name()), ": cannot initialise libbz2"));
     }
     initialised_ = true;
     return absl::OkStatus();
@@ -131,7 +134,7 @@ class Bzip2Codec : public Codec {
         }
         return step;
       case BZ_MEM_ERROR:
-        return absl::ResourceExhaustedError(absl::StrCat(AV(name()), ": out of memory"));
+        return absl::ResourceExhaustedError(absl::StrCat(ToAbslView(name()), ": out of memory"));
       case BZ_DATA_ERROR_MAGIC:
         return Corrupt(name(), "not bzip2 data");
       case BZ_DATA_ERROR:
@@ -171,7 +174,7 @@ class ZstdEncoder : public Codec {
     ZSTD_outBuffer ob{out.data(), out.size(), 0};
     size_t r = ZSTD_compressStream2(c_, &ob, &ib, finish ? ZSTD_e_end : ZSTD_e_continue);
     if (ZSTD_isError(r)) {
-      return absl::InternalError(absl::StrCat(AV(name()), ": ", ZSTD_getErrorName(r)));
+      return absl::InternalError(absl::StrCat(ToAbslView(name()), ": ", ZSTD_getErrorName(r)));
     }
     return Step{ib.pos, ob.pos, finish && r == 0 && ib.pos == in.size()};
   }
@@ -198,7 +201,7 @@ class ZstdDecoder : public Codec {
     if (ZSTD_isError(r)) {
       if (ZSTD_getErrorCode(r) == ZSTD_error_frameParameter_windowTooLarge) {
         return absl::ResourceExhaustedError(
-            absl::StrCat(AV(name()), ": the stream needs a window of more than ",
+            absl::StrCat(ToAbslView(name()), ": the stream needs a window of more than ",
                          (1 << kZstdWindowLogMax) >> 20, " MiB"));
       }
       if (frames_done_ && !frame_open_) {
@@ -342,7 +345,7 @@ absl::Status CodecSink::Run(std::string_view data, bool finish) {
     if (step->produced > 0) {
       if (step->produced > max_output_ - out_total_) {
         return fail(absl::ResourceExhaustedError(absl::StrCat(
-            AV(codec_->name()), ": output exceeds the limit of ", max_output_, " bytes")));
+            ToAbslView(codec_->name()), ": output exceeds the limit of ", max_output_, " bytes")));
       }
       out_total_ += step->produced;
       absl::Status s = downstream_.Write(std::string_view(buffer_.data(), step->produced));
@@ -353,8 +356,9 @@ absl::Status CodecSink::Run(std::string_view data, bool finish) {
     const bool buffer_filled = step->produced == buffer_.size();
     if (!finish && data.empty() && !buffer_filled) return absl::OkStatus();
     if (step->consumed == 0 && step->produced == 0) {
-      return fail(finish ? Corrupt(codec_->name(), "truncated stream")
-                         : absl::InternalError(absl::StrCat(AV(codec_->name()), ": no progress")));
+      return fail(
+          finish ? Corrupt(codec_->name(), "truncated stream")
+                 : absl::InternalError(absl::StrCat(ToAbslView(codec_->name()), ": no progress")));
     }
   }
 }
@@ -401,7 +405,7 @@ absl::StatusOr<size_t> CodecSource::Read(std::span<char> buf) {
     in_pos_ += step->consumed;
     if (step->produced > max_output_ - out_total_) {
       return fail(absl::ResourceExhaustedError(absl::StrCat(
-          AV(codec_->name()), ": output exceeds the limit of ", max_output_, " bytes")));
+          ToAbslView(codec_->name()), ": output exceeds the limit of ", max_output_, " bytes")));
     }
     out_total_ += step->produced;
     if (step->done) {
@@ -413,7 +417,7 @@ absl::StatusOr<size_t> CodecSource::Read(std::span<char> buf) {
     if (step->consumed == 0) {
       if (upstream_done_) return fail(Corrupt(codec_->name(), "truncated stream"));
       if (in_pos_ < in_end_) {
-        return fail(absl::InternalError(absl::StrCat(AV(codec_->name()), ": no progress")));
+        return fail(absl::InternalError(absl::StrCat(ToAbslView(codec_->name()), ": no progress")));
       }
     }
   }

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/subprocess.h"
 #include "castore/testing/temp_dir.h"
@@ -53,7 +53,7 @@ TEST(Compression, NamesAndExtensionsAreNixs) {
 TEST(Compression, RoundTripsEverySizeAndFormat) {
   for (Compression c : kAll) {
     for (size_t n : {size_t{0}, size_t{1}, size_t{4095}, size_t{200000}}) {
-      SCOPED_TRACE(absl::StrCat(AV(CompressionName(c)), " ", n));
+      SCOPED_TRACE(absl::StrCat(ToAbslView(CompressionName(c)), " ", n));
       std::string data = Sample(n);
       auto packed = Compress(c, data);
       ASSERT_TRUE(packed.ok()) << packed.status();

@@ -1,15 +1,15 @@
 #include "nix/content_address.h"
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "nix/encoding.h"
 
 namespace castor::nix {
 
 absl::StatusOr<ContentAddress> ContentAddress::Create(Method method, NixHash hash) {
   if (method == Method::kText && hash.algo() != HashAlgo::kSha256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("text content addresses use sha256, not ", AV(HashAlgoName(hash.algo()))));
+    return absl::InvalidArgumentError(absl::StrCat("text content addresses use sha256, not ",
+                                                   ToAbslView(HashAlgoName(hash.algo()))));
   }
   return ContentAddress(method, std::move(hash));
 }
@@ -45,7 +45,7 @@ std::string ContentAddress::ToString() const {
   std::string_view prefix = method_ == Method::kText   ? "text:"
                             : method_ == Method::kFlat ? "fixed:"
                                                        : "fixed:r:";
-  return absl::StrCat(AV(prefix), hash_.ToNixBase32());
+  return absl::StrCat(ToAbslView(prefix), hash_.ToNixBase32());
 }
 
 }  // namespace castor::nix

@@ -2,7 +2,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::nix {
 namespace {
@@ -24,7 +24,7 @@ int HexValue(char c) {
 
 std::string QuoteText(std::string_view text) {
   constexpr size_t kShown = 80;
-  std::string shown = absl::CHexEscape(AV(text.substr(0, kShown)));
+  std::string shown = absl::CHexEscape(ToAbslView(text.substr(0, kShown)));
   if (text.size() > kShown) absl::StrAppend(&shown, "...");
   return absl::StrCat("'", shown, "'");
 }
@@ -59,7 +59,7 @@ absl::StatusOr<std::string> NixBase32Decode(std::string_view text) {
     if (value < 0) {
       return absl::InvalidArgumentError(absl::StrCat("invalid Nix base32 ", QuoteText(text),
                                                      ": character ", i, " is not in ",
-                                                     AV(kNixBase32Alphabet)));
+                                                     ToAbslView(kNixBase32Alphabet)));
     }
     size_t group = text.size() - 1 - i;
     for (unsigned t = 0; t < 5; ++t) {
@@ -102,13 +102,14 @@ absl::StatusOr<std::string> HexDecode(std::string_view text) {
   return raw;
 }
 
-std::string Base64Encode(std::string_view raw) { return absl::Base64Escape(AV(raw)); }
+std::string Base64Encode(std::string_view raw) { return absl::Base64Escape(ToAbslView(raw)); }
 
 absl::StatusOr<std::string> Base64Decode(std::string_view text) {
   std::string raw;
   // absl accepts unpadded and whitespace-containing input too; the
   // round-trip check below keeps only the canonical padded form.
-  if (text.size() % 4 != 0 || !absl::Base64Unescape(AV(text), &raw) || Base64Encode(raw) != text) {
+  if (text.size() % 4 != 0 || !absl::Base64Unescape(ToAbslView(text), &raw) ||
+      Base64Encode(raw) != text) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid base64 ", QuoteText(text), ": expected standard padded base64"));
   }

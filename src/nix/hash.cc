@@ -3,7 +3,7 @@
 #include <openssl/evp.h>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "nix/encoding.h"
 
 namespace castor::nix {
@@ -66,8 +66,9 @@ size_t HashSize(HashAlgo algo) {
 
 absl::StatusOr<NixHash> NixHash::FromDigest(HashAlgo algo, std::string_view digest) {
   if (digest.size() != HashSize(algo)) {
-    return absl::InvalidArgumentError(absl::StrCat(AV(HashAlgoName(algo)), " digest must be ",
-                                                   HashSize(algo), " bytes, got ", digest.size()));
+    return absl::InvalidArgumentError(absl::StrCat(ToAbslView(HashAlgoName(algo)),
+                                                   " digest must be ", HashSize(algo),
+                                                   " bytes, got ", digest.size()));
   }
   return NixHash(algo, std::string(digest));
 }
@@ -83,18 +84,18 @@ absl::StatusOr<NixHash> NixHash::ParseDigest(HashAlgo algo, std::string_view tex
     raw = Base64Decode(text);
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid ", AV(HashAlgoName(algo)), " digest ", QuoteText(text), ": ",
+        absl::StrCat("invalid ", ToAbslView(HashAlgoName(algo)), " digest ", QuoteText(text), ": ",
                      text.size(), " characters; expected ", 2 * size, " (hex), ",
                      NixBase32Length(size), " (Nix base32) or ", Base64Length(size), " (base64)"));
   }
   if (!raw.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid ", AV(HashAlgoName(algo)), " digest: ", raw.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat("invalid ", ToAbslView(HashAlgoName(algo)),
+                                                   " digest: ", raw.status().message()));
   }
   // Unpadded base64 of the padded length decodes to more bytes.
   if (raw->size() != size) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid ", AV(HashAlgoName(algo)), " digest ",
-                                                   QuoteText(text), ": ", raw->size(),
+    return absl::InvalidArgumentError(absl::StrCat("invalid ", ToAbslView(HashAlgoName(algo)),
+                                                   " digest ", QuoteText(text), ": ", raw->size(),
                                                    " bytes, expected ", size));
   }
   return NixHash(algo, *std::move(raw));
@@ -112,9 +113,9 @@ absl::StatusOr<NixHash> NixHash::Parse(std::string_view text) {
     std::string_view b64 = text.substr(dash + 1);
     absl::StatusOr<std::string> raw = Base64Decode(b64);
     if (!raw.ok() || raw->size() != HashSize(algo)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("invalid SRI hash ", QuoteText(text), ": expected ", AV(HashAlgoName(algo)),
-                       "- and ", Base64Length(HashSize(algo)), " characters of base64"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid SRI hash ", QuoteText(text), ": expected ", ToAbslView(HashAlgoName(algo)),
+          "- and ", Base64Length(HashSize(algo)), " characters of base64"));
     }
     return NixHash(algo, *std::move(raw));
   }
@@ -129,13 +130,13 @@ NixHash NixHash::Of(HashAlgo algo, std::string_view data) {
 }
 
 std::string NixHash::ToNixBase32() const {
-  return absl::StrCat(AV(HashAlgoName(algo_)), ":", NixBase32Encode(digest_));
+  return absl::StrCat(ToAbslView(HashAlgoName(algo_)), ":", NixBase32Encode(digest_));
 }
 std::string NixHash::ToSri() const {
-  return absl::StrCat(AV(HashAlgoName(algo_)), "-", Base64Encode(digest_));
+  return absl::StrCat(ToAbslView(HashAlgoName(algo_)), "-", Base64Encode(digest_));
 }
 std::string NixHash::ToHex() const {
-  return absl::StrCat(AV(HashAlgoName(algo_)), ":", HexEncode(digest_));
+  return absl::StrCat(ToAbslView(HashAlgoName(algo_)), ":", HexEncode(digest_));
 }
 std::string NixHash::DigestNixBase32() const { return NixBase32Encode(digest_); }
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::nix {
 
@@ -70,7 +70,7 @@ absl::Status ReadAll(ByteSource& source, std::string* out, uint64_t limit, std::
     if (n == 0) return absl::OkStatus();
     if (n > limit - total) {
       return absl::ResourceExhaustedError(
-          absl::StrCat(AV(what), " exceeds the limit of ", limit, " bytes"));
+          absl::StrCat(ToAbslView(what), " exceeds the limit of ", limit, " bytes"));
     }
     total += n;
     out->append(buf, n);

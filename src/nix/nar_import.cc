@@ -4,8 +4,8 @@
 #include <span>
 
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "castore/directory.h"
-#include "castore/status_macros.h"
 #include "nix/hash.h"
 #include "nix/nar_reader.h"
 

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "nix/encoding.h"
 
 namespace castor::nix {
@@ -18,7 +18,7 @@ NarReader::NarReader(ByteSource& source, NarLimits limits)
     : source_(source), limits_(limits), buffer_(kBufferSize) {}
 
 absl::Status NarReader::Error(uint64_t at, std::string_view problem) const {
-  return absl::InvalidArgumentError(absl::StrCat("NAR at offset ", at, ": ", AV(problem)));
+  return absl::InvalidArgumentError(absl::StrCat("NAR at offset ", at, ": ", ToAbslView(problem)));
 }
 
 absl::StatusOr<bool> NarReader::Fill(size_t n) {
@@ -42,7 +42,7 @@ absl::StatusOr<bool> NarReader::Fill(size_t n) {
 
 absl::Status NarReader::Need(size_t n, uint64_t at, std::string_view what) {
   ASSIGN_OR_RETURN(bool ok, Fill(n));
-  if (!ok) return Error(at, absl::StrCat("unexpected end of NAR in ", AV(what)));
+  if (!ok) return Error(at, absl::StrCat("unexpected end of NAR in ", ToAbslView(what)));
   return absl::OkStatus();
 }
 
@@ -58,10 +58,10 @@ absl::StatusOr<uint64_t> NarReader::ReadU64(std::string_view what) {
 absl::Status NarReader::CheckPadding(uint64_t length, std::string_view what) {
   const uint64_t at = consumed_;
   const size_t pad = Padding(length);
-  RETURN_IF_ERROR(Need(pad, at, absl::StrCat("the padding of ", AV(what))));
+  RETURN_IF_ERROR(Need(pad, at, absl::StrCat("the padding of ", ToAbslView(what))));
   for (size_t i = 0; i < pad; ++i) {
     if (buffer_[pos_ + i] != 0) {
-      return Error(at + i, absl::StrCat("non-zero padding after ", AV(what)));
+      return Error(at + i, absl::StrCat("non-zero padding after ", ToAbslView(what)));
     }
   }
   pos_ += pad;
@@ -73,14 +73,14 @@ absl::StatusOr<std::string_view> NarReader::ReadString(size_t max, std::string_v
   const uint64_t at = consumed_;
   ASSIGN_OR_RETURN(uint64_t length, ReadU64(what));
   if (length > max) {
-    return Error(at, absl::StrCat("expected ", AV(what), ", got a string of ", length,
+    return Error(at, absl::StrCat("expected ", ToAbslView(what), ", got a string of ", length,
                                   " bytes (at most ", max, " allowed)"));
   }
   RETURN_IF_ERROR(Need(length + Padding(length), at, what));
   std::string_view s(buffer_.data() + pos_, length);
   for (size_t i = length; i < length + Padding(length); ++i) {
     if (buffer_[pos_ + i] != 0) {
-      return Error(consumed_ + i, absl::StrCat("non-zero padding after ", AV(what)));
+      return Error(consumed_ + i, absl::StrCat("non-zero padding after ", ToAbslView(what)));
     }
   }
   pos_ += length + Padding(length);
@@ -91,9 +91,9 @@ absl::StatusOr<std::string_view> NarReader::ReadString(size_t max, std::string_v
 absl::Status NarReader::Expect(std::string_view token) {
   const uint64_t at = consumed_;
   ASSIGN_OR_RETURN(std::string_view got,
-                   ReadString(kMaxTokenLength, absl::StrCat("'", AV(token), "'")));
+                   ReadString(kMaxTokenLength, absl::StrCat("'", ToAbslView(token), "'")));
   if (got != token) {
-    return Error(at, absl::StrCat("expected '", AV(token), "', got ", QuoteText(got)));
+    return Error(at, absl::StrCat("expected '", ToAbslView(token), "', got ", QuoteText(got)));
   }
   return absl::OkStatus();
 }
@@ -157,7 +157,7 @@ absl::StatusOr<NarEvent> NarReader::Step() {
           ASSIGN_OR_RETURN(std::string_view target,
                            ReadString(castore::SymlinkTarget::kMaxLength, "symlink target"));
           absl::Status valid = castore::SymlinkTarget::Create(target).status();
-          if (!valid.ok()) return Error(target_at, SV(valid.message()));
+          if (!valid.ok()) return Error(target_at, ToStdView(valid.message()));
           text_.assign(target);
           RETURN_IF_ERROR(Expect(")"));
           state_ = State::kAfterNode;
@@ -214,7 +214,7 @@ absl::StatusOr<NarEvent> NarReader::Step() {
         ASSIGN_OR_RETURN(std::string_view name,
                          ReadString(castore::PathComponent::kMaxLength, "entry name"));
         absl::Status valid = castore::PathComponent::Create(name).status();
-        if (!valid.ok()) return Error(name_at, SV(valid.message()));
+        if (!valid.ok()) return Error(name_at, ToStdView(valid.message()));
         std::string& last = frames_.back().last_name;
         if (!last.empty() && name <= std::string_view(last)) {
           return Error(name_at,

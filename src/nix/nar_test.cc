@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "nix/nar_reader.h"
 #include "nix/nar_writer.h"
 
@@ -53,7 +53,7 @@ class Recorder : public NarVisitor {
  public:
   absl::Status StartDirectory() override { return Add("dir{"); }
   absl::Status EntryName(std::string_view name) override {
-    return Add(absl::StrCat("entry ", AV(name)));
+    return Add(absl::StrCat("entry ", ToAbslView(name)));
   }
   absl::Status EndDirectory() override { return Add("}"); }
   absl::Status StartFile(uint64_t size, bool executable) override {
@@ -68,7 +68,7 @@ class Recorder : public NarVisitor {
   }
   absl::Status EndFile() override { return Add("endfile"); }
   absl::Status Symlink(std::string_view target) override {
-    return Add(absl::StrCat("symlink ", AV(target)));
+    return Add(absl::StrCat("symlink ", ToAbslView(target)));
   }
 
   std::vector<std::string> lines;
@@ -101,7 +101,7 @@ void ExpectRefused(const std::string& nar, std::string_view message_part, NarLim
   absl::Status s = Parse(nar, nullptr, limits);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   EXPECT_NE(s.message().find("NAR at offset"), std::string::npos) << s;
-  EXPECT_NE(s.message().find(AV(message_part)), std::string::npos) << s;
+  EXPECT_NE(s.message().find(ToAbslView(message_part)), std::string::npos) << s;
 }
 
 TEST(NarReader, ReadsAllNodeKindsInOrder) {

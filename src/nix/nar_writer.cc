@@ -1,7 +1,7 @@
 #include "nix/nar_writer.h"
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::nix {
 namespace {
@@ -31,9 +31,9 @@ absl::Status NarWriter::Check(absl::Status s) {
 absl::Status NarWriter::ExpectState(State want, std::string_view event) {
   if (state_ == State::kFailed) return failure_;
   if (state_ != want) {
-    return Check(absl::FailedPreconditionError(absl::StrCat("NAR writer: ", AV(event), " where ",
-                                                            AV(StateName(static_cast<int>(state_))),
-                                                            " is expected")));
+    return Check(absl::FailedPreconditionError(
+        absl::StrCat("NAR writer: ", ToAbslView(event), " where ",
+                     ToAbslView(StateName(static_cast<int>(state_))), " is expected")));
   }
   return absl::OkStatus();
 }

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "nix/encoding.h"
 
 namespace castor::nix {
@@ -35,7 +35,7 @@ absl::StatusOr<NixHash> ParseSha256(std::string_view text) {
   ASSIGN_OR_RETURN(NixHash h, NixHash::Parse(text));
   if (h.algo() != HashAlgo::kSha256) {
     return absl::InvalidArgumentError(
-        absl::StrCat("expected a sha256 hash, got ", AV(HashAlgoName(h.algo()))));
+        absl::StrCat("expected a sha256 hash, got ", ToAbslView(HashAlgoName(h.algo()))));
   }
   return h;
 }
@@ -98,7 +98,7 @@ absl::StatusOr<NarInfo> NarInfo::Parse(std::string_view text, std::string_view s
     std::string_view value = line.substr(sep + 2);
     auto field_error = [&](const absl::Status& s) {
       return absl::InvalidArgumentError(
-          absl::StrCat("narinfo line ", line_no, ", field ", AV(key), ": ", s.message()));
+          absl::StrCat("narinfo line ", line_no, ", field ", ToAbslView(key), ": ", s.message()));
     };
     auto once = [&](bool seen) -> absl::Status {
       if (!seen) return absl::OkStatus();
@@ -143,8 +143,8 @@ absl::StatusOr<NarInfo> NarInfo::Parse(std::string_view text, std::string_view s
     } else if (key == "References") {
       RETURN_IF_ERROR(once(f.references.has_value()));
       std::vector<StorePath> refs;
-      for (absl::string_view name : absl::StrSplit(AV(value), ' ', absl::SkipEmpty())) {
-        auto r = StorePath::FromBaseName(SV(name));
+      for (absl::string_view name : absl::StrSplit(ToAbslView(value), ' ', absl::SkipEmpty())) {
+        auto r = StorePath::FromBaseName(ToStdView(name));
         RETURN_IF_ERROR(check(r.status()));
         refs.push_back(*std::move(r));
       }
@@ -182,7 +182,7 @@ absl::StatusOr<NarInfo> NarInfo::Parse(std::string_view text, std::string_view s
   }
   auto missing = [](std::string_view field) {
     return absl::InvalidArgumentError(
-        absl::StrCat("narinfo has no ", AV(field), " field (it is required)"));
+        absl::StrCat("narinfo has no ", ToAbslView(field), " field (it is required)"));
   };
   if (!f.store_path) return missing("StorePath");
   if (!f.url) return missing("URL");

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/subprocess.h"
 #include "nix/content_address.h"
@@ -222,7 +222,8 @@ TEST(NarInfo, RefusesMalformedInput) {
   for (const Case& c : cases) {
     auto r = NarInfo::Parse(c.text);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.message_part;
-    EXPECT_NE(r.status().message().find(AV(c.message_part)), std::string::npos) << r.status();
+    EXPECT_NE(r.status().message().find(ToAbslView(c.message_part)), std::string::npos)
+        << r.status();
   }
 }
 

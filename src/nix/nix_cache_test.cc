@@ -64,8 +64,8 @@ class NixCacheTest : public ::testing::Test {
     EXPECT_TRUE(summary.ok()) << summary.status();
     EXPECT_TRUE(codec.Close().ok());
     NixHash file_hash = NixHash::Of(HashAlgo::kSha256, compressed.str());
-    std::string url =
-        absl::StrCat("nar/", file_hash.DigestNixBase32(), ".nar", AV(CompressionExtension(c)));
+    std::string url = absl::StrCat("nar/", file_hash.DigestNixBase32(), ".nar",
+                                   ToAbslView(CompressionExtension(c)));
     WriteFile(cache + "/" + url, compressed.str());
     NarInfo narinfo =
         info.ToNarInfo(url, std::string(CompressionName(c)), file_hash, compressed.str().size());
@@ -119,7 +119,7 @@ class NixCacheTest : public ::testing::Test {
 
 TEST_F(NixCacheTest, NixSubstitutesFromACacheCastorWrote) {
   for (Compression c : kAll) {
-    std::string name = absl::StrCat("castor-cache-", AV(CompressionName(c)));
+    std::string name = absl::StrCat("castor-cache-", ToAbslView(CompressionName(c)));
     SCOPED_TRACE(name);
     std::string tree = MakeTree(name);
     PathInfo info = Import(tree, name, *key_);
@@ -189,10 +189,11 @@ TEST_F(NixCacheTest, CastorReadsCachesNixWrote) {
   ASSERT_TRUE(pk.ok());
   for (Compression c : kAll) {
     SCOPED_TRACE(CompressionName(c));
-    std::string cache = tmp_ / absl::StrCat("from-nix-", AV(CompressionName(c)));
+    std::string cache = tmp_ / absl::StrCat("from-nix-", ToAbslView(CompressionName(c)));
     auto copied = nix_->Run(
-        "nix", {"copy", "--store", store, "--to",
-                absl::StrCat("file://", cache, "?compression=", AV(CompressionName(c))), path});
+        "nix",
+        {"copy", "--store", store, "--to",
+         absl::StrCat("file://", cache, "?compression=", ToAbslView(CompressionName(c))), path});
     ASSERT_EQ(copied.code, 0) << copied.err;
     int narinfos = 0;
     for (const auto& entry : std::filesystem::directory_iterator(cache)) {

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "nix/encoding.h"
 #include "tvix/castore/protos/castore.pb.h"
 #include "tvix/store/protos/pathinfo.pb.h"
@@ -18,7 +18,8 @@ using CaHash = pb::NARInfo::CA::Hash;
 constexpr std::string_view kDrv = ".drv";
 
 absl::Status Invalid(std::string_view what, std::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("path info ", AV(what), ": ", AV(why)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("path info ", ToAbslView(what), ": ", ToAbslView(why)));
 }
 
 // The CA enum of tvix for a content address, and back.
@@ -45,8 +46,8 @@ absl::StatusOr<PathInfo> PathInfo::Create(Fields f) {
   const std::string what = f.store_path.BaseName();
   if (f.nar_size == 0) return Invalid(what, "NAR size is 0 (missing)");
   if (f.nar_sha256.algo() != HashAlgo::kSha256) {
-    return Invalid(
-        what, absl::StrCat("NAR hash must be sha256, not ", AV(HashAlgoName(f.nar_sha256.algo()))));
+    return Invalid(what, absl::StrCat("NAR hash must be sha256, not ",
+                                      ToAbslView(HashAlgoName(f.nar_sha256.algo()))));
   }
   std::set<StorePath> seen;
   for (const StorePath& r : f.references) {
@@ -68,7 +69,7 @@ absl::StatusOr<PathInfo> PathInfo::Create(Fields f) {
 absl::StatusOr<PathInfo> PathInfo::FromProto(const pb::PathInfo& proto) {
   if (!proto.has_node()) return Invalid("(no node)", "the node is missing");
   auto entry = castore::EntryFromProto(proto.node());
-  if (!entry.ok()) return Invalid("(bad node)", SV(entry.status().message()));
+  if (!entry.ok()) return Invalid("(bad node)", ToStdView(entry.status().message()));
   auto store_path = StorePath::FromBaseName(entry->name.str());
   if (!store_path.ok()) {
     return Invalid(castore::QuoteName(entry->name.str()),
@@ -115,7 +116,7 @@ absl::StatusOr<PathInfo> PathInfo::FromProto(const pb::PathInfo& proto) {
   std::optional<StorePath> deriver;
   if (ni.has_deriver()) {
     auto d = StorePath::FromDigestAndName(ni.deriver().digest(),
-                                          absl::StrCat(ni.deriver().name(), AV(kDrv)));
+                                          absl::StrCat(ni.deriver().name(), ToAbslView(kDrv)));
     if (!d.ok()) return Invalid(what, absl::StrCat("deriver: ", d.status().message()));
     deriver = *std::move(d);
   }

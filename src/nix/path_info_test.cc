@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/subprocess.h"
 #include "nix/testing/golden.h"
@@ -159,7 +159,7 @@ TEST(PathInfo, FromProtoRefusesEveryBrokenRule) {
     c.mutate(p);
     auto r = PathInfo::FromProto(p);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.name;
-    EXPECT_NE(r.status().message().find(AV(c.message_part)), std::string::npos)
+    EXPECT_NE(r.status().message().find(ToAbslView(c.message_part)), std::string::npos)
         << c.name << ": " << r.status();
   }
   EXPECT_EQ(PathInfo::Decode("\xff\xff garbage").status().code(),

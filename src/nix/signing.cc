@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "nix/encoding.h"
 
 namespace castor::nix {
@@ -29,14 +29,14 @@ absl::StatusOr<std::pair<std::string, std::string>> SplitNamed(std::string_view 
   size_t colon = text.find(':');
   auto bad = [&](std::string_view why) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid ", AV(what), " ", QuoteText(text), ": ", AV(why)));
+        absl::StrCat("invalid ", ToAbslView(what), " ", QuoteText(text), ": ", ToAbslView(why)));
   };
   if (colon == std::string_view::npos) return bad("expected <name>:<base64>");
   std::string_view name = text.substr(0, colon);
   absl::Status name_ok = ValidateKeyName(name);
-  if (!name_ok.ok()) return bad(SV(name_ok.message()));
+  if (!name_ok.ok()) return bad(ToStdView(name_ok.message()));
   absl::StatusOr<std::string> raw = Base64Decode(text.substr(colon + 1));
-  if (!raw.ok()) return bad(SV(raw.status().message()));
+  if (!raw.ok()) return bad(ToStdView(raw.status().message()));
   if (raw->size() != size) {
     return bad(absl::StrCat("expected ", size, " bytes, got ", raw->size()));
   }
@@ -163,7 +163,7 @@ absl::StatusOr<SecretKey> SecretKey::Generate(std::string_view name) {
 SecretKey::~SecretKey() { OPENSSL_cleanse(seed_.data(), seed_.size()); }
 
 std::string SecretKey::ToString() const {
-  std::string raw = absl::StrCat(AV(View(seed_)), AV(View(public_key_.key_)));
+  std::string raw = absl::StrCat(ToAbslView(View(seed_)), ToAbslView(View(public_key_.key_)));
   std::string out = absl::StrCat(name_, ":", Base64Encode(raw));
   OPENSSL_cleanse(raw.data(), raw.size());
   return out;

@@ -1,7 +1,7 @@
 #include "nix/store.h"
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::nix {
 

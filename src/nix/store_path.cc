@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "nix/encoding.h"
 
 namespace castor::nix {
@@ -19,7 +19,7 @@ bool IsNameChar(char c) {
 absl::Status ValidateStoreDir(std::string_view store_dir) {
   auto bad = [&](std::string_view why) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid store directory ", QuoteText(store_dir), ": ", AV(why)));
+        absl::StrCat("invalid store directory ", QuoteText(store_dir), ": ", ToAbslView(why)));
   };
   if (store_dir.empty() || store_dir[0] != '/') return bad("not an absolute path");
   if (store_dir.size() == 1) return bad("the root directory cannot be a store");
@@ -32,7 +32,7 @@ absl::Status ValidateStoreDir(std::string_view store_dir) {
 absl::Status ValidateStorePathName(std::string_view name) {
   auto bad = [&](std::string_view why) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid store path name ", QuoteText(name), ": ", AV(why)));
+        absl::StrCat("invalid store path name ", QuoteText(name), ": ", ToAbslView(why)));
   };
   if (name.empty()) return bad("empty");
   if (name.size() > StorePath::kMaxNameLength) {
@@ -47,7 +47,7 @@ absl::Status ValidateStorePathName(std::string_view name) {
   }
   std::string_view first = name.substr(0, name.find('-'));
   if (first == "." || first == "..") {
-    return bad(absl::StrCat("its first dash-separated part must not be '", AV(first), "'"));
+    return bad(absl::StrCat("its first dash-separated part must not be '", ToAbslView(first), "'"));
   }
   return absl::OkStatus();
 }
@@ -111,7 +111,7 @@ std::string StorePath::HashPart() const { return NixBase32Encode(digest_bytes())
 std::string StorePath::BaseName() const { return absl::StrCat(HashPart(), "-", name_); }
 
 std::string StorePath::ToAbsolutePath(std::string_view store_dir) const {
-  return absl::StrCat(AV(store_dir), "/", BaseName());
+  return absl::StrCat(ToAbslView(store_dir), "/", BaseName());
 }
 
 std::strong_ordering operator<=>(const StorePath& a, const StorePath& b) {

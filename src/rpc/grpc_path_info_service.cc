@@ -1,7 +1,7 @@
 #include "rpc/grpc_path_info_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "nix/encoding.h"
 #include "nix/pathinfo/composition.h"
 #include "rpc/channel.h"
@@ -32,8 +32,8 @@ absl::StatusOr<nix::PathInfo> GrpcPathInfoService::Received(const pb::PathInfo& 
                                                             std::string_view what) const {
   auto info = nix::PathInfo::FromProto(proto);
   if (!info.ok()) {
-    return absl::DataLossError(
-        absl::StrCat(AV(what), ": received an invalid path info: ", info.status().message()));
+    return absl::DataLossError(absl::StrCat(
+        ToAbslView(what), ": received an invalid path info: ", info.status().message()));
   }
   return info;
 }

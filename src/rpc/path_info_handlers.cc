@@ -3,8 +3,8 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "castore/maintenance/closure_check.h"
-#include "castore/status_macros.h"
 #include "nix/castore_nar.h"
 #include "nix/encoding.h"
 #include "rpc/status.h"
@@ -40,7 +40,7 @@ absl::StatusOr<Tvix> ToTvix(const Msg& msg, std::string_view what) {
   } else {
     Tvix out;
     if (!out.ParseFromString(msg.SerializeAsString())) {
-      return absl::InvalidArgumentError(absl::StrCat(AV(what), " does not parse"));
+      return absl::InvalidArgumentError(absl::StrCat(ToAbslView(what), " does not parse"));
     }
     return out;
   }

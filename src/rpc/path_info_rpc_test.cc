@@ -107,7 +107,7 @@ TEST(PathInfoRpc, PutWhoseContentsAreNotStoredIsFailedPrecondition) {
   f.node = castore::FileNode{castore::B3Digest::Of("not stored"), 10, false};
   auto put = d.client->Put(*nix::PathInfo::Create(f));
   EXPECT_EQ(put.status().code(), absl::StatusCode::kFailedPrecondition) << put.status();
-  EXPECT_NE(put.status().message().find(AV(kHello)), std::string::npos) << put.status();
+  EXPECT_NE(put.status().message().find(ToAbslView(kHello)), std::string::npos) << put.status();
   auto got = d.store->path_infos().Get(info.store_path().digest());
   ASSERT_TRUE(got.ok());
   EXPECT_FALSE(got->has_value());

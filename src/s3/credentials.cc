@@ -9,7 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::s3 {
 namespace {
@@ -27,16 +27,17 @@ absl::StatusOr<std::optional<std::vector<std::pair<std::string, std::string>>>> 
   std::optional<std::vector<std::pair<std::string, std::string>>> found;
   bool in_profile = false;
   int line_number = 0;
-  for (absl::string_view raw : absl::StrSplit(AV(contents), '\n')) {
+  for (absl::string_view raw : absl::StrSplit(ToAbslView(contents), '\n')) {
     ++line_number;
-    std::string_view line = SV(absl::StripAsciiWhitespace(raw));
+    std::string_view line = ToStdView(absl::StripAsciiWhitespace(raw));
     if (line.empty() || line.front() == '#' || line.front() == ';') continue;
     if (line.front() == '[') {
       if (line.back() != ']') {
         return absl::InvalidArgumentError(
             absl::StrCat(path, ":", line_number, ": unterminated section header"));
       }
-      std::string_view name = SV(absl::StripAsciiWhitespace(AV(line.substr(1, line.size() - 2))));
+      std::string_view name =
+          ToStdView(absl::StripAsciiWhitespace(ToAbslView(line.substr(1, line.size() - 2))));
       in_profile = name == profile;
       if (in_profile && !found) found.emplace();
       continue;
@@ -47,8 +48,9 @@ absl::StatusOr<std::optional<std::vector<std::pair<std::string, std::string>>>> 
           absl::StrCat(path, ":", line_number, ": expected key = value"));
     }
     if (!in_profile) continue;
-    std::string key = absl::AsciiStrToLower(absl::StripAsciiWhitespace(AV(line.substr(0, eq))));
-    std::string value(absl::StripAsciiWhitespace(AV(line.substr(eq + 1))));
+    std::string key =
+        absl::AsciiStrToLower(absl::StripAsciiWhitespace(ToAbslView(line.substr(0, eq))));
+    std::string value(absl::StripAsciiWhitespace(ToAbslView(line.substr(eq + 1))));
     found->emplace_back(std::move(key), std::move(value));
   }
   return found;

@@ -3,7 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "s3/sigv4.h"
 
 namespace castor::s3 {
@@ -11,7 +11,7 @@ namespace {
 
 absl::Status Bad(std::string_view address, std::string_view what) {
   return absl::InvalidArgumentError(
-      absl::StrCat("bad S3 address \"", AV(address), "\": ", AV(what)));
+      absl::StrCat("bad S3 address \"", ToAbslView(address), "\": ", ToAbslView(what)));
 }
 
 bool ValidBucket(std::string_view b) {
@@ -33,14 +33,15 @@ absl::StatusOr<std::string> ParseEndpoint(std::string_view address, std::string_
   } else if (rest.starts_with("https://")) {
     rest.remove_prefix(8);
   } else {
-    return Bad(address,
-               absl::StrCat("endpoint \"", AV(url), "\" must start with http:// or https://"));
+    return Bad(address, absl::StrCat("endpoint \"", ToAbslView(url),
+                                     "\" must start with http:// or https://"));
   }
   if (rest.ends_with("/")) rest.remove_suffix(1);
-  if (rest.empty()) return Bad(address, absl::StrCat("endpoint \"", AV(url), "\" has no host"));
+  if (rest.empty())
+    return Bad(address, absl::StrCat("endpoint \"", ToAbslView(url), "\" has no host"));
   for (char c : rest) {
     if (c == '/' || c == '?' || c == '#' || c == '@' || c == ' ') {
-      return Bad(address, absl::StrCat("endpoint \"", AV(url),
+      return Bad(address, absl::StrCat("endpoint \"", ToAbslView(url),
                                        "\" must be scheme://host[:port] (no path, query or user)"));
     }
   }
@@ -54,7 +55,7 @@ absl::StatusOr<std::string> ParseEndpoint(std::string_view address, std::string_
       if (ok) value = value * 10 + (c - '0');
     }
     if (!ok || value == 0 || value > 65535) {
-      return Bad(address, absl::StrCat("endpoint \"", AV(url), "\" has a bad port"));
+      return Bad(address, absl::StrCat("endpoint \"", ToAbslView(url), "\" has a bad port"));
     }
   }
   return std::string(url.substr(0, url.size() - (url.ends_with("/") ? 1 : 0)));
@@ -79,7 +80,8 @@ absl::StatusOr<std::string> PercentDecode(std::string_view s) {
       const int hi = room ? HexValue(s[i + 1]) : -1;
       const int lo = room ? HexValue(s[i + 2]) : -1;
       if (hi < 0 || lo < 0) {
-        return absl::InvalidArgumentError(absl::StrCat("bad percent escape in \"", AV(s), "\""));
+        return absl::InvalidArgumentError(
+            absl::StrCat("bad percent escape in \"", ToAbslView(s), "\""));
       }
       out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
@@ -103,7 +105,7 @@ absl::StatusOr<S3Address> S3Address::Parse(std::string_view address) {
   size_t slash = rest.find('/');
   std::string_view bucket = rest.substr(0, slash);
   if (!ValidBucket(bucket)) {
-    return Bad(address, absl::StrCat("bucket name \"", AV(bucket),
+    return Bad(address, absl::StrCat("bucket name \"", ToAbslView(bucket),
                                      "\" must be 3-63 letters, digits, '.', '-' or '_'"));
   }
   a.bucket = std::string(bucket);
@@ -117,8 +119,8 @@ absl::StatusOr<S3Address> S3Address::Parse(std::string_view address) {
     a.prefix = std::string(prefix);
   }
   bool path_style_set = false;
-  for (absl::string_view split : absl::StrSplit(AV(query), '&', absl::SkipEmpty())) {
-    std::string_view param = SV(split);
+  for (absl::string_view split : absl::StrSplit(ToAbslView(query), '&', absl::SkipEmpty())) {
+    std::string_view param = ToStdView(split);
     size_t eq = param.find('=');
     std::string_view name = param.substr(0, eq);
     ASSIGN_OR_RETURN(std::string value,
@@ -139,7 +141,7 @@ absl::StatusOr<S3Address> S3Address::Parse(std::string_view address) {
       }
       path_style_set = true;
     } else {
-      return Bad(address, absl::StrCat("unknown parameter \"", AV(name),
+      return Bad(address, absl::StrCat("unknown parameter \"", ToAbslView(name),
                                        "\" (known: endpoint, region, force_path_style)"));
     }
   }
@@ -155,13 +157,13 @@ std::string S3Address::Display() const {
 }
 
 std::string S3Address::FullKey(std::string_view key) const {
-  return prefix.empty() ? std::string(key) : absl::StrCat(prefix, "/", AV(key));
+  return prefix.empty() ? std::string(key) : absl::StrCat(prefix, "/", ToAbslView(key));
 }
 
 std::string S3Address::Host() const {
   std::string_view authority = endpoint;
   authority.remove_prefix(authority.find("://") + 3);
-  return path_style ? std::string(authority) : absl::StrCat(bucket, ".", AV(authority));
+  return path_style ? std::string(authority) : absl::StrCat(bucket, ".", ToAbslView(authority));
 }
 
 std::string S3Address::Path(std::string_view full_key) const {

@@ -13,7 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "s3/sigv4.h"
 #include "s3/xml.h"
 
@@ -35,14 +35,14 @@ std::string Unquote(std::string_view etag) {
 absl::Time ParseHttpDate(std::string_view text) {
   absl::Time t;
   std::string err;
-  if (absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", AV(text), &t, &err)) return t;
+  if (absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", ToAbslView(text), &t, &err)) return t;
   return absl::InfinitePast();
 }
 
 absl::Time ParseIsoTime(std::string_view text) {
   absl::Time t;
   std::string err;
-  if (absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", AV(text), &t, &err)) return t;
+  if (absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", ToAbslView(text), &t, &err)) return t;
   return absl::InfinitePast();
 }
 
@@ -140,8 +140,9 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   if (line.starts_with("HTTP/")) {
     t->headers->clear();  // a new response (after 100 Continue or a redirect)
   } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
-    t->headers->emplace_back(absl::AsciiStrToLower(AV(line.substr(0, colon))),
-                             std::string(absl::StripAsciiWhitespace(AV(line.substr(colon + 1)))));
+    t->headers->emplace_back(
+        absl::AsciiStrToLower(ToAbslView(line.substr(0, colon))),
+        std::string(absl::StripAsciiWhitespace(ToAbslView(line.substr(colon + 1)))));
   }
   return size * count;
 }
@@ -240,7 +241,7 @@ absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(S3Address address,
                                                            S3ClientOptions options) {
   auto bad = [&](std::string_view what) {
     return absl::InvalidArgumentError(
-        absl::StrCat("S3 client for ", address.Display(), ": ", AV(what)));
+        absl::StrCat("S3 client for ", address.Display(), ": ", ToAbslView(what)));
   };
   if (options.max_connections < 1) return bad("max_connections must be at least 1");
   if (options.max_attempts < 1) return bad("max_attempts must be at least 1");
@@ -268,7 +269,7 @@ absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Open(std::string_view addres
 }
 
 std::string S3Client::Context(std::string_view what) const {
-  return absl::StrCat(display_, ": ", AV(what));
+  return absl::StrCat(display_, ": ", ToAbslView(what));
 }
 
 S3ClientStats S3Client::stats() const {
@@ -429,8 +430,8 @@ absl::Status S3Client::HttpError(const Response& r, std::string_view what) const
   std::string detail = absl::StrCat("HTTP ", r.status);
   if (!e.code.empty()) absl::StrAppend(&detail, " ", e.code);
   if (!e.message.empty()) absl::StrAppend(&detail, ": ", e.message);
-  const std::string message =
-      absl::StrCat(display_, ": ", AV(what), ": ", detail, " (endpoint ", address_.endpoint, ")");
+  const std::string message = absl::StrCat(display_, ": ", ToAbslView(what), ": ", detail,
+                                           " (endpoint ", address_.endpoint, ")");
   if (r.status == 403) {
     return absl::PermissionDeniedError(
         absl::StrCat(message, "; credentials from ", credentials_.source));
@@ -438,7 +439,7 @@ absl::Status S3Client::HttpError(const Response& r, std::string_view what) const
   if (e.code == "NoSuchBucket") {
     return absl::NotFoundError(absl::StrCat(display_, ": bucket \"", address_.bucket,
                                             "\" does not exist at ", address_.endpoint, " (",
-                                            AV(what), ")"));
+                                            ToAbslView(what), ")"));
   }
   if (r.status == 404) return absl::NotFoundError(message);
   if (r.status == 416) return absl::OutOfRangeError(message);
@@ -470,7 +471,8 @@ absl::StatusOr<std::optional<GetResult>> S3Client::Get(std::string_view key) {
 absl::StatusOr<std::optional<GetResult>> S3Client::GetRange(std::string_view key, uint64_t offset,
                                                             uint64_t length) {
   if (length == 0) {
-    return absl::InvalidArgumentError(Context(absl::StrCat("GET ", AV(key), ": empty range")));
+    return absl::InvalidArgumentError(
+        Context(absl::StrCat("GET ", ToAbslView(key), ": empty range")));
   }
   return DoGet(key, std::make_pair(offset, length));
 }
@@ -478,8 +480,9 @@ absl::StatusOr<std::optional<GetResult>> S3Client::GetRange(std::string_view key
 absl::StatusOr<std::optional<GetResult>> S3Client::DoGet(
     std::string_view key, std::optional<std::pair<uint64_t, uint64_t>> range) {
   if (key.empty()) return absl::InvalidArgumentError(Context("GET: empty key"));
-  Request req{
-      .method = "GET", .full_key = address_.FullKey(key), .what = absl::StrCat("GET ", AV(key))};
+  Request req{.method = "GET",
+              .full_key = address_.FullKey(key),
+              .what = absl::StrCat("GET ", ToAbslView(key))};
   if (range) {
     const uint64_t last = range->first + std::min(range->second - 1, UINT64_MAX - range->first);
     req.headers.emplace_back("range", absl::StrCat("bytes=", range->first, "-", last));
@@ -497,7 +500,7 @@ absl::StatusOr<std::optional<GetResult>> S3Client::DoGet(
     std::string content_range = r.Header("content-range");
     size_t slash = content_range.rfind('/');
     if (slash == std::string::npos ||
-        !absl::SimpleAtoi(AV(std::string_view(content_range).substr(slash + 1)),
+        !absl::SimpleAtoi(ToAbslView(std::string_view(content_range).substr(slash + 1)),
                           &out.object_size)) {
       return absl::DataLossError(Context(
           absl::StrCat(req.what, ": bad Content-Range \"", content_range, "\" in a 206 answer")));
@@ -513,8 +516,9 @@ absl::StatusOr<std::optional<GetResult>> S3Client::DoGet(
 
 absl::StatusOr<std::optional<ObjectInfo>> S3Client::Head(std::string_view key) {
   if (key.empty()) return absl::InvalidArgumentError(Context("HEAD: empty key"));
-  Request req{
-      .method = "HEAD", .full_key = address_.FullKey(key), .what = absl::StrCat("HEAD ", AV(key))};
+  Request req{.method = "HEAD",
+              .full_key = address_.FullKey(key),
+              .what = absl::StrCat("HEAD ", ToAbslView(key))};
   ASSIGN_OR_RETURN(Response r, Execute(req));
   if (r.status == 404) return std::nullopt;
   if (r.status != 200) return HttpError(r, req.what);
@@ -522,7 +526,7 @@ absl::StatusOr<std::optional<ObjectInfo>> S3Client::Head(std::string_view key) {
   info.etag = Unquote(r.Header("etag"));
   info.last_modified = ParseHttpDate(r.Header("last-modified"));
   info.metadata = r.UserMetadata();
-  if (!absl::SimpleAtoi(AV(r.Header("content-length")), &info.size)) {
+  if (!absl::SimpleAtoi(ToAbslView(r.Header("content-length")), &info.size)) {
     return absl::DataLossError(Context(absl::StrCat(req.what, ": no Content-Length")));
   }
   return info;
@@ -532,13 +536,13 @@ absl::StatusOr<PutResult> S3Client::Put(std::string_view key, std::string_view d
                                         const PutOptions& options) {
   if (key.empty()) return absl::InvalidArgumentError(Context("PUT: empty key"));
   if (options.if_absent && options.if_match) {
-    return absl::InvalidArgumentError(
-        Context(absl::StrCat("PUT ", AV(key), ": if_absent and if_match exclude each other")));
+    return absl::InvalidArgumentError(Context(
+        absl::StrCat("PUT ", ToAbslView(key), ": if_absent and if_match exclude each other")));
   }
   if (!options.if_absent && !options.if_match && data.size() >= options_.multipart_threshold) {
     if (!options.metadata.empty()) {
-      return absl::InvalidArgumentError(Context(
-          absl::StrCat("PUT ", AV(key), ": metadata on a multipart upload is not supported")));
+      return absl::InvalidArgumentError(Context(absl::StrCat(
+          "PUT ", ToAbslView(key), ": metadata on a multipart upload is not supported")));
     }
     return PutMultipart(key, data);
   }
@@ -559,7 +563,7 @@ absl::StatusOr<PutResult> S3Client::PutOnce(std::string_view key, std::string_vi
   Request req{.method = "PUT",
               .full_key = address_.FullKey(key),
               .body = data,
-              .what = absl::StrCat("PUT ", AV(key))};
+              .what = absl::StrCat("PUT ", ToAbslView(key))};
   if (options.if_absent) req.headers.emplace_back("if-none-match", "*");
   for (const auto& [name, value] : options.metadata) {
     req.headers.emplace_back(absl::StrCat(kMetaPrefix, name), value);
@@ -585,7 +589,7 @@ absl::Status S3Client::Delete(std::string_view key) {
   if (key.empty()) return absl::InvalidArgumentError(Context("DELETE: empty key"));
   Request req{.method = "DELETE",
               .full_key = address_.FullKey(key),
-              .what = absl::StrCat("DELETE ", AV(key))};
+              .what = absl::StrCat("DELETE ", ToAbslView(key))};
   ASSIGN_OR_RETURN(Response r, Execute(req));
   if (r.status == 200 || r.status == 204) return absl::OkStatus();
   if (r.status == 404 && ParseError(r.body).code != "NoSuchBucket") return absl::OkStatus();
@@ -596,7 +600,8 @@ absl::StatusOr<std::optional<ObjectInfo>> S3Client::Touch(std::string_view key,
                                                           const Metadata& metadata) {
   if (key.empty()) return absl::InvalidArgumentError(Context("COPY: empty key"));
   const std::string full_key = address_.FullKey(key);
-  Request req{.method = "PUT", .full_key = full_key, .what = absl::StrCat("COPY ", AV(key))};
+  Request req{
+      .method = "PUT", .full_key = full_key, .what = absl::StrCat("COPY ", ToAbslView(key))};
   req.headers.emplace_back("x-amz-copy-source",
                            absl::StrCat("/", address_.bucket, "/", UriEncode(full_key, false)));
   // S3 refuses to copy an object onto itself unchanged; new metadata is a
@@ -629,7 +634,7 @@ absl::StatusOr<ListPage> S3Client::List(std::string_view prefix, std::string_vie
     return absl::InvalidArgumentError(Context("LIST: max_keys must be in [1, 1000]"));
   }
   const std::string base = address_.prefix.empty() ? "" : address_.prefix + "/";
-  Request req{.method = "GET", .what = absl::StrCat("LIST ", AV(prefix))};
+  Request req{.method = "GET", .what = absl::StrCat("LIST ", ToAbslView(prefix))};
   req.query = {{"list-type", "2"},
                {"prefix", base + std::string(prefix)},
                {"max-keys", std::to_string(max_keys)}};
@@ -653,7 +658,7 @@ absl::StatusOr<ListPage> S3Client::List(std::string_view prefix, std::string_vie
     entry.key = key.substr(base.size());
     entry.etag = Unquote(c.ChildText("ETag"));
     entry.last_modified = ParseIsoTime(c.ChildText("LastModified"));
-    if (!absl::SimpleAtoi(AV(c.ChildText("Size")), &entry.size)) {
+    if (!absl::SimpleAtoi(ToAbslView(c.ChildText("Size")), &entry.size)) {
       return absl::DataLossError(
           Context(absl::StrCat(req.what, ": bad Size for key \"", key, "\"")));
     }
@@ -709,7 +714,7 @@ absl::StatusOr<std::unique_ptr<MultipartUpload>> S3Client::StartMultipart(std::s
   Request req{.method = "POST",
               .full_key = address_.FullKey(key),
               .query = {{"uploads", ""}},
-              .what = absl::StrCat("start multipart upload of ", AV(key))};
+              .what = absl::StrCat("start multipart upload of ", ToAbslView(key))};
   ASSIGN_OR_RETURN(Response r, Execute(req));
   if (r.status != 200) return HttpError(r, req.what);
   absl::StatusOr<XmlElement> xml = ParseXml(r.body);
@@ -804,7 +809,7 @@ MultipartUpload::MultipartUpload(S3Client* client, std::string key, std::string 
 MultipartUpload::~MultipartUpload() {
   if (!finished_) {
     absl::Status s = Abort();
-    if (!s.ok()) spdlog::warn("{}", SV(s.message()));
+    if (!s.ok()) spdlog::warn("{}", ToStdView(s.message()));
   }
   StopWorkers();
 }
@@ -894,7 +899,7 @@ absl::StatusOr<std::string> MultipartUpload::Complete() {
       error.ok() ? client_->CompleteMultipart(key_, upload_id_, etags) : error;
   if (!result.ok()) {
     absl::Status abort = Abort();
-    if (!abort.ok()) spdlog::warn("{}", SV(abort.message()));
+    if (!abort.ok()) spdlog::warn("{}", ToStdView(abort.message()));
     return result.status();
   }
   finished_ = true;

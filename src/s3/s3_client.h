@@ -35,7 +35,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "castore/mutex.h"
+#include "base/mutex.h"
 #include "s3/credentials.h"
 #include "s3/s3_address.h"
 

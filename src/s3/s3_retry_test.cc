@@ -16,7 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "castore/mutex.h"
+#include "base/mutex.h"
 #include "s3/s3_client.h"
 
 namespace castor::s3 {

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::s3 {
 namespace {
@@ -119,18 +119,19 @@ std::string CanonicalRequest(const SigV4Request& request, std::string* signed_he
 
 std::string CredentialScope(std::string_view date, std::string_view region,
                             std::string_view service) {
-  return absl::StrCat(AV(date), "/", AV(region), "/", AV(service), "/aws4_request");
+  return absl::StrCat(ToAbslView(date), "/", ToAbslView(region), "/", ToAbslView(service),
+                      "/aws4_request");
 }
 
 std::string StringToSign(std::string_view amz_date, std::string_view scope,
                          std::string_view canonical_request) {
-  return absl::StrCat("AWS4-HMAC-SHA256\n", AV(amz_date), "\n", AV(scope), "\n",
+  return absl::StrCat("AWS4-HMAC-SHA256\n", ToAbslView(amz_date), "\n", ToAbslView(scope), "\n",
                       Sha256Hex(canonical_request));
 }
 
 std::string SigningKey(std::string_view secret, std::string_view date, std::string_view region,
                        std::string_view service) {
-  std::string key = HmacSha256(absl::StrCat("AWS4", AV(secret)), date);
+  std::string key = HmacSha256(absl::StrCat("AWS4", ToAbslView(secret)), date);
   key = HmacSha256(key, region);
   key = HmacSha256(key, service);
   return HmacSha256(key, "aws4_request");

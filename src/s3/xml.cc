@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::s3 {
 namespace {
@@ -48,7 +48,8 @@ class Parser {
 
  private:
   absl::Status Error(std::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat("malformed XML at byte ", pos_, ": ", AV(what)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed XML at byte ", pos_, ": ", ToAbslView(what)));
   }
   bool Starts(std::string_view p) const { return s_.substr(pos_).starts_with(p); }
   void SkipSpace() {
@@ -177,7 +178,8 @@ class Parser {
       pos_ = lt;
       if (Starts("</")) {
         pos_ += 2;
-        if (Name() != qname) return Error(absl::StrCat("end tag does not match <", AV(qname), ">"));
+        if (Name() != qname)
+          return Error(absl::StrCat("end tag does not match <", ToAbslView(qname), ">"));
         SkipSpace();
         if (!Starts(">")) return Error("bad end tag");
         ++pos_;

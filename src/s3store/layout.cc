@@ -7,7 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "tvix/castore/protos/rpc_blobstore.pb.h"
 
 namespace castor::s3store {
@@ -16,7 +16,7 @@ namespace pb = ::tvix::castore::v1;
 
 std::string DigestKey(std::string_view prefix, const B3Digest& digest) {
   std::string hex = digest.ToHex();
-  return absl::StrCat(AV(prefix), hex.substr(0, 4), "/", hex);
+  return absl::StrCat(ToAbslView(prefix), hex.substr(0, 4), "/", hex);
 }
 
 std::optional<B3Digest> DigestFromKey(std::string_view key) {
@@ -28,7 +28,7 @@ std::optional<B3Digest> DigestFromKey(std::string_view key) {
   for (char c : hex) {
     if (!absl::ascii_isdigit(c) && (c < 'a' || c > 'f')) return std::nullopt;
   }
-  auto digest = B3Digest::FromBytes(absl::HexStringToBytes(AV(hex)));
+  auto digest = B3Digest::FromBytes(absl::HexStringToBytes(ToAbslView(hex)));
   if (!digest.ok()) return std::nullopt;
   return *digest;
 }
@@ -53,7 +53,7 @@ std::string RootKey(std::string_view name) {
 
 absl::StatusOr<std::string> RootNameFromKey(std::string_view key) {
   auto bad = [&] {
-    return absl::DataLossError(absl::StrCat("object '", AV(key), "' does not name a root"));
+    return absl::DataLossError(absl::StrCat("object '", ToAbslView(key), "' does not name a root"));
   };
   if (!key.starts_with(kRootsPrefix)) return bad();
   key.remove_prefix(sizeof(kRootsPrefix) - 1);
@@ -63,7 +63,7 @@ absl::StatusOr<std::string> RootNameFromKey(std::string_view key) {
       if (i + 2 >= key.size()) return bad();
       std::string_view hex = key.substr(i + 1, 2);
       if (!absl::ascii_isxdigit(hex[0]) || !absl::ascii_isxdigit(hex[1])) return bad();
-      name += absl::HexStringToBytes(AV(hex));
+      name += absl::HexStringToBytes(ToAbslView(hex));
       i += 2;
     } else if (KeptAsIs(key[i])) {
       name.push_back(key[i]);
@@ -97,18 +97,18 @@ absl::StatusOr<std::string> Decompress(std::string_view compressed, uint64_t max
     size_t hint = ZSTD_decompressStream(stream.get(), &o, &in);
     if (ZSTD_isError(hint)) {
       return absl::DataLossError(
-          absl::StrCat(AV(what), ": does not decompress: ", ZSTD_getErrorName(hint)));
+          absl::StrCat(ToAbslView(what), ": does not decompress: ", ZSTD_getErrorName(hint)));
     }
     if (o.pos > max_size - out.size()) {
       return absl::DataLossError(
-          absl::StrCat(AV(what), ": decompresses to more than ", max_size, " bytes"));
+          absl::StrCat(ToAbslView(what), ": decompresses to more than ", max_size, " bytes"));
     }
     out.append(buf, o.pos);
     // hint 0: a frame ended and all of it is out.
     if (hint == 0 && in.pos == in.size) return out;
     // Nothing left to give and nothing came out: the decoder wants more.
     if (in.pos == in.size && o.pos == 0) {
-      return absl::DataLossError(absl::StrCat(AV(what), ": truncated zstd frame"));
+      return absl::DataLossError(absl::StrCat(ToAbslView(what), ": truncated zstd frame"));
     }
   }
 }
@@ -127,7 +127,7 @@ absl::StatusOr<std::vector<castore::ChunkMeta>> DecodeChunkList(std::string_view
                                                                 std::string_view what) {
   pb::StatBlobResponse msg;
   if (!msg.ParseFromArray(object.data(), static_cast<int>(object.size()))) {
-    return absl::DataLossError(absl::StrCat(AV(what), ": not a chunk list"));
+    return absl::DataLossError(absl::StrCat(ToAbslView(what), ": not a chunk list"));
   }
   std::vector<castore::ChunkMeta> chunks;
   chunks.reserve(msg.chunks_size());
@@ -135,11 +135,12 @@ absl::StatusOr<std::vector<castore::ChunkMeta>> DecodeChunkList(std::string_view
   for (const auto& meta : msg.chunks()) {
     auto digest = B3Digest::FromBytes(meta.digest());
     if (!digest.ok()) {
-      return absl::DataLossError(absl::StrCat(AV(what), ": chunk ", chunks.size(), ": bad digest"));
+      return absl::DataLossError(
+          absl::StrCat(ToAbslView(what), ": chunk ", chunks.size(), ": bad digest"));
     }
     if (meta.size() == 0 || meta.size() > UINT64_MAX - total) {
       return absl::DataLossError(
-          absl::StrCat(AV(what), ": chunk ", chunks.size(), ": bad size ", meta.size()));
+          absl::StrCat(ToAbslView(what), ": chunk ", chunks.size(), ": bad size ", meta.size()));
     }
     total += meta.size();
     chunks.push_back({*digest, meta.size()});

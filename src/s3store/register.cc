@@ -1,7 +1,7 @@
 #include "s3store/register.h"
 
+#include "base/status.h"
 #include "castore/composition.h"
-#include "castore/status_macros.h"
 #include "s3store/s3_blob_service.h"
 #include "s3store/s3_metadata_services.h"
 

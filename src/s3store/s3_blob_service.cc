@@ -6,10 +6,10 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "castore/blake3_tree.h"
 #include "castore/blob/chunk_layout.h"
 #include "castore/blob/chunked_blob_reader.h"
-#include "castore/status_macros.h"
 #include "s3store/layout.h"
 
 namespace castor::s3store {
@@ -68,7 +68,7 @@ absl::StatusOr<std::optional<std::string>> S3BlobService::GetChunk(const B3Diges
   ASSIGN_OR_RETURN(std::optional<s3::GetResult> got, client_->Get(key));
   if (!got.has_value()) return std::nullopt;
   const std::string name =
-      absl::StrCat(AV(what), " (", client_->address().Display(), "/", key, ")");
+      absl::StrCat(ToAbslView(what), " (", client_->address().Display(), "/", key, ")");
   ASSIGN_OR_RETURN(std::string data, Decompress(got->data, max_size, name));
   if (B3Digest::Of(data) != digest) {
     return absl::DataLossError(absl::StrCat(name, ": bytes do not match the digest"));

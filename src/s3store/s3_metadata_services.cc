@@ -5,8 +5,8 @@
 #include <future>
 
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "castore/directory/closure.h"
-#include "castore/status_macros.h"
 #include "s3store/layout.h"
 
 namespace castor::s3store {
@@ -26,8 +26,9 @@ absl::StatusOr<std::optional<Directory>> S3DirectoryService::Get(const B3Digest&
   ASSIGN_OR_RETURN(std::optional<s3::GetResult> got, client_->Get(key));
   if (!got.has_value()) return std::nullopt;
   auto fail = [&](std::string_view why) {
-    return absl::DataLossError(absl::StrCat(
-        "directory ", digest.ToB3(), " (", client_->address().Display(), "/", key, "): ", AV(why)));
+    return absl::DataLossError(absl::StrCat("directory ", digest.ToB3(), " (",
+                                            client_->address().Display(), "/", key,
+                                            "): ", ToAbslView(why)));
   };
   if (B3Digest::Of(got->data) != digest) return fail("object does not hash to the digest");
   auto dir = Directory::Decode(got->data);
@@ -100,7 +101,7 @@ absl::StatusOr<castore::Entry> S3RootService::Decode(std::string_view name, std:
   auto entry = castore::DecodeEntry(object);
   auto where = [&] {
     return absl::StrCat("root ", castore::QuoteName(name), " (", client_->address().Display(), "/",
-                        AV(key), ")");
+                        ToAbslView(key), ")");
   };
   if (!entry.ok()) {
     return absl::DataLossError(

@@ -110,13 +110,16 @@ class S3E2eTest : public ::testing::Test {
   }
 
   // A mount of `addr` on a fresh directory with its own cache.
-  std::string Mount(const std::string& addr, const std::string& tag) {
+  // EXTRA: more flags for castor mount.
+  std::string Mount(const std::string& addr, const std::string& tag,
+                    std::vector<std::string> extra = {}) {
     const std::string mnt = root_ + "/mnt-" + tag;
     std::filesystem::create_directories(mnt);
     guards_.push_back(std::make_unique<FuseMountGuard>(mnt));
-    children_.push_back(
-        Child::Spawn(Store({"mount", "--cache", root_ + "/cache-" + tag, mnt}, addr),
-                     root_ + "/mount-" + tag + ".log", root_ + "/mount-" + tag + ".log"));
+    std::vector<std::string> args = {"mount", "--cache", root_ + "/cache-" + tag, mnt};
+    args.insert(args.end(), extra.begin(), extra.end());
+    children_.push_back(Child::Spawn(Store(args, addr), root_ + "/mount-" + tag + ".log",
+                                     root_ + "/mount-" + tag + ".log"));
     EXPECT_TRUE(WaitForFuseMount(mnt)) << SlurpFile(root_ + "/mount-" + tag + ".log");
     return mnt;
   }
@@ -175,6 +178,34 @@ TEST_F(S3E2eTest, ImportedTreeMountedByASecondProcessWithItsOwnCacheHasTheExactB
                                  root_ + "/again");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("\"bytes_new\": 0,"), std::string::npos) << r.out;
+}
+
+TEST_F(S3E2eTest, ACacheBoundSmallerThanTheFilesServesExactBytesWhileEvictingAndEndsWithinIt) {
+  Import(addr_);
+  // 1 MiB of cache for files of 3 and 2 MiB (in 128-512 KiB chunks): big1
+  // stays open, half read, while big2 and the small files churn through.
+  const std::string mnt = Mount(addr_, "one", {"--cache-size", "1MiB"});
+  const std::string big1 = SlurpFile(src_ + "/sub/big1");
+  int fd = ::open((mnt + "/t/sub/big1").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string got(big1.size(), '\0');
+  const size_t half = big1.size() / 2;
+  ASSERT_EQ(::pread(fd, got.data(), half, 0), static_cast<ssize_t>(half));
+  for (const char* rel : {"sub/big2", "sub/small", "a"}) ExpectSameAsSource(mnt, rel);
+  ASSERT_EQ(::pread(fd, got.data() + half, got.size() - half, half),
+            static_cast<ssize_t>(got.size() - half));
+  ::close(fd);
+  EXPECT_TRUE(got == big1);
+  for (const char* rel : {"sub/big1", "sub/big2"}) ExpectSameAsSource(mnt, rel);
+  // Unmounted, the cache's file data is within the bound.
+  children_.back().Signal(SIGTERM);
+  EXPECT_EQ(children_.back().Wait(), 0) << SlurpFile(root_ + "/mount-one.log");
+  uint64_t bytes = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root_ + "/cache-one/blobs")) {
+    if (e.is_regular_file()) bytes += e.file_size();
+  }
+  EXPECT_LE(bytes, uint64_t{1} << 20);
+  EXPECT_GT(bytes, 0u);
 }
 
 TEST_F(S3E2eTest, AChunkDamagedOrDeletedInTheBucketIsEioForThatFileAndTheRestIsServed) {

@@ -96,7 +96,8 @@ struct BoundedBlobStore::State {
     // its file; one that comes after misses and fetches it again.
     for (const B3Digest& d : victims) {
       absl::Status s = inner->Delete(d);
-      if (!s.ok()) spdlog::warn("evicting blob {} from the cache: {}", d.ToB3(), SV(s.message()));
+      if (!s.ok())
+        spdlog::warn("evicting blob {} from the cache: {}", d.ToB3(), ToStdView(s.message()));
     }
   }
 
@@ -163,7 +164,7 @@ class AccountingWriter : public BlobWriter {
       // Bigger than the whole bound: not kept (and nothing else evicted
       // for it); the caller serves it from where it came.
       absl::Status s = state_->inner->Delete(*digest);
-      if (!s.ok()) spdlog::warn("dropping blob {}: {}", digest->ToB3(), SV(s.message()));
+      if (!s.ok()) spdlog::warn("dropping blob {}: {}", digest->ToB3(), ToStdView(s.message()));
       return digest;
     }
     state_->Use(*digest, size, /*pin=*/false);

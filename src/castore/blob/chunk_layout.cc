@@ -170,7 +170,7 @@ absl::Status VerifyStoredChunk(const ChunkLayout& layout, size_t index,
   const ChunkMeta& meta = layout.chunks[index];
   auto fail = [&](std::string_view what) {
     return absl::DataLossError(absl::StrCat("chunk ", index, " (", meta.digest.ToB3(), ") of blob ",
-                                            layout.digest.ToB3(), ": ", AV(what)));
+                                            layout.digest.ToB3(), ": ", ToAbslView(what)));
   };
   if (data.size() != meta.size) {
     return fail(absl::StrCat("got ", data.size(), " bytes, expected ", meta.size));

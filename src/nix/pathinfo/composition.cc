@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "castore/mutex.h"
-#include "castore/status_macros.h"
+#include "base/mutex.h"
+#include "base/status.h"
 #include "nix/pathinfo/lmdb_path_info_service.h"
 #include "nix/pathinfo/memory_path_info_service.h"
 
@@ -64,12 +64,13 @@ absl::StatusOr<std::shared_ptr<PathInfoService>> OpenPathInfoService(std::string
   }
   if (!factory) {
     return absl::InvalidArgumentError(absl::StrCat("unsupported path info service address '",
-                                                   AV(addr), "': scheme '", parsed.scheme,
+                                                   ToAbslView(addr), "': scheme '", parsed.scheme,
                                                    "' is not one of ", absl::StrJoin(known, ", ")));
   }
   auto service = factory(parsed);
   if (!service.ok()) {
-    return Annotate(service.status(), absl::StrCat("opening path info service '", AV(addr), "'"));
+    return Annotate(service.status(),
+                    absl::StrCat("opening path info service '", ToAbslView(addr), "'"));
   }
   return service;
 }

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "castore/status_macros.h"
+#include "base/status.h"
 
 namespace castor::nix {
 

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "absl/base/thread_annotations.h"
-#include "castore/mutex.h"
+#include "base/mutex.h"
 #include "nix/pathinfo/path_info_service.h"
 
 namespace castor::nix {

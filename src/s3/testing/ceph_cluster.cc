@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "castore/status_macros.h"
+#include "base/status.h"
 #include "castore/testing/subprocess.h"
 #include "castore/testing/temp_dir.h"
 
@@ -96,7 +96,7 @@ absl::StatusOr<std::unique_ptr<CephCluster>> CephCluster::Start() {
 
 CephCluster::~CephCluster() {
   absl::Status s = RunClusterScript({"stop", dir_});
-  if (!s.ok()) spdlog::warn("{}", SV(s.message()));
+  if (!s.ok()) spdlog::warn("{}", ToStdView(s.message()));
 }
 
 absl::Status CephCluster::StopRgw() { return RunClusterScript({"rgw-stop", dir_}); }
@@ -174,7 +174,7 @@ TestBucket::~TestBucket() {
   }
   for (std::thread& t : threads) t.join();
   if (s.ok()) s = (*client)->DeleteBucket();
-  if (!s.ok()) spdlog::warn("removing test bucket {}: {}", name_, SV(s.message()));
+  if (!s.ok()) spdlog::warn("removing test bucket {}: {}", name_, ToStdView(s.message()));
 }
 
 void S3BucketTest::SetUp() {
