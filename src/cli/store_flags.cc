@@ -30,7 +30,7 @@ void StoreFlags::AddTo(CLI::App& cmd) {
                  "s3://...)");
   cmd.add_option("--path-info-service-addr", path_info_addr,
                  "Nix path info service address, overriding --store (memory://, lmdb:///path, "
-                 "grpc+unix:///sock, grpc+http(s)://host:port)");
+                 "grpc+unix:///sock, grpc+http(s)://host:port, s3://...)");
   CLI::Option* cache_option =
       cmd.add_option("--cache", cache,
                      "Keep blobs and directories read from a remote store (grpc+..., s3://) in a "

@@ -36,6 +36,9 @@ inline constexpr char kDirectoriesPrefix[] = "castor/dirs/b3/";
 inline constexpr char kOutboardsPrefix[] = "castor/outboards/b3/";
 // castor's: named roots.
 inline constexpr char kRootsPrefix[] = "castor/roots/";
+// castor's: Nix path infos, PREFIX + the store path digest in lowercase hex
+// (s3_path_info_service.h).
+inline constexpr char kPathInfosPrefix[] = "castor/pathinfos/";
 
 // PREFIX + SHARD/HEX: HEX the lowercase hex digest, SHARD the hex of its
 // first two bytes (four characters, as snix writes it).

@@ -2,8 +2,10 @@
 
 #include "base/status.h"
 #include "castore/composition.h"
+#include "nix/pathinfo/composition.h"
 #include "s3store/s3_blob_service.h"
 #include "s3store/s3_metadata_services.h"
+#include "s3store/s3_path_info_service.h"
 
 namespace castor::s3store {
 
@@ -45,6 +47,12 @@ void RegisterS3Schemes() {
                                   -> absl::StatusOr<std::shared_ptr<castore::RootService>> {
                                 ASSIGN_OR_RETURN(auto client, OpenClient(a));
                                 return std::make_shared<S3RootService>(std::move(client));
+                              });
+  nix::RegisterPathInfoScheme("s3",
+                              [](const castore::ServiceAddress& a)
+                                  -> absl::StatusOr<std::shared_ptr<nix::PathInfoService>> {
+                                ASSIGN_OR_RETURN(auto client, OpenClient(a));
+                                return std::make_shared<S3PathInfoService>(std::move(client));
                               });
 }
 

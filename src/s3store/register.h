@@ -1,6 +1,6 @@
 // Registers the object-storage backends with castore's address registry:
 // `s3://BUCKET[/PREFIX]?endpoint=URL&region=R` for blob, directory and root
-// services. Credentials come from
+// services, and for Nix path infos (nix/pathinfo/composition.h). Credentials come from
 // the environment or the shared credentials file (s3/credentials.h). Call
 // once at start-up, before threads (idempotent).
 #pragma once

@@ -11,8 +11,10 @@
 #include "absl/strings/str_cat.h"
 #include "castore/directory/directory_service_conformance.h"
 #include "castore/roots/root_service_conformance.h"
+#include "nix/pathinfo/path_info_service_conformance.h"
 #include "s3/testing/ceph_cluster.h"
 #include "s3store/layout.h"
+#include "s3store/s3_path_info_service.h"
 
 namespace castor::s3store {
 namespace {
@@ -69,6 +71,13 @@ INSTANTIATE_TEST_SUITE_P(S3, RootServiceConformance,
                              "s3", s3store::Make<s3store::S3RootService, castore::RootService>}),
                          BackendName);
 }  // namespace castor::castore
+
+namespace castor::nix {
+INSTANTIATE_TEST_SUITE_P(S3, PathInfoServiceConformance,
+                         ::testing::Values(PathInfoBackend{
+                             "s3", s3store::Make<s3store::S3PathInfoService, PathInfoService>}),
+                         castore::BackendName);
+}  // namespace castor::nix
 
 namespace castor::s3store {
 namespace {
@@ -235,6 +244,52 @@ TEST_F(S3MetadataTest, RootsWithAnyNameListInByteOrderAndForeignObjectsAreLeftAl
                   .ok());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(listed, names);
+}
+
+TEST(S3PathInfoTest, AnObjectThatIsNotThePathInfoItsKeyNamesIsDataLossAndForeignKeysAreSkipped) {
+  std::shared_ptr<TestBucket> bucket = NewBucket();
+  ASSERT_NE(bucket, nullptr);
+  auto client = Client(*bucket);
+  ASSERT_NE(client, nullptr);
+  S3PathInfoService service(client);
+  auto path = [](char fill, std::string_view name) {
+    return *nix::StorePath::FromDigestAndName(std::string(nix::StorePath::kDigestSize, fill), name);
+  };
+  auto info = [](const nix::StorePath& p) {
+    return *nix::PathInfo::Create({
+        .store_path = p,
+        .node = castore::FileNode{B3Digest::Of("contents"), 8, false},
+        .nar_size = 120,
+        .nar_sha256 = nix::NixHash::Of(nix::HashAlgo::kSha256, p.BaseName()),
+    });
+  };
+  const nix::StorePath a = path('\x00', "a"), b = path('\x02', "b");
+  ASSERT_TRUE(service.Put(info(a)).ok());
+  ASSERT_TRUE(service.Put(info(b)).ok());
+  // Keys are the digests in hex.
+  const std::string key_a = std::string(kPathInfosPrefix) + std::string(40, '0');
+  const std::string key_b =
+      std::string(kPathInfosPrefix) + "0202020202020202020202020202020202020202";
+  // b's path info under a's key: DataLoss naming the key, not b served as a.
+  auto b_object = client->Get(key_b);
+  ASSERT_TRUE(b_object.ok() && b_object->has_value());
+  ASSERT_TRUE(client->Put(key_a, (*b_object)->data).ok());
+  auto got = service.Get(a.digest());
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+  EXPECT_NE(got.status().message().find(key_a), std::string::npos) << got.status();
+  ASSERT_TRUE(client->Put(key_a, "not a protobuf \xff\xff").ok());
+  EXPECT_EQ(service.Get(a.digest()).status().code(), absl::StatusCode::kDataLoss);
+  // Objects under the prefix that name no path info are left out of List.
+  ASSERT_TRUE(client->Delete(key_a).ok());
+  ASSERT_TRUE(client->Put(std::string(kPathInfosPrefix) + "README", "x").ok());
+  std::vector<std::string> listed;
+  ASSERT_TRUE(service
+                  .List([&](const nix::PathInfo& i) {
+                    listed.push_back(i.store_path().BaseName());
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(listed, std::vector<std::string>{b.BaseName()});
 }
 
 }  // namespace

@@ -208,6 +208,44 @@ TEST_F(S3E2eTest, ACacheBoundSmallerThanTheFilesServesExactBytesWhileEvictingAnd
   EXPECT_GT(bytes, 0u);
 }
 
+TEST_F(S3E2eTest, AStorePathImportedIntoTheBucketIsSeenByAnotherProcessWithItsPathInfo) {
+  Import(addr_);
+  // A NAR of the tree, rendered from the bucket, becomes a store path there.
+  auto dump = castore::testing::Run(Store({"nix", "dump", "t"}, addr_), root_ + "/dump");
+  ASSERT_EQ(dump.code, 0) << dump.err;
+  WriteFile(root_ + "/t.nar", dump.out);
+  const std::string path = "/nix/store/00000000000000000000000000000000-tree";
+  auto with_path_infos = [&](std::vector<std::string> args) {
+    args = Store(std::move(args), addr_);
+    args.push_back("--path-info-service-addr");
+    args.push_back(addr_);
+    return args;
+  };
+  auto imported = castore::testing::Run(
+      with_path_infos({"nix", "import-nar", root_ + "/t.nar", "--store-path", path}),
+      root_ + "/import-nar");
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  // Another process reads the path info and renders the same NAR.
+  auto info = castore::testing::Run(with_path_infos({"nix", "path-info", "--json", path}),
+                                    root_ + "/path-info");
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_NE(info.out.find(path), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find(std::to_string(dump.out.size())), std::string::npos) << info.out;
+  auto again = castore::testing::Run(with_path_infos({"nix", "dump", path}), root_ + "/dump2");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_TRUE(again.out == dump.out);
+  // The path info is one object in the bucket.
+  int objects = 0;
+  ASSERT_TRUE(plain_
+                  ->ForEach(s3store::kPathInfosPrefix,
+                            [&](const s3::ObjectEntry&) {
+                              ++objects;
+                              return absl::OkStatus();
+                            })
+                  .ok());
+  EXPECT_EQ(objects, 1);
+}
+
 TEST_F(S3E2eTest, AChunkDamagedOrDeletedInTheBucketIsEioForThatFileAndTheRestIsServed) {
   Import(addr_);
   const std::string damaged = ChunkKeyAt("sub/big1", 1 << 20);
