@@ -133,7 +133,7 @@ class CliTest : public ::testing::Test {
     EXPECT_EQ(r.code, 0) << r.out << r.err;
   }
 
-  TempDir tmp_{TestBase()};
+  TempDir tmp_{"cli", TestBase()};
   std::string bin_, store_, out_path_, err_path_;
 };
 

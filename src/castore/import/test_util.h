@@ -1,5 +1,5 @@
-// Helpers for the import/export tests: temporary directories, tree building
-// and tree comparison. Test-only.
+// Helpers for the import/export tests: tree building and tree comparison
+// (and castore/testing/temp_dir.h's TempDir). Test-only.
 #pragma once
 
 #include <dirent.h>
@@ -19,26 +19,10 @@
 
 #include "base/status.h"
 #include "castore/import/export.h"
+#include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore::testing {
-
-class TempDir {
- public:
-  // Under `base` (default /tmp).
-  explicit TempDir(const std::string& base = "/tmp") {
-    std::string tmpl = base + "/castor-test-XXXXXX";
-    char* p = mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
-    path_ = p;
-  }
-  ~TempDir() { (void)RemoveTree(path_); }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
- private:
-  std::string path_;
-};
 
 inline void WriteFile(const std::string& path, const std::string& data, mode_t mode = 0644) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -17,10 +17,12 @@ namespace castor::castore::testing {
 
 class TempDir {
  public:
-  // A fresh directory under $TMPDIR (else /tmp) named castor-<prefix>-XXXXXX.
-  explicit TempDir(const std::string& prefix = "test") {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/castor-" + prefix + "-XXXXXX";
+  // A fresh directory named castor-<prefix>-XXXXXX under `base`, by default
+  // $TMPDIR (else /tmp).
+  explicit TempDir(const std::string& prefix = "test", const std::string& base = "") {
+    const char* env = std::getenv("TMPDIR");
+    const std::string under = !base.empty() ? base : (env && *env ? env : "/tmp");
+    std::string tmpl = under + "/castor-" + prefix + "-XXXXXX";
     CASTOR_CHECK(::mkdtemp(tmpl.data()) != nullptr);
     path_ = tmpl;
   }
@@ -32,6 +34,8 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
 
   const std::string& path() const { return path_; }
+  // PATH/rel.
+  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
 
  private:
   std::string path_;
