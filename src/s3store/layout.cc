@@ -2,7 +2,10 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -146,6 +149,26 @@ absl::StatusOr<std::vector<castore::ChunkMeta>> DecodeChunkList(std::string_view
     chunks.push_back({*digest, meta.size()});
   }
   return chunks;
+}
+
+absl::Status ForEachNamedObject(
+    s3::S3Client& client, std::string_view prefix,
+    const std::function<std::optional<std::string>(std::string_view key)>& parse,
+    const std::function<absl::Status(const std::string& id, const std::string& key,
+                                     std::string_view object)>& fn) {
+  std::vector<std::pair<std::string, std::string>> found;  // id, key
+  RETURN_IF_ERROR(client.ForEach(prefix, [&](const s3::ObjectEntry& e) -> absl::Status {
+    if (std::optional<std::string> id = parse(e.key)) found.emplace_back(*std::move(id), e.key);
+    return absl::OkStatus();
+  }));
+  // Keys need not sort as their ids do (escaped root names).
+  std::sort(found.begin(), found.end());
+  for (const auto& [id, key] : found) {
+    ASSIGN_OR_RETURN(std::optional<s3::GetResult> got, client.Get(key));
+    if (!got.has_value()) continue;  // removed meanwhile
+    RETURN_IF_ERROR(fn(id, key, got->data));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace castor::s3store

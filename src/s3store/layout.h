@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -17,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "castore/blob/blob_service.h"
 #include "castore/digest.h"
+#include "s3/s3_client.h"
 
 namespace castor::s3store {
 
@@ -52,6 +54,17 @@ std::optional<B3Digest> DigestFromKey(std::string_view key);
 // and readable.
 std::string RootKey(std::string_view name);
 absl::StatusOr<std::string> RootNameFromKey(std::string_view key);
+
+// Calls `fn(id, key, object)` for every object under `prefix` whose key
+// `parse` names an id for (objects it does not know are left alone), in
+// bytewise order of the ids; an object removed meanwhile is skipped. Stops
+// at the first error of the listing, a GET or `fn`. For the listings of
+// roots and path infos.
+absl::Status ForEachNamedObject(
+    s3::S3Client& client, std::string_view prefix,
+    const std::function<std::optional<std::string>(std::string_view key)>& parse,
+    const std::function<absl::Status(const std::string& id, const std::string& key,
+                                     std::string_view object)>& fn);
 
 // One zstd frame (with the content size in its header). `level` 0: zstd's
 // default (3).

@@ -123,22 +123,17 @@ absl::StatusOr<std::optional<castore::Entry>> S3RootService::Get(
 }
 
 absl::Status S3RootService::List(const std::function<absl::Status(const castore::Entry&)>& fn) {
-  std::vector<std::pair<std::string, std::string>> roots;  // name, key
-  RETURN_IF_ERROR(client_->ForEach(kRootsPrefix, [&](const s3::ObjectEntry& e) -> absl::Status {
-    // Objects that name no root (written by something else) are left alone.
-    auto name = RootNameFromKey(e.key);
-    if (name.ok()) roots.emplace_back(*std::move(name), e.key);
-    return absl::OkStatus();
-  }));
-  // Keys sort by their escaped names; roots sort bytewise by name.
-  std::sort(roots.begin(), roots.end());
-  for (const auto& [name, key] : roots) {
-    ASSIGN_OR_RETURN(std::optional<s3::GetResult> got, client_->Get(key));
-    if (!got.has_value()) continue;  // removed meanwhile
-    ASSIGN_OR_RETURN(castore::Entry entry, Decode(name, key, got->data));
-    RETURN_IF_ERROR(fn(entry));
-  }
-  return absl::OkStatus();
+  return ForEachNamedObject(
+      *client_, kRootsPrefix,
+      [](std::string_view key) -> std::optional<std::string> {
+        auto name = RootNameFromKey(key);
+        if (!name.ok()) return std::nullopt;
+        return *std::move(name);
+      },
+      [&](const std::string& name, const std::string& key, std::string_view object) {
+        ASSIGN_OR_RETURN(castore::Entry entry, Decode(name, key, object));
+        return fn(entry);
+      });
 }
 
 absl::Status S3RootService::Put(const castore::Entry& root) {

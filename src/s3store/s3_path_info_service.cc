@@ -1,8 +1,5 @@
 #include "s3store/s3_path_info_service.h"
 
-#include <algorithm>
-#include <vector>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
@@ -73,21 +70,12 @@ absl::StatusOr<bool> S3PathInfoService::Remove(const nix::StorePath::Digest& dig
 }
 
 absl::Status S3PathInfoService::List(const std::function<absl::Status(const nix::PathInfo&)>& fn) {
-  std::vector<std::pair<std::string, std::string>> found;  // digest, key
-  RETURN_IF_ERROR(client_->ForEach(kPathInfosPrefix, [&](const s3::ObjectEntry& e) -> absl::Status {
-    // Objects that name no path info (written by something else) are
-    // left alone.
-    if (auto digest = DigestFromPathInfoKey(e.key)) found.emplace_back(*digest, e.key);
-    return absl::OkStatus();
-  }));
-  std::sort(found.begin(), found.end());
-  for (const auto& [digest, key] : found) {
-    ASSIGN_OR_RETURN(std::optional<s3::GetResult> got, client_->Get(key));
-    if (!got.has_value()) continue;  // removed meanwhile
-    ASSIGN_OR_RETURN(nix::PathInfo info, Decode(digest, key, got->data));
-    RETURN_IF_ERROR(fn(info));
-  }
-  return absl::OkStatus();
+  return ForEachNamedObject(
+      *client_, kPathInfosPrefix, DigestFromPathInfoKey,
+      [&](const std::string& digest, const std::string& key, std::string_view object) {
+        ASSIGN_OR_RETURN(nix::PathInfo info, Decode(digest, key, object));
+        return fn(info);
+      });
 }
 
 }  // namespace castor::s3store
