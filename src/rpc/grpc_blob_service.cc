@@ -90,16 +90,9 @@ class DownloadedFileReader : public castore::ChunkedBlobReader {
 
  private:
   static absl::Status ReadExactly(int fd, uint64_t offset, std::span<uint8_t> out) {
-    size_t done = 0;
-    while (done < out.size()) {
-      ssize_t r =
-          ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus(errno, "reading a downloaded blob");
-      }
-      if (r == 0) return absl::DataLossError("a downloaded blob's temporary file got shorter");
-      done += static_cast<size_t>(r);
+    ASSIGN_OR_RETURN(size_t n, PreadFull(fd, out, offset, "reading a downloaded blob"));
+    if (n != out.size()) {
+      return absl::DataLossError("a downloaded blob's temporary file got shorter");
     }
     return absl::OkStatus();
   }
