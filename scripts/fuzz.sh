@@ -12,7 +12,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$root/build-fuzz
 targets_all=(directory_fuzz entry_fuzz address_fuzz fuse_dispatcher_fuzz virtqueue_fuzz vhost_user_fuzz
-  virtiofs_fuzz tar_import_fuzz nar_reader_fuzz narinfo_fuzz)
+  virtiofs_fuzz tar_import_fuzz nar_reader_fuzz narinfo_fuzz nar_import_fuzz)
 export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=1
 if [ ! -f "$dir/build.ninja" ]; then
   CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
