@@ -20,21 +20,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 castor=${CASTOR:-$root/build/src/cli/castor}
 work=$(mktemp -d /var/tmp/castor-s3-bench.XXXXXX)
 ceph=$work/ceph
-dpid= mpid=
+mnt=$work/mnt
+# shellcheck source=bench/daemon_lib.sh
+. "$root/bench/daemon_lib.sh"
+cleanup_more() { "$root/scripts/ceph-rgw.sh" stop "$ceph" >/dev/null 2>&1; }
 
-cleanup() {
-  set +e
-  [ -n "$mpid" ] && kill -TERM "$mpid" 2>/dev/null && wait "$mpid" 2>/dev/null
-  mountpoint -q "$work/mnt" && umount -l "$work/mnt"
-  [ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
-  "$root/scripts/ceph-rgw.sh" stop "$ceph" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc; }
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 "$root/scripts/ceph-rgw.sh" start "$ceph" >/dev/null
 set -a; . "$ceph/s3.env"; set +a
@@ -90,20 +81,20 @@ CFG
 fi
 
 # Read everything through a daemon over S3: empty cache, then warm cache.
-mkdir -p "$work/mnt"
+mkdir -p "$mnt"
 "$castor" daemon --listen "unix://$work/d.sock" $(store_flags "$S3" "$S3" "$S3") \
   >"$work/daemon.log" 2>&1 &
 dpid=$!
-while [ ! -S "$work/d.sock" ]; do sleep 0.05; done
+wait_sock "$work/d.sock"
 D="grpc+unix://$work/d.sock"
 for cache in empty warm; do
-  "$castor" mount $(store_flags "$D" "$D" "$D") --cache "$work/cache" "$work/mnt" \
+  "$castor" mount $(store_flags "$D" "$D" "$D") --cache "$work/cache" "$mnt" \
     >"$work/mount.log" 2>&1 &
   mpid=$!
-  while ! mountpoint -q "$work/mnt"; do sleep 0.05; done
+  wait_mount "$mnt"
   drop
   t0=$(now)
-  tar -C "$work/mnt/corpus" -cf - . | cat >/dev/null
+  tar -C "$mnt/corpus" -cf - . | cat >/dev/null
   t1=$(now)
   s=$(secs "$t0" "$t1")
   echo "| mount via daemon over s3://, read all, $cache cache | $s | $(echo "$corpus_bytes / 1048576 / $s" | bc) | |"
