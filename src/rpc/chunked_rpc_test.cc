@@ -107,7 +107,9 @@ TEST_F(ChunkedRpcTest, RandomReadsOfABigBlobFetchOnlyTheChunksTheyNeed) {
   EXPECT_EQ((*reader)->size(), data_.size());
   auto* chunked = dynamic_cast<castore::ChunkedBlobReader*>(reader->get());
   ASSERT_NE(chunked, nullptr);
-  EXPECT_EQ(chunked->layout().chunks.size(), 64u);
+  std::shared_ptr<const castore::ChunkLayout> layout = chunked->KnownLayout();
+  ASSERT_NE(layout, nullptr);
+  EXPECT_EQ(layout->chunks.size(), 64u);
   // Laying the blob out read it once on the daemon; nothing was sent yet.
   const uint64_t after_open = counting_->bytes_read();
   EXPECT_EQ(after_open, data_.size());

@@ -316,12 +316,6 @@ ChunkedBlobReader::~ChunkedBlobReader() {
 
 uint64_t ChunkedBlobReader::size() const { return state_->size; }
 
-const ChunkLayout& ChunkedBlobReader::layout() const {
-  castor::MutexLock lock(&state_->mu);
-  CASTOR_CHECK(state_->get_layout == nullptr);
-  return *state_->layout;
-}
-
 uint64_t ChunkedBlobReader::chunks_fetched() const {
   castor::MutexLock lock(&state_->mu);
   return state_->fetched;

@@ -82,9 +82,6 @@ class ChunkedBlobReader : public BlobReader {
   // lazily.
   std::shared_ptr<const ChunkLayout> KnownLayout() const override;
 
-  // The layout given at construction (not for readers that get theirs
-  // lazily).
-  const ChunkLayout& layout() const;
   // Chunks that went through FetchChunk so far (tests, stats).
   uint64_t chunks_fetched() const;
 
