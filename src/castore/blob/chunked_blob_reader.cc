@@ -4,7 +4,9 @@
 #include <cstring>
 #include <list>
 #include <map>
+#include <optional>
 #include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "base/mutex.h"
@@ -74,7 +76,17 @@ struct ChunkedBlobReader::State {
   uint64_t fetched ABSL_GUARDED_BY(mu) = 0;
   // The last group a read ended in, for sequential-run detection.
   size_t last_read ABSL_GUARDED_BY(mu) = SIZE_MAX;
+  // One prefetch of this reader runs at a time; one asked for meanwhile
+  // waits here (the latest wins) and runs when it ends, so a sequential
+  // read that arrives before the running prefetch has finished its
+  // bookkeeping still gets its next piece fetched ahead.
+  struct PrefetchRequest {
+    std::shared_ptr<const ChunkLayout> layout;
+    size_t index = 0;
+    bool stored_chunk = false;
+  };
   bool prefetching ABSL_GUARDED_BY(mu) = false;
+  std::optional<PrefetchRequest> next_prefetch ABSL_GUARDED_BY(mu);
   // Stored chunks known to be in `store`; once all are, the whole blob is
   // put there.
   std::set<size_t> in_store ABSL_GUARDED_BY(mu);
@@ -274,23 +286,34 @@ struct ChunkedBlobReader::State {
   }
 
   // Starts fetching group (or stored chunk) `index` in the background unless
-  // it is there, on its way, or another prefetch of this reader is running.
+  // it is there or on its way; while another prefetch of this reader runs,
+  // it is queued behind it instead.
   static void Prefetch(const std::shared_ptr<State>& self, std::shared_ptr<const ChunkLayout> l,
                        size_t index, bool stored_chunk) {
+    PrefetchRequest request{std::move(l), index, stored_chunk};
     {
       castor::MutexLock lock(&self->mu);
-      if (self->prefetching || self->CacheOf(stored_chunk).slots.contains(index)) return;
+      if (self->CacheOf(stored_chunk).slots.contains(index)) return;
+      if (self->prefetching) {
+        self->next_prefetch = std::move(request);
+        return;
+      }
       self->prefetching = true;
     }
-    auto task = [self, l = std::move(l), index, stored_chunk] {
-      auto got = self->Get(*l, index, stored_chunk);
-      if (!got.ok()) spdlog::debug("prefetch: {}", ToStdView(got.status().message()));
-      castor::MutexLock lock(&self->mu);
-      self->prefetching = false;
+    auto task = [self, first = std::move(request)]() mutable {
+      std::optional<PrefetchRequest> request = std::move(first);
+      while (request.has_value()) {
+        auto got = self->Get(*request->layout, request->index, request->stored_chunk);
+        if (!got.ok()) spdlog::debug("prefetch: {}", ToStdView(got.status().message()));
+        castor::MutexLock lock(&self->mu);
+        request = std::exchange(self->next_prefetch, std::nullopt);
+        if (!request.has_value()) self->prefetching = false;
+      }
     };
     if (!self->pool->Submit(self.get(), std::move(task))) {
       castor::MutexLock lock(&self->mu);  // the queue is full: only a hint
       self->prefetching = false;
+      self->next_prefetch.reset();
     }
   }
 };
