@@ -8,6 +8,9 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
@@ -20,7 +23,7 @@ using castore::DirectoryNode;
 using castore::FileNode;
 using castore::SymlinkNode;
 
-constexpr uint64_t kSyntheticInoBit = uint64_t{1} << 63;
+static_assert(InodeTable::kRootIno == FUSE_ROOT_ID);
 
 uint32_t DirentType(const castore::Node& node) {
   if (std::holds_alternative<DirectoryNode>(node)) return DT_DIR;
@@ -33,10 +36,8 @@ uint32_t DirentType(const castore::Node& node) {
 CastoreFs::CastoreFs(castore::Services services, FsOptions options)
     : services_(std::move(services)),
       options_(options),
-      directories_(options.directory_cache_entries) {
-  castor::MutexLock lock(&mu_);
-  inodes_.emplace(FUSE_ROOT_ID, Inode{});
-}
+      directories_(options.directory_cache_entries),
+      inodes_(options.kept_directory_entries) {}
 
 CastoreFs::~CastoreFs() = default;
 
@@ -63,22 +64,22 @@ void CastoreFs::FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) cons
   attr->gid = options_.gid;
   attr->blksize = 4096;
   switch (inode.kind) {
-    case Kind::kRoot:
+    case InodeKind::kRoot:
       attr->mode = S_IFDIR | 0555;
       attr->nlink = 2;
       break;
-    case Kind::kDirectory:
+    case InodeKind::kDirectory:
       attr->mode = S_IFDIR | 0555;
       attr->nlink = 2;
       attr->size = inode.size;
       break;
-    case Kind::kFile:
+    case InodeKind::kFile:
       attr->mode = S_IFREG | (inode.executable ? 0555 : 0444);
       attr->nlink = 1;
       attr->size = inode.size;
       attr->blocks = (inode.size + 511) / 512;
       break;
-    case Kind::kSymlink:
+    case InodeKind::kSymlink:
       attr->mode = S_IFLNK | 0444;
       attr->nlink = 1;
       attr->size = inode.size;
@@ -86,90 +87,15 @@ void CastoreFs::FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) cons
   }
 }
 
-CastoreFs::DigestMap& CastoreFs::MapFor(const castore::Node& node, castore::B3Digest* key) {
-  if (const auto* d = std::get_if<DirectoryNode>(&node)) {
-    *key = d->digest;
-    return dirs_;
-  }
-  if (const auto* f = std::get_if<FileNode>(&node)) {
-    *key = f->digest;
-    // The mode depends on the executable bit, so it is part of the identity.
-    return f->executable ? exec_files_ : files_;
-  }
-  *key = castore::B3Digest::Of(std::get<SymlinkNode>(node).target.str());
-  return symlinks_;
-}
-
-void CastoreFs::AcquireLocked(const castore::Node& node, uint32_t entry_timeout_s,
-                              fuse_entry_out* out) {
-  castore::B3Digest key;
-  DigestMap& map = MapFor(node, &key);
-  auto [slot, fresh] = map.try_emplace(key, 0);
-  if (fresh) {
-    uint64_t ino = next_ino_++;
-    slot->second = ino;
-    Inode inode;
-    inode.digest = key;
-    if (const auto* d = std::get_if<DirectoryNode>(&node)) {
-      inode.kind = Kind::kDirectory;
-      inode.size = d->size;
-    } else if (const auto* f = std::get_if<FileNode>(&node)) {
-      inode.kind = Kind::kFile;
-      inode.size = f->size;
-      inode.executable = f->executable;
-    } else {
-      const std::string& target = std::get<SymlinkNode>(node).target.str();
-      inode.kind = Kind::kSymlink;
-      inode.size = target.size();
-      targets_.emplace(ino, target);
-    }
-    inodes_.emplace(ino, inode);
-  }
-  uint64_t ino = slot->second;
-  Inode& inode = inodes_.at(ino);
-  ++inode.nlookup;
+void CastoreFs::Acquire(const castore::Node& node, uint32_t entry_timeout_s, fuse_entry_out* out) {
+  Inode inode;
+  uint64_t ino = inodes_.Acquire(node, &inode);
   std::memset(out, 0, sizeof(*out));
   out->nodeid = ino;
   out->generation = 0;
   out->entry_valid = entry_timeout_s == 0 ? fuse::kForever : entry_timeout_s;
   out->attr_valid = fuse::kForever;
   FillAttr(ino, inode, &out->attr);
-}
-
-uint64_t CastoreFs::PeekInoLocked(const castore::Node& node) {
-  castore::B3Digest key;
-  DigestMap& map = MapFor(node, &key);
-  auto it = map.find(key);
-  if (it != map.end()) return it->second;
-  uint64_t h;
-  std::memcpy(&h, key.bytes().data(), sizeof(h));
-  return kSyntheticInoBit | (&map == &exec_files_ ? ~h : h);
-}
-
-std::shared_ptr<const castore::Directory> CastoreFs::EraseLocked(uint64_t ino, const Inode& inode) {
-  std::shared_ptr<const castore::Directory> kept;
-  switch (inode.kind) {
-    case Kind::kDirectory:
-      dirs_.erase(inode.digest);
-      if (auto k = kept_.find(ino); k != kept_.end()) {
-        kept = std::move(k->second);
-        kept_entries_ -= kept->entries().size();
-        kept_.erase(k);
-      }
-      break;
-    case Kind::kFile:
-      (inode.executable ? exec_files_ : files_).erase(inode.digest);
-      readers_.erase(ino);
-      break;
-    case Kind::kSymlink:
-      symlinks_.erase(inode.digest);
-      targets_.erase(ino);
-      break;
-    case Kind::kRoot:
-      return nullptr;
-  }
-  inodes_.erase(ino);
-  return kept;
 }
 
 int CastoreFs::GetDirectoryByDigest(const castore::B3Digest& digest, uint64_t size,
@@ -198,38 +124,18 @@ int CastoreFs::GetDirectoryByDigest(const castore::B3Digest& digest, uint64_t si
 }
 
 int CastoreFs::GetDirectory(uint64_t ino, std::shared_ptr<const castore::Directory>* out) {
-  castore::B3Digest digest;
-  uint64_t size;
-  {
-    castor::MutexLock lock(&mu_);
-    auto it = inodes_.find(ino);
-    if (it == inodes_.end()) return ENOENT;
-    if (it->second.kind != Kind::kDirectory) return ENOTDIR;
-    if (auto k = kept_.find(ino); k != kept_.end()) {
-      *out = k->second;
-      return 0;
-    }
-    digest = it->second.digest;
-    size = it->second.size;
+  std::optional<Inode> inode = inodes_.Get(ino);
+  if (!inode) return ENOENT;
+  if (inode->kind != InodeKind::kDirectory) return ENOTDIR;
+  if (auto kept = inodes_.KeptDirectory(ino)) {
+    *out = std::move(kept);
+    return 0;
   }
-  if (int err = GetDirectoryByDigest(digest, size, out); err != 0) return err;
-  KeepDirectory(ino, *out);
+  if (int err = GetDirectoryByDigest(inode->digest, inode->size, out); err != 0) return err;
+  // Kept while the kernel holds the inode, if it still does and the budget
+  // allows.
+  inodes_.KeepDirectory(ino, *out);
   return 0;
-}
-
-void CastoreFs::KeepDirectory(uint64_t ino, const std::shared_ptr<const castore::Directory>& dir) {
-  castor::MutexLock lock(&mu_);
-  auto it = inodes_.find(ino);
-  // The inode may have been forgotten (and its number is never reused)
-  // while the Directory was fetched.
-  if (it == inodes_.end() || it->second.kind != Kind::kDirectory ||
-      it->second.digest != dir->digest() || kept_.contains(ino)) {
-    return;
-  }
-  uint64_t n = dir->entries().size();
-  if (kept_entries_ + n > options_.kept_directory_entries) return;
-  kept_.emplace(ino, dir);
-  kept_entries_ += n;
 }
 
 int CastoreFs::LookupRoot(std::string_view name, fuse_entry_out* out) {
@@ -242,8 +148,7 @@ int CastoreFs::LookupRoot(std::string_view name, fuse_entry_out* out) {
         absl::StrCat("root ", castore::QuoteName(name), ": ", root.status().ToString()));
   }
   if (!root->has_value()) return ENOENT;
-  castor::MutexLock lock(&mu_);
-  AcquireLocked((*root)->node, options_.root_entry_timeout_s, out);
+  Acquire((*root)->node, options_.root_entry_timeout_s, out);
   return 0;
 }
 
@@ -253,39 +158,28 @@ int CastoreFs::Lookup(uint64_t parent, std::string_view name, fuse_entry_out* ou
   if (int err = GetDirectory(parent, &dir); err != 0) return err;
   const castore::Entry* entry = dir->Find(name);
   if (entry == nullptr) return ENOENT;
-  castor::MutexLock lock(&mu_);
-  AcquireLocked(entry->node, 0, out);
+  Acquire(entry->node, 0, out);
   return 0;
 }
 
-void CastoreFs::Forget(uint64_t ino, uint64_t nlookup) {
-  if (ino == FUSE_ROOT_ID) return;
-  // Declared before the lock: destroyed after it is released.
-  std::shared_ptr<const castore::Directory> released;
-  castor::MutexLock lock(&mu_);
-  auto it = inodes_.find(ino);
-  if (it == inodes_.end()) return;
-  Inode& inode = it->second;
-  inode.nlookup -= nlookup < inode.nlookup ? nlookup : inode.nlookup;
-  if (inode.nlookup == 0) released = EraseLocked(ino, inode);
-}
+void CastoreFs::Forget(uint64_t ino, uint64_t nlookup) { inodes_.Forget(ino, nlookup); }
 
 int CastoreFs::GetAttr(uint64_t ino, fuse_attr_out* out) {
-  castor::MutexLock lock(&mu_);
-  auto it = inodes_.find(ino);
-  if (it == inodes_.end()) return ENOENT;
+  std::optional<Inode> inode = inodes_.Get(ino);
+  if (!inode) return ENOENT;
   std::memset(out, 0, sizeof(*out));
   out->attr_valid = fuse::kForever;
-  FillAttr(ino, it->second, &out->attr);
+  FillAttr(ino, *inode, &out->attr);
   return 0;
 }
 
 int CastoreFs::ReadLink(uint64_t ino, std::string* target) {
-  castor::MutexLock lock(&mu_);
-  auto it = inodes_.find(ino);
-  if (it == inodes_.end()) return ENOENT;
-  if (it->second.kind != Kind::kSymlink) return EINVAL;
-  *target = targets_.at(ino);
+  std::optional<Inode> inode = inodes_.Get(ino);
+  if (!inode) return ENOENT;
+  if (inode->kind != InodeKind::kSymlink) return EINVAL;
+  std::optional<std::string> stored = inodes_.SymlinkTarget(ino);
+  if (!stored) return ENOENT;  // forgotten since
+  *target = std::move(*stored);
   return 0;
 }
 
@@ -295,16 +189,14 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   uint64_t size;
   std::shared_ptr<castore::BlobReader> reader;
   {
-    castor::MutexLock lock(&mu_);
-    auto it = inodes_.find(ino);
-    if (it == inodes_.end()) return ENOENT;
-    const Inode& inode = it->second;
-    if (inode.kind == Kind::kRoot || inode.kind == Kind::kDirectory) return EISDIR;
-    if (inode.kind == Kind::kSymlink) return ELOOP;
-    digest = inode.digest;
-    size = inode.size;
-    if (auto r = readers_.find(ino); r != readers_.end()) reader = r->second.lock();
+    std::optional<Inode> inode = inodes_.Get(ino);
+    if (!inode) return ENOENT;
+    if (inode->kind == InodeKind::kRoot || inode->kind == InodeKind::kDirectory) return EISDIR;
+    if (inode->kind == InodeKind::kSymlink) return ELOOP;
+    digest = inode->digest;
+    size = inode->size;
   }
+  reader = inodes_.SharedReader(ino);
   if (!reader) {
     absl::StatusOr<std::unique_ptr<castore::BlobReader>> opened =
         services_.blobs->OpenReadSized(digest, size);
@@ -329,16 +221,8 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
       absl::Status verified = castore::VerifyReader(**opened, digest);
       if (!verified.ok()) return FailOnce(digest.ToB3(), verified.ToString());
     }
-    reader = std::move(*opened);
-    castor::MutexLock lock(&mu_);
-    if (inodes_.contains(ino)) {
-      std::weak_ptr<castore::BlobReader>& shared = readers_[ino];
-      if (auto existing = shared.lock()) {
-        reader = std::move(existing);  // a concurrent open won: share its reader
-      } else {
-        shared = reader;
-      }
-    }
+    // A concurrent open may have won: then its reader is shared.
+    reader = inodes_.ShareReader(ino, std::move(*opened));
   }
   auto handle = std::make_shared<FileHandle>();
   handle->digest = digest;
@@ -393,30 +277,23 @@ void CastoreFs::Release(uint64_t ino, uint64_t fh) {
     handle = std::move(it->second);
     files_open_.erase(it);
   }
-  handle.reset();
-  castor::MutexLock lock(&mu_);
-  if (auto r = readers_.find(ino); r != readers_.end() && r->second.expired()) {
-    readers_.erase(r);
-  }
+  handle.reset();  // before the inode table looks whether its reader is still open
+  inodes_.ReleaseReader(ino);
 }
 
 int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   if ((flags & O_ACCMODE) != O_RDONLY) return EROFS;
+  std::optional<Inode> inode = inodes_.Get(ino);
+  if (!inode) return ENOENT;
   auto handle = std::make_shared<DirHandle>();
   handle->ino = ino;
-  {
-    castor::MutexLock lock(&mu_);
-    auto it = inodes_.find(ino);
-    if (it == inodes_.end()) return ENOENT;
-    const Inode& inode = it->second;
-    if (inode.kind == Kind::kRoot) {
-      handle->is_root = true;
-    } else if (inode.kind == Kind::kDirectory) {
-      handle->digest = inode.digest;
-      handle->size = inode.size;
-    } else {
-      return ENOTDIR;
-    }
+  if (inode->kind == InodeKind::kRoot) {
+    handle->is_root = true;
+  } else if (inode->kind == InodeKind::kDirectory) {
+    handle->digest = inode->digest;
+    handle->size = inode->size;
+  } else {
+    return ENOTDIR;
   }
   if (handle->is_root && options_.list_root) {
     // The roots as of this OPENDIR, so offsets stay stable while listing.
@@ -467,7 +344,6 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::
     entries = dir->entries();
   }
   uint32_t timeout = handle->is_root ? options_.root_entry_timeout_s : 0;
-  castor::MutexLock lock(&mu_);
   for (uint64_t i = offset; i < entries.size(); ++i) {
     const castore::Entry& e = entries[i];
     const std::string& name = e.name.str();
@@ -475,10 +351,10 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::
     uint32_t type = DirentType(e.node);
     if (plus) {
       fuse_entry_out entry;
-      AcquireLocked(e.node, timeout, &entry);
+      Acquire(e.node, timeout, &entry);
       out.AddPlus(name, entry, type, i + 1);
     } else {
-      out.Add(name, PeekInoLocked(e.node), type, i + 1);
+      out.Add(name, inodes_.Peek(e.node), type, i + 1);
     }
   }
   return 0;
@@ -498,17 +374,15 @@ int CastoreFs::StatFs(uint64_t, fuse_kstatfs* out) {
   out->bsize = 4096;
   out->frsize = 4096;
   out->namelen = castore::PathComponent::kMaxLength;
-  castor::MutexLock lock(&mu_);
   out->files = inodes_.size();
   return 0;
 }
 
 int CastoreFs::Access(uint64_t ino, uint32_t mask) {
-  castor::MutexLock lock(&mu_);
-  auto it = inodes_.find(ino);
-  if (it == inodes_.end()) return ENOENT;
+  std::optional<Inode> inode = inodes_.Get(ino);
+  if (!inode) return ENOENT;
   if (mask & W_OK) return EROFS;
-  if ((mask & X_OK) && it->second.kind == Kind::kFile && !it->second.executable) {
+  if ((mask & X_OK) && inode->kind == InodeKind::kFile && !inode->executable) {
     return EACCES;
   }
   return 0;
@@ -516,13 +390,11 @@ int CastoreFs::Access(uint64_t ino, uint32_t mask) {
 
 int CastoreFs::GetXattr(uint64_t ino, std::string_view name, std::string* value) {
   if (!options_.show_xattr) return ENOSYS;
-  castor::MutexLock lock(&mu_);
-  auto it = inodes_.find(ino);
-  if (it == inodes_.end()) return ENOENT;
-  const Inode& inode = it->second;
-  if ((inode.kind == Kind::kFile && name == kBlobDigestXattr) ||
-      (inode.kind == Kind::kDirectory && name == kDirectoryDigestXattr)) {
-    *value = inode.digest.ToB3();
+  std::optional<Inode> inode = inodes_.Get(ino);
+  if (!inode) return ENOENT;
+  if ((inode->kind == InodeKind::kFile && name == kBlobDigestXattr) ||
+      (inode->kind == InodeKind::kDirectory && name == kDirectoryDigestXattr)) {
+    *value = inode->digest.ToB3();
     return 0;
   }
   return ENODATA;
@@ -530,13 +402,12 @@ int CastoreFs::GetXattr(uint64_t ino, std::string_view name, std::string* value)
 
 int CastoreFs::ListXattr(uint64_t ino, std::string* names) {
   if (!options_.show_xattr) return ENOSYS;
-  castor::MutexLock lock(&mu_);
-  auto it = inodes_.find(ino);
-  if (it == inodes_.end()) return ENOENT;
+  std::optional<Inode> inode = inodes_.Get(ino);
+  if (!inode) return ENOENT;
   names->clear();
-  if (it->second.kind == Kind::kFile) {
+  if (inode->kind == InodeKind::kFile) {
     names->append(kBlobDigestXattr, sizeof(kBlobDigestXattr));  // with its NUL
-  } else if (it->second.kind == Kind::kDirectory) {
+  } else if (inode->kind == InodeKind::kDirectory) {
     names->append(kDirectoryDigestXattr, sizeof(kDirectoryDigestXattr));
   }
   return 0;
@@ -545,29 +416,15 @@ int CastoreFs::ListXattr(uint64_t ino, std::string* names) {
 void CastoreFs::Destroy() {
   absl::flat_hash_map<uint64_t, std::shared_ptr<FileHandle>> files;
   absl::flat_hash_map<uint64_t, std::shared_ptr<DirHandle>> dirs;
-  absl::flat_hash_map<uint64_t, std::shared_ptr<const castore::Directory>> kept;
   {
     castor::MutexLock lock(&handles_mu_);
     files.swap(files_open_);
     dirs.swap(dirs_open_);
   }
-  castor::MutexLock lock(&mu_);
-  kept.swap(kept_);
-  kept_entries_ = 0;
-  inodes_.clear();
-  dirs_.clear();
-  files_.clear();
-  exec_files_.clear();
-  symlinks_.clear();
-  targets_.clear();
-  readers_.clear();
-  inodes_.emplace(FUSE_ROOT_ID, Inode{});
+  inodes_.Clear();
 }
 
-size_t CastoreFs::inode_count() const {
-  castor::MutexLock lock(&mu_);
-  return inodes_.size();
-}
+size_t CastoreFs::inode_count() const { return inodes_.size(); }
 
 size_t CastoreFs::handle_count() const {
   castor::MutexLock lock(&handles_mu_);
@@ -575,9 +432,8 @@ size_t CastoreFs::handle_count() const {
 }
 
 uint64_t CastoreFs::lookup_count(uint64_t ino) const {
-  castor::MutexLock lock(&mu_);
-  auto it = inodes_.find(ino);
-  return it == inodes_.end() ? 0 : it->second.nlookup;
+  std::optional<Inode> inode = inodes_.Get(ino);
+  return inode ? inode->nlookup : 0;
 }
 
 size_t CastoreFs::logged_problems() const {

@@ -3,9 +3,9 @@
 // docs/design.md's table "The filesystem":
 //   - inode 1 is the mount root; its entries are the named roots
 //     (RootService), listed only with `list_root` (else READDIR is EPERM);
-//   - every other inode is a castore node, deduplicated: equal blob digest
-//     (and equal executable bit, which the mode depends on), equal
-//     symlink target or equal directory digest share one inode;
+//   - every other inode is a castore node, deduplicated (InodeTable): equal
+//     blob digest (and equal executable bit, which the mode depends on),
+//     equal symlink target or equal directory digest share one inode;
 //   - an inode lives while the kernel holds lookup references to it
 //     (LOOKUP and READDIRPLUS take one, FORGET drops them), so memory follows
 //     the kernel's cache; decoded Directories sit in a bounded LRU cache
@@ -22,11 +22,11 @@
 //     it was read (Verified() readers check each piece they read; others
 //     are hashed whole at open), so a blob that rots on disk under a mount
 //     is EIO for every read that touches a damaged piece.
-// Thread-safe. Lock order: handles_mu_ is never held while taking mu_ or
-// the reverse; no lock is held across a service call.
+// Thread-safe. The inode table locks itself for the duration of its own
+// calls; CastoreFs holds no lock while calling it (handles_mu_ and log_mu_
+// are its own, never held together), and none across a service call.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -35,13 +35,13 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/status/status.h"
 #include "base/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/composition.h"
 #include "castore/directory.h"
 #include "fs/directory_cache.h"
 #include "fs/fuse/filesystem.h"
+#include "fs/inode_table.h"
 
 namespace castor::fs {
 
@@ -103,18 +103,6 @@ class CastoreFs : public fuse::Filesystem {
   int BackingFd(uint64_t fh) const;
 
  private:
-  enum class Kind : uint8_t { kRoot, kDirectory, kFile, kSymlink };
-  // 56 bytes: the table holds one per inode the kernel knows, so it is kept
-  // small (the symlink target lives in targets_, open readers in readers_).
-  struct Inode {
-    // The dedup identity: blob digest, Directory digest, or for a symlink
-    // the BLAKE3 of its target.
-    castore::B3Digest digest;
-    uint64_t size = 0;  // blob size, Directory size, or target length
-    uint64_t nlookup = 0;
-    Kind kind = Kind::kRoot;
-    bool executable = false;
-  };
   struct FileHandle {
     castore::B3Digest digest;
     std::shared_ptr<castore::BlobReader> reader;
@@ -128,29 +116,13 @@ class CastoreFs : public fuse::Filesystem {
     std::shared_ptr<const castore::Directory> directory;
     std::shared_ptr<const std::vector<castore::Entry>> roots;
   };
-  using DigestMap = absl::flat_hash_map<castore::B3Digest, uint64_t>;
 
-  // The dedup map `node` belongs to, and its key.
-  DigestMap& MapFor(const castore::Node& node, castore::B3Digest* key)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Finds or creates the inode of `node`, takes one lookup reference and
-  // fills `out`.
-  void AcquireLocked(const castore::Node& node, uint32_t entry_timeout_s, fuse_entry_out* out)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The inode number `node` has now, or a stable synthetic one (top bit set)
-  // when it has none; for plain READDIR, which takes no reference.
-  uint64_t PeekInoLocked(const castore::Node& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) const;
-  // Drops the inode; returns its kept Directory, if any, for the caller to
-  // release once mu_ is unlocked.
-  std::shared_ptr<const castore::Directory> EraseLocked(uint64_t ino, const Inode& inode)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes a lookup reference on the inode of `node` and fills `out`.
+  void Acquire(const castore::Node& node, uint32_t entry_timeout_s, fuse_entry_out* out);
   // The Directory of directory inode `ino`: kept for the inode, from the
   // cache, else fetched. 0, ENOENT, ENOTDIR or EIO.
   int GetDirectory(uint64_t ino, std::shared_ptr<const castore::Directory>* out);
-  // Keeps `dir` decoded for directory inode `ino` while the kernel holds
-  // that inode, if it does and the budget allows.
-  void KeepDirectory(uint64_t ino, const std::shared_ptr<const castore::Directory>& dir);
   int GetDirectoryByDigest(const castore::B3Digest& digest, uint64_t size,
                            std::shared_ptr<const castore::Directory>* out);
   int LookupRoot(std::string_view name, fuse_entry_out* out);
@@ -161,22 +133,7 @@ class CastoreFs : public fuse::Filesystem {
   const FsOptions options_;
   DirectoryCache directories_;
 
-  mutable castor::Mutex mu_;
-  absl::flat_hash_map<uint64_t, Inode> inodes_ ABSL_GUARDED_BY(mu_);
-  DigestMap dirs_ ABSL_GUARDED_BY(mu_);
-  DigestMap files_ ABSL_GUARDED_BY(mu_);
-  DigestMap exec_files_ ABSL_GUARDED_BY(mu_);
-  DigestMap symlinks_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, std::string> targets_ ABSL_GUARDED_BY(mu_);
-  // The decoded Directories of held directory inodes (KeepDirectory), and
-  // their total entries (at most options_.kept_directory_entries).
-  absl::flat_hash_map<uint64_t, std::shared_ptr<const castore::Directory>> kept_
-      ABSL_GUARDED_BY(mu_);
-  uint64_t kept_entries_ ABSL_GUARDED_BY(mu_) = 0;
-  // The reader of an inode's current opens, so concurrent opens share one
-  // (passthrough needs one backing file per inode).
-  absl::flat_hash_map<uint64_t, std::weak_ptr<castore::BlobReader>> readers_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_ino_ ABSL_GUARDED_BY(mu_) = FUSE_ROOT_ID + 1;
+  InodeTable inodes_;
 
   mutable castor::Mutex handles_mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<FileHandle>> files_open_

@@ -1,0 +1,203 @@
+#include "fs/inode_table.h"
+
+#include <cstring>
+#include <utility>
+#include <variant>
+
+namespace castor::fs {
+
+using castore::DirectoryNode;
+using castore::FileNode;
+using castore::SymlinkNode;
+
+InodeTable::InodeTable(uint64_t kept_directory_entries)
+    : kept_directory_entries_(kept_directory_entries) {
+  castor::MutexLock lock(&mu_);
+  inodes_.emplace(kRootIno, Inode{});
+}
+
+InodeTable::~InodeTable() = default;
+
+InodeTable::DigestMap InodeTable::*InodeTable::MapFor(const castore::Node& node,
+                                                      castore::B3Digest* key) {
+  if (const auto* d = std::get_if<DirectoryNode>(&node)) {
+    *key = d->digest;
+    return &InodeTable::dirs_;
+  }
+  if (const auto* f = std::get_if<FileNode>(&node)) {
+    *key = f->digest;
+    // The mode depends on the executable bit, so it is part of the identity.
+    return f->executable ? &InodeTable::exec_files_ : &InodeTable::files_;
+  }
+  *key = castore::B3Digest::Of(std::get<SymlinkNode>(node).target.str());
+  return &InodeTable::symlinks_;
+}
+
+uint64_t InodeTable::Acquire(const castore::Node& node, Inode* inode) {
+  castor::MutexLock lock(&mu_);
+  castore::B3Digest key;
+  DigestMap& map = this->*MapFor(node, &key);
+  auto [slot, fresh] = map.try_emplace(key, 0);
+  if (fresh) {
+    uint64_t ino = next_ino_++;
+    slot->second = ino;
+    Inode created;
+    created.digest = key;
+    if (const auto* d = std::get_if<DirectoryNode>(&node)) {
+      created.kind = InodeKind::kDirectory;
+      created.size = d->size;
+    } else if (const auto* f = std::get_if<FileNode>(&node)) {
+      created.kind = InodeKind::kFile;
+      created.size = f->size;
+      created.executable = f->executable;
+    } else {
+      const std::string& target = std::get<SymlinkNode>(node).target.str();
+      created.kind = InodeKind::kSymlink;
+      created.size = target.size();
+      targets_.emplace(ino, target);
+    }
+    inodes_.emplace(ino, created);
+  }
+  uint64_t ino = slot->second;
+  Inode& held = inodes_.at(ino);
+  ++held.nlookup;
+  *inode = held;
+  return ino;
+}
+
+uint64_t InodeTable::Peek(const castore::Node& node) const {
+  castor::MutexLock lock(&mu_);
+  castore::B3Digest key;
+  DigestMap InodeTable::*which = MapFor(node, &key);
+  const DigestMap& map = this->*which;
+  auto it = map.find(key);
+  if (it != map.end()) return it->second;
+  uint64_t h;
+  std::memcpy(&h, key.bytes().data(), sizeof(h));
+  return kSyntheticInoBit | (which == &InodeTable::exec_files_ ? ~h : h);
+}
+
+std::shared_ptr<const castore::Directory> InodeTable::EraseLocked(uint64_t ino,
+                                                                  const Inode& inode) {
+  std::shared_ptr<const castore::Directory> kept;
+  switch (inode.kind) {
+    case InodeKind::kDirectory:
+      dirs_.erase(inode.digest);
+      if (auto k = kept_.find(ino); k != kept_.end()) {
+        kept = std::move(k->second);
+        kept_entries_ -= kept->entries().size();
+        kept_.erase(k);
+      }
+      break;
+    case InodeKind::kFile:
+      (inode.executable ? exec_files_ : files_).erase(inode.digest);
+      readers_.erase(ino);
+      break;
+    case InodeKind::kSymlink:
+      symlinks_.erase(inode.digest);
+      targets_.erase(ino);
+      break;
+    case InodeKind::kRoot:
+      return nullptr;
+  }
+  inodes_.erase(ino);
+  return kept;
+}
+
+void InodeTable::Forget(uint64_t ino, uint64_t nlookup) {
+  if (ino == kRootIno) return;
+  // Declared before the lock: destroyed after it is released.
+  std::shared_ptr<const castore::Directory> released;
+  castor::MutexLock lock(&mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return;
+  Inode& inode = it->second;
+  inode.nlookup -= nlookup < inode.nlookup ? nlookup : inode.nlookup;
+  if (inode.nlookup == 0) released = EraseLocked(ino, inode);
+}
+
+void InodeTable::Clear() {
+  // Declared before the lock: destroyed after it is released.
+  absl::flat_hash_map<uint64_t, std::shared_ptr<const castore::Directory>> kept;
+  castor::MutexLock lock(&mu_);
+  kept.swap(kept_);
+  kept_entries_ = 0;
+  inodes_.clear();
+  dirs_.clear();
+  files_.clear();
+  exec_files_.clear();
+  symlinks_.clear();
+  targets_.clear();
+  readers_.clear();
+  inodes_.emplace(kRootIno, Inode{});
+}
+
+std::optional<Inode> InodeTable::Get(uint64_t ino) const {
+  castor::MutexLock lock(&mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::string> InodeTable::SymlinkTarget(uint64_t ino) const {
+  castor::MutexLock lock(&mu_);
+  auto it = targets_.find(ino);
+  if (it == targets_.end()) return std::nullopt;
+  return it->second;
+}
+
+size_t InodeTable::size() const {
+  castor::MutexLock lock(&mu_);
+  return inodes_.size();
+}
+
+std::shared_ptr<const castore::Directory> InodeTable::KeptDirectory(uint64_t ino) const {
+  castor::MutexLock lock(&mu_);
+  auto it = kept_.find(ino);
+  return it == kept_.end() ? nullptr : it->second;
+}
+
+void InodeTable::KeepDirectory(uint64_t ino, std::shared_ptr<const castore::Directory> dir) {
+  castor::MutexLock lock(&mu_);
+  auto it = inodes_.find(ino);
+  // The inode may have been forgotten (and its number is never reused)
+  // while the caller fetched the Directory.
+  if (it == inodes_.end() || it->second.kind != InodeKind::kDirectory ||
+      it->second.digest != dir->digest() || kept_.contains(ino)) {
+    return;
+  }
+  uint64_t n = dir->entries().size();
+  if (kept_entries_ + n > kept_directory_entries_) return;
+  kept_.emplace(ino, std::move(dir));
+  kept_entries_ += n;
+}
+
+uint64_t InodeTable::kept_entries() const {
+  castor::MutexLock lock(&mu_);
+  return kept_entries_;
+}
+
+std::shared_ptr<castore::BlobReader> InodeTable::SharedReader(uint64_t ino) const {
+  castor::MutexLock lock(&mu_);
+  auto it = readers_.find(ino);
+  return it == readers_.end() ? nullptr : it->second.lock();
+}
+
+std::shared_ptr<castore::BlobReader> InodeTable::ShareReader(
+    uint64_t ino, std::shared_ptr<castore::BlobReader> reader) {
+  castor::MutexLock lock(&mu_);
+  if (!inodes_.contains(ino)) return reader;
+  std::weak_ptr<castore::BlobReader>& shared = readers_[ino];
+  if (auto existing = shared.lock()) return existing;
+  shared = reader;
+  return reader;
+}
+
+void InodeTable::ReleaseReader(uint64_t ino) {
+  castor::MutexLock lock(&mu_);
+  if (auto it = readers_.find(ino); it != readers_.end() && it->second.expired()) {
+    readers_.erase(it);
+  }
+}
+
+}  // namespace castor::fs
