@@ -227,10 +227,7 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   auto handle = std::make_shared<FileHandle>();
   handle->digest = digest;
   handle->reader = std::move(reader);
-  castor::MutexLock lock(&handles_mu_);
-  uint64_t fh = next_fh_++;
-  files_open_.emplace(fh, std::move(handle));
-  out->fh = fh;
+  out->fh = open_files_.Add(std::move(handle));
   // The contents never change: keep the page cache across opens, and skip
   // the FLUSH round trip on every close.
   out->open_flags = FOPEN_KEEP_CACHE | FOPEN_NOFLUSH;
@@ -238,13 +235,8 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
 }
 
 int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> buf, size_t* n) {
-  std::shared_ptr<FileHandle> handle;
-  {
-    castor::MutexLock lock(&handles_mu_);
-    auto it = files_open_.find(fh);
-    if (it == files_open_.end()) return EBADF;
-    handle = it->second;
-  }
+  std::shared_ptr<FileHandle> handle = open_files_.Get(fh);
+  if (!handle) return EBADF;
   size_t done = 0;
   while (done < buf.size()) {
     absl::StatusOr<size_t> got = handle->reader->ReadAt(offset + done, buf.subspan(done));
@@ -269,14 +261,8 @@ int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> b
 }
 
 void CastoreFs::Release(uint64_t ino, uint64_t fh) {
-  std::shared_ptr<FileHandle> handle;  // destroyed outside the locks
-  {
-    castor::MutexLock lock(&handles_mu_);
-    auto it = files_open_.find(fh);
-    if (it == files_open_.end()) return;
-    handle = std::move(it->second);
-    files_open_.erase(it);
-  }
+  std::shared_ptr<FileHandle> handle = open_files_.Remove(fh);
+  if (!handle) return;
   handle.reset();  // before the inode table looks whether its reader is still open
   inodes_.ReleaseReader(ino);
 }
@@ -285,65 +271,51 @@ int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   if ((flags & O_ACCMODE) != O_RDONLY) return EROFS;
   std::optional<Inode> inode = inodes_.Get(ino);
   if (!inode) return ENOENT;
-  auto handle = std::make_shared<DirHandle>();
-  handle->ino = ino;
+  std::shared_ptr<DirHandle> handle;
   if (inode->kind == InodeKind::kRoot) {
-    handle->is_root = true;
+    std::shared_ptr<std::vector<castore::Entry>> roots;
+    if (options_.list_root) {
+      // The roots as of this OPENDIR, so offsets stay stable while listing.
+      roots = std::make_shared<std::vector<castore::Entry>>();
+      absl::Status s = services_.roots->List([&](const castore::Entry& e) {
+        roots->push_back(e);
+        return absl::OkStatus();
+      });
+      if (!s.ok()) return FailOnce("roots", absl::StrCat("listing roots: ", s.ToString()));
+    }
+    handle = std::make_shared<DirHandle>(ino, std::move(roots));
   } else if (inode->kind == InodeKind::kDirectory) {
-    handle->digest = inode->digest;
-    handle->size = inode->size;
+    handle = std::make_shared<DirHandle>(ino, inode->digest, inode->size);
   } else {
     return ENOTDIR;
   }
-  if (handle->is_root && options_.list_root) {
-    // The roots as of this OPENDIR, so offsets stay stable while listing.
-    auto roots = std::make_shared<std::vector<castore::Entry>>();
-    absl::Status s = services_.roots->List([&](const castore::Entry& e) {
-      roots->push_back(e);
-      return absl::OkStatus();
-    });
-    if (!s.ok()) return FailOnce("roots", absl::StrCat("listing roots: ", s.ToString()));
-    handle->roots = std::move(roots);
-  }
-  castor::MutexLock lock(&handles_mu_);
-  uint64_t fh = next_fh_++;
-  dirs_open_.emplace(fh, std::move(handle));
-  out->fh = fh;
+  out->fh = open_dirs_.Add(std::move(handle));
   // The root's listing changes with the roots; directories never change.
   out->open_flags = ino == FUSE_ROOT_ID ? 0 : (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR);
   return 0;
 }
 
 int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::DirentWriter& out) {
-  std::shared_ptr<DirHandle> handle;
-  {
-    castor::MutexLock lock(&handles_mu_);
-    auto it = dirs_open_.find(fh);
-    if (it == dirs_open_.end()) return EBADF;
-    handle = it->second;
-  }
+  std::shared_ptr<DirHandle> handle = open_dirs_.Get(fh);
+  if (!handle) return EBADF;
   std::span<const castore::Entry> entries;
   std::shared_ptr<const castore::Directory> dir;
-  if (handle->is_root) {
+  if (handle->is_root()) {
     if (!options_.list_root) return EPERM;
-    entries = *handle->roots;
+    entries = *handle->roots();
   } else {
-    {
-      castor::MutexLock lock(&handles_mu_);
-      dir = handle->directory;
-    }
+    dir = handle->directory();
     if (!dir) {
       // Through the inode, so the Directory is kept while the kernel holds
       // it; by digest when the inode is gone.
-      int err = GetDirectory(handle->ino, &dir);
-      if (err == ENOENT) err = GetDirectoryByDigest(handle->digest, handle->size, &dir);
+      int err = GetDirectory(handle->ino(), &dir);
+      if (err == ENOENT) err = GetDirectoryByDigest(handle->digest(), handle->size(), &dir);
       if (err != 0) return err;
-      castor::MutexLock lock(&handles_mu_);
-      handle->directory = dir;
+      handle->set_directory(dir);
     }
     entries = dir->entries();
   }
-  uint32_t timeout = handle->is_root ? options_.root_entry_timeout_s : 0;
+  uint32_t timeout = handle->is_root() ? options_.root_entry_timeout_s : 0;
   for (uint64_t i = offset; i < entries.size(); ++i) {
     const castore::Entry& e = entries[i];
     const std::string& name = e.name.str();
@@ -360,14 +332,7 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::
   return 0;
 }
 
-void CastoreFs::ReleaseDir(uint64_t, uint64_t fh) {
-  std::shared_ptr<DirHandle> handle;
-  castor::MutexLock lock(&handles_mu_);
-  auto it = dirs_open_.find(fh);
-  if (it == dirs_open_.end()) return;
-  handle = std::move(it->second);
-  dirs_open_.erase(it);
-}
+void CastoreFs::ReleaseDir(uint64_t, uint64_t fh) { open_dirs_.Remove(fh); }
 
 int CastoreFs::StatFs(uint64_t, fuse_kstatfs* out) {
   std::memset(out, 0, sizeof(*out));
@@ -414,22 +379,14 @@ int CastoreFs::ListXattr(uint64_t ino, std::string* names) {
 }
 
 void CastoreFs::Destroy() {
-  absl::flat_hash_map<uint64_t, std::shared_ptr<FileHandle>> files;
-  absl::flat_hash_map<uint64_t, std::shared_ptr<DirHandle>> dirs;
-  {
-    castor::MutexLock lock(&handles_mu_);
-    files.swap(files_open_);
-    dirs.swap(dirs_open_);
-  }
+  open_files_.Clear();
+  open_dirs_.Clear();
   inodes_.Clear();
 }
 
 size_t CastoreFs::inode_count() const { return inodes_.size(); }
 
-size_t CastoreFs::handle_count() const {
-  castor::MutexLock lock(&handles_mu_);
-  return files_open_.size() + dirs_open_.size();
-}
+size_t CastoreFs::handle_count() const { return open_files_.size() + open_dirs_.size(); }
 
 uint64_t CastoreFs::lookup_count(uint64_t ino) const {
   std::optional<Inode> inode = inodes_.Get(ino);
@@ -442,9 +399,8 @@ size_t CastoreFs::logged_problems() const {
 }
 
 int CastoreFs::BackingFd(uint64_t fh) const {
-  castor::MutexLock lock(&handles_mu_);
-  auto it = files_open_.find(fh);
-  return it == files_open_.end() ? -1 : it->second->reader->LocalFd();
+  std::shared_ptr<FileHandle> handle = open_files_.Get(fh);
+  return handle ? handle->reader->LocalFd() : -1;
 }
 
 }  // namespace castor::fs

@@ -14,6 +14,8 @@
 //     to kept_directory_entries in all): the kernel looks names up in the
 //     directories it holds, and a directory larger than the LRU bound would
 //     otherwise be fetched and decoded again for every name looked up in it;
+//   - open files and directories are numbered handles (HandleTable), one
+//     number space for both;
 //   - a missing Directory or blob, or a failing service, is EIO for that
 //     request (logged once per digest, remembering at most
 //     kMaxLoggedProblems of them), while the node's own stat still works
@@ -22,25 +24,23 @@
 //     it was read (Verified() readers check each piece they read; others
 //     are hashed whole at open), so a blob that rots on disk under a mount
 //     is EIO for every read that touches a damaged piece.
-// Thread-safe. The inode table locks itself for the duration of its own
-// calls; CastoreFs holds no lock while calling it (handles_mu_ and log_mu_
-// are its own, never held together), and none across a service call.
+// Thread-safe. The inode table, the handle tables and each directory handle
+// lock themselves, only for the duration of their own calls; CastoreFs holds
+// no lock while calling them, and none across a service call.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "base/mutex.h"
-#include "castore/blob/blob_service.h"
 #include "castore/composition.h"
 #include "castore/directory.h"
 #include "fs/directory_cache.h"
 #include "fs/fuse/filesystem.h"
+#include "fs/handle_table.h"
 #include "fs/inode_table.h"
 
 namespace castor::fs {
@@ -103,20 +103,6 @@ class CastoreFs : public fuse::Filesystem {
   int BackingFd(uint64_t fh) const;
 
  private:
-  struct FileHandle {
-    castore::B3Digest digest;
-    std::shared_ptr<castore::BlobReader> reader;
-  };
-  struct DirHandle {
-    uint64_t ino = 0;
-    bool is_root = false;
-    castore::B3Digest digest;
-    uint64_t size = 0;
-    // The listing: the Directory once fetched, or the roots as of OPENDIR.
-    std::shared_ptr<const castore::Directory> directory;
-    std::shared_ptr<const std::vector<castore::Entry>> roots;
-  };
-
   void FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) const;
   // Takes a lookup reference on the inode of `node` and fills `out`.
   void Acquire(const castore::Node& node, uint32_t entry_timeout_s, fuse_entry_out* out);
@@ -134,12 +120,9 @@ class CastoreFs : public fuse::Filesystem {
   DirectoryCache directories_;
 
   InodeTable inodes_;
-
-  mutable castor::Mutex handles_mu_;
-  absl::flat_hash_map<uint64_t, std::shared_ptr<FileHandle>> files_open_
-      ABSL_GUARDED_BY(handles_mu_);
-  absl::flat_hash_map<uint64_t, std::shared_ptr<DirHandle>> dirs_open_ ABSL_GUARDED_BY(handles_mu_);
-  uint64_t next_fh_ ABSL_GUARDED_BY(handles_mu_) = 1;
+  HandleNumbers handle_numbers_;
+  HandleTable<FileHandle> open_files_{&handle_numbers_};
+  HandleTable<DirHandle> open_dirs_{&handle_numbers_};
 
   mutable castor::Mutex log_mu_;
   absl::flat_hash_set<std::string> logged_ ABSL_GUARDED_BY(log_mu_);

@@ -1,0 +1,132 @@
+// The open handles of a CastoreFs mount: HandleTable<T> maps the handle
+// numbers (fh) given to the kernel at OPEN or OPENDIR to what a later READ
+// or READDIR needs; FileHandle and DirHandle are what it holds. Numbers come
+// from a HandleNumbers shared by the tables of one filesystem, so a number
+// names at most one handle of any kind and is never handed out twice: a
+// stale fh can only miss, never reach a newer open.
+// Thread-safe: HandleNumbers and HandleTable take no lock of the caller's
+// and hold their own only inside a call; handles are shared_ptrs, so one
+// removed while a request still uses it lives until that request is done,
+// and is destroyed outside the table's lock. DirHandle's fetched Directory
+// has its own mutex.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "base/mutex.h"
+#include "castore/blob/blob_service.h"
+#include "castore/digest.h"
+#include "castore/directory.h"
+
+namespace castor::fs {
+
+// Hands out handle numbers 1, 2, 3, ...: never 0, never one twice.
+class HandleNumbers {
+ public:
+  uint64_t Next() { return next_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> next_{1};
+};
+
+template <typename T>
+class HandleTable {
+ public:
+  // `numbers` must outlive the table.
+  explicit HandleTable(HandleNumbers* numbers) : numbers_(numbers) {}
+  HandleTable(const HandleTable&) = delete;
+  HandleTable& operator=(const HandleTable&) = delete;
+
+  // Adds `handle` under a new number and returns the number.
+  uint64_t Add(std::shared_ptr<T> handle) ABSL_LOCKS_EXCLUDED(mu_) {
+    castor::MutexLock lock(&mu_);
+    uint64_t fh = numbers_->Next();
+    handles_.emplace(fh, std::move(handle));
+    return fh;
+  }
+
+  // The handle numbered `fh`; null when there is none (never added, or
+  // removed).
+  std::shared_ptr<T> Get(uint64_t fh) const ABSL_LOCKS_EXCLUDED(mu_) {
+    castor::MutexLock lock(&mu_);
+    auto it = handles_.find(fh);
+    return it == handles_.end() ? nullptr : it->second;
+  }
+
+  // Takes the handle numbered `fh` out of the table and returns it (null
+  // when there is none); it is destroyed when the caller drops it.
+  std::shared_ptr<T> Remove(uint64_t fh) ABSL_LOCKS_EXCLUDED(mu_) {
+    castor::MutexLock lock(&mu_);
+    auto it = handles_.find(fh);
+    if (it == handles_.end()) return nullptr;
+    std::shared_ptr<T> handle = std::move(it->second);
+    handles_.erase(it);
+    return handle;
+  }
+
+  // Removes every handle.
+  void Clear() ABSL_LOCKS_EXCLUDED(mu_) {
+    // Declared before the lock: destroyed after it is released.
+    absl::flat_hash_map<uint64_t, std::shared_ptr<T>> removed;
+    castor::MutexLock lock(&mu_);
+    removed.swap(handles_);
+  }
+
+  size_t size() const ABSL_LOCKS_EXCLUDED(mu_) {
+    castor::MutexLock lock(&mu_);
+    return handles_.size();
+  }
+
+ private:
+  HandleNumbers* const numbers_;
+  mutable castor::Mutex mu_;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<T>> handles_ ABSL_GUARDED_BY(mu_);
+};
+
+// An open file: the blob's reader (shared by the opens of one inode).
+struct FileHandle {
+  castore::B3Digest digest;
+  std::shared_ptr<castore::BlobReader> reader;
+};
+
+// An open directory: the mount root, or a directory inode whose Directory
+// READDIR fetches once and keeps for the handle's later READDIRs.
+class DirHandle {
+ public:
+  // The mount root, inode `ino`; `roots` are the named roots as of
+  // OPENDIR, so offsets stay stable while listing (null: listing the root
+  // is refused).
+  DirHandle(uint64_t ino, std::shared_ptr<const std::vector<castore::Entry>> roots);
+  // Directory inode `ino`, whose Directory has `digest` and `size`.
+  DirHandle(uint64_t ino, const castore::B3Digest& digest, uint64_t size);
+  DirHandle(const DirHandle&) = delete;
+  DirHandle& operator=(const DirHandle&) = delete;
+
+  uint64_t ino() const { return ino_; }
+  bool is_root() const { return is_root_; }
+  const castore::B3Digest& digest() const { return digest_; }
+  uint64_t size() const { return size_; }
+  const std::shared_ptr<const std::vector<castore::Entry>>& roots() const { return roots_; }
+
+  // The Directory fetched for this handle so far, or null.
+  std::shared_ptr<const castore::Directory> directory() const ABSL_LOCKS_EXCLUDED(mu_);
+  void set_directory(std::shared_ptr<const castore::Directory> directory) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  const uint64_t ino_;
+  const bool is_root_;
+  const castore::B3Digest digest_;
+  const uint64_t size_ = 0;
+  const std::shared_ptr<const std::vector<castore::Entry>> roots_;
+
+  mutable castor::Mutex mu_;
+  std::shared_ptr<const castore::Directory> directory_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace castor::fs
