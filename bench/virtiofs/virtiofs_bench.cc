@@ -27,6 +27,7 @@
 #include "castore/directory/memory_directory_service.h"
 #include "castore/import/import.h"
 #include "castore/roots/memory_root_service.h"
+#include "fs/castore_fs.h"
 #include "fs/transport/virtiofs_server.h"
 #include "guest_image.h"
 
@@ -143,7 +144,9 @@ int main(int argc, char** argv) {
       std::promise<void> listening;
       options.on_listening = [&] { listening.set_value(); };
       auto served = std::async(std::launch::async, [&] {
-        return fs::transport::ServeVirtiofs(services, options, stop);
+        return fs::transport::ServeVirtiofs(
+            [&] { return std::make_unique<fs::CastoreFs>(services, fs::FsOptions{}); }, options,
+            stop);
       });
       listening.get_future().wait();
       std::string console = (dir / "castor-console.log").string();

@@ -11,6 +11,7 @@
 #include "base/status.h"
 #include "cli/commands.h"
 #include "cli/store_flags.h"
+#include "fs/castore_fs.h"
 #include "fs/transport/virtiofs_server.h"
 
 namespace castor::cli {
@@ -53,11 +54,14 @@ int RunVirtiofs(const VirtiofsFlags& flags) {
     return 1;
   }
   options.socket_mode = static_cast<mode_t>(mode);
-  options.fs.list_root = flags.list_root;
-  options.fs.show_xattr = flags.show_xattr;
   options.threads = flags.threads;
   options.persistent = flags.persistent;
-  absl::Status s = fs::transport::ServeVirtiofs(*services, options, stop);
+  // A fresh CastoreFs (inode table) for every FUSE session.
+  fs::FsOptions fs_options{.list_root = flags.list_root, .show_xattr = flags.show_xattr};
+  auto new_filesystem = [services = *services, fs_options] {
+    return std::make_unique<fs::CastoreFs>(services, fs_options);
+  };
+  absl::Status s = fs::transport::ServeVirtiofs(new_filesystem, options, stop);
   close(stop);
   if (!s.ok()) {
     std::fprintf(stderr, "castor: virtiofs: %s\n", std::string(s.message()).c_str());

@@ -25,6 +25,7 @@
 #include "castore/import/import.h"
 #include "castore/roots/memory_root_service.h"
 #include "castore/testing/paths.h"
+#include "fs/castore_fs.h"
 #include "fs/transport/virtiofs_server.h"
 #include "gtest/gtest.h"
 #include "guest_image.h"
@@ -305,12 +306,15 @@ TEST_F(VirtiofsGuestTest, GuestReadsTheTreeServedInProcess) {
   std::promise<void> listening;
   fs::transport::VirtiofsOptions options;
   options.socket_path = socket_;
-  options.fs.list_root = true;
-  options.fs.show_xattr = true;
   options.threads = 2;
   options.on_listening = [&listening] { listening.set_value(); };
-  auto served = std::async(std::launch::async,
-                           [&] { return fs::transport::ServeVirtiofs(services_, options, stop); });
+  auto new_filesystem = [this] {
+    return std::make_unique<fs::CastoreFs>(services_,
+                                           fs::FsOptions{.list_root = true, .show_xattr = true});
+  };
+  auto served = std::async(std::launch::async, [&] {
+    return fs::transport::ServeVirtiofs(new_filesystem, options, stop);
+  });
   ASSERT_EQ(listening.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
   RunGuestAndCheck();
   // The VM is gone: the server returns by itself; the stop fd is a backstop.

@@ -38,9 +38,9 @@ absl::StatusOr<std::optional<UniqueFd>> Accept(int listener, int stop_fd) {
   }
 }
 
-absl::Status ServeOne(const castore::Services& services, const VirtiofsOptions& options, int conn,
-                      int stop_fd) {
-  GuestSessionHandler handler(services, options.fs);
+absl::Status ServeOne(const FilesystemFactory& new_filesystem, const VirtiofsOptions& options,
+                      int conn, int stop_fd) {
+  GuestSessionHandler handler(new_filesystem);
   VirtioFsDevice device(handler, "castor", options.request_queues, options.threads);
   VhostUserBackend backend(device);
   return backend.ServeConnection(conn, stop_fd);
@@ -49,16 +49,15 @@ absl::Status ServeOne(const castore::Services& services, const VirtiofsOptions& 
 }  // namespace
 
 struct GuestSessionHandler::Instance {
-  Instance(const castore::Services& services, const FsOptions& options,
-           fuse::SessionOptions session_options)
-      : fs(services, options), session(session_options), dispatcher(fs, session) {}
-  CastoreFs fs;
+  Instance(std::unique_ptr<fuse::Filesystem> filesystem, fuse::SessionOptions session_options)
+      : fs(std::move(filesystem)), session(session_options), dispatcher(*fs, session) {}
+  const std::unique_ptr<fuse::Filesystem> fs;
   fuse::Session session;
   fuse::Dispatcher dispatcher;
 };
 
-GuestSessionHandler::GuestSessionHandler(castore::Services services, FsOptions options)
-    : services_(std::move(services)), options_(options), current_(NewInstance()) {}
+GuestSessionHandler::GuestSessionHandler(FilesystemFactory new_filesystem)
+    : new_filesystem_(std::move(new_filesystem)), current_(NewInstance()) {}
 
 GuestSessionHandler::~GuestSessionHandler() = default;
 
@@ -66,7 +65,7 @@ std::shared_ptr<GuestSessionHandler::Instance> GuestSessionHandler::NewInstance(
   fuse::SessionOptions session_options;
   // Replies go through VirtioFsDevice buffers of up to kMaxReply bytes.
   session_options.max_pages = 256;
-  return std::make_shared<Instance>(services_, options_, session_options);
+  return std::make_shared<Instance>(new_filesystem_(), session_options);
 }
 
 uint64_t GuestSessionHandler::sessions() const {
@@ -91,7 +90,7 @@ void GuestSessionHandler::Handle(std::span<const uint8_t> request, fuse::Respond
   instance->dispatcher.Handle(request, responder);
 }
 
-absl::Status ServeVirtiofs(const castore::Services& services, const VirtiofsOptions& options,
+absl::Status ServeVirtiofs(const FilesystemFactory& new_filesystem, const VirtiofsOptions& options,
                            int stop_fd) {
   ASSIGN_OR_RETURN(UniqueFd listener, ListenUnix(options.socket_path, options.socket_mode));
   spdlog::info("virtiofs: listening on {}", options.socket_path);
@@ -105,7 +104,7 @@ absl::Status ServeVirtiofs(const castore::Services& services, const VirtiofsOpti
     }
     if (!conn->has_value()) break;
     spdlog::info("virtiofs: frontend connected");
-    absl::Status s = ServeOne(services, options, (*conn)->get(), stop_fd);
+    absl::Status s = ServeOne(new_filesystem, options, (*conn)->get(), stop_fd);
     if (s.code() == absl::StatusCode::kCancelled) break;  // stop_fd fired
     if (!s.ok()) {
       spdlog::error("virtiofs: connection ended: {}", ToStdView(s.message()));

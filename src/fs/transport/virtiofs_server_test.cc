@@ -8,6 +8,7 @@
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/roots/memory_root_service.h"
+#include "fs/castore_fs.h"
 #include "fs/fuse/abi.h"
 #include "fs/fuse/dispatcher.h"
 #include "fs/fuse/session.h"
@@ -65,8 +66,16 @@ castore::Services MemoryServices() {
           std::make_shared<castore::MemoryRootService>()};
 }
 
+FilesystemFactory CastoreFsFactory(int* made) {
+  return [made, services = MemoryServices()] {
+    ++*made;
+    return std::make_unique<CastoreFs>(services, FsOptions{});
+  };
+}
+
 TEST(GuestSessionHandlerTest, SecondInitStartsANewSession) {
-  GuestSessionHandler handler(MemoryServices(), FsOptions{});
+  int made = 0;
+  GuestSessionHandler handler(CastoreFsFactory(&made));
   for (uint64_t boot = 1; boot <= 3; ++boot) {
     BufferResponder init;
     handler.Handle(Init(boot * 10), init);
@@ -81,6 +90,7 @@ TEST(GuestSessionHandlerTest, SecondInitStartsANewSession) {
     EXPECT_EQ(attr.error(), 0);
   }
   EXPECT_EQ(handler.sessions(), 3u);
+  EXPECT_EQ(made, 3) << "each session gets a filesystem of its own";
 }
 
 TEST(GuestSessionHandlerTest, PlainDispatcherRefusesASecondInit) {
