@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -413,12 +414,15 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
   thread_local AlignedBuffer buf;
   // Each byte is read once into `buf`, hashed there, and handed on from
   // there: the writer trusts our digest (PrehashedBlobWriter), so nothing
-  // hashes it twice. A small file is hashed whole first and written only
-  // when its blob is missing; a bigger one streams (the writer drops it when
-  // the blob turns out to be stored already).
-  Blake3Hasher hasher;
-  std::unique_ptr<PrehashedBlobWriter> writer;
+  // hashes it twice. A small file is read whole and stored by
+  // BlobSink::PutWhole (hashed first, written only when its blob is
+  // missing); a bigger one streams through a BlobSink, whose buffer it
+  // overflows with its first piece, so the pieces go straight from `buf` to
+  // the writer (which drops them when the blob turns out to be stored).
   const bool small = expected_size <= kSmallFile;
+  std::optional<BlobSink> sink;
+  if (!small) sink.emplace(blobs, expected_size);
+  static_assert(kSmallFile >= BlobSink::kBuffered);
   uint64_t total = 0;
   while (true) {
     if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
@@ -434,14 +438,9 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
       return absl::AbortedError(absl::StrCat(what, ": changed size while being read (expected ",
                                              expected_size, " bytes, read more)"));
     }
-    std::span<const uint8_t> piece(buf.data, n);
-    hasher.Update(piece);
     if (progress) progress->bytes_done.fetch_add(n, std::memory_order_relaxed);
     if (small) break;  // the whole file, with EOF seen (n < want)
-    if (writer == nullptr) {
-      ASSIGN_OR_RETURN(writer, AnnotateOr(blobs.OpenPrehashedWrite(expected_size), what));
-    }
-    RETURN_IF_ERROR(Annotate(writer->Write(piece), what));
+    RETURN_IF_ERROR(Annotate(sink->Append(std::span<const uint8_t>(buf.data, n)), what));
     if (n < want) break;  // EOF
   }
   struct stat after;
@@ -453,19 +452,13 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
                                            expected_size, " bytes, read ", total, ", size now ",
                                            after.st_size, ")"));
   }
-  B3Digest digest = hasher.Finalize();
-  if (writer == nullptr) {
-    ASSIGN_OR_RETURN(bool present, AnnotateOr(HasBlobOfSize(blobs, digest, total), what));
-    if (present) {
-      if (is_new) *is_new = false;
-      return digest;
-    }
-    ASSIGN_OR_RETURN(writer, AnnotateOr(blobs.OpenPrehashedWrite(total), what));
-    RETURN_IF_ERROR(Annotate(writer->Write(std::span<const uint8_t>(buf.data, total)), what));
-  }
-  ASSIGN_OR_RETURN(bool stored, AnnotateOr(writer->Close(digest), what));
-  if (is_new) *is_new = stored;
-  return digest;
+  ASSIGN_OR_RETURN(BlobSink::Result stored,
+                   AnnotateOr(small ? BlobSink::PutWhole(blobs, std::span<const uint8_t>(
+                                                                    buf.data, total))
+                                    : sink->Finish(),
+                              what));
+  if (is_new) *is_new = stored.is_new;
+  return stored.digest;
 }
 
 absl::StatusOr<IngestResult> IngestPath(BlobService& blobs, DirectoryService& directories,

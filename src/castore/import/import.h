@@ -3,10 +3,9 @@
 //
 // IngestPath walks the tree on the calling thread and hashes+stores files on
 // a pool of worker threads (more than cores: they wait for I/O). Each file
-// is read once, in bounded chunks, and each byte hashed once: the worker
-// hashes what it read and hands the same bytes and its digest to a
-// PrehashedBlobWriter; a blob that is already stored (same digest, same
-// size) is not written again.
+// is read once, in bounded chunks, and each byte hashed once, by a BlobSink
+// (blob_sink.h) that hands the same bytes on to a PrehashedBlobWriter; a blob
+// that is already stored (same digest, same size) is not written again.
 // Directories are built bottom-up once every file below them is stored and
 // go to one DirectoryPutter, leaves first. Nothing is referenced by a root:
 // CommitRoot makes the blobs durable (BlobService::Sync) and only then sets
