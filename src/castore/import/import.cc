@@ -20,6 +20,7 @@
 #include "base/status.h"
 #include "castore/directory.h"
 #include "castore/import/blob_sink.h"
+#include "castore/import/tree_builder.h"
 
 namespace castor::castore {
 namespace {
@@ -191,7 +192,10 @@ class Ingester {
       }
       RETURN_IF_ERROR(FinishFiles());
       ASSIGN_OR_RETURN(auto putter, directories_.OpenPutter());
-      ASSIGN_OR_RETURN(DirectoryNode node, PutTree(root, *putter, path));
+      TreeBuilder tree(*putter);
+      RETURN_IF_ERROR(tree.OpenRoot(path));
+      RETURN_IF_ERROR(PutTree(root, tree, path));
+      ASSIGN_OR_RETURN(DirectoryNode node, tree.CloseDirectory());
       ASSIGN_OR_RETURN(B3Digest stored, putter->Close());
       CASTOR_CHECK(stored == node.digest);
       result.node = node;
@@ -336,28 +340,28 @@ class Ingester {
     return absl::OkStatus();
   }
 
-  // Post-order: children reach the putter before their parent.
-  absl::StatusOr<DirectoryNode> PutTree(DirRec& dir, DirectoryPutter& putter,
-                                        const std::string& path) {
-    std::vector<Entry> entries;
-    entries.reserve(dir.children.size());
+  // Feeds `dir`'s entries (the open directory of `tree`, at `path`) to
+  // `tree`, subdirectories depth first, freeing the walk's records as it
+  // goes.
+  absl::Status PutTree(DirRec& dir, TreeBuilder& tree, const std::string& path) {
     for (ChildRec& c : dir.children) {
+      std::string child_path = JoinPath(path, c.name.str());
       if (c.dir) {
-        ASSIGN_OR_RETURN(DirectoryNode n, PutTree(*c.dir, putter, JoinPath(path, c.name.str())));
+        RETURN_IF_ERROR(tree.OpenDirectory(std::move(c.name), child_path));
+        RETURN_IF_ERROR(PutTree(*c.dir, tree, child_path));
         c.dir.reset();
-        entries.push_back(Entry{std::move(c.name), n});
+        RETURN_IF_ERROR(tree.CloseDirectory().status());
       } else if (c.file) {
-        entries.push_back(
-            Entry{std::move(c.name), FileNode{c.file->digest, c.file->size, c.file->executable}});
+        RETURN_IF_ERROR(tree.Add(std::move(c.name),
+                                 FileNode{c.file->digest, c.file->size, c.file->executable},
+                                 child_path));
       } else {
-        entries.push_back(Entry{std::move(c.name), SymlinkNode{*std::move(c.symlink)}});
+        RETURN_IF_ERROR(
+            tree.Add(std::move(c.name), SymlinkNode{*std::move(c.symlink)}, child_path));
       }
     }
     dir.children.clear();
-    auto directory = Directory::Create(std::move(entries));
-    if (!directory.ok()) return Annotate(directory.status(), path);
-    RETURN_IF_ERROR(Annotate(putter.Put(*directory), path));
-    return DirectoryNode{directory->digest(), directory->size()};
+    return absl::OkStatus();
   }
 
   BlobService& blobs_;

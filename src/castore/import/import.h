@@ -6,8 +6,9 @@
 // is read once, in bounded chunks, and each byte hashed once, by a BlobSink
 // (blob_sink.h) that hands the same bytes on to a PrehashedBlobWriter; a blob
 // that is already stored (same digest, same size) is not written again.
-// Directories are built bottom-up once every file below them is stored and
-// go to one DirectoryPutter, leaves first. Nothing is referenced by a root:
+// Directories are built bottom-up by a TreeBuilder (tree_builder.h) once
+// every file below them is stored and go to one DirectoryPutter, leaves
+// first. Nothing is referenced by a root:
 // CommitRoot makes the blobs durable (BlobService::Sync) and only then sets
 // the root, so a crash or error at any point leaves no half-visible root.
 // Entries more than kMaxTreeDepth (2048) levels below the top are refused

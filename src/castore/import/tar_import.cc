@@ -18,6 +18,7 @@
 #include "base/status.h"
 #include "castore/directory.h"
 #include "castore/import/blob_sink.h"
+#include "castore/import/tree_builder.h"
 
 namespace castor::castore {
 namespace {
@@ -90,7 +91,10 @@ class TarIngester {
     if (opts_.progress) opts_.progress->scan_done = true;
 
     ASSIGN_OR_RETURN(auto putter, directories_.OpenPutter());
-    ASSIGN_OR_RETURN(DirectoryNode node, PutTree(root_, *putter, path));
+    TreeBuilder tree(*putter);
+    RETURN_IF_ERROR(tree.OpenRoot(path));
+    RETURN_IF_ERROR(PutTree(root_, tree, path));
+    ASSIGN_OR_RETURN(DirectoryNode node, tree.CloseDirectory());
     ASSIGN_OR_RETURN(B3Digest stored, putter->Close());
     CASTOR_CHECK(stored == node.digest);
     IngestResult result;
@@ -268,30 +272,28 @@ class TarIngester {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<DirectoryNode> PutTree(const TarNode& dir, DirectoryPutter& putter,
-                                        const std::string& path) {
-    std::vector<Entry> entries;
+  // Feeds `dir`'s entries (the open directory of `tree`, at `path`) to
+  // `tree`, subdirectories depth first.
+  absl::Status PutTree(const TarNode& dir, TreeBuilder& tree, const std::string& path) {
     for (const auto& [name, child] : dir.children) {
       auto pc = PathComponent::Create(name);
       CASTOR_CHECK(pc.ok());  // validated when the entry was added
+      std::string child_path = absl::StrCat(path, "/", name);
       switch (child->kind) {
-        case TarNode::kDir: {
-          ASSIGN_OR_RETURN(DirectoryNode n, PutTree(*child, putter, absl::StrCat(path, "/", name)));
-          entries.push_back(Entry{*std::move(pc), n});
+        case TarNode::kDir:
+          RETURN_IF_ERROR(tree.OpenDirectory(*std::move(pc), child_path));
+          RETURN_IF_ERROR(PutTree(*child, tree, child_path));
+          RETURN_IF_ERROR(tree.CloseDirectory().status());
           break;
-        }
         case TarNode::kFile:
-          entries.push_back(Entry{*std::move(pc), child->file});
+          RETURN_IF_ERROR(tree.Add(*std::move(pc), child->file, child_path));
           break;
         case TarNode::kSymlink:
-          entries.push_back(Entry{*std::move(pc), SymlinkNode{*child->target}});
+          RETURN_IF_ERROR(tree.Add(*std::move(pc), SymlinkNode{*child->target}, child_path));
           break;
       }
     }
-    auto directory = Directory::Create(std::move(entries));
-    if (!directory.ok()) return Annotate(directory.status(), path);
-    RETURN_IF_ERROR(Annotate(putter.Put(*directory), path));
-    return DirectoryNode{directory->digest(), directory->size()};
+    return absl::OkStatus();
   }
 
   static void CountTree(const TarNode& dir, ImportStats& stats) {
