@@ -157,19 +157,19 @@ absl::StatusOr<SymlinkTarget> ReadLink(int dirfd, const char* name, const std::s
   return target;
 }
 
-class Ingester {
+class Importer {
  public:
-  Ingester(BlobService& blobs, DirectoryService& directories, const ImportOptions& opts)
+  Importer(BlobService& blobs, DirectoryService& directories, const ImportOptions& opts)
       : blobs_(blobs),
         directories_(directories),
         opts_(opts),
         pool_(opts.threads ? opts.threads : DefaultImportThreads()) {}
 
-  absl::StatusOr<IngestResult> Run(const std::string& path) {
+  absl::StatusOr<ImportResult> Run(const std::string& path) {
     auto start = std::chrono::steady_clock::now();
     struct stat st;
     if (lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("lstat ", path));
-    IngestResult result;
+    ImportResult result;
     if (S_ISLNK(st.st_mode)) {
       ASSIGN_OR_RETURN(SymlinkTarget target, ReadLink(AT_FDCWD, path.c_str(), path));
       result.node = SymlinkNode{std::move(target)};
@@ -465,10 +465,10 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
   return stored.digest;
 }
 
-absl::StatusOr<IngestResult> IngestPath(BlobService& blobs, DirectoryService& directories,
+absl::StatusOr<ImportResult> ImportPath(BlobService& blobs, DirectoryService& directories,
                                         const std::string& path, const ImportOptions& options) {
-  Ingester ingester(blobs, directories, options);
-  return ingester.Run(path);
+  Importer importer(blobs, directories, options);
+  return importer.Run(path);
 }
 
 absl::Status CommitRoot(BlobService& blobs, RootService& roots, const Entry& root) {
@@ -476,12 +476,12 @@ absl::Status CommitRoot(BlobService& blobs, RootService& roots, const Entry& roo
   return Annotate(roots.Put(root), absl::StrCat("setting root ", QuoteName(root.name.str())));
 }
 
-absl::StatusOr<IngestResult> IngestAndCommit(
+absl::StatusOr<ImportResult> ImportAndCommit(
     BlobService& blobs, RootService& roots, const PathComponent& name,
-    const std::function<absl::StatusOr<IngestResult>()>& ingest, bool retry,
+    const std::function<absl::StatusOr<ImportResult>()>& run_import, bool retry,
     const std::function<void(const absl::Status&)>& retrying) {
   for (int attempt = 0;; ++attempt) {
-    ASSIGN_OR_RETURN(IngestResult result, ingest());
+    ASSIGN_OR_RETURN(ImportResult result, run_import());
     absl::Status s = CommitRoot(blobs, roots, Entry{name, result.node});
     if (s.ok()) return result;
     if (s.code() != absl::StatusCode::kFailedPrecondition || !retry || attempt > 0) return s;

@@ -59,14 +59,14 @@ absl::StatusOr<std::vector<std::string>> SplitEntryName(std::string_view name) {
   return parts;
 }
 
-class TarIngester {
+class TarImporter {
  public:
-  TarIngester(BlobService& blobs, DirectoryService& directories, const ImportOptions& opts)
+  TarImporter(BlobService& blobs, DirectoryService& directories, const ImportOptions& opts)
       : blobs_(blobs), directories_(directories), opts_(opts) {}
 
   // Reads the archive `open` opens on a fresh libarchive reader; `path`
   // names it in errors.
-  absl::StatusOr<IngestResult> Run(const std::string& path,
+  absl::StatusOr<ImportResult> Run(const std::string& path,
                                    const std::function<absl::Status(archive*)>& open) {
     auto start = std::chrono::steady_clock::now();
     std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
@@ -97,7 +97,7 @@ class TarIngester {
     ASSIGN_OR_RETURN(DirectoryNode node, tree.CloseDirectory());
     ASSIGN_OR_RETURN(B3Digest stored, putter->Close());
     CASTOR_CHECK(stored == node.digest);
-    IngestResult result;
+    ImportResult result;
     result.node = node;
     CountTree(root_, result.stats);
     result.stats.directories += 1;
@@ -324,10 +324,10 @@ class TarIngester {
 
 }  // namespace
 
-absl::StatusOr<IngestResult> IngestTar(BlobService& blobs, DirectoryService& directories,
+absl::StatusOr<ImportResult> ImportTar(BlobService& blobs, DirectoryService& directories,
                                        const std::string& path, const ImportOptions& options) {
-  TarIngester ingester(blobs, directories, options);
-  return ingester.Run(path, [&path](archive* a) -> absl::Status {
+  TarImporter importer(blobs, directories, options);
+  return importer.Run(path, [&path](archive* a) -> absl::Status {
     int r = path == "-" ? archive_read_open_fd(a, STDIN_FILENO, 1 << 16)
                         : archive_read_open_filename(a, path.c_str(), 1 << 16);
     if (r == ARCHIVE_OK) return absl::OkStatus();
@@ -338,11 +338,11 @@ absl::StatusOr<IngestResult> IngestTar(BlobService& blobs, DirectoryService& dir
   });
 }
 
-absl::StatusOr<IngestResult> IngestTarBytes(BlobService& blobs, DirectoryService& directories,
+absl::StatusOr<ImportResult> ImportTarBytes(BlobService& blobs, DirectoryService& directories,
                                             std::span<const uint8_t> bytes, const std::string& what,
                                             const ImportOptions& options) {
-  TarIngester ingester(blobs, directories, options);
-  return ingester.Run(what, [&](archive* a) -> absl::Status {
+  TarImporter importer(blobs, directories, options);
+  return importer.Run(what, [&](archive* a) -> absl::Status {
     if (archive_read_open_memory(a, bytes.data(), bytes.size()) == ARCHIVE_OK)
       return absl::OkStatus();
     return ArchiveError(a, what);

@@ -59,7 +59,7 @@ TEST_F(TreeBuilderTest, EmptyRootIsTheEmptyDirectory) {
 }
 
 TEST_F(TreeBuilderTest, MatchesReferenceVectorForDirectoryWithKeep) {
-  // The digest IngestPath has always produced for a directory holding one
+  // The digest ImportPath has always produced for a directory holding one
   // empty file ".keep" (import_test.cc has the same vector).
   TreeBuilder tree(*putter_);
   ASSERT_TRUE(tree.OpenRoot("keep").ok());
@@ -122,7 +122,7 @@ TEST_F(TreeBuilderTest, NestedTreeEqualsDirectoriesBuiltByHandAndGoesLeavesFirst
   EXPECT_EQ(Stored(want_empty.digest()).entries().size(), 0u);
 }
 
-TEST_F(TreeBuilderTest, DigestMatchesIngestPathOfTheSameTree) {
+TEST_F(TreeBuilderTest, DigestMatchesImportPathOfTheSameTree) {
   testing::TempDir tmp;
   std::string src = tmp / "src";
   testing::MakeDir(src);
@@ -131,7 +131,7 @@ TEST_F(TreeBuilderTest, DigestMatchesIngestPathOfTheSameTree) {
   testing::MakeDir(src + "/d");
   ASSERT_EQ(symlink("../a", (src + "/d/l").c_str()), 0);
   MemoryBlobService blobs;
-  auto imported = IngestPath(blobs, dirs_, src, ImportOptions{.threads = 1});
+  auto imported = ImportPath(blobs, dirs_, src, ImportOptions{.threads = 1});
   ASSERT_TRUE(imported.ok()) << imported.status();
 
   TreeBuilder tree(*putter_);
