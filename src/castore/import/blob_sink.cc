@@ -57,9 +57,9 @@ absl::StatusOr<BlobSink::Result> BlobSink::PutWhole(BlobService& blobs,
 absl::StatusOr<BlobSink::Result> BlobSink::Finish() {
   const B3Digest digest = hasher_.Finalize();
   if (writer_ == nullptr) {
-    return PutHashed(blobs_, digest,
-                     std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buffer_.data()),
-                                              buffer_.size()));
+    return PutHashed(
+        blobs_, digest,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size()));
   }
   Result result{digest, size_, false};
   // Close drops the bytes when the blob is stored already (same size).

@@ -456,11 +456,10 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
                                            expected_size, " bytes, read ", total, ", size now ",
                                            after.st_size, ")"));
   }
-  ASSIGN_OR_RETURN(BlobSink::Result stored,
-                   AnnotateOr(small ? BlobSink::PutWhole(blobs, std::span<const uint8_t>(
-                                                                    buf.data, total))
-                                    : sink->Finish(),
-                              what));
+  ASSIGN_OR_RETURN(
+      BlobSink::Result stored,
+      AnnotateOr(small ? BlobSink::PutWhole(blobs, std::span(buf.data, total)) : sink->Finish(),
+                 what));
   if (is_new) *is_new = stored.is_new;
   return stored.digest;
 }

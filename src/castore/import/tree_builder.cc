@@ -15,16 +15,15 @@ absl::Status TreeBuilder::CheckOpen(std::string_view what) const {
   }
   // The entry lies frames_.size() levels below the root.
   if (frames_.size() > max_depth_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        ToAbslView(what), ": more than ", max_depth_, " levels below the tree's root"));
+    return absl::InvalidArgumentError(absl::StrCat(ToAbslView(what), ": more than ", max_depth_,
+                                                   " levels below the tree's root"));
   }
   return absl::OkStatus();
 }
 
 absl::Status TreeBuilder::OpenRoot(std::string what) {
   if (root_opened_) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, ": the tree's root was opened before"));
+    return absl::FailedPreconditionError(absl::StrCat(what, ": the tree's root was opened before"));
   }
   root_opened_ = true;
   frames_.push_back(Frame{std::nullopt, std::move(what), {}});

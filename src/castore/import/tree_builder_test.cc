@@ -175,7 +175,7 @@ TEST_F(TreeBuilderTest, DirectoryAndFileOfTheSameNameAreRefused) {
 TEST_F(TreeBuilderTest, EntriesDeeperThanMaxDepthAreRefused) {
   TreeBuilder tree(*putter_, /*max_depth=*/2);
   ASSERT_TRUE(tree.OpenRoot("top").ok());
-  ASSERT_TRUE(tree.OpenDirectory(Name("a"), "top/a").ok());  // depth 1
+  ASSERT_TRUE(tree.OpenDirectory(Name("a"), "top/a").ok());    // depth 1
   ASSERT_TRUE(tree.OpenDirectory(Name("b"), "top/a/b").ok());  // depth 2
   absl::Status file = tree.Add(Name("f"), FileNode{EmptyDigest(), 0, false}, "top/a/b/f");
   EXPECT_EQ(file.code(), absl::StatusCode::kInvalidArgument);
