@@ -1,5 +1,7 @@
 #include "castore/import/tree_builder.h"
 
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"

@@ -33,6 +33,7 @@ class TreeBuilderTest : public ::testing::Test {
   Directory Stored(const B3Digest& digest) {
     auto d = dirs_.Get(digest);
     EXPECT_TRUE(d.ok()) << d.status();
+    if (!d.ok()) return Directory();
     EXPECT_TRUE(d->has_value()) << digest.ToHex();
     return d->value_or(Directory());
   }
