@@ -1,4 +1,4 @@
-// libFuzzer target: tar archive bytes through castore::IngestTarBytes
+// libFuzzer target: tar archive bytes through castore::ImportTarBytes
 // (libarchive parses from memory; we fuzz what the import does with the
 // entries: traversal, absolute names, odd types, hard links, duplicates,
 // long names, deep trees) into memory:// services.
@@ -174,7 +174,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   castor::castore::MemoryDirectoryService directories;
   castor::castore::ImportOptions options;
   options.threads = 1;
-  auto result = castor::castore::IngestTarBytes(
+  auto result = castor::castore::ImportTarBytes(
       blobs, directories, std::span<const uint8_t>(data, size), "fuzz.tar", options);
   if (!result.ok()) {
     FUZZ_CHECK(!result.status().message().empty());

@@ -124,10 +124,10 @@ int main(int argc, char** argv) {
   castore::Services services{std::make_shared<castore::MemoryBlobService>(),
                              std::make_shared<castore::MemoryDirectoryService>(),
                              std::make_shared<castore::MemoryRootService>()};
-  auto ingested = castore::IngestPath(*services.blobs, *services.directories, tree.string());
-  if (!ingested.ok()) return 1;
+  auto imported = castore::ImportPath(*services.blobs, *services.directories, tree.string());
+  if (!imported.ok()) return 1;
   if (!castore::CommitRoot(*services.blobs, *services.roots,
-                           castore::Entry{*castore::PathComponent::Create("tree"), ingested->node})
+                           castore::Entry{*castore::PathComponent::Create("tree"), imported->node})
            .ok()) {
     return 1;
   }

@@ -194,17 +194,17 @@ int RunImport(const ImportArgs& args) {
         .threads = args.threads, .cancel = &g_interrupted, .progress = &progress};
     std::unique_ptr<ProgressBar> bar;
     if (tty) bar = std::make_unique<ProgressBar>(progress, name->str());
-    auto ingest = [&]() -> absl::StatusOr<castore::IngestResult> {
-      auto r = args.tar ? castore::IngestTar(*services->blobs, *services->directories, path, opts)
-                        : castore::IngestPath(*services->blobs, *services->directories, path, opts);
+    auto run_import = [&]() -> absl::StatusOr<castore::ImportResult> {
+      auto r = args.tar ? castore::ImportTar(*services->blobs, *services->directories, path, opts)
+                        : castore::ImportPath(*services->blobs, *services->directories, path, opts);
       if (r.ok() && g_interrupted) return absl::CancelledError("interrupted");
       return r;
     };
     // A daemon's gc may take what this import reused before the root makes
     // it reachable; the daemon then refuses the root, and the import runs
     // once more (standard input cannot be read twice).
-    auto result = castore::IngestAndCommit(
-        *services->blobs, *services->roots, *name, ingest, /*retry=*/path != "-",
+    auto result = castore::ImportAndCommit(
+        *services->blobs, *services->roots, *name, run_import, /*retry=*/path != "-",
         [&](const absl::Status& refused) {
           if (bar) bar->Stop();
           std::fprintf(stderr,

@@ -91,7 +91,7 @@ class CastoreNarTest : public ::testing::Test {
   }
 
   castore::Node Import(const std::string& path) {
-    auto r = castore::IngestPath(blobs_, dirs_, path);
+    auto r = castore::ImportPath(blobs_, dirs_, path);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? r->node : castore::Node{};
   }

@@ -12,24 +12,33 @@
 namespace castor::nix {
 
 std::string NarTreeBuilder::PendingPath() const {
-  if (frames_.empty()) return "/";
-  return absl::StrCat(frames_.back().path == "/" ? "" : frames_.back().path, "/", pending_name_);
+  if (paths_.empty()) return "/";
+  return absl::StrCat(paths_.back() == "/" ? "" : paths_.back(), "/", pending_name_);
 }
 
 absl::Status NarTreeBuilder::Place(castore::Node node) {
-  if (frames_.empty()) {
+  if (paths_.empty()) {
     root_ = std::move(node);
     return absl::OkStatus();
   }
+  const std::string path = PendingPath();
   auto name = castore::PathComponent::Create(pending_name_);
-  if (!name.ok()) return Annotate(name.status(), absl::StrCat("NAR path ", PendingPath()));
-  frames_.back().entries.push_back(castore::Entry{*std::move(name), std::move(node)});
-  return absl::OkStatus();
+  if (!name.ok()) return Annotate(name.status(), absl::StrCat("NAR path ", path));
+  return tree_.Add(*std::move(name), std::move(node),
+                   absl::StrCat("NAR path ", castore::QuoteName(path)));
 }
 
 absl::Status NarTreeBuilder::StartDirectory() {
   std::string path = PendingPath();
-  frames_.push_back(Frame{{}, frames_.empty() ? "" : pending_name_, std::move(path)});
+  std::string what = absl::StrCat("NAR path ", castore::QuoteName(path));
+  if (paths_.empty()) {
+    RETURN_IF_ERROR(tree_.OpenRoot(std::move(what)));
+  } else {
+    auto name = castore::PathComponent::Create(pending_name_);
+    if (!name.ok()) return Annotate(name.status(), absl::StrCat("NAR path ", path));
+    RETURN_IF_ERROR(tree_.OpenDirectory(*std::move(name), std::move(what)));
+  }
+  paths_.push_back(std::move(path));
   return absl::OkStatus();
 }
 
@@ -39,17 +48,13 @@ absl::Status NarTreeBuilder::EntryName(std::string_view name) {
 }
 
 absl::Status NarTreeBuilder::EndDirectory() {
-  Frame frame = std::move(frames_.back());
-  frames_.pop_back();
-  const std::string what = absl::StrCat("NAR path ", castore::QuoteName(frame.path));
-  // The NAR lists entries sorted (the reader checks), which is castore's order.
-  auto directory = castore::Directory::Create(std::move(frame.entries));
-  if (!directory.ok()) return Annotate(directory.status(), what);
-  RETURN_IF_ERROR(Annotate(putter_.Put(*directory), what));
+  // The NAR lists entries sorted (the reader checks), which is castore's
+  // order; the tree builder adds the node to the parent.
+  ASSIGN_OR_RETURN(castore::DirectoryNode node, tree_.CloseDirectory());
+  paths_.pop_back();
   ++stats_.directories;
-  // The directory's own entries replaced the pending name: put its back.
-  pending_name_ = std::move(frame.name);
-  return Place(castore::DirectoryNode{directory->digest(), directory->size()});
+  if (paths_.empty()) root_ = std::move(node);
+  return absl::OkStatus();
 }
 
 absl::Status NarTreeBuilder::StartFile(uint64_t size, bool executable) {
@@ -90,7 +95,7 @@ absl::StatusOr<NarImport> ImportNar(castore::BlobService& blobs,
                                     NarLimits limits) {
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(std::unique_ptr<castore::DirectoryPutter> putter, directories.OpenPutter());
-  NarTreeBuilder builder(blobs, *putter);
+  NarTreeBuilder builder(blobs, *putter, limits.max_depth);
   HashingSource hashing(HashAlgo::kSha256, nar);
   RETURN_IF_ERROR(ParseNar(hashing, builder, limits));
   CASTOR_CHECK(builder.root().has_value());  // the reader saw a whole NAR

@@ -15,9 +15,9 @@
 // unless the whole NAR was read.
 //
 // NarTreeBuilder is the part that turns NAR events into castore nodes; it is
-// kept apart from the parsing so that another tree builder can take its
-// place. Thread-safety: ImportNar is thread-safe when the services are; a
-// NarTreeBuilder belongs to one thread.
+// kept apart from the parsing, and leaves the Directories themselves to the
+// castore::TreeBuilder every import shares. Thread-safety: ImportNar is
+// thread-safe when the services are; a NarTreeBuilder belongs to one thread.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +31,7 @@
 #include "castore/directory/directory_service.h"
 #include "castore/import/blob_sink.h"
 #include "castore/import/import.h"
+#include "castore/import/tree_builder.h"
 #include "castore/node.h"
 #include "nix/castore_nar.h"
 #include "nix/io.h"
@@ -40,11 +41,13 @@ namespace castor::nix {
 
 // Receives the events of one NAR and builds castore nodes from them: files
 // into blobs (BlobSink), directories into Directories sent to `putter` as
-// they close. After the NAR's events, root() is its node.
+// they close (castore::TreeBuilder, entries at most `max_depth` directories
+// below the root). After the NAR's events, root() is its node.
 class NarTreeBuilder : public NarVisitor {
  public:
-  NarTreeBuilder(castore::BlobService& blobs, castore::DirectoryPutter& putter)
-      : blobs_(blobs), putter_(putter) {}
+  NarTreeBuilder(castore::BlobService& blobs, castore::DirectoryPutter& putter,
+                 size_t max_depth = castore::kMaxTreeDepth)
+      : blobs_(blobs), tree_(putter, max_depth) {}
 
   absl::Status StartDirectory() override;
   absl::Status EntryName(std::string_view name) override;
@@ -58,23 +61,20 @@ class NarTreeBuilder : public NarVisitor {
   const std::optional<castore::Node>& root() const { return root_; }
   // Whether any Directory went to the putter (a NAR of one file or symlink
   // has none, and its putter must not be closed).
-  bool put_directories() const { return stats_.directories > 0; }
+  bool put_directories() const { return tree_.directories() > 0; }
   const castore::ImportStats& stats() const { return stats_; }
 
  private:
-  struct Frame {
-    std::vector<castore::Entry> entries;
-    std::string name;  // its entry name in the parent (empty for the root)
-    std::string path;  // inside the NAR, for messages
-  };
-  // Where the node being built goes: the current directory's pending entry,
+  // Where a file or symlink node goes: the open directory's pending entry,
   // or the root.
   absl::Status Place(castore::Node node);
   std::string PendingPath() const;
 
   castore::BlobService& blobs_;
-  castore::DirectoryPutter& putter_;
-  std::vector<Frame> frames_;
+  castore::TreeBuilder tree_;
+  // The open directories' paths inside the NAR ("/" for the root), for
+  // messages.
+  std::vector<std::string> paths_;
   std::string pending_name_;
   std::unique_ptr<castore::BlobSink> file_;
   bool executable_ = false;

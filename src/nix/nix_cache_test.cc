@@ -76,14 +76,14 @@ class NixCacheTest : public ::testing::Test {
   // The path info of `tree` imported into castore, under a made-up store
   // path, signed with `signer`.
   PathInfo Import(const std::string& tree, const std::string& name, const SecretKey& signer) {
-    auto ingested = castore::IngestPath(blobs_, dirs_, tree);
-    EXPECT_TRUE(ingested.ok()) << ingested.status();
-    auto summary = CalculateNar(blobs_, dirs_, ingested->node);
+    auto imported = castore::ImportPath(blobs_, dirs_, tree);
+    EXPECT_TRUE(imported.ok()) << imported.status();
+    auto summary = CalculateNar(blobs_, dirs_, imported->node);
     EXPECT_TRUE(summary.ok()) << summary.status();
     std::string digest = NixHash::Of(HashAlgo::kSha256, name).digest().substr(0, 20);
     auto info = PathInfo::Create({
         .store_path = *StorePath::FromDigestAndName(digest, name),
-        .node = ingested->node,
+        .node = imported->node,
         .nar_size = summary->nar_size,
         .nar_sha256 = summary->nar_sha256,
     });

@@ -56,7 +56,7 @@ class PathInfo {
   static absl::StatusOr<PathInfo> FromProto(const tvix::store::v1::PathInfo& proto);
   static absl::StatusOr<PathInfo> Decode(std::string_view bytes);
   // From a narinfo and the node holding the NAR's contents (the NAR itself
-  // is not checked here: whoever ingested it computed nar_size and
+  // is not checked here: whoever imported it computed nar_size and
   // nar_sha256 and compares them with the narinfo's).
   static absl::StatusOr<PathInfo> FromNarInfo(const NarInfo& narinfo, castore::Node node);
 

@@ -217,14 +217,14 @@ class VirtiofsGuestTest : public ::testing::Test {
     services_ = castore::Services{std::make_shared<castore::MemoryBlobService>(),
                                   std::make_shared<castore::MemoryDirectoryService>(),
                                   std::make_shared<castore::MemoryRootService>()};
-    auto ingested = castore::IngestPath(*services_.blobs, *services_.directories, tree_.string());
-    ASSERT_TRUE(ingested.ok()) << ingested.status();
+    auto imported = castore::ImportPath(*services_.blobs, *services_.directories, tree_.string());
+    ASSERT_TRUE(imported.ok()) << imported.status();
     auto name = castore::PathComponent::Create("tree");
     ASSERT_TRUE(name.ok());
     ASSERT_TRUE(castore::CommitRoot(*services_.blobs, *services_.roots,
-                                    castore::Entry{*name, ingested->node})
+                                    castore::Entry{*name, imported->node})
                     .ok());
-    const auto* root_dir = std::get_if<castore::DirectoryNode>(&ingested->node);
+    const auto* root_dir = std::get_if<castore::DirectoryNode>(&imported->node);
     ASSERT_NE(root_dir, nullptr);
     castore::Blake3Hasher hello;
     hello.Update("Hello, world!\n");

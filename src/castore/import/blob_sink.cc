@@ -35,17 +35,35 @@ absl::Status BlobSink::Append(std::span<const uint8_t> data) {
   return writer_->Write(data);
 }
 
+absl::StatusOr<BlobSink::Result> BlobSink::PutHashed(BlobService& blobs, const B3Digest& digest,
+                                                     std::span<const uint8_t> data) {
+  Result result{digest, data.size(), false};
+  ASSIGN_OR_RETURN(bool present, HasBlobOfSize(blobs, digest, data.size()));
+  if (present) return result;
+  ASSIGN_OR_RETURN(auto writer, blobs.OpenPrehashedWrite(data.size()));
+  RETURN_IF_ERROR(writer->Write(data));
+  // Close drops the bytes when the blob was stored meanwhile (same size).
+  ASSIGN_OR_RETURN(result.is_new, writer->Close(digest));
+  return result;
+}
+
+absl::StatusOr<BlobSink::Result> BlobSink::PutWhole(BlobService& blobs,
+                                                    std::span<const uint8_t> data) {
+  Blake3Hasher hasher;
+  hasher.Update(data);
+  return PutHashed(blobs, hasher.Finalize(), data);
+}
+
 absl::StatusOr<BlobSink::Result> BlobSink::Finish() {
-  Result result{hasher_.Finalize(), size_, false};
+  const B3Digest digest = hasher_.Finalize();
   if (writer_ == nullptr) {
-    ASSIGN_OR_RETURN(bool present, HasBlobOfSize(blobs_, result.digest, size_));
-    if (present) return result;
-    ASSIGN_OR_RETURN(writer_, blobs_.OpenPrehashedWrite(size_));
-    RETURN_IF_ERROR(writer_->Write(std::span<const uint8_t>(
-        reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size())));
+    return PutHashed(
+        blobs_, digest,
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size()));
   }
+  Result result{digest, size_, false};
   // Close drops the bytes when the blob is stored already (same size).
-  ASSIGN_OR_RETURN(result.is_new, writer_->Close(result.digest));
+  ASSIGN_OR_RETURN(result.is_new, writer_->Close(digest));
   writer_.reset();
   return result;
 }

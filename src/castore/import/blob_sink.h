@@ -5,6 +5,9 @@
 // one streams through a PrehashedBlobWriter (the sink's hash is the only
 // one) and is dropped (never put in place) when the same blob turns out to
 // be stored already. One thread at a time.
+//
+// PutWhole is the same rule for bytes already in memory (a small file read
+// whole): hash, ask whether the blob is stored, write only when it is not.
 #pragma once
 
 #include <cstdint>
@@ -39,7 +42,15 @@ class BlobSink {
   // (a short file left by a crash) is not trusted: the blob is written again.
   absl::StatusOr<Result> Finish();
 
+  // Stores `data` as one blob unless a blob of the same digest and size is
+  // stored already; `data` is handed to the writer as it is (no copy).
+  static absl::StatusOr<Result> PutWhole(BlobService& blobs, std::span<const uint8_t> data);
+
  private:
+  // Writes `data`, whose digest is `digest`, unless it is stored already.
+  static absl::StatusOr<Result> PutHashed(BlobService& blobs, const B3Digest& digest,
+                                          std::span<const uint8_t> data);
+
   BlobService& blobs_;
   const uint64_t size_hint_;
   Blake3Hasher hasher_;

@@ -70,7 +70,7 @@ class ExportTest : public ::testing::Test {
     WriteFile(src_ + "/f", "file");
     MakeDir(src_ + "/d");
     WriteFile(src_ + "/d/g", "inner", 0755);
-    auto r = IngestPath(blobs_, dirs_, src_);
+    auto r = ImportPath(blobs_, dirs_, src_);
     ASSERT_TRUE(r.ok()) << r.status();
     node_ = r->node;
     ASSERT_TRUE(CommitRoot(blobs_, roots_, Entry{*PathComponent::Create("r"), node_}).ok());

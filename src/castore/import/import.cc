@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "base/status.h"
 #include "castore/directory.h"
 #include "castore/import/blob_sink.h"
+#include "castore/import/tree_builder.h"
 
 namespace castor::castore {
 namespace {
@@ -155,19 +157,19 @@ absl::StatusOr<SymlinkTarget> ReadLink(int dirfd, const char* name, const std::s
   return target;
 }
 
-class Ingester {
+class Importer {
  public:
-  Ingester(BlobService& blobs, DirectoryService& directories, const ImportOptions& opts)
+  Importer(BlobService& blobs, DirectoryService& directories, const ImportOptions& opts)
       : blobs_(blobs),
         directories_(directories),
         opts_(opts),
         pool_(opts.threads ? opts.threads : DefaultImportThreads()) {}
 
-  absl::StatusOr<IngestResult> Run(const std::string& path) {
+  absl::StatusOr<ImportResult> Run(const std::string& path) {
     auto start = std::chrono::steady_clock::now();
     struct stat st;
     if (lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("lstat ", path));
-    IngestResult result;
+    ImportResult result;
     if (S_ISLNK(st.st_mode)) {
       ASSIGN_OR_RETURN(SymlinkTarget target, ReadLink(AT_FDCWD, path.c_str(), path));
       result.node = SymlinkNode{std::move(target)};
@@ -190,7 +192,10 @@ class Ingester {
       }
       RETURN_IF_ERROR(FinishFiles());
       ASSIGN_OR_RETURN(auto putter, directories_.OpenPutter());
-      ASSIGN_OR_RETURN(DirectoryNode node, PutTree(root, *putter, path));
+      TreeBuilder tree(*putter);
+      RETURN_IF_ERROR(tree.OpenRoot(path));
+      RETURN_IF_ERROR(PutTree(root, tree, path));
+      ASSIGN_OR_RETURN(DirectoryNode node, tree.CloseDirectory());
       ASSIGN_OR_RETURN(B3Digest stored, putter->Close());
       CASTOR_CHECK(stored == node.digest);
       result.node = node;
@@ -335,28 +340,28 @@ class Ingester {
     return absl::OkStatus();
   }
 
-  // Post-order: children reach the putter before their parent.
-  absl::StatusOr<DirectoryNode> PutTree(DirRec& dir, DirectoryPutter& putter,
-                                        const std::string& path) {
-    std::vector<Entry> entries;
-    entries.reserve(dir.children.size());
+  // Feeds `dir`'s entries (the open directory of `tree`, at `path`) to
+  // `tree`, subdirectories depth first, freeing the walk's records as it
+  // goes.
+  absl::Status PutTree(DirRec& dir, TreeBuilder& tree, const std::string& path) {
     for (ChildRec& c : dir.children) {
+      std::string child_path = JoinPath(path, c.name.str());
       if (c.dir) {
-        ASSIGN_OR_RETURN(DirectoryNode n, PutTree(*c.dir, putter, JoinPath(path, c.name.str())));
+        RETURN_IF_ERROR(tree.OpenDirectory(std::move(c.name), child_path));
+        RETURN_IF_ERROR(PutTree(*c.dir, tree, child_path));
         c.dir.reset();
-        entries.push_back(Entry{std::move(c.name), n});
+        RETURN_IF_ERROR(tree.CloseDirectory().status());
       } else if (c.file) {
-        entries.push_back(
-            Entry{std::move(c.name), FileNode{c.file->digest, c.file->size, c.file->executable}});
+        RETURN_IF_ERROR(tree.Add(std::move(c.name),
+                                 FileNode{c.file->digest, c.file->size, c.file->executable},
+                                 child_path));
       } else {
-        entries.push_back(Entry{std::move(c.name), SymlinkNode{*std::move(c.symlink)}});
+        RETURN_IF_ERROR(
+            tree.Add(std::move(c.name), SymlinkNode{*std::move(c.symlink)}, child_path));
       }
     }
     dir.children.clear();
-    auto directory = Directory::Create(std::move(entries));
-    if (!directory.ok()) return Annotate(directory.status(), path);
-    RETURN_IF_ERROR(Annotate(putter.Put(*directory), path));
-    return DirectoryNode{directory->digest(), directory->size()};
+    return absl::OkStatus();
   }
 
   BlobService& blobs_;
@@ -413,12 +418,15 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
   thread_local AlignedBuffer buf;
   // Each byte is read once into `buf`, hashed there, and handed on from
   // there: the writer trusts our digest (PrehashedBlobWriter), so nothing
-  // hashes it twice. A small file is hashed whole first and written only
-  // when its blob is missing; a bigger one streams (the writer drops it when
-  // the blob turns out to be stored already).
-  Blake3Hasher hasher;
-  std::unique_ptr<PrehashedBlobWriter> writer;
+  // hashes it twice. A small file is read whole and stored by
+  // BlobSink::PutWhole (hashed first, written only when its blob is
+  // missing); a bigger one streams through a BlobSink, whose buffer it
+  // overflows with its first piece, so the pieces go straight from `buf` to
+  // the writer (which drops them when the blob turns out to be stored).
   const bool small = expected_size <= kSmallFile;
+  std::optional<BlobSink> sink;
+  if (!small) sink.emplace(blobs, expected_size);
+  static_assert(kSmallFile >= BlobSink::kBuffered);
   uint64_t total = 0;
   while (true) {
     if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
@@ -434,14 +442,9 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
       return absl::AbortedError(absl::StrCat(what, ": changed size while being read (expected ",
                                              expected_size, " bytes, read more)"));
     }
-    std::span<const uint8_t> piece(buf.data, n);
-    hasher.Update(piece);
     if (progress) progress->bytes_done.fetch_add(n, std::memory_order_relaxed);
     if (small) break;  // the whole file, with EOF seen (n < want)
-    if (writer == nullptr) {
-      ASSIGN_OR_RETURN(writer, AnnotateOr(blobs.OpenPrehashedWrite(expected_size), what));
-    }
-    RETURN_IF_ERROR(Annotate(writer->Write(piece), what));
+    RETURN_IF_ERROR(Annotate(sink->Append(std::span<const uint8_t>(buf.data, n)), what));
     if (n < want) break;  // EOF
   }
   struct stat after;
@@ -453,25 +456,18 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
                                            expected_size, " bytes, read ", total, ", size now ",
                                            after.st_size, ")"));
   }
-  B3Digest digest = hasher.Finalize();
-  if (writer == nullptr) {
-    ASSIGN_OR_RETURN(bool present, AnnotateOr(HasBlobOfSize(blobs, digest, total), what));
-    if (present) {
-      if (is_new) *is_new = false;
-      return digest;
-    }
-    ASSIGN_OR_RETURN(writer, AnnotateOr(blobs.OpenPrehashedWrite(total), what));
-    RETURN_IF_ERROR(Annotate(writer->Write(std::span<const uint8_t>(buf.data, total)), what));
-  }
-  ASSIGN_OR_RETURN(bool stored, AnnotateOr(writer->Close(digest), what));
-  if (is_new) *is_new = stored;
-  return digest;
+  ASSIGN_OR_RETURN(
+      BlobSink::Result stored,
+      AnnotateOr(small ? BlobSink::PutWhole(blobs, std::span(buf.data, total)) : sink->Finish(),
+                 what));
+  if (is_new) *is_new = stored.is_new;
+  return stored.digest;
 }
 
-absl::StatusOr<IngestResult> IngestPath(BlobService& blobs, DirectoryService& directories,
+absl::StatusOr<ImportResult> ImportPath(BlobService& blobs, DirectoryService& directories,
                                         const std::string& path, const ImportOptions& options) {
-  Ingester ingester(blobs, directories, options);
-  return ingester.Run(path);
+  Importer importer(blobs, directories, options);
+  return importer.Run(path);
 }
 
 absl::Status CommitRoot(BlobService& blobs, RootService& roots, const Entry& root) {
@@ -479,12 +475,12 @@ absl::Status CommitRoot(BlobService& blobs, RootService& roots, const Entry& roo
   return Annotate(roots.Put(root), absl::StrCat("setting root ", QuoteName(root.name.str())));
 }
 
-absl::StatusOr<IngestResult> IngestAndCommit(
+absl::StatusOr<ImportResult> ImportAndCommit(
     BlobService& blobs, RootService& roots, const PathComponent& name,
-    const std::function<absl::StatusOr<IngestResult>()>& ingest, bool retry,
+    const std::function<absl::StatusOr<ImportResult>()>& run_import, bool retry,
     const std::function<void(const absl::Status&)>& retrying) {
   for (int attempt = 0;; ++attempt) {
-    ASSIGN_OR_RETURN(IngestResult result, ingest());
+    ASSIGN_OR_RETURN(ImportResult result, run_import());
     absl::Status s = CommitRoot(blobs, roots, Entry{name, result.node});
     if (s.ok()) return result;
     if (s.code() != absl::StatusCode::kFailedPrecondition || !retry || attempt > 0) return s;

@@ -1,14 +1,14 @@
-// Ingestion: a local filesystem tree (or a tar archive, see tar_import.h)
+// Import: a local filesystem tree (or a tar archive, see tar_import.h)
 // becomes castore blobs and Directories, and finally a named root.
 //
-// IngestPath walks the tree on the calling thread and hashes+stores files on
+// ImportPath walks the tree on the calling thread and hashes+stores files on
 // a pool of worker threads (more than cores: they wait for I/O). Each file
-// is read once, in bounded chunks, and each byte hashed once: the worker
-// hashes what it read and hands the same bytes and its digest to a
-// PrehashedBlobWriter; a blob that is already stored (same digest, same
-// size) is not written again.
-// Directories are built bottom-up once every file below them is stored and
-// go to one DirectoryPutter, leaves first. Nothing is referenced by a root:
+// is read once, in bounded chunks, and each byte hashed once, by a BlobSink
+// (blob_sink.h) that hands the same bytes on to a PrehashedBlobWriter; a blob
+// that is already stored (same digest, same size) is not written again.
+// Directories are built bottom-up by a TreeBuilder (tree_builder.h) once
+// every file below them is stored and go to one DirectoryPutter, leaves
+// first. Nothing is referenced by a root:
 // CommitRoot makes the blobs durable (BlobService::Sync) and only then sets
 // the root, so a crash or error at any point leaves no half-visible root.
 // Entries more than kMaxTreeDepth (2048) levels below the top are refused
@@ -63,38 +63,38 @@ struct ImportStats {
   std::chrono::steady_clock::duration elapsed{};
 };
 
-struct IngestResult {
+struct ImportResult {
   Node node;
   ImportStats stats;
 };
 
-// Ingests `path` (a directory, a regular file or a symlink, which is not
+// Imports `path` (a directory, a regular file or a symlink, which is not
 // followed). Errors name the path: InvalidArgument for special files
 // (devices, FIFOs, sockets) and invalid names, PermissionDenied /
 // Unavailable for unreadable entries, Aborted for a file that changed while
 // it was read, NotFound for a missing path, Cancelled when options.cancel
 // was set. Blobs and Directories already written stay as unreferenced
 // objects for `castor gc`.
-absl::StatusOr<IngestResult> IngestPath(BlobService& blobs, DirectoryService& directories,
+absl::StatusOr<ImportResult> ImportPath(BlobService& blobs, DirectoryService& directories,
                                         const std::string& path, const ImportOptions& options = {});
 
 // Makes every blob durable (blobs.Sync()) and then sets the root `name`.
 absl::Status CommitRoot(BlobService& blobs, RootService& roots, const Entry& root);
 
-// Runs `ingest` and commits its node as the root `name` (CommitRoot). A
+// Runs `run_import` and commits its node as the root `name` (CommitRoot). A
 // castor daemon refuses a root whose closure is not wholly stored with
 // FailedPrecondition: its gc removed something this import reused (or wrote)
 // before the root made it reachable. With `retry`, the import then runs once
 // more — its dedup checks now see what is missing, so it stores it again —
 // after calling `retrying` with the refusal, and commits again; a second
 // refusal is returned. (The source must be readable twice: not a pipe.)
-absl::StatusOr<IngestResult> IngestAndCommit(
+absl::StatusOr<ImportResult> ImportAndCommit(
     BlobService& blobs, RootService& roots, const PathComponent& name,
-    const std::function<absl::StatusOr<IngestResult>()>& ingest, bool retry,
+    const std::function<absl::StatusOr<ImportResult>()>& run_import, bool retry,
     const std::function<void(const absl::Status&)>& retrying = nullptr);
 
 // Stores one file's contents read from `fd` (positioned at 0) whose fstat
-// size is `expected_size`, for IngestPath and tests. `what` names the file in
+// size is `expected_size`, for ImportPath and tests. `what` names the file in
 // errors. Sets *is_new when the blob was not stored before. A change of the
 // file while it is read (size or mtime) is an error; `mtime_at_open`, when
 // given, is the mtime of the caller's fstat after opening (spares one fstat).

@@ -43,9 +43,9 @@ class ImportFaultsTest : public ::testing::Test {
     return n;
   }
 
-  // What the CLI does: ingest, then commit the root.
+  // What the CLI does: import, then commit the root.
   absl::Status Import() {
-    auto result = IngestPath(*blobs_, *dirs_, src_, ImportOptions{.threads = 2});
+    auto result = ImportPath(*blobs_, *dirs_, src_, ImportOptions{.threads = 2});
     if (!result.ok()) return result.status();
     return CommitRoot(*blobs_, *roots_,
                       Entry{*PathComponent::Create("tree"), std::move(result->node)});
@@ -80,7 +80,7 @@ TEST_F(ImportFaultsTest, SomeWritesFailingStillFailsTheImportCleanly) {
 }
 
 TEST_F(ImportFaultsTest, FailingSyncSetsNoRoot) {
-  auto result = IngestPath(*blobs_, *dirs_, src_);
+  auto result = ImportPath(*blobs_, *dirs_, src_);
   ASSERT_TRUE(result.ok()) << result.status();
   faults_->Set({.kind = FaultKind::kUnavailable});
   absl::Status s =

@@ -48,7 +48,7 @@ class ImportTest : public ::testing::Test {
 
 TEST_F(ImportTest, DirectoryRoundTripsThroughExport) {
   std::string src = MakeSampleTree();
-  auto result = IngestPath(blobs_, dirs_, src);
+  auto result = ImportPath(blobs_, dirs_, src);
   ASSERT_TRUE(result.ok()) << result.status();
   ASSERT_TRUE(std::holds_alternative<DirectoryNode>(result->node));
   EXPECT_EQ(result->stats.files, 5u);
@@ -63,7 +63,7 @@ TEST_F(ImportTest, MatchesReferenceVectorForDirectoryWithKeep) {
   std::string src = tmp_ / "keep";
   MakeDir(src);
   WriteFile(src + "/.keep", "");
-  auto result = IngestPath(blobs_, dirs_, src);
+  auto result = ImportPath(blobs_, dirs_, src);
   ASSERT_TRUE(result.ok()) << result.status();
   const auto& node = std::get<DirectoryNode>(result->node);
   EXPECT_EQ(node.digest.ToHex(),
@@ -74,10 +74,10 @@ TEST_F(ImportTest, MatchesReferenceVectorForDirectoryWithKeep) {
 TEST_F(ImportTest, SecondImportStoresNothingNewAndGivesTheSameDigest) {
   std::string src = MakeSampleTree();
   WriteFile(src + "/big", std::string(3 << 20, 'b'));  // streamed, not buffered
-  auto first = IngestPath(blobs_, dirs_, src);
+  auto first = ImportPath(blobs_, dirs_, src);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_GT(first->stats.bytes_new, 3u << 20);
-  auto second = IngestPath(blobs_, dirs_, src, ImportOptions{.threads = 1});
+  auto second = ImportPath(blobs_, dirs_, src, ImportOptions{.threads = 1});
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(first->node, second->node);
   EXPECT_EQ(second->stats.bytes_new, 0u);
@@ -89,7 +89,7 @@ TEST_F(ImportTest, LargeFileDigestIsBlake3OfItsBytes) {
   std::string data;
   for (int i = 0; i < (5 << 20) + 123; ++i) data.push_back(static_cast<char>(i * 7));
   WriteFile(tmp_ / "big", data, 0755);
-  auto result = IngestPath(blobs_, dirs_, tmp_ / "big");
+  auto result = ImportPath(blobs_, dirs_, tmp_ / "big");
   ASSERT_TRUE(result.ok()) << result.status();
   const auto& f = std::get<FileNode>(result->node);
   EXPECT_EQ(f.digest, B3Digest::Of(data));
@@ -102,7 +102,7 @@ TEST_F(ImportTest, LargeFileDigestIsBlake3OfItsBytes) {
 
 TEST_F(ImportTest, SymlinkRootIsNotFollowed) {
   ASSERT_EQ(symlink("some/where", (tmp_ / "l").c_str()), 0);
-  auto result = IngestPath(blobs_, dirs_, tmp_ / "l");
+  auto result = ImportPath(blobs_, dirs_, tmp_ / "l");
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(std::get<SymlinkNode>(result->node).target.str(), "some/where");
 }
@@ -112,7 +112,7 @@ TEST_F(ImportTest, HardLinksBecomeEqualContent) {
   MakeDir(src);
   WriteFile(src + "/a", "shared bytes");
   ASSERT_EQ(link((src + "/a").c_str(), (src + "/b").c_str()), 0);
-  auto result = IngestPath(blobs_, dirs_, src);
+  auto result = ImportPath(blobs_, dirs_, src);
   ASSERT_TRUE(result.ok()) << result.status();
   auto dir = dirs_.Get(std::get<DirectoryNode>(result->node).digest);
   ASSERT_TRUE(dir.ok() && dir->has_value());
@@ -123,7 +123,7 @@ TEST_F(ImportTest, HardLinksBecomeEqualContent) {
 TEST_F(ImportTest, FifoFailsNamingThePath) {
   std::string src = MakeSampleTree();
   ASSERT_EQ(mkfifo((src + "/sub/pipe").c_str(), 0644), 0);
-  auto result = IngestPath(blobs_, dirs_, src);
+  auto result = ImportPath(blobs_, dirs_, src);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(result.status().message().find("sub/pipe"), absl::string_view::npos) << result.status();
@@ -136,14 +136,14 @@ TEST_F(ImportTest, DeviceFailsNamingThePath) {
   if (mknod((src + "/null").c_str(), S_IFCHR | 0644, makedev(1, 3)) != 0) {
     GTEST_SKIP() << "mknod not permitted";
   }
-  auto result = IngestPath(blobs_, dirs_, src);
+  auto result = ImportPath(blobs_, dirs_, src);
   ASSERT_FALSE(result.ok());
   EXPECT_NE(result.status().message().find("character device"), absl::string_view::npos)
       << result.status();
 }
 
 TEST_F(ImportTest, MissingPathIsNotFound) {
-  auto result = IngestPath(blobs_, dirs_, tmp_ / "nope");
+  auto result = ImportPath(blobs_, dirs_, tmp_ / "nope");
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(result.status().message().find("nope"), absl::string_view::npos);
@@ -169,14 +169,14 @@ TEST_F(ImportTest, FileChangingSizeDuringReadIsDetected) {
 TEST_F(ImportTest, CancelStopsTheImport) {
   std::string src = MakeSampleTree();
   std::atomic<bool> cancel{true};
-  auto result = IngestPath(blobs_, dirs_, src, ImportOptions{.cancel = &cancel});
+  auto result = ImportPath(blobs_, dirs_, src, ImportOptions{.cancel = &cancel});
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled);
 }
 
 TEST_F(ImportTest, CommitRootSetsTheRootOnlyThen) {
   std::string src = MakeSampleTree();
-  auto result = IngestPath(blobs_, dirs_, src);
+  auto result = ImportPath(blobs_, dirs_, src);
   ASSERT_TRUE(result.ok());
   auto name = PathComponent::Create("sample");
   ASSERT_TRUE(name.ok());
@@ -217,23 +217,23 @@ class CollectedBeforeCommitRoots final : public RootService {
   MemoryRootService roots_;
 };
 
-TEST_F(ImportTest, IngestAndCommitRedoesTheImportOnceWhenTheRootIsRefusedForSomethingCollected) {
+TEST_F(ImportTest, ImportAndCommitRedoesTheImportOnceWhenTheRootIsRefusedForSomethingCollected) {
   std::string src = MakeSampleTree();
   const B3Digest victim = B3Digest::Of(std::string_view("hello world\n"));
   const PathComponent name = *PathComponent::Create("sample");
   for (int collections : {1, 2}) {
     SCOPED_TRACE(collections);
     CollectedBeforeCommitRoots roots(blobs_, dirs_, victim, collections);
-    int ingests = 0;
+    int imports = 0;
     std::vector<absl::Status> refusals;
-    auto result = IngestAndCommit(
+    auto result = ImportAndCommit(
         blobs_, roots, name,
         [&] {
-          ++ingests;
-          return IngestPath(blobs_, dirs_, src);
+          ++imports;
+          return ImportPath(blobs_, dirs_, src);
         },
         /*retry=*/true, [&](const absl::Status& s) { refusals.push_back(s); });
-    EXPECT_EQ(ingests, 2);
+    EXPECT_EQ(imports, 2);
     ASSERT_EQ(refusals.size(), 1u);
     EXPECT_EQ(refusals[0].code(), absl::StatusCode::kFailedPrecondition);
     EXPECT_TRUE(absl::StrContains(refusals[0].message(), victim.ToB3())) << refusals[0];
@@ -251,19 +251,19 @@ TEST_F(ImportTest, IngestAndCommitRedoesTheImportOnceWhenTheRootIsRefusedForSome
   }
 }
 
-TEST_F(ImportTest, IngestAndCommitWithoutRetryReturnsTheRefusal) {
+TEST_F(ImportTest, ImportAndCommitWithoutRetryReturnsTheRefusal) {
   std::string src = MakeSampleTree();
   const B3Digest victim = B3Digest::Of(std::string_view("hello world\n"));
   CollectedBeforeCommitRoots roots(blobs_, dirs_, victim, 1);
-  int ingests = 0;
-  auto result = IngestAndCommit(
+  int imports = 0;
+  auto result = ImportAndCommit(
       blobs_, roots, *PathComponent::Create("sample"),
       [&] {
-        ++ingests;
-        return IngestPath(blobs_, dirs_, src);
+        ++imports;
+        return ImportPath(blobs_, dirs_, src);
       },
       /*retry=*/false);
-  EXPECT_EQ(ingests, 1);
+  EXPECT_EQ(imports, 1);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition) << result.status();
   EXPECT_TRUE(absl::StrContains(result.status().message(), "hello.txt")) << result.status();
 }
@@ -289,14 +289,14 @@ TEST_F(ImportTest, ManyFilesAndDeepNestingRoundTrip) {
   ASSERT_EQ(write(f, "bottom", 6), 6);
   close(f);
   close(dfd);
-  auto result = IngestPath(blobs_, dirs_, src);
+  auto result = ImportPath(blobs_, dirs_, src);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->stats.files, 2001u);
   EXPECT_EQ(result->stats.directories, 203u);
   EXPECT_EQ(result->stats.blobs_new, 18u);  // "0".."16" and "bottom"
   auto again = ExportNode(blobs_, dirs_, result->node, tmp_ / "out");
   ASSERT_TRUE(again.ok()) << again.status();
-  auto round = IngestPath(blobs_, dirs_, tmp_ / "out");
+  auto round = ImportPath(blobs_, dirs_, tmp_ / "out");
   ASSERT_TRUE(round.ok()) << round.status();
   EXPECT_EQ(round->node, result->node);
 }
@@ -307,14 +307,14 @@ TEST_F(ImportTest, RefusesTreesDeeperThanAPathMaxPath) {
   // As deep as a PATH_MAX path goes: imported.
   std::string src = tmp_ / "src";
   testing::MakeDeepDirs(src, kMaxTreeDepth);
-  auto ok = IngestPath(blobs_, dirs_, src);
+  auto ok = ImportPath(blobs_, dirs_, src);
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->stats.directories, kMaxTreeDepth + 1);
   // One level more: refused naming the path, where the walk used to recurse
   // without bound.
   std::string deeper = tmp_ / "deeper";
   testing::MakeDeepDirs(deeper, kMaxTreeDepth + 1);
-  auto deep = IngestPath(blobs_, dirs_, deeper);
+  auto deep = ImportPath(blobs_, dirs_, deeper);
   ASSERT_FALSE(deep.ok());
   EXPECT_EQ(deep.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(deep.status().message().find("more than 2048 levels deep"), absl::string_view::npos)

@@ -18,6 +18,7 @@
 #include "base/status.h"
 #include "castore/directory.h"
 #include "castore/import/blob_sink.h"
+#include "castore/import/tree_builder.h"
 
 namespace castor::castore {
 namespace {
@@ -58,14 +59,14 @@ absl::StatusOr<std::vector<std::string>> SplitEntryName(std::string_view name) {
   return parts;
 }
 
-class TarIngester {
+class TarImporter {
  public:
-  TarIngester(BlobService& blobs, DirectoryService& directories, const ImportOptions& opts)
+  TarImporter(BlobService& blobs, DirectoryService& directories, const ImportOptions& opts)
       : blobs_(blobs), directories_(directories), opts_(opts) {}
 
   // Reads the archive `open` opens on a fresh libarchive reader; `path`
   // names it in errors.
-  absl::StatusOr<IngestResult> Run(const std::string& path,
+  absl::StatusOr<ImportResult> Run(const std::string& path,
                                    const std::function<absl::Status(archive*)>& open) {
     auto start = std::chrono::steady_clock::now();
     std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
@@ -90,10 +91,13 @@ class TarIngester {
     if (opts_.progress) opts_.progress->scan_done = true;
 
     ASSIGN_OR_RETURN(auto putter, directories_.OpenPutter());
-    ASSIGN_OR_RETURN(DirectoryNode node, PutTree(root_, *putter, path));
+    TreeBuilder tree(*putter);
+    RETURN_IF_ERROR(tree.OpenRoot(path));
+    RETURN_IF_ERROR(PutTree(root_, tree, path));
+    ASSIGN_OR_RETURN(DirectoryNode node, tree.CloseDirectory());
     ASSIGN_OR_RETURN(B3Digest stored, putter->Close());
     CASTOR_CHECK(stored == node.digest);
-    IngestResult result;
+    ImportResult result;
     result.node = node;
     CountTree(root_, result.stats);
     result.stats.directories += 1;
@@ -268,30 +272,28 @@ class TarIngester {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<DirectoryNode> PutTree(const TarNode& dir, DirectoryPutter& putter,
-                                        const std::string& path) {
-    std::vector<Entry> entries;
+  // Feeds `dir`'s entries (the open directory of `tree`, at `path`) to
+  // `tree`, subdirectories depth first.
+  absl::Status PutTree(const TarNode& dir, TreeBuilder& tree, const std::string& path) {
     for (const auto& [name, child] : dir.children) {
       auto pc = PathComponent::Create(name);
       CASTOR_CHECK(pc.ok());  // validated when the entry was added
+      std::string child_path = absl::StrCat(path, "/", name);
       switch (child->kind) {
-        case TarNode::kDir: {
-          ASSIGN_OR_RETURN(DirectoryNode n, PutTree(*child, putter, absl::StrCat(path, "/", name)));
-          entries.push_back(Entry{*std::move(pc), n});
+        case TarNode::kDir:
+          RETURN_IF_ERROR(tree.OpenDirectory(*std::move(pc), child_path));
+          RETURN_IF_ERROR(PutTree(*child, tree, child_path));
+          RETURN_IF_ERROR(tree.CloseDirectory().status());
           break;
-        }
         case TarNode::kFile:
-          entries.push_back(Entry{*std::move(pc), child->file});
+          RETURN_IF_ERROR(tree.Add(*std::move(pc), child->file, child_path));
           break;
         case TarNode::kSymlink:
-          entries.push_back(Entry{*std::move(pc), SymlinkNode{*child->target}});
+          RETURN_IF_ERROR(tree.Add(*std::move(pc), SymlinkNode{*child->target}, child_path));
           break;
       }
     }
-    auto directory = Directory::Create(std::move(entries));
-    if (!directory.ok()) return Annotate(directory.status(), path);
-    RETURN_IF_ERROR(Annotate(putter.Put(*directory), path));
-    return DirectoryNode{directory->digest(), directory->size()};
+    return absl::OkStatus();
   }
 
   static void CountTree(const TarNode& dir, ImportStats& stats) {
@@ -322,10 +324,10 @@ class TarIngester {
 
 }  // namespace
 
-absl::StatusOr<IngestResult> IngestTar(BlobService& blobs, DirectoryService& directories,
+absl::StatusOr<ImportResult> ImportTar(BlobService& blobs, DirectoryService& directories,
                                        const std::string& path, const ImportOptions& options) {
-  TarIngester ingester(blobs, directories, options);
-  return ingester.Run(path, [&path](archive* a) -> absl::Status {
+  TarImporter importer(blobs, directories, options);
+  return importer.Run(path, [&path](archive* a) -> absl::Status {
     int r = path == "-" ? archive_read_open_fd(a, STDIN_FILENO, 1 << 16)
                         : archive_read_open_filename(a, path.c_str(), 1 << 16);
     if (r == ARCHIVE_OK) return absl::OkStatus();
@@ -336,11 +338,11 @@ absl::StatusOr<IngestResult> IngestTar(BlobService& blobs, DirectoryService& dir
   });
 }
 
-absl::StatusOr<IngestResult> IngestTarBytes(BlobService& blobs, DirectoryService& directories,
+absl::StatusOr<ImportResult> ImportTarBytes(BlobService& blobs, DirectoryService& directories,
                                             std::span<const uint8_t> bytes, const std::string& what,
                                             const ImportOptions& options) {
-  TarIngester ingester(blobs, directories, options);
-  return ingester.Run(what, [&](archive* a) -> absl::Status {
+  TarImporter importer(blobs, directories, options);
+  return importer.Run(what, [&](archive* a) -> absl::Status {
     if (archive_read_open_memory(a, bytes.data(), bytes.size()) == ARCHIVE_OK)
       return absl::OkStatus();
     return ArchiveError(a, what);

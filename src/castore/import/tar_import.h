@@ -1,4 +1,4 @@
-// Tar ingestion: a tar archive (plain, gzip, bzip2, xz or zstd, detected from
+// Tar import: a tar archive (plain, gzip, bzip2, xz or zstd, detected from
 // its contents) becomes a castore directory tree without being unpacked to
 // disk. Entries are streamed with libarchive; each file's bytes go through a
 // BlobSink (hashed while written, skipped when already stored).
@@ -28,14 +28,14 @@
 
 namespace castor::castore {
 
-// Ingests the archive at `path` ("-" reads standard input). The result is
+// Imports the archive at `path` ("-" reads standard input). The result is
 // always a directory node (the archive's top level).
-absl::StatusOr<IngestResult> IngestTar(BlobService& blobs, DirectoryService& directories,
+absl::StatusOr<ImportResult> ImportTar(BlobService& blobs, DirectoryService& directories,
                                        const std::string& path, const ImportOptions& options = {});
 
 // The same for an archive held in memory (`bytes`, only read during the
 // call); `what` names the archive in errors.
-absl::StatusOr<IngestResult> IngestTarBytes(BlobService& blobs, DirectoryService& directories,
+absl::StatusOr<ImportResult> ImportTarBytes(BlobService& blobs, DirectoryService& directories,
                                             std::span<const uint8_t> bytes, const std::string& what,
                                             const ImportOptions& options = {});
 

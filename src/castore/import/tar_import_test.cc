@@ -159,7 +159,7 @@ TEST_F(TarImportTest, TarOfATreeGivesTheSameDigestAsTheTree) {
   MakeDir(src + "/d/empty");
   WriteFile(src + "/d/b", "");
   ASSERT_EQ(symlink("../a", (src + "/d/l").c_str()), 0);
-  auto tree = IngestPath(blobs_, dirs_, src);
+  auto tree = ImportPath(blobs_, dirs_, src);
   ASSERT_TRUE(tree.ok()) << tree.status();
   for (std::string filter : {"none", "gzip", "xz", "zstd"}) {
     std::string tar = tmp_ / ("t." + filter);
@@ -171,7 +171,7 @@ TEST_F(TarImportTest, TarOfATreeGivesTheSameDigestAsTheTree) {
               {"d/empty/", AE_IFDIR},
               {"d//l", AE_IFLNK, "../a"}},
              filter);
-    auto result = IngestTar(blobs_, dirs_, tar);
+    auto result = ImportTar(blobs_, dirs_, tar);
     ASSERT_TRUE(result.ok()) << filter << ": " << result.status();
     EXPECT_EQ(result->node, tree->node) << filter;
     EXPECT_EQ(result->stats.files, 3u);
@@ -184,15 +184,15 @@ TEST_F(TarImportTest, TarOfATreeGivesTheSameDigestAsTheTree) {
 TEST_F(TarImportTest, ArchiveInMemoryGivesTheSameNodeAsTheFile) {
   std::string tar = tmp_ / "t.tar";
   WriteTar(tar, {{"a", AE_IFREG, "alpha"}, {"d/l", AE_IFLNK, "../a"}}, "gzip");
-  auto from_file = IngestTar(blobs_, dirs_, tar);
+  auto from_file = ImportTar(blobs_, dirs_, tar);
   ASSERT_TRUE(from_file.ok()) << from_file.status();
   std::string bytes = testing::ReadFile(tar);
   std::span<const uint8_t> span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-  auto from_memory = IngestTarBytes(blobs_, dirs_, span, "in-memory");
+  auto from_memory = ImportTarBytes(blobs_, dirs_, span, "in-memory");
   ASSERT_TRUE(from_memory.ok()) << from_memory.status();
   EXPECT_EQ(from_memory->node, from_file->node);
   EXPECT_EQ(from_memory->stats.files, 1u);
-  auto garbage = IngestTarBytes(blobs_, dirs_, span.subspan(0, 100), "cut-short");
+  auto garbage = ImportTarBytes(blobs_, dirs_, span.subspan(0, 100), "cut-short");
   ASSERT_FALSE(garbage.ok());
   EXPECT_NE(garbage.status().message().find("cut-short"), absl::string_view::npos)
       << garbage.status();
@@ -201,7 +201,7 @@ TEST_F(TarImportTest, ArchiveInMemoryGivesTheSameNodeAsTheFile) {
 TEST_F(TarImportTest, HardLinkTakesTheTargetsContent) {
   std::string tar = tmp_ / "t.tar";
   WriteTar(tar, {{"a", AE_IFREG, "content"}, {"b", 0, "a"}});
-  auto result = IngestTar(blobs_, dirs_, tar);
+  auto result = ImportTar(blobs_, dirs_, tar);
   ASSERT_TRUE(result.ok()) << result.status();
   auto dir = dirs_.Get(std::get<DirectoryNode>(result->node).digest);
   ASSERT_TRUE(dir.ok() && dir->has_value());
@@ -212,7 +212,7 @@ TEST_F(TarImportTest, RejectsTraversalAndAbsoluteNames) {
   for (std::string bad : {"../evil", "a/../../evil", "/etc/passwd", "ok/.."}) {
     std::string tar = tmp_ / "bad.tar";
     WriteTar(tar, {{"fine", AE_IFREG, "x"}, {bad, AE_IFREG, "evil"}});
-    auto result = IngestTar(blobs_, dirs_, tar);
+    auto result = ImportTar(blobs_, dirs_, tar);
     ASSERT_FALSE(result.ok()) << bad;
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
     EXPECT_NE(result.status().message().find("not allowed"), absl::string_view::npos)
@@ -243,7 +243,7 @@ TEST_F(TarImportTest, NulInNamesNeverSmugglesTraversal) {
     SCOPED_TRACE(c.what);
     std::string tar = tmp_ / "nul.tar";
     WriteFile(tar, c.archive + EndOfArchive());
-    auto result = IngestTar(blobs_, dirs_, tar);
+    auto result = ImportTar(blobs_, dirs_, tar);
     if (!result.ok()) {
       EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
       continue;
@@ -265,12 +265,12 @@ TEST_F(TarImportTest, RejectsNamesDeeperThanAPathMaxPath) {
   for (int i = 0; i < 2047; ++i) ok_name += "d/";
   for (int i = 0; i < 40000; ++i) deep_name += "d/";
   WriteTar(tar, {{ok_name + "f", AE_IFREG, "x"}});
-  auto ok = IngestTar(blobs_, dirs_, tar);
+  auto ok = ImportTar(blobs_, dirs_, tar);
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->stats.directories, 2048u);
   // Used to overflow the stack while building the tree.
   WriteTar(tar, {{deep_name + "f", AE_IFREG, "x"}});
-  auto deep = IngestTar(blobs_, dirs_, tar);
+  auto deep = ImportTar(blobs_, dirs_, tar);
   ASSERT_FALSE(deep.ok());
   EXPECT_EQ(deep.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(deep.status().message().find("levels deep"), absl::string_view::npos) << deep.status();
@@ -279,30 +279,30 @@ TEST_F(TarImportTest, RejectsNamesDeeperThanAPathMaxPath) {
 TEST_F(TarImportTest, RejectsHardLinkOutsideTheArchive) {
   std::string tar = tmp_ / "t.tar";
   WriteTar(tar, {{"b", 0, "../../etc/passwd"}});
-  EXPECT_FALSE(IngestTar(blobs_, dirs_, tar).ok());
+  EXPECT_FALSE(ImportTar(blobs_, dirs_, tar).ok());
   WriteTar(tar, {{"b", 0, "missing"}});
-  EXPECT_FALSE(IngestTar(blobs_, dirs_, tar).ok());
+  EXPECT_FALSE(ImportTar(blobs_, dirs_, tar).ok());
 }
 
 TEST_F(TarImportTest, RejectsSpecialFiles) {
   std::string tar = tmp_ / "t.tar";
   WriteTar(tar, {{"fifo", AE_IFIFO}});
-  auto result = IngestTar(blobs_, dirs_, tar);
+  auto result = ImportTar(blobs_, dirs_, tar);
   ASSERT_FALSE(result.ok());
   EXPECT_NE(result.status().message().find("fifo"), absl::string_view::npos) << result.status();
 }
 
 TEST_F(TarImportTest, GarbageAndMissingFilesFailCleanly) {
   WriteFile(tmp_ / "garbage", std::string(10000, 'g'));
-  EXPECT_FALSE(IngestTar(blobs_, dirs_, tmp_ / "garbage").ok());
-  auto missing = IngestTar(blobs_, dirs_, tmp_ / "missing.tar");
+  EXPECT_FALSE(ImportTar(blobs_, dirs_, tmp_ / "garbage").ok());
+  auto missing = ImportTar(blobs_, dirs_, tmp_ / "missing.tar");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("missing.tar"), absl::string_view::npos);
   // Truncated in the middle of a file's data.
   std::string tar = tmp_ / "t.tar";
   WriteTar(tar, {{"big", AE_IFREG, std::string(100000, 'b')}});
   ASSERT_EQ(truncate(tar.c_str(), 20000), 0);
-  EXPECT_FALSE(IngestTar(blobs_, dirs_, tar).ok());
+  EXPECT_FALSE(ImportTar(blobs_, dirs_, tar).ok());
 }
 
 TEST_F(TarImportTest, RefusesSparseMapsOutOfOrderOverlappingOrPastTheSize) {
@@ -331,7 +331,7 @@ TEST_F(TarImportTest, RefusesSparseMapsOutOfOrderOverlappingOrPastTheSize) {
     SCOPED_TRACE(c.name);
     std::string tar = tmp_ / "bad_sparse.tar";
     WriteFile(tar, RegularFile("fine", "ok") + c.archive + EndOfArchive());
-    auto result = IngestTar(blobs_, dirs_, tar);
+    auto result = ImportTar(blobs_, dirs_, tar);
     ASSERT_FALSE(result.ok());
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
     EXPECT_NE(result.status().message().find(absl::StrCat("'", c.name, "'")),
@@ -459,7 +459,7 @@ TEST_P(SparseTarImportTest, StoresEverySparseFileByteForByte) {
     EXPECT_TRUE(sparse.contains(shape.name)) << shape.name << " is not sparse in the archive";
   }
 
-  auto result = IngestTar(blobs_, dirs_, tar);
+  auto result = ImportTar(blobs_, dirs_, tar);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->stats.files, SparseShapes().size());
   EXPECT_EQ(result->stats.bytes, total);

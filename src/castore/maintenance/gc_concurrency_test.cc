@@ -129,7 +129,7 @@ TEST(GcBesideImportTest, ConcurrentImportsGcAndVerifyKeepTheStoreConsistent) {
           auto lock = StoreLock::Acquire(store, StoreLock::Mode::kShared);
           ASSERT_TRUE(lock.ok()) << lock.status();
           auto result =
-              IngestPath(*s.blobs, *s.dirs, tmp / RootName(t, r), ImportOptions{.threads = 3});
+              ImportPath(*s.blobs, *s.dirs, tmp / RootName(t, r), ImportOptions{.threads = 3});
           ASSERT_TRUE(result.ok()) << result.status();
           auto name = PathComponent::Create(RootName(t, r));
           ASSERT_TRUE(name.ok());

@@ -29,7 +29,7 @@ class MaintenanceTest : public ::testing::Test {
     MakeDir(src + "/d");
     WriteFile(src + "/d/g", "inner");
     WriteFile(src + "/d/h", "file");  // same blob as /f
-    auto r = IngestPath(blobs_, dirs_, src);
+    auto r = ImportPath(blobs_, dirs_, src);
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_TRUE(CommitRoot(blobs_, roots_, Entry{*PathComponent::Create("r"), r->node}).ok());
   }
