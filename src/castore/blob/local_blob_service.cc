@@ -405,6 +405,20 @@ absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(
   return service;
 }
 
+LocalBlobService::LocalBlobService(std::string root, int dir_fd, int tmp_fd,
+                                   LocalBlobOptions options)
+    : root_(std::move(root)),
+      dir_fd_(dir_fd),
+      tmp_fd_(tmp_fd),
+      options_(std::move(options)),
+      trees_(options_.max_tree_groups),
+      sync_([this]() -> absl::Status {
+        if (options_.syncfs(dir_fd_) != 0) {
+          return ErrnoStatus(errno, absl::StrCat("syncfs ", root_));
+        }
+        return absl::OkStatus();
+      }) {}
+
 LocalBlobService::~LocalBlobService() {
   ::close(dir_fd_);
   ::close(tmp_fd_);
@@ -809,37 +823,7 @@ absl::StatusOr<std::optional<std::vector<ChunkMeta>>> LocalBlobService::Chunks(
   return std::vector<ChunkMeta>{};
 }
 
-absl::Status LocalBlobService::Sync() {
-  castor::MutexLock lock(&sync_mu_);
-  // Blobs renamed before this call are covered by any round that starts from
-  // now on; the next round to start is sync_started_ + 1.
-  const uint64_t target = sync_started_ + 1;
-  ++sync_rounds_[target].waiters;
-  while (sync_finished_ < target) {
-    if (!sync_running_ && sync_started_ < target) {
-      sync_running_ = true;
-      sync_started_ = target;
-      sync_mu_.Unlock();
-      int rc = options_.syncfs(dir_fd_);
-      int err = errno;
-      sync_mu_.Lock();
-      sync_running_ = false;
-      sync_finished_ = target;
-      if (rc != 0) sync_rounds_[target].status = ErrnoStatus(err, absl::StrCat("syncfs ", root_));
-    } else {
-      sync_mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_) { return SyncIdle(); });
-    }
-  }
-  auto it = sync_rounds_.find(target);
-  absl::Status result = it->second.status;
-  if (--it->second.waiters == 0) sync_rounds_.erase(it);
-  return result;
-}
-
-size_t LocalBlobService::sync_results_kept() const {
-  castor::MutexLock lock(&sync_mu_);
-  return sync_rounds_.size();
-}
+absl::Status LocalBlobService::Sync() { return sync_.Sync(); }
 
 absl::Status LocalBlobService::ForEach(
     const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) {

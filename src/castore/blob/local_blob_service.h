@@ -14,7 +14,7 @@
 // ones through the page cache with writeback started at close. No per-file
 // fsync: Sync() makes everything renamed
 // so far durable with one syncfs(2), shared by concurrent callers (group
-// commit; see docs/design.md, Durability). A dedup hit (the
+// commit, GroupSync; see docs/design.md, Durability). A dedup hit (the
 // target already exists) is trusted only when its size matches; a file of the
 // wrong size (e.g. short after a power loss) is replaced.
 //
@@ -47,11 +47,9 @@
 #include <memory>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
-#include "base/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/blob/chunk_layout.h"
+#include "castore/blob/group_sync.h"
 #include "castore/blob/layout_cache.h"
 
 namespace castor::castore {
@@ -141,7 +139,7 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   bool links_with_empty_path() const { return uses_tmpfile() && link_empty_path_; }
   // Results of Sync rounds kept for callers that have not picked them up
   // (tests: it stays bounded).
-  size_t sync_results_kept() const;
+  size_t sync_results_kept() const { return sync_.results_kept(); }
 
   // Used by writers: puts the finished temp file (named, or the unnamed one
   // open as `fd`) in place, or drops it when a blob of that digest and size is
@@ -154,12 +152,7 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   absl::StatusOr<int> CreateTemp(std::string* path, bool* direct);
 
  private:
-  LocalBlobService(std::string root, int dir_fd, int tmp_fd, LocalBlobOptions options)
-      : root_(std::move(root)),
-        dir_fd_(dir_fd),
-        tmp_fd_(tmp_fd),
-        options_(std::move(options)),
-        trees_(options_.max_tree_groups) {}
+  LocalBlobService(std::string root, int dir_fd, int tmp_fd, LocalBlobOptions options);
   // The blob's file, open; null when absent. DataLoss naming the path when
   // it is not a regular file.
   absl::StatusOr<std::shared_ptr<const File>> OpenFile(const B3Digest& digest) const;
@@ -176,7 +169,6 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   int LinkUnnamed(int fd, int dir_fd, const char* target) const;
   // A wrong-size file at `target` is replaced by the unnamed file `fd`.
   absl::Status ReplaceWithUnnamed(int fd, const std::string& target);
-  bool SyncIdle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_) { return !sync_running_; }
 
   const std::string root_;
   const int dir_fd_;  // the store directory, for syncfs
@@ -188,21 +180,8 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   std::atomic<uint64_t> replace_counter_{0};
   LayoutCache trees_;
   std::atomic<uint64_t> trees_computed_{0};
-
-  // Group commit of Sync(): rounds run one at a time; a caller waits for the
-  // first round that starts after it arrived, and shares it with everyone
-  // else waiting for the same round.
-  mutable castor::Mutex sync_mu_;
-  uint64_t sync_started_ ABSL_GUARDED_BY(sync_mu_) = 0;
-  uint64_t sync_finished_ ABSL_GUARDED_BY(sync_mu_) = 0;
-  bool sync_running_ ABSL_GUARDED_BY(sync_mu_) = false;
-  // The rounds callers wait for (at most the running one and the next), each
-  // with its result until its last waiter has taken it.
-  struct SyncRound {
-    int waiters = 0;
-    absl::Status status;
-  };
-  absl::flat_hash_map<uint64_t, SyncRound> sync_rounds_ ABSL_GUARDED_BY(sync_mu_);
+  // Sync(): one syncfs of dir_fd_ per round, shared by concurrent callers.
+  GroupSync sync_;
 };
 
 }  // namespace castor::castore
