@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -39,20 +38,10 @@ struct LocalBlobService::File {
 
   // Reads exactly buf.size() bytes at `offset` (which the file must have).
   absl::Status ReadExactly(uint64_t offset, std::span<uint8_t> buf) const {
-    size_t done = 0;
-    while (done < buf.size()) {
-      ssize_t n =
-          ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus(errno, absl::StrCat("read ", path));
-      }
-      if (n == 0) {
-        return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": file ", path,
-                                                " ends at ", offset + done, ", expected ", size,
-                                                " bytes"));
-      }
-      done += static_cast<size_t>(n);
+    ASSIGN_OR_RETURN(size_t done, PreadFull(fd, buf, offset, absl::StrCat("read ", path)));
+    if (done < buf.size()) {
+      return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": file ", path, " ends at ",
+                                              offset + done, ", expected ", size, " bytes"));
     }
     return absl::OkStatus();
   }
@@ -395,13 +384,13 @@ absl::StatusOr<std::string> ReadFileOfSize(const std::string& path, uint64_t siz
         absl::DataLossError(absl::StrCat(path, " has ", st.st_size, " bytes, expected ", size));
   } else {
     data.resize(size);
-    size_t done = 0;
-    while (status.ok() && done < size) {
-      ssize_t n = ::pread(fd, data.data() + done, size - done, static_cast<off_t>(done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) status = ErrnoStatus(errno, absl::StrCat("read ", path));
-      if (n == 0) status = absl::DataLossError(absl::StrCat(path, " ends at ", done));
-      if (n > 0) done += static_cast<size_t>(n);
+    absl::StatusOr<size_t> done =
+        PreadFull(fd, std::span(reinterpret_cast<uint8_t*>(data.data()), data.size()), 0,
+                  absl::StrCat("read ", path));
+    if (!done.ok()) {
+      status = done.status();
+    } else if (*done < size) {
+      status = absl::DataLossError(absl::StrCat(path, " ends at ", *done));
     }
   }
   ::close(fd);
@@ -436,24 +425,14 @@ std::shared_ptr<const ChunkLayout> LocalBlobService::LoadTree(const File& file) 
 void LocalBlobService::SaveTree(const ChunkLayout& tree) const {
   const std::string target = OutboardPath(tree.digest);
   const std::string outboard = blake3_tree::EncodeOutboard(tree.size, tree.cvs);
-  std::string temp = TempDir() + "/outboard-XXXXXX";
-  absl::Status status;
-  int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-  if (fd < 0) {
-    status = ErrnoStatus(errno, absl::StrCat("create temp file in ", TempDir()));
-  } else {
-    const char* p = outboard.data();
-    size_t left = outboard.size();
-    while (status.ok() && left > 0) {
-      ssize_t w = ::write(fd, p, left);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) status = ErrnoStatus(errno, absl::StrCat("write ", temp));
-      if (w > 0) {
-        p += w;
-        left -= static_cast<size_t>(w);
-      }
+  absl::StatusOr<TempFile> file = CreateTempFile(TempDir(), TempFileOptions{.prefix = "outboard"});
+  absl::Status status = file.status();
+  if (status.ok()) {
+    const std::string& temp = file->path;
+    status = WriteAll(file->fd.get(), outboard, absl::StrCat("write ", temp));
+    if (::close(file->fd.Release()) != 0 && status.ok()) {
+      status = ErrnoStatus(errno, absl::StrCat("close ", temp));
     }
-    if (::close(fd) != 0 && status.ok()) status = ErrnoStatus(errno, absl::StrCat("close ", temp));
     // Not synced: a tree lost or cut short in a crash fails its check when
     // loaded and is computed again.
     if (status.ok() &&
