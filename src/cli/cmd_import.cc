@@ -5,15 +5,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/mutex.h"
 #include "base/status.h"
 #include "castore/import/export.h"
 #include "castore/import/import.h"
@@ -57,11 +57,10 @@ class ProgressBar {
   ~ProgressBar() { Stop(); }
   void Stop() {
     {
-      std::lock_guard lock(mu_);
+      castor::MutexLock lock(&mu_);  // its Unlock wakes Run
       if (stop_) return;
       stop_ = true;
     }
-    cv_.notify_all();
     thread_.join();
     std::fprintf(stderr, "\r\033[K");
     std::fflush(stderr);
@@ -69,8 +68,9 @@ class ProgressBar {
 
  private:
   void Run() {
-    std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stop_; })) {
+    castor::MutexLock lock(&mu_);
+    while (!mu_.AwaitUntil([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; },
+                           std::chrono::steady_clock::now() + std::chrono::milliseconds(200))) {
       Draw();
     }
   }
@@ -102,9 +102,8 @@ class ProgressBar {
   const castore::ImportProgress& progress_;
   std::string label_;
   std::chrono::steady_clock::time_point start_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
+  castor::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -3,15 +3,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <stdio.h>  // renameat2
+#include <stdio.h>  // rename
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <ctime>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -41,20 +38,10 @@ struct LocalBlobService::File {
 
   // Reads exactly buf.size() bytes at `offset` (which the file must have).
   absl::Status ReadExactly(uint64_t offset, std::span<uint8_t> buf) const {
-    size_t done = 0;
-    while (done < buf.size()) {
-      ssize_t n =
-          ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus(errno, absl::StrCat("read ", path));
-      }
-      if (n == 0) {
-        return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": file ", path,
-                                                " ends at ", offset + done, ", expected ", size,
-                                                " bytes"));
-      }
-      done += static_cast<size_t>(n);
+    ASSIGN_OR_RETURN(size_t done, PreadFull(fd, buf, offset, absl::StrCat("read ", path)));
+    if (done < buf.size()) {
+      return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": file ", path, " ends at ",
+                                              offset + done, ", expected ", size, " bytes"));
     }
     return absl::OkStatus();
   }
@@ -115,199 +102,11 @@ class VerifiedLocalReader : public ChunkedBlobReader {
   const std::shared_ptr<const File> file_;
 };
 
-// O_DIRECT needs buffers, offsets and lengths aligned; a page is enough for
-// every filesystem and block device seen in practice (statx's DIO alignment is
-// at most this).
-constexpr size_t kDirectAlign = 4096;
-
-bool AlignedAddress(const void* p) { return reinterpret_cast<uintptr_t>(p) % kDirectAlign == 0; }
-
-struct FreeDeleter {
-  void operator()(uint8_t* p) const { std::free(p); }
-};
-
-// The bytes of one blob being written to a temp file. Small pieces are
-// gathered in an aligned buffer (fewer syscalls; O_DIRECT needs alignment);
-// big aligned pieces are written as they come (no copy). With O_DIRECT the
-// last partial block is written through the page cache. Commit puts the file
-// in place under the digest it is given; destroying it uncommitted discards it.
-class TempBlob {
- public:
-  static absl::StatusOr<std::unique_ptr<TempBlob>> Create(std::shared_ptr<LocalBlobService> service,
-                                                          uint64_t size_hint) {
-    const LocalBlobOptions& opts = service->options();
-    bool direct = opts.direct_io_min > 0 && size_hint >= opts.direct_io_min;
-    std::string path;
-    ASSIGN_OR_RETURN(int fd, service->CreateTemp(&path, &direct));
-    return std::unique_ptr<TempBlob>(
-        new TempBlob(std::move(service), fd, std::move(path), direct, size_hint));
-  }
-  ~TempBlob() { Discard(); }
-
-  uint64_t size() const { return size_; }
-
-  absl::Status Write(std::span<const uint8_t> data) {
-    if (fd_ < 0) return absl::FailedPreconditionError("blob writer already closed");
-    // The announced blob in one piece (the importer's small files): nothing
-    // to gather, so written as it is, without a copy or a buffer.
-    const bool whole = size_ == 0 && size_hint_ > 0 && data.size() == size_hint_;
-    size_ += data.size();
-    while (!data.empty()) {
-      if (used_ == 0 && (direct_ ? AlignedAddress(data.data()) && data.size() >= kDirectAlign
-                                 : whole || data.size() >= kSmallPiece)) {
-        // A piece that is not small skips the buffer (no copy); with O_DIRECT,
-        // its aligned prefix, when it sits at an aligned address.
-        size_t n = direct_ ? data.size() & ~(kDirectAlign - 1) : data.size();
-        RETURN_IF_ERROR(Fail(WriteOut(data.data(), n)));
-        data = data.subspan(n);
-        continue;
-      }
-      if (buffer_ == nullptr) {
-        void* p = nullptr;
-        if (posix_memalign(&p, kDirectAlign, capacity_) != 0) {
-          return Fail(absl::ResourceExhaustedError("out of memory for a blob write buffer"));
-        }
-        buffer_.reset(static_cast<uint8_t*>(p));
-      }
-      size_t n = std::min(capacity_ - used_, data.size());
-      std::memcpy(buffer_.get() + used_, data.data(), n);
-      used_ += n;
-      data = data.subspan(n);
-      if (used_ == capacity_) {
-        RETURN_IF_ERROR(Fail(WriteOut(buffer_.get(), used_)));
-        used_ = 0;
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  // Writes what is buffered and puts the file in place under `digest`; true
-  // when it was put there, false when the blob was stored already.
-  absl::StatusOr<bool> Commit(const B3Digest& digest) {
-    if (fd_ < 0) return absl::FailedPreconditionError("blob writer already closed");
-    absl::Status s = absl::OkStatus();
-    if (used_ > 0) {
-      size_t head = direct_ ? used_ & ~(kDirectAlign - 1) : used_;
-      s = WriteOut(buffer_.get(), head);
-      if (s.ok() && head < used_) {
-        s = Buffered();
-        if (s.ok()) s = WriteOut(buffer_.get() + head, used_ - head);
-      }
-      used_ = 0;
-    }
-    if (s.ok() && !direct_ && service_->options().early_writeback && size_ > 0) {
-      // Asynchronous: queues the dirty pages for writeback now rather than at
-      // the final syncfs. Only a hint; failure changes nothing.
-      (void)::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE);
-    }
-    if (!s.ok()) {
-      Discard();
-      return s;
-    }
-    absl::StatusOr<bool> placed;
-    if (path_.empty()) {
-      placed = service_->CommitUnnamed(fd_, digest, size_);
-      ::close(fd_);
-      fd_ = -1;
-    } else {
-      if (::close(fd_) != 0) {
-        s = ErrnoStatus(errno, absl::StrCat("close ", path_));
-        fd_ = -1;
-        Discard();
-        return s;
-      }
-      fd_ = -1;
-      placed = service_->Commit(path_, digest, size_);
-      path_.clear();  // Commit renamed or removed it
-    }
-    return placed;
-  }
-
- private:
-  static constexpr size_t kBuffer = 1 << 20;
-  // Smaller pieces are gathered in the buffer rather than written one by one.
-  static constexpr size_t kSmallPiece = 16 << 10;
-
-  TempBlob(std::shared_ptr<LocalBlobService> service, int fd, std::string path, bool direct,
-           uint64_t size_hint)
-      : service_(std::move(service)),
-        fd_(fd),
-        path_(std::move(path)),
-        direct_(direct),
-        size_hint_(size_hint),
-        // No bigger than the announced blob needs (a multiple of the O_DIRECT
-        // alignment, as every buffer flush but the last must be): a small
-        // blob's buffer then comes from the heap, not from a fresh mapping
-        // that is faulted in and unmapped again for each file.
-        capacity_(size_hint == 0 ? kBuffer
-                                 : std::min<uint64_t>(kBuffer, (size_hint + kDirectAlign - 1) &
-                                                                   ~uint64_t{kDirectAlign - 1})) {}
-
-  std::string Name() const { return path_.empty() ? service_->TempDir() + "/(unnamed)" : path_; }
-
-  // Leaves O_DIRECT: for the last partial block, or when the filesystem
-  // refuses a direct write.
-  absl::Status Buffered() {
-    if (!direct_) return absl::OkStatus();
-    int flags = ::fcntl(fd_, F_GETFL);
-    if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) {
-      return ErrnoStatus(errno, absl::StrCat("fcntl ", Name()));
-    }
-    direct_ = false;
-    return absl::OkStatus();
-  }
-
-  absl::Status WriteOut(const uint8_t* data, size_t len) {
-    while (len > 0) {
-      ssize_t n = ::write(fd_, data, len);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EINVAL && direct_) {
-          // This file or filesystem takes no direct I/O after all.
-          RETURN_IF_ERROR(Buffered());
-          continue;
-        }
-        return ErrnoStatus(errno, absl::StrCat("write ", Name()));
-      }
-      data += n;
-      len -= static_cast<size_t>(n);
-      if (direct_ && len > 0 && n % kDirectAlign != 0) RETURN_IF_ERROR(Buffered());
-    }
-    return absl::OkStatus();
-  }
-
-  // A failed write leaves the temp file in an unknown state: the writer is
-  // done (Commit fails, nothing is stored).
-  absl::Status Fail(absl::Status s) {
-    if (!s.ok()) Discard();
-    return s;
-  }
-  void Discard() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-    if (!path_.empty()) {
-      ::unlink(path_.c_str());
-      path_.clear();
-    }
-  }
-
-  std::shared_ptr<LocalBlobService> service_;
-  int fd_;
-  std::string path_;  // empty for an unnamed (O_TMPFILE) file
-  bool direct_;
-  const uint64_t size_hint_;  // 0: unknown
-  const size_t capacity_;     // of buffer_
-  std::unique_ptr<uint8_t, FreeDeleter> buffer_;
-  size_t used_ = 0;
-  uint64_t size_ = 0;
-};
-
 // OpenWrite's writer: hashes what it receives.
 class LocalWriter : public BlobWriter {
  public:
-  explicit LocalWriter(std::unique_ptr<TempBlob> blob) : blob_(std::move(blob)) {}
+  LocalWriter(std::shared_ptr<LocalBlobService> service, std::unique_ptr<TempBlob> blob)
+      : service_(std::move(service)), blob_(std::move(blob)) {}
 
   absl::Status Write(std::span<const uint8_t> data) override {
     if (blob_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
@@ -322,13 +121,14 @@ class LocalWriter : public BlobWriter {
     std::unique_ptr<TempBlob> blob = std::move(blob_);
     written_ = blob->size();
     B3Digest digest = hasher_.Finalize();
-    RETURN_IF_ERROR(blob->Commit(digest).status());
+    RETURN_IF_ERROR(blob->Commit(service_->BlobPath(digest)).status());
     return digest;
   }
 
   uint64_t bytes_written() const override { return blob_ ? blob_->size() : written_; }
 
  private:
+  const std::shared_ptr<LocalBlobService> service_;
   std::unique_ptr<TempBlob> blob_;
   Blake3Hasher hasher_;
   uint64_t written_ = 0;
@@ -338,8 +138,9 @@ class LocalWriter : public BlobWriter {
 // the store verifies prehashed writes.
 class LocalPrehashedWriter : public PrehashedBlobWriter {
  public:
-  LocalPrehashedWriter(std::unique_ptr<TempBlob> blob, bool verify)
-      : blob_(std::move(blob)), verify_(verify) {}
+  LocalPrehashedWriter(std::shared_ptr<LocalBlobService> service, std::unique_ptr<TempBlob> blob,
+                       bool verify)
+      : service_(std::move(service)), blob_(std::move(blob)), verify_(verify) {}
 
   absl::Status Write(std::span<const uint8_t> data) override {
     if (blob_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
@@ -354,12 +155,13 @@ class LocalPrehashedWriter : public PrehashedBlobWriter {
     std::unique_ptr<TempBlob> blob = std::move(blob_);
     written_ = blob->size();
     if (verify_) RETURN_IF_ERROR(CheckPrehashedDigest(digest, hasher_.Finalize()));
-    return blob->Commit(digest);
+    return blob->Commit(service_->BlobPath(digest));
   }
 
   uint64_t bytes_written() const override { return blob_ ? blob_->size() : written_; }
 
  private:
+  const std::shared_ptr<LocalBlobService> service_;
   std::unique_ptr<TempBlob> blob_;
   const bool verify_;
   Blake3Hasher hasher_;
@@ -393,98 +195,38 @@ absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(
   }
   int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", root));
-  int tmp_fd = ::open((root + "/tmp").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (tmp_fd < 0) {
-    absl::Status s = ErrnoStatus(errno, absl::StrCat("open ", root, "/tmp"));
+  absl::StatusOr<std::shared_ptr<TempBlobDir>> temps =
+      TempBlobDir::Open(root + "/tmp", TempBlobOptions{
+                                           .unnamed = options.unnamed_temps,
+                                           .link_empty_path = options.link_empty_path,
+                                           .direct_io_min = options.direct_io_min,
+                                           .early_writeback = options.early_writeback,
+                                       });
+  if (!temps.ok()) {
     ::close(fd);
-    return s;
+    return temps.status();
   }
-  std::shared_ptr<LocalBlobService> service(new LocalBlobService(root, fd, tmp_fd, options));
-  service->tmpfile_ = options.unnamed_temps && service->ProbeTmpfile();
-  service->RemoveStaleTemps();
+  std::shared_ptr<LocalBlobService> service(
+      new LocalBlobService(root, fd, std::move(*temps), options));
+  service->temps_->RemoveStale(kStaleTempAge);
   return service;
 }
 
-LocalBlobService::~LocalBlobService() {
-  ::close(dir_fd_);
-  ::close(tmp_fd_);
-}
+LocalBlobService::LocalBlobService(std::string root, int dir_fd, std::shared_ptr<TempBlobDir> temps,
+                                   LocalBlobOptions options)
+    : root_(std::move(root)),
+      dir_fd_(dir_fd),
+      temps_(std::move(temps)),
+      options_(std::move(options)),
+      trees_(options_.max_tree_groups),
+      sync_([this]() -> absl::Status {
+        if (options_.syncfs(dir_fd_) != 0) {
+          return ErrnoStatus(errno, absl::StrCat("syncfs ", root_));
+        }
+        return absl::OkStatus();
+      }) {}
 
-namespace {
-
-std::string ProcFdPath(int fd) { return absl::StrCat("/proc/self/fd/", fd); }
-
-}  // namespace
-
-// Gives the unnamed file open as `fd` the name `target`: AT_EMPTY_PATH where
-// the probe found it allowed (it needs CAP_DAC_READ_SEARCH; it spares the
-// walk through /proc), else linkat through /proc, which needs no privilege.
-int LocalBlobService::LinkUnnamed(int fd, int dir_fd, const char* target) const {
-  if (link_empty_path_) return ::linkat(fd, "", dir_fd, target, AT_EMPTY_PATH);
-  return ::linkat(AT_FDCWD, ProcFdPath(fd).c_str(), dir_fd, target, AT_SYMLINK_FOLLOW);
-}
-
-bool LocalBlobService::ProbeTmpfile() {
-  int fd = ::openat(tmp_fd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
-  bool ok = false;
-  for (bool empty_path : {true, false}) {
-    if (empty_path && !options_.link_empty_path) continue;
-    link_empty_path_ = empty_path;
-    std::string name = absl::StrCat("probe-", ::getpid(), "-", replace_counter_.fetch_add(1));
-    if (LinkUnnamed(fd, tmp_fd_, name.c_str()) == 0) {
-      ::unlinkat(tmp_fd_, name.c_str(), 0);
-      ok = true;
-      break;
-    }
-  }
-  ::close(fd);
-  return ok;
-}
-
-absl::StatusOr<int> LocalBlobService::CreateTemp(std::string* path, bool* direct) {
-  bool want_direct = *direct && direct_ok_.load(std::memory_order_relaxed);
-  for (;;) {
-    int extra = want_direct ? O_DIRECT : 0;
-    int fd;
-    if (tmpfile_) {
-      path->clear();
-      fd = ::openat(tmp_fd_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC | extra, 0600);
-    } else {
-      *path = TempDir() + "/blob-XXXXXX";
-      fd = ::mkostemp(path->data(), O_CLOEXEC | extra);
-    }
-    if (fd >= 0) {
-      *direct = want_direct;
-      return fd;
-    }
-    if (want_direct && errno == EINVAL) {
-      // The filesystem takes no O_DIRECT: stop asking.
-      direct_ok_.store(false, std::memory_order_relaxed);
-      want_direct = false;
-      continue;
-    }
-    return ErrnoStatus(errno, absl::StrCat("create temp file in ", TempDir()));
-  }
-}
-
-void LocalBlobService::RemoveStaleTemps() {
-  std::string dir = TempDir();
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return;
-  time_t cutoff = ::time(nullptr) - kStaleTempAge.count();
-  while (struct dirent* e = ::readdir(d)) {
-    std::string_view name = e->d_name;
-    if (name == "." || name == "..") continue;
-    struct stat st;
-    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (!S_ISREG(st.st_mode) || st.st_mtime > cutoff) continue;
-    if (::unlinkat(::dirfd(d), e->d_name, 0) == 0) {
-      spdlog::info("removed stale temp file {}/{}", dir, e->d_name);
-    }
-  }
-  ::closedir(d);
-}
+LocalBlobService::~LocalBlobService() { ::close(dir_fd_); }
 
 std::string LocalBlobService::BlobPath(const B3Digest& digest) const {
   std::string hex = digest.ToHex();
@@ -598,39 +340,16 @@ absl::StatusOr<std::unique_ptr<BlobReader>> LocalBlobService::OpenRead(const B3D
 }
 
 absl::StatusOr<std::unique_ptr<BlobWriter>> LocalBlobService::OpenWrite() {
-  ASSIGN_OR_RETURN(auto blob, TempBlob::Create(shared_from_this(), 0));
-  return std::make_unique<LocalWriter>(std::move(blob));
+  ASSIGN_OR_RETURN(std::unique_ptr<TempBlob> blob, temps_->Create(0));
+  return std::make_unique<LocalWriter>(shared_from_this(), std::move(blob));
 }
 
 absl::StatusOr<std::unique_ptr<PrehashedBlobWriter>> LocalBlobService::OpenPrehashedWrite(
     uint64_t size_hint) {
-  ASSIGN_OR_RETURN(auto blob, TempBlob::Create(shared_from_this(), size_hint));
-  return std::make_unique<LocalPrehashedWriter>(std::move(blob), options_.verify_prehashed);
+  ASSIGN_OR_RETURN(std::unique_ptr<TempBlob> blob, temps_->Create(size_hint));
+  return std::make_unique<LocalPrehashedWriter>(shared_from_this(), std::move(blob),
+                                                options_.verify_prehashed);
 }
-
-namespace {
-
-// A symlink is not (even to a file of that size): the store never follows one.
-bool IsFileOfSize(const std::string& path, uint64_t size) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-         static_cast<uint64_t>(st.st_size) == size;
-}
-
-// Runs `op` (a link or rename to `target`), creating the shard directory on
-// first use.
-template <typename Op>
-int IntoShard(const std::string& target, Op op) {
-  int rc = op();
-  if (rc != 0 && errno == ENOENT) {
-    std::string shard = target.substr(0, target.rfind('/'));
-    if (::mkdir(shard.c_str(), 0755) != 0 && errno != EEXIST) return -1;
-    rc = op();
-  }
-  return rc;
-}
-
-}  // namespace
 
 absl::StatusOr<std::shared_ptr<const ChunkLayout>> LocalBlobService::Tree(
     const std::shared_ptr<const File>& file) {
@@ -665,13 +384,13 @@ absl::StatusOr<std::string> ReadFileOfSize(const std::string& path, uint64_t siz
         absl::DataLossError(absl::StrCat(path, " has ", st.st_size, " bytes, expected ", size));
   } else {
     data.resize(size);
-    size_t done = 0;
-    while (status.ok() && done < size) {
-      ssize_t n = ::pread(fd, data.data() + done, size - done, static_cast<off_t>(done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) status = ErrnoStatus(errno, absl::StrCat("read ", path));
-      if (n == 0) status = absl::DataLossError(absl::StrCat(path, " ends at ", done));
-      if (n > 0) done += static_cast<size_t>(n);
+    absl::StatusOr<size_t> done =
+        PreadFull(fd, std::span(reinterpret_cast<uint8_t*>(data.data()), data.size()), 0,
+                  absl::StrCat("read ", path));
+    if (!done.ok()) {
+      status = done.status();
+    } else if (*done < size) {
+      status = absl::DataLossError(absl::StrCat(path, " ends at ", *done));
     }
   }
   ::close(fd);
@@ -706,24 +425,14 @@ std::shared_ptr<const ChunkLayout> LocalBlobService::LoadTree(const File& file) 
 void LocalBlobService::SaveTree(const ChunkLayout& tree) const {
   const std::string target = OutboardPath(tree.digest);
   const std::string outboard = blake3_tree::EncodeOutboard(tree.size, tree.cvs);
-  std::string temp = TempDir() + "/outboard-XXXXXX";
-  absl::Status status;
-  int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-  if (fd < 0) {
-    status = ErrnoStatus(errno, absl::StrCat("create temp file in ", TempDir()));
-  } else {
-    const char* p = outboard.data();
-    size_t left = outboard.size();
-    while (status.ok() && left > 0) {
-      ssize_t w = ::write(fd, p, left);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) status = ErrnoStatus(errno, absl::StrCat("write ", temp));
-      if (w > 0) {
-        p += w;
-        left -= static_cast<size_t>(w);
-      }
+  absl::StatusOr<TempFile> file = CreateTempFile(TempDir(), TempFileOptions{.prefix = "outboard"});
+  absl::Status status = file.status();
+  if (status.ok()) {
+    const std::string& temp = file->path;
+    status = WriteAll(file->fd.get(), outboard, absl::StrCat("write ", temp));
+    if (::close(file->fd.Release()) != 0 && status.ok()) {
+      status = ErrnoStatus(errno, absl::StrCat("close ", temp));
     }
-    if (::close(fd) != 0 && status.ok()) status = ErrnoStatus(errno, absl::StrCat("close ", temp));
     // Not synced: a tree lost or cut short in a crash fails its check when
     // loaded and is computed again.
     if (status.ok() &&
@@ -738,70 +447,6 @@ void LocalBlobService::SaveTree(const ChunkLayout& tree) const {
   }
 }
 
-absl::StatusOr<bool> LocalBlobService::Commit(const std::string& temp_path, const B3Digest& digest,
-                                              uint64_t size) {
-  std::string target = BlobPath(digest);
-  auto rename_into_place = [&](unsigned flags) {
-    return IntoShard(target, [&] {
-      return ::renameat2(AT_FDCWD, temp_path.c_str(), AT_FDCWD, target.c_str(), flags);
-    });
-  };
-  auto fail = [&](std::string_view what) {
-    absl::Status s =
-        ErrnoStatus(errno, absl::StrCat(ToAbslView(what), " ", temp_path, " to ", target));
-    ::unlink(temp_path.c_str());
-    return s;
-  };
-  // The common case, a new blob, costs one rename. RENAME_NOREPLACE, so that
-  // an existing file is looked at before it is replaced.
-  if (rename_into_place(RENAME_NOREPLACE) == 0) return true;
-  if (errno != EEXIST && errno != EINVAL) return fail("rename");  // EINVAL: flag unsupported
-  if (IsFileOfSize(target, size)) {
-    ::unlink(temp_path.c_str());  // dedup: the same bytes are already stored
-    return false;
-  }
-  // Absent, or of the wrong size (short after a power loss): (re)place it.
-  // rename is atomic, so concurrent writers of the same blob each install a
-  // complete file and readers see one or the other.
-  if (rename_into_place(0) == 0) return true;
-  return fail("rename");
-}
-
-absl::StatusOr<bool> LocalBlobService::CommitUnnamed(int fd, const B3Digest& digest,
-                                                     uint64_t size) {
-  std::string target = BlobPath(digest);
-  // The common case, a new blob, costs one link; like RENAME_NOREPLACE, it
-  // never replaces an existing file, which is looked at first.
-  if (IntoShard(target, [&] { return LinkUnnamed(fd, AT_FDCWD, target.c_str()); }) == 0) {
-    return true;
-  }
-  if (errno != EEXIST) {
-    return ErrnoStatus(errno, absl::StrCat("link a temp file of ", TempDir(), " to ", target));
-  }
-  if (IsFileOfSize(target, size)) return false;  // dedup: the same bytes are stored
-  RETURN_IF_ERROR(ReplaceWithUnnamed(fd, target));
-  return true;
-}
-
-absl::Status LocalBlobService::ReplaceWithUnnamed(int fd, const std::string& target) {
-  // A wrong-size file (short after a power loss) is replaced atomically: the
-  // unnamed file gets a temp name, which is renamed over the target.
-  for (;;) {
-    std::string name =
-        absl::StrCat(TempDir(), "/replace-", ::getpid(), "-", replace_counter_.fetch_add(1));
-    if (LinkUnnamed(fd, AT_FDCWD, name.c_str()) != 0) {
-      if (errno == EEXIST) continue;
-      return ErrnoStatus(errno, absl::StrCat("link a temp file to ", name));
-    }
-    if (::rename(name.c_str(), target.c_str()) != 0) {
-      absl::Status s = ErrnoStatus(errno, absl::StrCat("rename ", name, " to ", target));
-      ::unlink(name.c_str());
-      return s;
-    }
-    return absl::OkStatus();
-  }
-}
-
 absl::StatusOr<std::optional<std::vector<ChunkMeta>>> LocalBlobService::Chunks(
     const B3Digest& digest) {
   ASSIGN_OR_RETURN(bool has, Has(digest));
@@ -809,37 +454,7 @@ absl::StatusOr<std::optional<std::vector<ChunkMeta>>> LocalBlobService::Chunks(
   return std::vector<ChunkMeta>{};
 }
 
-absl::Status LocalBlobService::Sync() {
-  castor::MutexLock lock(&sync_mu_);
-  // Blobs renamed before this call are covered by any round that starts from
-  // now on; the next round to start is sync_started_ + 1.
-  const uint64_t target = sync_started_ + 1;
-  ++sync_rounds_[target].waiters;
-  while (sync_finished_ < target) {
-    if (!sync_running_ && sync_started_ < target) {
-      sync_running_ = true;
-      sync_started_ = target;
-      sync_mu_.Unlock();
-      int rc = options_.syncfs(dir_fd_);
-      int err = errno;
-      sync_mu_.Lock();
-      sync_running_ = false;
-      sync_finished_ = target;
-      if (rc != 0) sync_rounds_[target].status = ErrnoStatus(err, absl::StrCat("syncfs ", root_));
-    } else {
-      sync_mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_) { return SyncIdle(); });
-    }
-  }
-  auto it = sync_rounds_.find(target);
-  absl::Status result = it->second.status;
-  if (--it->second.waiters == 0) sync_rounds_.erase(it);
-  return result;
-}
-
-size_t LocalBlobService::sync_results_kept() const {
-  castor::MutexLock lock(&sync_mu_);
-  return sync_rounds_.size();
-}
+absl::Status LocalBlobService::Sync() { return sync_.Sync(); }
 
 absl::Status LocalBlobService::ForEach(
     const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) {

@@ -2,21 +2,21 @@
 // PATH/b3/<first 2 hex digits>/<64 hex digits>. Thread-safe; its readers and
 // writers belong to one thread at a time (ReadAt excepted).
 //
-// Writes go to a temp file in PATH/tmp (same filesystem): an unnamed
-// O_TMPFILE file linked into place (linkat) once the digest is known, or,
-// where the filesystem lacks O_TMPFILE, a named one renamed into place; so a
-// partially written blob is never visible. OpenWrite's writer hashes what it
-// receives; OpenPrehashedWrite's trusts the digest its in-process caller
-// computed over the same bytes (the importer), unless the store was opened
-// with verify_prehashed. Blobs whose size is known to be large are written
-// with O_DIRECT (no page-cache copy, no dirty-page writeback left for the
-// final sync; the last partial block goes through the page cache), smaller
-// ones through the page cache with writeback started at close. No per-file
-// fsync: Sync() makes everything renamed
-// so far durable with one syncfs(2), shared by concurrent callers (group
-// commit; see docs/design.md, Durability). A dedup hit (the
-// target already exists) is trusted only when its size matches; a file of the
-// wrong size (e.g. short after a power loss) is replaced.
+// Writes go to a temp file in PATH/tmp (same filesystem; TempBlob, in
+// temp_blob.h): an unnamed O_TMPFILE file linked into place (linkat) once the
+// digest is known, or, where the filesystem lacks O_TMPFILE, a named one
+// renamed into place; so a partially written blob is never visible.
+// OpenWrite's writer hashes what it receives; OpenPrehashedWrite's trusts the
+// digest its in-process caller computed over the same bytes (the importer),
+// unless the store was opened with verify_prehashed. Blobs whose size is
+// known to be large are written with O_DIRECT (no page-cache copy, no
+// dirty-page writeback left for the final sync; the last partial block goes
+// through the page cache), smaller ones through the page cache with writeback
+// started at close. No per-file fsync: Sync() makes everything renamed so far
+// durable with one syncfs(2), shared by concurrent callers (group commit,
+// GroupSync; see docs/design.md, Durability). A dedup hit (the target already
+// exists) is trusted only when its size matches; a file of the wrong size
+// (e.g. short after a power loss) is replaced.
 //
 // Stale temp files (from a writer that crashed) are removed when the store is
 // opened, if they are older than kStaleTempAge: younger ones may belong to a
@@ -47,12 +47,11 @@
 #include <memory>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
-#include "base/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/blob/chunk_layout.h"
+#include "castore/blob/group_sync.h"
 #include "castore/blob/layout_cache.h"
+#include "castore/blob/temp_blob.h"
 
 namespace castor::castore {
 
@@ -132,34 +131,20 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   std::string OutboardPath(const B3Digest& digest) const;
   // Passes over whole blobs made to compute trees so far (tests, stats).
   uint64_t trees_computed() const { return trees_computed_.load(std::memory_order_relaxed); }
-  std::string TempDir() const { return root_ + "/tmp"; }
+  std::string TempDir() const { return temps_->path(); }
 
   const LocalBlobOptions& options() const { return options_; }
   // Whether writers use unnamed O_TMPFILE files (probed at Open).
-  bool uses_tmpfile() const { return tmp_fd_ >= 0 && tmpfile_; }
+  bool uses_tmpfile() const { return temps_->uses_tmpfile(); }
   // Whether unnamed temp files are linked with AT_EMPTY_PATH (else via /proc).
-  bool links_with_empty_path() const { return uses_tmpfile() && link_empty_path_; }
+  bool links_with_empty_path() const { return temps_->links_with_empty_path(); }
   // Results of Sync rounds kept for callers that have not picked them up
   // (tests: it stays bounded).
-  size_t sync_results_kept() const;
-
-  // Used by writers: puts the finished temp file (named, or the unnamed one
-  // open as `fd`) in place, or drops it when a blob of that digest and size is
-  // stored already. True when the blob was put in place.
-  absl::StatusOr<bool> Commit(const std::string& temp_path, const B3Digest& digest, uint64_t size);
-  absl::StatusOr<bool> CommitUnnamed(int fd, const B3Digest& digest, uint64_t size);
-  // Creates a temp file for a writer: unnamed when supported (then *path is
-  // left empty), with O_DIRECT when `direct` and supported (*direct is set to
-  // what was used).
-  absl::StatusOr<int> CreateTemp(std::string* path, bool* direct);
+  size_t sync_results_kept() const { return sync_.results_kept(); }
 
  private:
-  LocalBlobService(std::string root, int dir_fd, int tmp_fd, LocalBlobOptions options)
-      : root_(std::move(root)),
-        dir_fd_(dir_fd),
-        tmp_fd_(tmp_fd),
-        options_(std::move(options)),
-        trees_(options_.max_tree_groups) {}
+  LocalBlobService(std::string root, int dir_fd, std::shared_ptr<TempBlobDir> temps,
+                   LocalBlobOptions options);
   // The blob's file, open; null when absent. DataLoss naming the path when
   // it is not a regular file.
   absl::StatusOr<std::shared_ptr<const File>> OpenFile(const B3Digest& digest) const;
@@ -171,38 +156,15 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   std::shared_ptr<const ChunkLayout> LoadTree(const File& file) const;
   // Keeps `tree` in the store (failures are logged: it is only a shortcut).
   void SaveTree(const ChunkLayout& tree) const;
-  void RemoveStaleTemps();
-  bool ProbeTmpfile();
-  int LinkUnnamed(int fd, int dir_fd, const char* target) const;
-  // A wrong-size file at `target` is replaced by the unnamed file `fd`.
-  absl::Status ReplaceWithUnnamed(int fd, const std::string& target);
-  bool SyncIdle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_) { return !sync_running_; }
 
   const std::string root_;
-  const int dir_fd_;  // the store directory, for syncfs
-  const int tmp_fd_;  // PATH/tmp, for O_TMPFILE
+  const int dir_fd_;                          // the store directory, for syncfs
+  const std::shared_ptr<TempBlobDir> temps_;  // PATH/tmp: where writers write
   const LocalBlobOptions options_;
-  bool tmpfile_ = false;               // set once by Open
-  bool link_empty_path_ = false;       // set once by ProbeTmpfile
-  std::atomic<bool> direct_ok_{true};  // cleared when O_DIRECT is refused
-  std::atomic<uint64_t> replace_counter_{0};
   LayoutCache trees_;
   std::atomic<uint64_t> trees_computed_{0};
-
-  // Group commit of Sync(): rounds run one at a time; a caller waits for the
-  // first round that starts after it arrived, and shares it with everyone
-  // else waiting for the same round.
-  mutable castor::Mutex sync_mu_;
-  uint64_t sync_started_ ABSL_GUARDED_BY(sync_mu_) = 0;
-  uint64_t sync_finished_ ABSL_GUARDED_BY(sync_mu_) = 0;
-  bool sync_running_ ABSL_GUARDED_BY(sync_mu_) = false;
-  // The rounds callers wait for (at most the running one and the next), each
-  // with its result until its last waiter has taken it.
-  struct SyncRound {
-    int waiters = 0;
-    absl::Status status;
-  };
-  absl::flat_hash_map<uint64_t, SyncRound> sync_rounds_ ABSL_GUARDED_BY(sync_mu_);
+  // Sync(): one syncfs of dir_fd_ per round, shared by concurrent callers.
+  GroupSync sync_;
 };
 
 }  // namespace castor::castore

@@ -15,11 +15,11 @@
 
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "base/mutex.h"
 #include "base/status.h"
 #include "spdlog/spdlog.h"
 
@@ -175,23 +175,25 @@ class WorkerResponder : public fuse::Responder {
         spdlog::warn("writing a FUSE reply: {}", std::strerror(errno));
       }
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    // Signalled with the mutex held: once the worker sees done_, it may
+    // destroy this responder.
+    castor::MutexLock lock(&mu_);
     done_ = true;
-    cv_.notify_one();
+    cv_.Signal();
   }
   // Waits for Complete (handlers may complete from another thread).
   void AwaitAndReset() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return done_; });
+    castor::MutexLock lock(&mu_);
+    while (!done_) cv_.Wait(&mu_);
     done_ = false;
   }
 
  private:
   const int fd_;
   std::vector<uint8_t> buffer_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
+  castor::Mutex mu_;
+  castor::CondVar cv_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace
