@@ -1,5 +1,6 @@
 #include "stores/stores.h"
 
+#include <cstdlib>
 #include <string>
 
 #include "castore/digest.h"
@@ -15,7 +16,7 @@ namespace {
 TEST(StoresTest, GrpcAddressesOpenWithoutRegisteringAnything) {
   rpc::testing::LocalDaemon daemon;
   castore::StoreAddresses addrs{daemon.address(), daemon.address(), daemon.address()};
-  auto services = OpenServices(addrs);
+  auto services = stores::OpenServices(addrs);
   ASSERT_TRUE(services.ok()) << services.status();
   // The clients talk to the daemon: a blob put through them is in its backing store.
   auto writer = services->blobs->OpenWrite();
@@ -29,7 +30,7 @@ TEST(StoresTest, GrpcAddressesOpenWithoutRegisteringAnything) {
   ASSERT_TRUE(has.ok()) << has.status();
   EXPECT_TRUE(*has);
 
-  auto blobs = OpenBlobService(daemon.address());
+  auto blobs = stores::OpenBlobService(daemon.address());
   ASSERT_TRUE(blobs.ok()) << blobs.status();
   auto again = (*blobs)->Has(*digest);
   ASSERT_TRUE(again.ok()) << again.status();
@@ -37,22 +38,24 @@ TEST(StoresTest, GrpcAddressesOpenWithoutRegisteringAnything) {
 }
 
 TEST(StoresTest, EveryBackendsSchemeIsKnown) {
-  // s3:// opens without contacting the endpoint; an unknown scheme is refused
-  // naming the address.
-  auto s3 = OpenBlobService("s3://bucket/prefix?endpoint=http://127.0.0.1:9");
+  // s3:// opens (with credentials) without contacting the endpoint; an
+  // unknown scheme is refused naming the address.
+  ::setenv("AWS_ACCESS_KEY_ID", "test-key", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "test-secret", 1);
+  auto s3 = stores::OpenBlobService("s3://bucket/prefix?endpoint=http://127.0.0.1:9");
   EXPECT_TRUE(s3.ok()) << s3.status();
-  auto infos = OpenPathInfoService("grpc+unix:///nonexistent/castor.sock");
+  auto infos = stores::OpenPathInfoService("grpc+unix:///nonexistent/castor.sock");
   EXPECT_TRUE(infos.ok()) << infos.status();
-  auto unknown = OpenBlobService("nosuch://x");
+  auto unknown = stores::OpenBlobService("nosuch://x");
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().message().find("nosuch://x"), std::string::npos) << unknown.status();
 }
 
 TEST(StoresTest, EmbeddedStoreOpens) {
   castore::testing::TempDir dir("stores");
-  auto services = OpenServices(castore::EmbeddedStoreAddresses(dir.path() + "/store"));
+  auto services = stores::OpenServices(castore::EmbeddedStoreAddresses(dir.path() + "/store"));
   ASSERT_TRUE(services.ok()) << services.status();
-  auto infos = OpenPathInfoService("lmdb://" + dir.path() + "/store/meta");
+  auto infos = stores::OpenPathInfoService("lmdb://" + dir.path() + "/store/meta");
   EXPECT_TRUE(infos.ok()) << infos.status();
 }
 
