@@ -2,8 +2,10 @@
 //   memory://            in-process
 //   file:///path         blobs as files (BlobService)
 //   lmdb:///path         directories / roots in LMDB
-//   grpc+unix:///sock, grpc+http://host:port   a remote daemon (registered by rpc/)
-// Backends register a factory per scheme; the CLI composes from addresses.
+//   grpc+unix:///sock, grpc+http://host:port   a remote daemon (rpc/)
+//   s3://bucket/prefix?endpoint=URL             object storage (s3store/)
+// Backends above castore register a factory per scheme; stores/stores.h
+// opens addresses with every backend registered (what the CLI uses).
 // Registration happens at start-up (before threads); opening is thread-safe.
 #pragma once
 

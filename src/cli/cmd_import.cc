@@ -18,6 +18,7 @@
 #include "castore/import/export.h"
 #include "castore/import/import.h"
 #include "castore/import/tar_import.h"
+#include "castore/roots/resolve_path.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "nlohmann/json.hpp"

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
-#include "castore/import/export.h"
+#include "castore/roots/resolve_path.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/store_flags.h"

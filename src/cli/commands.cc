@@ -2,10 +2,6 @@
 
 #include <map>
 
-#include "rpc/grpc_path_info_service.h"
-#include "rpc/register.h"
-#include "s3store/register.h"
-
 namespace castor::cli {
 namespace {
 struct Runner {
@@ -38,9 +34,6 @@ void RegisterCommands(CLI::App& app) {
   AddStoreCommands(app);
   AddMountCommand(app);
   AddDaemonCommand(app);
-  rpc::RegisterGrpcSchemes();
-  s3store::RegisterS3Schemes();
-  rpc::RegisterGrpcPathInfoSchemes();
   AddVirtiofsCommand(app);
   AddNixCommands(app);
 }

@@ -12,6 +12,7 @@
 #include "nix/pathinfo/composition.h"
 #include "rpc/call_watchdog.h"
 #include "rpc/channel.h"
+#include "stores/stores.h"
 
 namespace castor::cli {
 
@@ -89,7 +90,7 @@ absl::StatusOr<std::pair<castore::Services, std::shared_ptr<nix::PathInfoService
     const StoreFlags& flags, const std::function<absl::StatusOr<castore::Services>()>& open) {
   ASSIGN_OR_RETURN(castore::Services services, open());
   ASSIGN_OR_RETURN(std::shared_ptr<nix::PathInfoService> path_infos,
-                   nix::OpenPathInfoService(flags.PathInfoAddress()));
+                   stores::OpenPathInfoService(flags.PathInfoAddress()));
   if (!IsRemote(flags.Addresses().root) && !IsRemote(flags.PathInfoAddress())) {
     services.roots = std::make_shared<nix::PathInfoBoundRootService>(services.roots, path_infos);
   }
@@ -118,10 +119,10 @@ absl::StatusOr<castore::Services> StoreFlags::OpenCastore() const {
     ASSIGN_OR_RETURN(std::string roots, rpc::ReadPemFile(tls_ca, "--tls-ca"));
     rpc::SetClientTlsRoots(std::move(roots));
   }
-  ASSIGN_OR_RETURN(castore::Services services, castore::OpenServices(Addresses()));
+  ASSIGN_OR_RETURN(castore::Services services, stores::OpenServices(Addresses()));
   if (cache.empty()) return services;
   castore::StoreAddresses local = castore::EmbeddedStoreAddresses(cache);
-  ASSIGN_OR_RETURN(auto local_blobs, castore::OpenBlobService(local.blob));
+  ASSIGN_OR_RETURN(auto local_blobs, stores::OpenBlobService(local.blob));
   ASSIGN_OR_RETURN(auto blobs, castore::BoundedBlobStore::Open(local_blobs, cache_size));
   ASSIGN_OR_RETURN(castore::ServiceAddress dirs_addr,
                    castore::ServiceAddress::Parse(local.directory));

@@ -6,27 +6,17 @@
 // digest while they are copied. A tree more than kMaxTreeDepth (2048) levels
 // deep (which only a damaged or hostile store holds) fails with
 // InvalidArgument naming the path, as does removing one with --force.
-//
-// Also ResolvePath, which turns "ROOT[/PATH]" into the node it names (used
-// by export, ls and cat). Thread-safe when the services are.
+// Thread-safe when the services are.
 #pragma once
 
 #include <string>
-#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "castore/blob/blob_service.h"
 #include "castore/directory/directory_service.h"
 #include "castore/node.h"
-#include "castore/roots/root_service.h"
 
 namespace castor::castore {
-
-// "ROOT" or "ROOT/a/b": the named root, then directory entries. The returned
-// Entry's name is the last component. NotFound names what is missing;
-// InvalidArgument for a path through a non-directory or an invalid name.
-absl::StatusOr<Entry> ResolvePath(RootService& roots, DirectoryService& directories,
-                                  std::string_view spec);
 
 struct ExportOptions {
   // Replace an existing DEST (it is removed first, without following links).
@@ -43,9 +33,5 @@ struct ExportStats {
 absl::StatusOr<ExportStats> ExportNode(BlobService& blobs, DirectoryService& directories,
                                        const Node& node, const std::string& dest,
                                        const ExportOptions& options = {});
-
-// Removes `path` and everything below it without following symlinks (like
-// rm -rf). OK when it does not exist.
-absl::Status RemoveTree(const std::string& path);
 
 }  // namespace castor::castore

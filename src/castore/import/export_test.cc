@@ -7,11 +7,13 @@
 #include <functional>
 #include <set>
 
+#include "base/posix_io.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/import/import.h"
 #include "castore/import/test_util.h"
 #include "castore/roots/memory_root_service.h"
+#include "castore/roots/resolve_path.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore {
@@ -194,7 +196,7 @@ TEST_F(ExportTest, RefusesTreesDeeperThanAPathMaxPath) {
   auto ok = ExportNode(blobs_, dirs_, testing::PutDeepChain(dirs_, kMaxTreeDepth), tmp_ / "ok");
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->directories, kMaxTreeDepth + 1);
-  EXPECT_TRUE(RemoveTree(tmp_ / "ok").ok());
+  EXPECT_TRUE(castor::RemoveTree(tmp_ / "ok", kMaxTreeDepth).ok());
   // A damaged or hostile store's chain of 100,000 Directories: refused at
   // the limit, where the export used to recurse until the stack overflowed.
   auto deep = ExportNode(blobs_, dirs_, testing::PutDeepChain(dirs_, 100'000), tmp_ / "deep");
@@ -202,7 +204,7 @@ TEST_F(ExportTest, RefusesTreesDeeperThanAPathMaxPath) {
   EXPECT_EQ(deep.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(deep.status().message().find("more than 2048 levels deep"), absl::string_view::npos)
       << deep.status();
-  EXPECT_TRUE(RemoveTree(tmp_ / "deep").ok());
+  EXPECT_TRUE(castor::RemoveTree(tmp_ / "deep", kMaxTreeDepth).ok());
 }
 
 TEST_F(ExportTest, ForceRefusesToRemoveTreesDeeperThanAPathMaxPath) {

@@ -4,13 +4,13 @@
 #include "base/status.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
-#include "castore/import/export.h"
 #include "castore/import/import.h"
 #include "castore/import/test_util.h"
 #include "castore/maintenance/gc.h"
 #include "castore/maintenance/store_lock.h"
 #include "castore/maintenance/verify.h"
 #include "castore/roots/memory_root_service.h"
+#include "castore/roots/resolve_path.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore {
