@@ -7,6 +7,7 @@
 # its compile command, .clang-tidy and the clang-tidy version are what they
 # were when it last passed (cache: $CASTOR_TIDY_CACHE, default
 # ~/.cache/castor-tidy), so an unchanged tree checks in seconds.
+# CASTOR_TIDY_JOBS: files checked at once (default: the number of CPUs).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(cd "${1:-$root/build}" && pwd)
@@ -43,8 +44,12 @@ def preprocess_args(entry):
 def check(entry):
     path = entry["file"]
     pre = subprocess.run(preprocess_args(entry), cwd=entry["directory"], capture_output=True)
+    # Keyed without the checkout's own path, so a fresh clone elsewhere
+    # finds what an earlier checkout passed.
+    here = root.encode()
     key = hashlib.sha256()
-    for part in (pre.stdout, entry.get("command", "").encode(), config, version, path.encode()):
+    for part in (pre.stdout.replace(here, b"@"), entry.get("command", "").encode().replace(here, b"@"),
+                 config, version, os.path.relpath(path, root).encode()):
         key.update(hashlib.sha256(part).digest())
     stamp = os.path.join(cache, key.hexdigest())
     if pre.returncode == 0 and os.path.exists(stamp):
@@ -60,7 +65,7 @@ def check(entry):
 
 start = time.time()
 failed, cached = [], 0
-with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+with concurrent.futures.ThreadPoolExecutor(int(os.environ.get("CASTOR_TIDY_JOBS", os.cpu_count() or 2))) as pool:
     for path, ok, hit, output in pool.map(check, entries):
         cached += hit
         if not ok:
