@@ -183,7 +183,8 @@ void GroupHasher::Update(std::span<const uint8_t> data) {
       group_.clear();
     }
     const size_t n = std::min<uint64_t>(data.size(), group_size_ - group_.size());
-    group_.insert(group_.end(), data.begin(), data.begin() + n);
+    const std::span<const uint8_t> head = data.first(n);
+    group_.insert(group_.end(), head.begin(), head.end());
     data = data.subspan(n);
   }
 }

@@ -4,17 +4,11 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/hex.h"
 #include "base/status.h"
 
 namespace castor::castore {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 std::string Shorten(std::string_view text) {
   if (text.size() <= 80) return std::string(text);
@@ -51,8 +45,8 @@ absl::StatusOr<B3Digest> B3Digest::Parse(std::string_view text) {
   }
   std::array<uint8_t, kSize> raw;
   for (size_t i = 0; i < kSize; ++i) {
-    int hi = HexValue(text[2 * i]);
-    int lo = HexValue(text[2 * i + 1]);
+    int hi = HexDigitValue(text[2 * i]);
+    int lo = HexDigitValue(text[2 * i + 1]);
     if (hi < 0 || lo < 0) {
       return absl::InvalidArgumentError(absl::StrCat("invalid digest '", Shorten(text),
                                                      "': not a hex digit at position ",

@@ -2,6 +2,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/hex.h"
 #include "base/status.h"
 
 namespace castor::nix {
@@ -11,13 +12,6 @@ namespace {
 int NixBase32Value(char c) {
   size_t pos = kNixBase32Alphabet.find(c);
   return pos == std::string_view::npos ? -1 : static_cast<int>(pos);
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace
@@ -92,7 +86,7 @@ absl::StatusOr<std::string> HexDecode(std::string_view text) {
   }
   std::string raw(text.size() / 2, '\0');
   for (size_t i = 0; i < text.size(); ++i) {
-    int v = HexValue(text[i]);
+    int v = HexDigitValue(text[i]);
     if (v < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("invalid hex ", QuoteText(text), ": character ", i, " is not a hex digit"));

@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/hex.h"
 #include "base/status.h"
 #include "s3/sigv4.h"
 
@@ -61,13 +62,6 @@ absl::StatusOr<std::string> ParseEndpoint(std::string_view address, std::string_
   return std::string(url.substr(0, url.size() - (url.ends_with("/") ? 1 : 0)));
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> PercentDecode(std::string_view s) {
@@ -77,8 +71,8 @@ absl::StatusOr<std::string> PercentDecode(std::string_view s) {
       out.push_back(' ');
     } else if (s[i] == '%') {
       const bool room = i + 2 < s.size();
-      const int hi = room ? HexValue(s[i + 1]) : -1;
-      const int lo = room ? HexValue(s[i + 2]) : -1;
+      const int hi = room ? HexDigitValue(s[i + 1]) : -1;
+      const int lo = room ? HexDigitValue(s[i + 2]) : -1;
       if (hi < 0 || lo < 0) {
         return absl::InvalidArgumentError(
             absl::StrCat("bad percent escape in \"", ToAbslView(s), "\""));

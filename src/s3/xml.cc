@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "base/hex.h"
 #include "base/status.h"
 
 namespace castor::s3 {
@@ -113,16 +114,8 @@ class Parser {
         if (digits.empty()) return Error("bad character reference");
         uint32_t cp = 0;
         for (char c : digits) {
-          int d;
-          if (c >= '0' && c <= '9') {
-            d = c - '0';
-          } else if (hex && c >= 'a' && c <= 'f') {
-            d = c - 'a' + 10;
-          } else if (hex && c >= 'A' && c <= 'F') {
-            d = c - 'A' + 10;
-          } else {
-            return Error("bad character reference");
-          }
+          const int d = hex ? HexDigitValue(c) : (c >= '0' && c <= '9' ? c - '0' : -1);
+          if (d < 0) return Error("bad character reference");
           cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(d);
           if (cp > 0x10ffff) return Error("character reference out of range");
         }

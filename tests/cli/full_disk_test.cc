@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "castore/testing/files.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/rot.h"
 #include "castore/testing/subprocess.h"
@@ -33,15 +34,9 @@ using castore::testing::RandomBytes;
 using castore::testing::RunResult;
 using castore::testing::TempDir;
 using castore::testing::TmpfsMount;
+using castore::testing::WriteFile;
 
 constexpr uint64_t kStoreSize = 32 << 20;
-
-void WriteFile(const std::string& path, const std::string& data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ASSERT_GE(fd, 0) << path << ": " << strerror(errno);
-  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
-  ::close(fd);
-}
 
 std::vector<std::string> Entries(const std::string& dir) {
   std::vector<std::string> names;

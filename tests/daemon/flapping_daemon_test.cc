@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "castore/testing/files.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/rot.h"
 #include "castore/testing/subprocess.h"
@@ -38,8 +39,11 @@ namespace {
 
 using castore::testing::Child;
 using castore::testing::FuseMountGuard;
+using castore::testing::ListNames;
 using castore::testing::RandomBytes;
+using castore::testing::ReadAll;
 using castore::testing::TempDir;
+using castore::testing::WriteFile;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kCycles = 5;
@@ -49,49 +53,6 @@ constexpr auto kPrompt = std::chrono::seconds(5);
 // rpc/channel.cc) plus a backup poll (100 ms); this allows for a loaded
 // machine, and fails when the backup poll is gRPC's default 5 s.
 constexpr auto kReconnect = std::chrono::seconds(3);
-
-void WriteFile(const std::string& path, const std::string& data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ASSERT_GE(fd, 0) << path;
-  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
-  ::close(fd);
-}
-
-// Reads a whole file: {0, bytes} or {errno, partial bytes}.
-std::pair<int, std::string> ReadAll(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return {errno, ""};
-  std::string data;
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return {e, data};
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return {0, data};
-}
-
-// Lists a directory: {0, names} or {errno, {}}.
-std::pair<int, std::set<std::string>> List(const std::string& path) {
-  DIR* d = ::opendir(path.c_str());
-  if (d == nullptr) return {errno, {}};
-  std::set<std::string> names;
-  errno = 0;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.insert(n);
-    errno = 0;
-  }
-  int err = errno;
-  ::closedir(d);
-  return {err, err == 0 ? names : std::set<std::string>{}};
-}
 
 // Runs `fn` on another thread; fails the test if it takes longer than
 // kPrompt (then waits for it anyway, so nothing dangles).
@@ -208,7 +169,7 @@ TEST_F(FlappingDaemonTest, MountAndClientsRecoverAfterEveryRestartAndFailPromptl
     auto [err, data] = ReadAll(tree + "/f" + n);
     EXPECT_EQ(err, 0) << strerror(err);
     EXPECT_TRUE(data == RandomBytes(200000 + cycle, cycle)) << data.size();
-    auto [lerr, names] = List(tree + "/d" + n);
+    auto [lerr, names] = ListNames(tree + "/d" + n);
     EXPECT_EQ(lerr, 0) << strerror(lerr);
     EXPECT_EQ(names, std::set<std::string>{"inner" + n});
     auto blob = castore::ReadBlob(*blobs_, f0_digest);
@@ -222,13 +183,13 @@ TEST_F(FlappingDaemonTest, MountAndClientsRecoverAfterEveryRestartAndFailPromptl
     EXPECT_EQ(code, cycle % 2 == 0 ? 128 + SIGKILL : 0) << Log();
 
     auto down = Promptly("read through the mount", [&] { return ReadAll(tree + "/down" + n); });
-    EXPECT_EQ(down.first, EIO) << strerror(down.first);
-    EXPECT_TRUE(down.second.empty()) << "bytes served without a daemon";
+    EXPECT_EQ(down.error, EIO) << strerror(down.error);
+    EXPECT_TRUE(down.data.empty()) << "bytes served without a daemon";
     if (cycle + 1 < kCycles) {
       std::string next = std::to_string(cycle + 1);
       auto listing =
-          Promptly("listing through the mount", [&] { return List(tree + "/d" + next); });
-      EXPECT_EQ(listing.first, EIO) << strerror(listing.first);
+          Promptly("listing through the mount", [&] { return ListNames(tree + "/d" + next); });
+      EXPECT_EQ(listing.error, EIO) << strerror(listing.error);
     }
     auto has = Promptly("Has", [&] { return blobs_->Has(f0_digest); });
     EXPECT_EQ(has.status().code(), absl::StatusCode::kUnavailable) << has.status();

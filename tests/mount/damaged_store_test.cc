@@ -25,6 +25,7 @@
 #include "castore/directory.h"
 #include "castore/directory/lmdb_directory_service.h"
 #include "castore/lmdb_env.h"
+#include "castore/testing/files.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/rot.h"
 #include "castore/testing/subprocess.h"
@@ -36,50 +37,12 @@ namespace {
 
 using castore::testing::Child;
 using castore::testing::FuseMountGuard;
+using castore::testing::ListNames;
 using castore::testing::RandomBytes;
+using castore::testing::ReadAll;
 using castore::testing::RunResult;
 using castore::testing::TempDir;
-
-void WriteFile(const std::string& path, const std::string& data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ASSERT_GE(fd, 0) << path;
-  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
-  ::close(fd);
-}
-
-std::pair<int, std::string> ReadAll(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return {errno, ""};
-  std::string data;
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return {e, data};
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return {0, data};
-}
-
-std::pair<int, std::set<std::string>> List(const std::string& path) {
-  DIR* d = ::opendir(path.c_str());
-  if (d == nullptr) return {errno, {}};
-  std::set<std::string> names;
-  errno = 0;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.insert(n);
-    errno = 0;
-  }
-  int err = errno;
-  ::closedir(d);
-  return {err, names};
-}
+using castore::testing::WriteFile;
 
 castore::PathComponent Name(std::string_view n) { return *castore::PathComponent::Create(n); }
 
@@ -240,15 +203,16 @@ TEST_F(DamagedStoreTest, MountGivesEioForExactlyTheDamagedPathsAndServesTheRest)
   for (const char* d : {"baddir", "sub/garbagedir"}) {
     ASSERT_EQ(::stat((t + "/" + d).c_str(), &st), 0) << d;
     EXPECT_TRUE(S_ISDIR(st.st_mode));
-    EXPECT_EQ(List(t + "/" + d).first, EIO) << d;
+    EXPECT_EQ(ListNames(t + "/" + d).error, EIO) << d;
   }
-  EXPECT_EQ(List(t).second, (std::set<std::string>{"baddir", "ok1", "sibling", "sub", "trunc"}));
-  EXPECT_EQ(List(t + "/sub").second,
+  EXPECT_EQ(ListNames(t).names,
+            (std::set<std::string>{"baddir", "ok1", "sibling", "sub", "trunc"}));
+  EXPECT_EQ(ListNames(t + "/sub").names,
             (std::set<std::string>{"deep", "garbagedir", "ok2", "overwrite"}));
-  EXPECT_EQ(List(t + "/sub/deep").second, (std::set<std::string>{"gone", "ok3"}));
-  EXPECT_EQ(List(t + "/sibling").second, std::set<std::string>{"ok4"});
+  EXPECT_EQ(ListNames(t + "/sub/deep").names, (std::set<std::string>{"gone", "ok3"}));
+  EXPECT_EQ(ListNames(t + "/sibling").names, std::set<std::string>{"ok4"});
   // Failures are not cached as good answers: a second read fails the same.
-  EXPECT_EQ(ReadAll(t + "/sub/overwrite").first, EIO);
+  EXPECT_EQ(ReadAll(t + "/sub/overwrite").error, EIO);
 
   mount.Signal(SIGTERM);
   EXPECT_EQ(mount.Wait(std::chrono::seconds(15)), 0);

@@ -17,6 +17,7 @@
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/roots/memory_root_service.h"
+#include "castore/testing/files.h"
 #include "fs/castore_fs.h"
 #include "fs/fuse/dispatcher.h"
 #include "fs/fuse/session.h"
@@ -122,32 +123,8 @@ class MountedFs {
   std::unique_ptr<fs::transport::DevFuseSession> transport_;
 };
 
-struct ReadResult {
-  int error = 0;  // errno of the failing call, 0 when the whole file was read
-  std::string data;
-};
-
-// Reads the file at `path` to its end with read(2), 64 KiB at a time.
-inline ReadResult ReadAll(const std::string& path) {
-  ReadResult r;
-  int fd = open(path.c_str(), O_RDONLY);
-  if (fd < 0) {
-    r.error = errno;
-    return r;
-  }
-  std::vector<char> buf(1 << 16);
-  for (;;) {
-    ssize_t n = read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      r.error = errno;
-      break;
-    }
-    if (n == 0) break;
-    r.data.append(buf.data(), static_cast<size_t>(n));
-  }
-  close(fd);
-  return r;
-}
+using castore::testing::ReadAll;
+using castore::testing::ReadResult;
 
 // Whether this process can mount (root, /dev/fuse present).
 inline bool CanMount() { return access("/dev/fuse", R_OK | W_OK) == 0; }

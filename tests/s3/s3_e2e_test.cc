@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "castore/digest.h"
+#include "castore/testing/files.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/rot.h"
 #include "castore/testing/subprocess.h"
@@ -32,40 +33,13 @@ using castore::B3Digest;
 using castore::testing::Child;
 using castore::testing::FuseMountGuard;
 using castore::testing::RandomBytes;
+using castore::testing::ReadAll;
+using castore::testing::ReadResult;
+using castore::testing::WriteFile;
 
 using castore::testing::SlurpFile;
 using castore::testing::WaitForFuseMount;
 using std::chrono::seconds;
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary) << data;
-}
-
-// Reads a whole file: its bytes, or the errno of the first failure.
-struct ReadOutcome {
-  std::string data;
-  int error = 0;
-};
-ReadOutcome ReadAll(const std::string& path) {
-  ReadOutcome r;
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) {
-    r.error = errno;
-    return r;
-  }
-  char buf[1 << 16];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      r.error = errno;
-      break;
-    }
-    if (n == 0) break;
-    r.data.append(buf, n);
-  }
-  ::close(fd);
-  return r;
-}
 
 class S3E2eTest : public ::testing::Test {
  protected:
@@ -156,7 +130,7 @@ class S3E2eTest : public ::testing::Test {
   }
 
   void ExpectSameAsSource(const std::string& mnt, const std::string& rel) {
-    ReadOutcome r = ReadAll(mnt + "/t/" + rel);
+    ReadResult r = ReadAll(mnt + "/t/" + rel);
     EXPECT_EQ(r.error, 0) << rel;
     EXPECT_TRUE(r.data == SlurpFile(src_ + "/" + rel)) << rel << " differs";
   }
@@ -304,7 +278,7 @@ TEST_F(S3E2eFaultTest, StoppedRadosgwIsEioWithinTheDeadlineAndReadsRecoverWhenIt
   // attempt: well within a minute, never a hang.
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(60));
   ASSERT_TRUE(cluster_->StartRgw().ok());
-  ReadOutcome r = ReadAll(mnt + "/t/sub/big1");
+  ReadResult r = ReadAll(mnt + "/t/sub/big1");
   EXPECT_EQ(r.error, 0);
   EXPECT_TRUE(r.data == RandomBytes(3 << 20, 1));
   // A radosgw that accepts connections but never answers (SIGSTOP): the
