@@ -2,7 +2,7 @@
 // activation through systemd-socket-activate (a real client reads a file
 // through the passed socket), readiness and watchdog messages to a
 // NOTIFY_SOCKET the test binds, and the refusal of --listen beside passed
-// sockets.
+// sockets or of a passed fd that is not a listening socket.
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -150,6 +150,23 @@ TEST_F(DaemonSystemdTest, ListenBesidePassedSocketsIsRefused) {
   EXPECT_NE(SlurpFile(log).find("--listen and sockets passed by socket activation"),
             std::string::npos)
       << SlurpFile(log);
+}
+
+TEST_F(DaemonSystemdTest, APassedFdThatIsNotAListeningSocketIsRefused) {
+  const std::string log = dir_ / "log";
+  // The shell's pid is the daemon's after exec; fd 3 is /dev/null.
+  Child daemon = Child::Spawn({"sh", "-c",
+                               "exec 3</dev/null; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" daemon "
+                               "--store \"$1\"",
+                               CastorBinary(), store_},
+                              log, log);
+  ASSERT_TRUE(daemon.started());
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 1) << SlurpFile(log);
+  EXPECT_NE(SlurpFile(log).find("passed fd 3 is not a listening stream socket"), std::string::npos)
+      << SlurpFile(log);
+  // It did not fall back to its default socket.
+  struct stat st;
+  EXPECT_NE(::lstat((store_ + "/castor.sock").c_str(), &st), 0);
 }
 
 TEST_F(DaemonSystemdTest, NotifiesReadyWatchdogAndStopping) {
