@@ -1,6 +1,7 @@
 #include "rpc/daemon.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -203,6 +204,12 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
   for (const UniqueFd& fd : d->listen_fds_) {
     ASSIGN_OR_RETURN(std::string address, PassedSocketAddress(fd.get(), tls));
     passed_addresses.push_back(std::move(address));
+    // A connection gone between poll and accept must not block the accept
+    // loop (and with it the shutdown).
+    int flags = ::fcntl(fd.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("making passed fd ", fd.get(), " non-blocking"));
+    }
   }
   if (!d->listen_fds_.empty()) {
     d->wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
