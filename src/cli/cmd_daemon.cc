@@ -3,19 +3,26 @@
 // new calls are refused, in-flight ones get --grace seconds to finish. While
 // it runs it holds the store's ServeLock (castore/maintenance/store_lock.h),
 // which names it to a local gc that it makes refuse.
+//
+// Under systemd (docs/operations.md) it serves the sockets passed by socket
+// activation instead of its own, tells the manager READY=1 once it serves
+// and STOPPING=1 when a signal stops it, and pings the watchdog.
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/store_flags.h"
+#include "cli/systemd.h"
 #include "rpc/channel.h"
 #include "rpc/daemon.h"
 #include "rpc/path_info_handlers.h"
@@ -36,9 +43,25 @@ struct DaemonFlags {
 };
 
 int RunDaemon(const DaemonFlags& f) {
+  // Before any thread: this changes the environment.
+  auto passed = systemd::TakeListenFds(::getpid());
+  if (!passed.ok()) return Fail(passed.status());
+  std::vector<int> passed_fds;
+  for (const systemd::ListenFd& p : *passed) passed_fds.push_back(p.fd);
+  if (!passed_fds.empty() && !f.listen.empty()) {
+    for (int fd : passed_fds) ::close(fd);
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--listen and sockets passed by socket activation (LISTEN_FDS=", passed_fds.size(),
+        ") do not go together: listen where the .socket unit says, or drop --listen")));
+  }
+  auto notifier = systemd::Notifier::FromEnvironment();
+  if (!notifier.ok()) return Fail(notifier.status());
+  auto watchdog_interval = systemd::WatchdogInterval(::getpid());
+  if (!watchdog_interval.ok()) return Fail(watchdog_interval.status());
+
   std::vector<rpc::ListenAddress> listen;
   std::vector<std::string> texts = f.listen;
-  if (texts.empty()) {
+  if (texts.empty() && passed_fds.empty()) {
     std::string dir = f.store.store.empty() ? castore::DefaultStoreDir() : f.store.store;
     texts.push_back(absl::StrCat("unix://", dir, "/castor.sock"));
   }
@@ -48,6 +71,7 @@ int RunDaemon(const DaemonFlags& f) {
     listen.push_back(*a);
   }
   rpc::DaemonOptions options;
+  options.listen_fds = passed_fds;
   char* end = nullptr;
   unsigned long mode = std::strtoul(f.socket_mode.c_str(), &end, 8);
   if (f.socket_mode.empty() || *end != '\0' || mode > 0777) {
@@ -98,12 +122,20 @@ int RunDaemon(const DaemonFlags& f) {
         {.program = kDaemonProgram, .pid = ::getpid(), .addresses = (*daemon)->client_addresses()});
     if (!s.ok()) spdlog::warn("{}", std::string(s.message()));
   }
+  if (absl::Status s = notifier->Send(absl::StrCat(
+          "READY=1\nSTATUS=serving ", absl::StrJoin((*daemon)->client_addresses(), " ")));
+      !s.ok()) {
+    spdlog::warn("{}", std::string(s.message()));
+  }
+  std::optional<systemd::Watchdog> watchdog;
+  if (watchdog_interval->has_value()) watchdog.emplace(*notifier, **watchdog_interval);
 
   // Blocked since before the first thread (Signals::kAwaited).
   sigset_t signals = TerminationSignals();
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down (grace {} s)", sig, f.grace_seconds);
+  (void)notifier->Send("STOPPING=1");
   (*daemon)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(f.grace_seconds * 1000)));
   spdlog::info("stopped serving; closing the store");
   return 0;
@@ -125,7 +157,8 @@ void AddDaemonCommand(CLI::App& app) {
                   "unix://STORE/castor.sock; created with --socket-mode, a stale socket is "
                   "replaced) or host:port (TCP, only when asked for; TLS with --tls-cert). There "
                   "is no client authentication: whoever reaches a TCP port may read and write "
-                  "the store, so expose TCP only on trusted networks.")
+                  "the store, so expose TCP only on trusted networks. Not with sockets passed "
+                  "by systemd socket activation (LISTEN_FDS), which are served instead.")
       ->type_name("ADDR");
   cmd->add_option("--socket-mode", f->socket_mode, "Mode of unix sockets (octal)")
       ->capture_default_str();

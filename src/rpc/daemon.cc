@@ -1,11 +1,17 @@
 #include "rpc/daemon.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "absl/strings/match.h"
@@ -15,6 +21,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "grpcpp/server_posix.h"
 #include "rpc/channel.h"
 #include "rpc/servers.h"
 #include "spdlog/spdlog.h"
@@ -52,6 +59,57 @@ absl::Status CheckSocketPath(const std::string& path) {
 std::string DirName(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// The client address of a listening socket handed to us, after checking
+// that it is one.
+absl::StatusOr<std::string> PassedSocketAddress(int fd, bool tls) {
+  int accepting = 0, type = 0;
+  socklen_t len1 = sizeof(int), len2 = sizeof(int);
+  if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len1) != 0 ||
+      ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len2) != 0 || !accepting ||
+      type != SOCK_STREAM) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("passed fd ", fd, " is not a listening stream socket"));
+  }
+  sockaddr_storage ss{};
+  socklen_t sslen = sizeof(ss);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sslen) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("getsockname of passed fd ", fd));
+  }
+  if (ss.ss_family == AF_UNIX) {
+    const auto* sa = reinterpret_cast<const sockaddr_un*>(&ss);
+    const size_t n = sslen - offsetof(sockaddr_un, sun_path);
+    if (n == 0 || sa->sun_path[0] == '\0') {
+      // Unnamed or abstract: no grpc+unix:// address names it; this is
+      // only for the log.
+      std::string name = n > 1 ? std::string(sa->sun_path + 1, n - 1) : "";
+      return absl::StrCat("unix-abstract:", name);
+    }
+    return absl::StrCat("grpc+unix://", std::string(sa->sun_path, strnlen(sa->sun_path, n)));
+  }
+  if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("passed fd ", fd, " is neither a unix nor a TCP socket"));
+  }
+  if (tls) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("passed fd ", fd,
+                     " is a TCP socket: passed sockets are served without TLS, so with "
+                     "--tls-cert give TCP listeners with --listen instead"));
+  }
+  char host[INET6_ADDRSTRLEN] = {};
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    const auto* sa = reinterpret_cast<const sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &sa->sin_addr, host, sizeof(host));
+    port = ntohs(sa->sin_port);
+    return absl::StrCat("grpc+http://", host, ":", port);
+  }
+  const auto* sa = reinterpret_cast<const sockaddr_in6*>(&ss);
+  ::inet_ntop(AF_INET6, &sa->sin6_addr, host, sizeof(host));
+  port = ntohs(sa->sin6_port);
+  return absl::StrCat("grpc+http://[", host, "]:", port);
 }
 
 struct PendingSocket {
@@ -98,8 +156,11 @@ absl::StatusOr<ListenAddress> ListenAddress::Parse(std::string_view text) {
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services,
                                                       const std::vector<ListenAddress>& listen,
                                                       const DaemonOptions& options) {
-  if (listen.empty()) return absl::InvalidArgumentError("no listen address");
   std::unique_ptr<Daemon> d(new Daemon);
+  for (int fd : options.listen_fds) d->listen_fds_.emplace_back(fd);
+  if (listen.empty() && options.listen_fds.empty()) {
+    return absl::InvalidArgumentError("no listen address");
+  }
   d->handlers_ = std::make_unique<CastoreHandlers>(std::move(services), options.handlers);
   if (options.add_services) options.add_services(*d->handlers_);
 
@@ -138,6 +199,21 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({options.tls_key_pem, options.tls_cert_pem});
     tcp_credentials = grpc::SslServerCredentials(ssl);
+  }
+  std::vector<std::string> passed_addresses;
+  for (const UniqueFd& fd : d->listen_fds_) {
+    ASSIGN_OR_RETURN(std::string address, PassedSocketAddress(fd.get(), tls));
+    passed_addresses.push_back(std::move(address));
+    // A connection gone between poll and accept must not block the accept
+    // loop (and with it the shutdown).
+    int flags = ::fcntl(fd.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("making passed fd ", fd.get(), " non-blocking"));
+    }
+  }
+  if (!d->listen_fds_.empty()) {
+    d->wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (d->wake_.get() < 0) return ErrnoStatus(errno, "eventfd");
   }
   std::vector<std::unique_ptr<int>> ports;
   for (const ListenAddress& a : listen) {
@@ -200,12 +276,53 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
     ::rmdir(p.temp_dir.c_str());
     d->sockets_.emplace_back(p.final_path, st.st_ino);
   }
+  for (std::string& a : passed_addresses) d->client_addresses_.push_back(std::move(a));
+  if (!d->listen_fds_.empty()) {
+    Daemon* self = d.get();
+    d->acceptor_ = std::thread([self] { self->AcceptLoop(); });
+  }
   return d;
+}
+
+void Daemon::AcceptLoop() {
+  std::vector<pollfd> polled;
+  polled.push_back({wake_.get(), POLLIN, 0});
+  for (const UniqueFd& fd : listen_fds_) polled.push_back({fd.get(), POLLIN, 0});
+  for (;;) {
+    for (pollfd& p : polled) p.revents = 0;
+    if (::poll(polled.data(), polled.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("accept loop: poll: {}", strerrordesc_np(errno));
+      return;
+    }
+    if (polled[0].revents != 0) return;
+    for (size_t i = 1; i < polled.size(); ++i) {
+      if (polled[i].revents == 0) continue;
+      int conn = ::accept4(polled[i].fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (conn >= 0) {
+        // The server owns the connection from here on.
+        grpc::AddInsecureChannelFromFd(server_.get(), conn);
+        continue;
+      }
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) continue;
+      // Out of fds or memory: wait a little (or for the shutdown) instead
+      // of spinning on a socket that stays readable.
+      spdlog::warn("accepting on passed socket fd {}: {}", polled[i].fd, strerrordesc_np(errno));
+      pollfd wake{wake_.get(), POLLIN, 0};
+      if (::poll(&wake, 1, 100) > 0) return;
+    }
+  }
 }
 
 void Daemon::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
+  if (acceptor_.joinable()) {
+    uint64_t one = 1;
+    (void)!::write(wake_.get(), &one, sizeof(one));
+    acceptor_.join();
+  }
+  listen_fds_.clear();
   if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();

@@ -6,7 +6,12 @@
 // A unix socket appears atomically with its final mode: it is bound in a
 // private temporary directory beside the target, chmod'ed, then renamed over
 // the target path (which replaces a stale socket; a live one, or anything
-// that is not a socket, is refused). Thread-safe.
+// that is not a socket, is refused).
+//
+// Listening sockets made by someone else (systemd socket activation) are
+// served too: gRPC cannot listen on a given fd, so a thread accepts their
+// connections and hands each to the server as a channel of its own; it
+// stops before the server shuts down. Thread-safe.
 #pragma once
 
 #include <sys/types.h>
@@ -15,9 +20,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/unique_fd.h"
 #include "castore/composition.h"
 #include "grpcpp/server.h"
 #include "rpc/servers.h"
@@ -45,6 +52,11 @@ struct DaemonOptions {
   // is their access control). Both empty: plain TCP.
   std::string tls_cert_pem;
   std::string tls_key_pem;
+  // Listening stream sockets (unix or TCP) to serve besides `listen`,
+  // e.g. passed by the service manager. Start takes them over: they are
+  // closed at shutdown, or when Start fails. TCP ones are plain (with TLS
+  // Start refuses them).
+  std::vector<int> listen_fds;
 };
 
 class Daemon {
@@ -60,17 +72,23 @@ class Daemon {
   void Shutdown(std::chrono::milliseconds grace);
 
   // Client addresses (grpc+unix:///path, grpc+http(s)://host:port with the
-  // actual port), one per listen address, in order.
+  // actual port), one per listen address, in order, then one per listen fd.
   const std::vector<std::string>& client_addresses() const { return client_addresses_; }
 
  private:
   Daemon() = default;
+  // Accepts connections on listen_fds_ until wake_ is written to.
+  void AcceptLoop();
+
   std::unique_ptr<CastoreHandlers> handlers_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> client_addresses_;
   // Socket paths we created, with their inode (removed only if still ours).
   std::vector<std::pair<std::string, ino_t>> sockets_;
   bool shut_down_ = false;
+  std::vector<UniqueFd> listen_fds_;
+  UniqueFd wake_;  // eventfd: the accept loop stops when it is readable
+  std::thread acceptor_;
 };
 
 }  // namespace castor::rpc
