@@ -114,7 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Send(dispatcher, request, buffer_size, ids);
   }
   // Lookup counts never go negative and nothing leaks: once every reference
-  // handed out is forgotten (FORGET clamps), only the mount root is left.
+  // handed out is forgotten (FORGET clamps), only the mount's top directory is left.
   for (uint64_t id : ids) fs.Forget(id, UINT64_MAX);
   FUZZ_CHECK(fs.inode_count() == 1);
   return 0;

@@ -16,7 +16,7 @@
 //   - every reply fits the chain's writable buffers, its fuse_out_header
 //     len equals the used length, it echoes the request's unique, its error
 //     is 0 or a negative errno and an error reply is only the header;
-//   - forgetting every node id handed out leaves only the mount root.
+//   - forgetting every node id handed out leaves only the mount's top directory.
 #include <linux/fuse.h>
 
 #include <cstddef>

@@ -281,9 +281,7 @@ std::vector<ChunkSpan> ChunkAll(FastCdc& cdc, std::span<const uint8_t> data) {
   return chunks;
 }
 
-FastCdcChunker::FastCdcChunker(FastCdc cdc) : cdc_(std::move(cdc)) {
-  buffer_.reserve(cdc_.params().max_size);
-}
+FastCdcChunker::FastCdcChunker(FastCdc cdc) : cdc_(cdc) { buffer_.reserve(cdc_.params().max_size); }
 
 absl::Status FastCdcChunker::Write(std::span<const uint8_t> data, ChunkCallback on_chunk) {
   while (!data.empty()) {

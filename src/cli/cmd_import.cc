@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <thread>
@@ -43,7 +44,7 @@ void InstallInterruptHandler() {
 
 std::string FormatDuration(double seconds) {
   if (seconds < 0 || seconds > 360000) return "--:--";
-  int s = static_cast<int>(seconds + 0.5);
+  const int s = static_cast<int>(std::lround(seconds));
   if (s >= 3600) return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
   return absl::StrFormat("%d:%02d", s / 60, s % 60);
 }

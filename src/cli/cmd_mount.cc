@@ -162,7 +162,8 @@ void AddMountCommand(CLI::App& app) {
                          "Mount the store read-only at MOUNTPOINT (every named root is an entry); "
                          "runs until unmounted, SIGINT or SIGTERM");
   cmd->add_option("mountpoint", f->mountpoint, "Directory to mount on")->required();
-  cmd->add_flag("--list-root", f->list_root, "Allow listing the mount root (the named roots)");
+  cmd->add_flag("--list-root", f->list_root,
+                "Allow listing the mount's top directory (the named roots)");
   cmd->add_flag("--show-xattr", f->show_xattr,
                 "Expose user.tvix.castore.{blob,directory}.digest xattrs");
   cmd->add_option("--threads", f->threads, "Worker threads (default: number of cores)")

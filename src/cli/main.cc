@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <exception>
 
 #include "CLI/CLI.hpp"
 #include "cli/commands.h"
@@ -20,9 +21,7 @@ void RaiseOpenFileLimit() {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   RaiseOpenFileLimit();
   CLI::App app{
       "castor: a content-addressed store for file trees, with a lazy, "
@@ -36,4 +35,19 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   return castor::cli::RunSelected(app);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Errors are statuses; an exception that gets here (out of memory, a
+  // library's) ends castor with its message instead of std::terminate.
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "castor: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "castor: unexpected exception\n");
+  }
+  return 1;
 }

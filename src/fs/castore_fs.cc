@@ -23,7 +23,7 @@ using castore::DirectoryNode;
 using castore::FileNode;
 using castore::SymlinkNode;
 
-static_assert(InodeTable::kRootIno == FUSE_ROOT_ID);
+static_assert(InodeTable::kTopIno == FUSE_ROOT_ID);
 
 uint32_t DirentType(const castore::Node& node) {
   if (std::holds_alternative<DirectoryNode>(node)) return DT_DIR;
@@ -64,7 +64,7 @@ void CastoreFs::FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) cons
   attr->gid = options_.gid;
   attr->blksize = 4096;
   switch (inode.kind) {
-    case InodeKind::kRoot:
+    case InodeKind::kTop:
       attr->mode = S_IFDIR | 0555;
       attr->nlink = 2;
       break;
@@ -191,7 +191,7 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   {
     std::optional<Inode> inode = inodes_.Get(ino);
     if (!inode) return ENOENT;
-    if (inode->kind == InodeKind::kRoot || inode->kind == InodeKind::kDirectory) return EISDIR;
+    if (inode->kind == InodeKind::kTop || inode->kind == InodeKind::kDirectory) return EISDIR;
     if (inode->kind == InodeKind::kSymlink) return ELOOP;
     digest = inode->digest;
     size = inode->size;
@@ -272,7 +272,7 @@ int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   std::optional<Inode> inode = inodes_.Get(ino);
   if (!inode) return ENOENT;
   std::shared_ptr<DirHandle> handle;
-  if (inode->kind == InodeKind::kRoot) {
+  if (inode->kind == InodeKind::kTop) {
     std::shared_ptr<std::vector<castore::Entry>> roots;
     if (options_.list_root) {
       // The roots as of this OPENDIR, so offsets stay stable while listing.
@@ -300,7 +300,7 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::
   if (!handle) return EBADF;
   std::span<const castore::Entry> entries;
   std::shared_ptr<const castore::Directory> dir;
-  if (handle->is_root()) {
+  if (handle->is_top()) {
     if (!options_.list_root) return EPERM;
     entries = *handle->roots();
   } else {
@@ -315,7 +315,7 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::
     }
     entries = dir->entries();
   }
-  uint32_t timeout = handle->is_root() ? options_.root_entry_timeout_s : 0;
+  uint32_t timeout = handle->is_top() ? options_.root_entry_timeout_s : 0;
   for (uint64_t i = offset; i < entries.size(); ++i) {
     const castore::Entry& e = entries[i];
     const std::string& name = e.name.str();

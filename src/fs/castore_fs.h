@@ -1,7 +1,7 @@
 // CastoreFs: the read-only filesystem over castore's three services, as a
 // fuse::Filesystem (transport-free; the Dispatcher calls it). Semantics are
 // docs/design.md's table "The filesystem":
-//   - inode 1 is the mount root; its entries are the named roots
+//   - inode 1 is the mount's top directory; its entries are the named roots
 //     (RootService), listed only with `list_root` (else READDIR is EPERM);
 //   - every other inode is a castore node, deduplicated (InodeTable): equal
 //     blob digest (and equal executable bit, which the mode depends on),
@@ -46,14 +46,14 @@
 namespace castor::fs {
 
 struct FsOptions {
-  // READDIR of the mount root lists the named roots (else EPERM).
+  // READDIR of the mount's top directory lists the named roots (else EPERM).
   bool list_root = false;
   // Offer user.tvix.castore.{blob,directory}.digest xattrs (else GETXATTR
   // and LISTXATTR are ENOSYS, so the kernel stops asking).
   bool show_xattr = false;
   uint32_t uid = 0;
   uint32_t gid = 0;
-  // Entry timeout for names in the mount root: roots can be added, replaced
+  // Entry timeout for names in the mount's top directory: roots can be added, replaced
   // and removed while mounted; everything below a root is immutable.
   uint32_t root_entry_timeout_s = 1;
   // Decoded Directories kept for lookups, bounded by their total entries.
@@ -89,7 +89,7 @@ class CastoreFs : public fuse::Filesystem {
   int ListXattr(uint64_t ino, std::string* names) override;
   void Destroy() override;
 
-  // Inodes in the table, the mount root included (tests, statistics).
+  // Inodes in the table, the mount's top directory included (tests, statistics).
   size_t inode_count() const;
   // Open file and directory handles.
   size_t handle_count() const;

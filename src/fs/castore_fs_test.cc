@@ -107,7 +107,7 @@ TEST(CastoreFsTest, WalkOfADirectoryLargerThanTheCacheFetchesItOnce) {
   // for the whole walk, not once per child.
   EXPECT_LE(tree.counting->gets(tree.big.digest()), 2u);
   EXPECT_EQ(tree.counting->gets(), kChildren + tree.counting->gets(tree.big.digest()));
-  EXPECT_EQ(fs.inode_count(), 2u);  // the mount root and big
+  EXPECT_EQ(fs.inode_count(), 2u);  // the mount's top directory and big
 }
 
 TEST(CastoreFsTest, DirectoryIsNoLongerKeptOnceTheKernelForgetsIt) {

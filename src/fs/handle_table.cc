@@ -3,10 +3,10 @@
 namespace castor::fs {
 
 DirHandle::DirHandle(uint64_t ino, std::shared_ptr<const std::vector<castore::Entry>> roots)
-    : ino_(ino), is_root_(true), roots_(std::move(roots)) {}
+    : ino_(ino), is_top_(true), roots_(std::move(roots)) {}
 
 DirHandle::DirHandle(uint64_t ino, const castore::B3Digest& digest, uint64_t size)
-    : ino_(ino), is_root_(false), digest_(digest), size_(size) {}
+    : ino_(ino), is_top_(false), digest_(digest), size_(size) {}
 
 std::shared_ptr<const castore::Directory> DirHandle::directory() const {
   castor::MutexLock lock(&mu_);

@@ -95,11 +95,11 @@ struct FileHandle {
   std::shared_ptr<castore::BlobReader> reader;
 };
 
-// An open directory: the mount root, or a directory inode whose Directory
+// An open directory: the mount's top directory, or a directory inode whose Directory
 // READDIR fetches once and keeps for the handle's later READDIRs.
 class DirHandle {
  public:
-  // The mount root, inode `ino`; `roots` are the named roots as of
+  // The top directory, inode `ino`; `roots` are the named roots as of
   // OPENDIR, so offsets stay stable while listing (null: listing the root
   // is refused).
   DirHandle(uint64_t ino, std::shared_ptr<const std::vector<castore::Entry>> roots);
@@ -109,7 +109,7 @@ class DirHandle {
   DirHandle& operator=(const DirHandle&) = delete;
 
   uint64_t ino() const { return ino_; }
-  bool is_root() const { return is_root_; }
+  bool is_top() const { return is_top_; }
   const castore::B3Digest& digest() const { return digest_; }
   uint64_t size() const { return size_; }
   const std::shared_ptr<const std::vector<castore::Entry>>& roots() const { return roots_; }
@@ -120,7 +120,7 @@ class DirHandle {
 
  private:
   const uint64_t ino_;
-  const bool is_root_;
+  const bool is_top_;
   const castore::B3Digest digest_;
   const uint64_t size_ = 0;
   const std::shared_ptr<const std::vector<castore::Entry>> roots_;

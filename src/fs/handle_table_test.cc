@@ -123,7 +123,7 @@ TEST(DirHandleTest, KeepsTheDirectoryFetchedForIt) {
   auto dir = std::make_shared<const castore::Directory>(*castore::Directory::Create({}));
   DirHandle handle(7, dir->digest(), dir->size());
   EXPECT_EQ(handle.ino(), 7u);
-  EXPECT_FALSE(handle.is_root());
+  EXPECT_FALSE(handle.is_top());
   EXPECT_EQ(handle.digest(), dir->digest());
   EXPECT_EQ(handle.directory(), nullptr);
   handle.set_directory(dir);
@@ -135,12 +135,12 @@ TEST(DirHandleTest, RootHandleHoldsTheRootsItWasOpenedWith) {
   roots->push_back(castore::Entry{*castore::PathComponent::Create("r"),
                                   castore::FileNode{castore::B3Digest::Of("r"), 1, false}});
   DirHandle listed(1, roots);
-  EXPECT_TRUE(listed.is_root());
+  EXPECT_TRUE(listed.is_top());
   EXPECT_EQ(listed.ino(), 1u);
   EXPECT_EQ(listed.roots(), roots);
   EXPECT_EQ(listed.directory(), nullptr);
   DirHandle unlisted(1, nullptr);
-  EXPECT_TRUE(unlisted.is_root());
+  EXPECT_TRUE(unlisted.is_top());
   EXPECT_EQ(unlisted.roots(), nullptr);
 }
 

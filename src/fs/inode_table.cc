@@ -13,7 +13,7 @@ using castore::SymlinkNode;
 InodeTable::InodeTable(uint64_t kept_directory_entries)
     : kept_directory_entries_(kept_directory_entries) {
   castor::MutexLock lock(&mu_);
-  inodes_.emplace(kRootIno, Inode{});
+  inodes_.emplace(kTopIno, Inode{});
 }
 
 InodeTable::~InodeTable() = default;
@@ -97,7 +97,7 @@ std::shared_ptr<const castore::Directory> InodeTable::EraseLocked(uint64_t ino,
       symlinks_.erase(inode.digest);
       targets_.erase(ino);
       break;
-    case InodeKind::kRoot:
+    case InodeKind::kTop:
       return nullptr;
   }
   inodes_.erase(ino);
@@ -105,7 +105,7 @@ std::shared_ptr<const castore::Directory> InodeTable::EraseLocked(uint64_t ino,
 }
 
 void InodeTable::Forget(uint64_t ino, uint64_t nlookup) {
-  if (ino == kRootIno) return;
+  if (ino == kTopIno) return;
   // Declared before the lock: destroyed after it is released.
   std::shared_ptr<const castore::Directory> released;
   castor::MutexLock lock(&mu_);
@@ -129,7 +129,7 @@ void InodeTable::Clear() {
   symlinks_.clear();
   targets_.clear();
   readers_.clear();
-  inodes_.emplace(kRootIno, Inode{});
+  inodes_.emplace(kTopIno, Inode{});
 }
 
 std::optional<Inode> InodeTable::Get(uint64_t ino) const {

@@ -1,5 +1,5 @@
 // InodeTable: the inodes of a CastoreFs mount and their lifetimes. Inode 1
-// (FUSE_ROOT_ID) is the mount root and is always there; every other inode is
+// (FUSE_ROOT_ID) is the mount's top directory and is always there; every other inode is
 // a castore node, deduplicated: equal blob digest and equal executable bit
 // (the mode depends on it), equal symlink target or equal Directory digest
 // share one inode. An inode lives while the kernel holds lookup references
@@ -26,7 +26,7 @@
 
 namespace castor::fs {
 
-enum class InodeKind : uint8_t { kRoot, kDirectory, kFile, kSymlink };
+enum class InodeKind : uint8_t { kTop, kDirectory, kFile, kSymlink };
 
 // 56 bytes: the table holds one per inode the kernel knows, so it is kept
 // small (a symlink's target is held beside it, see SymlinkTarget).
@@ -36,13 +36,13 @@ struct Inode {
   castore::B3Digest digest;
   uint64_t size = 0;  // blob size, Directory size, or target length
   uint64_t nlookup = 0;
-  InodeKind kind = InodeKind::kRoot;
+  InodeKind kind = InodeKind::kTop;
   bool executable = false;
 };
 
 class InodeTable {
  public:
-  static constexpr uint64_t kRootIno = 1;  // FUSE_ROOT_ID
+  static constexpr uint64_t kTopIno = 1;  // FUSE_ROOT_ID
   // Set in the numbers Peek makes up for nodes without an inode.
   static constexpr uint64_t kSyntheticInoBit = uint64_t{1} << 63;
 
@@ -120,7 +120,7 @@ class InodeTable {
       ABSL_GUARDED_BY(mu_);
   uint64_t kept_entries_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, std::weak_ptr<castore::BlobReader>> readers_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_ino_ ABSL_GUARDED_BY(mu_) = kRootIno + 1;
+  uint64_t next_ino_ ABSL_GUARDED_BY(mu_) = kTopIno + 1;
 };
 
 }  // namespace castor::fs

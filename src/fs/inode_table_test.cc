@@ -86,7 +86,7 @@ TEST(InodeTableTest, AcquireReportsTheInodeItTookAReferenceOn) {
   InodeTable table(1000);
   Inode inode;
   uint64_t ino = table.Acquire(File("twelve bytes"), &inode);
-  EXPECT_NE(ino, InodeTable::kRootIno);
+  EXPECT_NE(ino, InodeTable::kTopIno);
   EXPECT_EQ(inode.kind, InodeKind::kFile);
   EXPECT_EQ(inode.size, 12u);
   EXPECT_EQ(inode.digest, B3Digest::Of("twelve bytes"));
@@ -131,14 +131,14 @@ TEST(InodeTableTest, ForgetOfAnUnknownInodeChangesNothing) {
 
 TEST(InodeTableTest, RootIsAlwaysThereAndSurvivesForgetAndClear) {
   InodeTable table(1000);
-  ASSERT_TRUE(table.Get(InodeTable::kRootIno).has_value());
-  EXPECT_EQ(table.Get(InodeTable::kRootIno)->kind, InodeKind::kRoot);
-  table.Forget(InodeTable::kRootIno, 1000);
-  EXPECT_TRUE(table.Get(InodeTable::kRootIno).has_value());
+  ASSERT_TRUE(table.Get(InodeTable::kTopIno).has_value());
+  EXPECT_EQ(table.Get(InodeTable::kTopIno)->kind, InodeKind::kTop);
+  table.Forget(InodeTable::kTopIno, 1000);
+  EXPECT_TRUE(table.Get(InodeTable::kTopIno).has_value());
   uint64_t f = Acquire(table, File("f"));
   uint64_t d = Acquire(table, NodeOf(*Dir(1)));
   table.Clear();
-  EXPECT_TRUE(table.Get(InodeTable::kRootIno).has_value());
+  EXPECT_TRUE(table.Get(InodeTable::kTopIno).has_value());
   EXPECT_FALSE(table.Get(f).has_value());
   EXPECT_FALSE(table.Get(d).has_value());
   EXPECT_EQ(table.size(), 1u);
@@ -163,7 +163,7 @@ TEST(InodeTableTest, SymlinkTargetOnlyForSymlinks) {
   EXPECT_EQ(table.SymlinkTarget(s), "../up/there");
   EXPECT_EQ(table.Get(s)->size, std::string("../up/there").size());
   EXPECT_FALSE(table.SymlinkTarget(f).has_value());
-  EXPECT_FALSE(table.SymlinkTarget(InodeTable::kRootIno).has_value());
+  EXPECT_FALSE(table.SymlinkTarget(InodeTable::kTopIno).has_value());
 }
 
 TEST(InodeTableTest, KeptDirectoryGoesWithItsInode) {
@@ -208,7 +208,7 @@ TEST(InodeTableTest, KeepDirectoryOnlyForThatDirectorysLiveInode) {
   uint64_t f = Acquire(table, File("f"));
   table.KeepDirectory(d, other);  // another digest
   table.KeepDirectory(f, dir);    // not a directory
-  table.KeepDirectory(InodeTable::kRootIno, dir);
+  table.KeepDirectory(InodeTable::kTopIno, dir);
   table.Forget(d, 1);
   table.KeepDirectory(d, dir);  // forgotten while it was fetched
   EXPECT_EQ(table.kept_entries(), 0u);

@@ -18,7 +18,7 @@ std::string NarTreeBuilder::PendingPath() const {
 
 absl::Status NarTreeBuilder::Place(castore::Node node) {
   if (paths_.empty()) {
-    root_ = std::move(node);
+    top_ = std::move(node);
     return absl::OkStatus();
   }
   const std::string path = PendingPath();
@@ -53,7 +53,7 @@ absl::Status NarTreeBuilder::EndDirectory() {
   ASSIGN_OR_RETURN(castore::DirectoryNode node, tree_.CloseDirectory());
   paths_.pop_back();
   ++stats_.directories;
-  if (paths_.empty()) root_ = std::move(node);
+  if (paths_.empty()) top_ = std::move(node);
   return absl::OkStatus();
 }
 
@@ -98,12 +98,12 @@ absl::StatusOr<NarImport> ImportNar(castore::BlobService& blobs,
   NarTreeBuilder builder(blobs, *putter, limits.max_depth);
   HashingSource hashing(HashAlgo::kSha256, nar);
   RETURN_IF_ERROR(ParseNar(hashing, builder, limits));
-  CASTOR_CHECK(builder.root().has_value());  // the reader saw a whole NAR
+  CASTOR_CHECK(builder.top().has_value());  // the reader saw a whole NAR
   if (builder.put_directories()) {
     ASSIGN_OR_RETURN(castore::B3Digest root, putter->Close());
-    CASTOR_CHECK(std::get<castore::DirectoryNode>(*builder.root()).digest == root);
+    CASTOR_CHECK(std::get<castore::DirectoryNode>(*builder.top()).digest == root);
   }
-  NarImport out{*builder.root(), NarSummary{hashing.bytes(), hashing.Finish()}, builder.stats()};
+  NarImport out{*builder.top(), NarSummary{hashing.bytes(), hashing.Finish()}, builder.stats()};
   out.stats.elapsed = std::chrono::steady_clock::now() - start;
   return out;
 }

@@ -42,7 +42,7 @@ namespace castor::nix {
 // Receives the events of one NAR and builds castore nodes from them: files
 // into blobs (BlobSink), directories into Directories sent to `putter` as
 // they close (castore::TreeBuilder, entries at most `max_depth` directories
-// below the root). After the NAR's events, root() is its node.
+// below the root). After the NAR's events, top() is its node.
 class NarTreeBuilder : public NarVisitor {
  public:
   NarTreeBuilder(castore::BlobService& blobs, castore::DirectoryPutter& putter,
@@ -58,7 +58,7 @@ class NarTreeBuilder : public NarVisitor {
   absl::Status Symlink(std::string_view target) override;
 
   // The root node, once the NAR is complete (nullopt before).
-  const std::optional<castore::Node>& root() const { return root_; }
+  const std::optional<castore::Node>& top() const { return top_; }
   // Whether any Directory went to the putter (a NAR of one file or symlink
   // has none, and its putter must not be closed).
   bool put_directories() const { return tree_.directories() > 0; }
@@ -78,7 +78,7 @@ class NarTreeBuilder : public NarVisitor {
   std::string pending_name_;
   std::unique_ptr<castore::BlobSink> file_;
   bool executable_ = false;
-  std::optional<castore::Node> root_;
+  std::optional<castore::Node> top_;
   castore::ImportStats stats_;
 };
 

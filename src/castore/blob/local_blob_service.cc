@@ -182,46 +182,47 @@ absl::StatusOr<std::shared_ptr<LocalBlobService>> LocalBlobService::Open(
                                                    " is not a power of two from 1 KiB to ",
                                                    kMaxLayoutChunkSize >> 20, " MiB"));
   }
-  std::string root = path;
-  while (root.size() > 1 && root.back() == '/') root.pop_back();
-  RETURN_IF_ERROR(MkdirAll(root));
-  RETURN_IF_ERROR(MkdirIfMissing(root + "/b3"));
-  RETURN_IF_ERROR(MkdirIfMissing(root + "/tmp"));
-  RETURN_IF_ERROR(MkdirIfMissing(root + "/outboard"));
-  RETURN_IF_ERROR(MkdirIfMissing(absl::StrCat(root, "/outboard/", options.group_size >> 10, "k")));
-  if (::access(root.c_str(), W_OK) != 0 || ::access((root + "/tmp").c_str(), W_OK) != 0 ||
-      ::access((root + "/b3").c_str(), W_OK) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("blob store ", root, " is not writable"));
+  std::string store_dir = path;
+  while (store_dir.size() > 1 && store_dir.back() == '/') store_dir.pop_back();
+  RETURN_IF_ERROR(MkdirAll(store_dir));
+  RETURN_IF_ERROR(MkdirIfMissing(store_dir + "/b3"));
+  RETURN_IF_ERROR(MkdirIfMissing(store_dir + "/tmp"));
+  RETURN_IF_ERROR(MkdirIfMissing(store_dir + "/outboard"));
+  RETURN_IF_ERROR(
+      MkdirIfMissing(absl::StrCat(store_dir, "/outboard/", options.group_size >> 10, "k")));
+  if (::access(store_dir.c_str(), W_OK) != 0 || ::access((store_dir + "/tmp").c_str(), W_OK) != 0 ||
+      ::access((store_dir + "/b3").c_str(), W_OK) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("blob store ", store_dir, " is not writable"));
   }
-  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", root));
+  int fd = ::open(store_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", store_dir));
   absl::StatusOr<std::shared_ptr<TempBlobDir>> temps =
-      TempBlobDir::Open(root + "/tmp", TempBlobOptions{
-                                           .unnamed = options.unnamed_temps,
-                                           .link_empty_path = options.link_empty_path,
-                                           .direct_io_min = options.direct_io_min,
-                                           .early_writeback = options.early_writeback,
-                                       });
+      TempBlobDir::Open(store_dir + "/tmp", TempBlobOptions{
+                                                .unnamed = options.unnamed_temps,
+                                                .link_empty_path = options.link_empty_path,
+                                                .direct_io_min = options.direct_io_min,
+                                                .early_writeback = options.early_writeback,
+                                            });
   if (!temps.ok()) {
     ::close(fd);
     return temps.status();
   }
   std::shared_ptr<LocalBlobService> service(
-      new LocalBlobService(root, fd, std::move(*temps), options));
+      new LocalBlobService(store_dir, fd, std::move(*temps), options));
   service->temps_->RemoveStale(kStaleTempAge);
   return service;
 }
 
-LocalBlobService::LocalBlobService(std::string root, int dir_fd, std::shared_ptr<TempBlobDir> temps,
-                                   LocalBlobOptions options)
-    : root_(std::move(root)),
+LocalBlobService::LocalBlobService(std::string store_dir, int dir_fd,
+                                   std::shared_ptr<TempBlobDir> temps, LocalBlobOptions options)
+    : dir_(std::move(store_dir)),
       dir_fd_(dir_fd),
       temps_(std::move(temps)),
       options_(std::move(options)),
       trees_(options_.max_tree_groups),
       sync_([this]() -> absl::Status {
         if (options_.syncfs(dir_fd_) != 0) {
-          return ErrnoStatus(errno, absl::StrCat("syncfs ", root_));
+          return ErrnoStatus(errno, absl::StrCat("syncfs ", dir_));
         }
         return absl::OkStatus();
       }) {}
@@ -230,12 +231,12 @@ LocalBlobService::~LocalBlobService() { ::close(dir_fd_); }
 
 std::string LocalBlobService::BlobPath(const B3Digest& digest) const {
   std::string hex = digest.ToHex();
-  return absl::StrCat(root_, "/b3/", hex.substr(0, 2), "/", hex);
+  return absl::StrCat(dir_, "/b3/", hex.substr(0, 2), "/", hex);
 }
 
 std::string LocalBlobService::OutboardPath(const B3Digest& digest) const {
   std::string hex = digest.ToHex();
-  return absl::StrCat(root_, "/outboard/", options_.group_size >> 10, "k/", hex.substr(0, 2), "/",
+  return absl::StrCat(dir_, "/outboard/", options_.group_size >> 10, "k/", hex.substr(0, 2), "/",
                       hex);
 }
 
@@ -458,7 +459,7 @@ absl::Status LocalBlobService::Sync() { return sync_.Sync(); }
 
 absl::Status LocalBlobService::ForEach(
     const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) {
-  std::string b3 = root_ + "/b3";
+  std::string b3 = dir_ + "/b3";
   std::vector<std::string> shards;
   {
     DIR* d = ::opendir(b3.c_str());

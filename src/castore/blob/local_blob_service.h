@@ -124,7 +124,7 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   absl::Status ForEach(const std::function<absl::Status(const B3Digest&, uint64_t)>& fn) override;
   absl::Status Delete(const B3Digest& digest) override;
 
-  const std::string& root() const { return root_; }
+  const std::string& dir() const { return dir_; }
   // Where the blob's file is (or would be).
   std::string BlobPath(const B3Digest& digest) const;
   // Where the blob's tree is kept (or would be).
@@ -143,7 +143,7 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   size_t sync_results_kept() const { return sync_.results_kept(); }
 
  private:
-  LocalBlobService(std::string root, int dir_fd, std::shared_ptr<TempBlobDir> temps,
+  LocalBlobService(std::string store_dir, int dir_fd, std::shared_ptr<TempBlobDir> temps,
                    LocalBlobOptions options);
   // The blob's file, open; null when absent. DataLoss naming the path when
   // it is not a regular file.
@@ -157,7 +157,7 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   // Keeps `tree` in the store (failures are logged: it is only a shortcut).
   void SaveTree(const ChunkLayout& tree) const;
 
-  const std::string root_;
+  const std::string dir_;
   const int dir_fd_;                          // the store directory, for syncfs
   const std::shared_ptr<TempBlobDir> temps_;  // PATH/tmp: where writers write
   const LocalBlobOptions options_;

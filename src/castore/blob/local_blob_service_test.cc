@@ -84,8 +84,8 @@ TEST_P(LocalBlobServiceTest, StoresOneFilePerBlobInHexShards) {
   auto d = PutBlob(*service_, "Hello World!");
   ASSERT_TRUE(d.ok()) << d.status();
   std::string hex = d->ToHex();
-  EXPECT_EQ(service_->BlobPath(*d), service_->root() + "/b3/" + hex.substr(0, 2) + "/" + hex);
-  EXPECT_EQ(FilesUnder(service_->root()),
+  EXPECT_EQ(service_->BlobPath(*d), service_->dir() + "/b3/" + hex.substr(0, 2) + "/" + hex);
+  EXPECT_EQ(FilesUnder(service_->dir()),
             std::vector<std::string>{"b3/" + hex.substr(0, 2) + "/" + hex});
   std::ifstream in(service_->BlobPath(*d), std::ios::binary);
   std::string contents((std::istreambuf_iterator<char>(in)), {});
@@ -99,7 +99,7 @@ TEST_P(LocalBlobServiceTest, TempFilesAreNeverVisibleAsBlobs) {
   ASSERT_TRUE((*w)->Write(data).ok());
   // The bytes live in tmp/ only, in a file without a name when unnamed
   // temp files are used.
-  auto files = FilesUnder(service_->root());
+  auto files = FilesUnder(service_->dir());
   if (service_->uses_tmpfile()) {
     EXPECT_TRUE(files.empty()) << files[0];
   } else {
@@ -116,7 +116,7 @@ TEST_P(LocalBlobServiceTest, TempFilesAreNeverVisibleAsBlobs) {
   EXPECT_EQ(listed, 0);
   auto d = (*w)->Close();
   ASSERT_TRUE(d.ok()) << d.status();
-  files = FilesUnder(service_->root());
+  files = FilesUnder(service_->dir());
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0].rfind("b3/", 0), 0u) << files[0];
 }
@@ -127,7 +127,7 @@ TEST_P(LocalBlobServiceTest, AbandonedWriterLeavesNoTempFile) {
     ASSERT_TRUE(w.ok());
     ASSERT_TRUE((*w)->Write(std::string_view("partial")).ok());
   }
-  EXPECT_TRUE(FilesUnder(service_->root()).empty());
+  EXPECT_TRUE(FilesUnder(service_->dir()).empty());
 }
 
 TEST_P(LocalBlobServiceTest, OverwrittenBlobFileIsDataLossOnVerify) {
@@ -169,7 +169,7 @@ TEST_P(LocalBlobServiceTest, DedupKeepsAnExistingFileOfTheRightSize) {
   struct stat after;
   ASSERT_EQ(::stat(service_->BlobPath(*d).c_str(), &after), 0);
   EXPECT_EQ(before.st_ino, after.st_ino);
-  EXPECT_EQ(FilesUnder(service_->root()).size(), 1u);
+  EXPECT_EQ(FilesUnder(service_->dir()).size(), 1u);
 }
 
 TEST_P(LocalBlobServiceTest, ExistingFileOfTheWrongSizeIsReplaced) {
@@ -197,16 +197,16 @@ TEST_P(LocalBlobServiceTest, ForEachIgnoresJunkAndTempNames) {
   auto d = PutBlob(*service_, "real blob");
   ASSERT_TRUE(d.ok());
   std::string hex = d->ToHex();
-  std::string shard = service_->root() + "/b3/" + hex.substr(0, 2);
+  std::string shard = service_->dir() + "/b3/" + hex.substr(0, 2);
   WriteFile(shard + "/junk", "x");
   WriteFile(shard + "/" + std::string(64, 'A'), "x");  // uppercase
   WriteFile(shard + "/" + (hex.substr(0, 2) == "00" ? "11" : "00") + hex.substr(2),
             "x");                                                 // wrong shard
   fs::create_directories(shard + "/" + std::string(64, hex[0]));  // a directory
-  fs::create_directories(service_->root() + "/b3/zz");
-  WriteFile(service_->root() + "/b3/zz/" + std::string(64, 'a'), "x");
-  WriteFile(service_->root() + "/b3/stray", "x");
-  WriteFile(service_->root() + "/tmp/blob-leftover", "x");
+  fs::create_directories(service_->dir() + "/b3/zz");
+  WriteFile(service_->dir() + "/b3/zz/" + std::string(64, 'a'), "x");
+  WriteFile(service_->dir() + "/b3/stray", "x");
+  WriteFile(service_->dir() + "/tmp/blob-leftover", "x");
   std::vector<B3Digest> seen;
   ASSERT_TRUE(service_
                   ->ForEach([&](const B3Digest& digest, uint64_t size) {
@@ -225,7 +225,7 @@ TEST_P(LocalBlobServiceTest, OpenRemovesStaleTempFilesOnly) {
   WriteFile(fresh, "new");
   struct timespec times[2] = {{::time(nullptr) - 2 * 3600, 0}, {::time(nullptr) - 2 * 3600, 0}};
   ASSERT_EQ(::utimensat(AT_FDCWD, stale.c_str(), times, 0), 0);
-  auto again = LocalBlobService::Open(service_->root());
+  auto again = LocalBlobService::Open(service_->dir());
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_TRUE(fs::exists(fresh));
@@ -332,7 +332,7 @@ TEST_P(LocalBlobServiceTest, PrehashedWritesOfEverySizeAroundTheDirectIoLimitsRo
     }
   }
   // Nothing is left behind in tmp/.
-  for (const std::string& f : FilesUnder(service_->root())) {
+  for (const std::string& f : FilesUnder(service_->dir())) {
     EXPECT_NE(f.rfind("tmp/", 0), 0u) << f;
   }
 }
@@ -365,7 +365,7 @@ TEST_P(LocalBlobServiceTest, VerifyingPrehashedWriterRefusesAWrongDigest) {
     EXPECT_NE(stored.status().message().find(wrong.ToB3()), std::string::npos);
     EXPECT_FALSE(*(*service)->Has(wrong));
     EXPECT_FALSE(*(*service)->Has(right));
-    EXPECT_EQ(FilesUnder((*service)->root()).size(), blobs) << "no temp file is left";
+    EXPECT_EQ(FilesUnder((*service)->dir()).size(), blobs) << "no temp file is left";
     // The right digest is accepted.
     stored = WritePrehashed(**service, data, right, size, 1 << 20);
     ASSERT_TRUE(stored.ok()) << stored.status();
@@ -383,7 +383,7 @@ TEST_P(LocalBlobServiceTest, PrehashedWriteReplacesAFileOfTheWrongSize) {
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_TRUE(*stored);
   EXPECT_TRUE(VerifyBlob(*service_, digest).ok());
-  EXPECT_EQ(FilesUnder(service_->root()).size(), 1u);
+  EXPECT_EQ(FilesUnder(service_->dir()).size(), 1u);
 }
 
 TEST_P(LocalBlobServiceTest, AbandonedPrehashedWriterLeavesNoTempFile) {
@@ -393,7 +393,7 @@ TEST_P(LocalBlobServiceTest, AbandonedPrehashedWriterLeavesNoTempFile) {
     AlignedCopy data(PseudoRandom(1 << 19, 5));
     ASSERT_TRUE((*w)->Write(data.span()).ok());
   }
-  EXPECT_TRUE(FilesUnder(service_->root()).empty());
+  EXPECT_TRUE(FilesUnder(service_->dir()).empty());
 }
 
 TEST_P(LocalBlobServiceTest, ConcurrentPrehashedWritersOfOneBlobStoreItOnce) {
@@ -413,7 +413,7 @@ TEST_P(LocalBlobServiceTest, ConcurrentPrehashedWritersOfOneBlobStoreItOnce) {
   }
   EXPECT_EQ(stored, 1);
   EXPECT_TRUE(VerifyBlob(*service_, digest).ok());
-  EXPECT_EQ(FilesUnder(service_->root()).size(), 1u);
+  EXPECT_EQ(FilesUnder(service_->dir()).size(), 1u);
 }
 
 TEST_P(LocalBlobServiceTest, WriterUseAfterCloseIsFailedPrecondition) {
@@ -442,7 +442,7 @@ TEST_P(LocalBlobServiceTest, ConcurrentFailingSyncsAreReportedAndThenForgotten) 
     threads.emplace_back([&] {
       for (int i = 0; i < 250; ++i) {
         absl::Status s = (*failing)->Sync();
-        if (!s.ok() && s.message().find("syncfs " + (*failing)->root()) != std::string::npos) {
+        if (!s.ok() && s.message().find("syncfs " + (*failing)->dir()) != std::string::npos) {
           ++reported;
         }
       }

@@ -36,7 +36,7 @@ absl::Status ClosureValidator::Add(const Directory& directory) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<B3Digest> ClosureValidator::root() const {
+absl::StatusOr<B3Digest> ClosureValidator::top() const {
   if (!last_.has_value()) {
     return absl::FailedPreconditionError("no directory was sent");
   }
@@ -57,7 +57,7 @@ absl::StatusOr<B3Digest> ClosurePutter::Close() {
   if (failed_) {
     return absl::FailedPreconditionError("an earlier Put to this putter failed; nothing stored");
   }
-  ASSIGN_OR_RETURN(B3Digest root, validator_.root());
+  ASSIGN_OR_RETURN(B3Digest root, validator_.top());
   RETURN_IF_ERROR(commit_(validator_.directories()));
   return root;
 }

@@ -28,8 +28,9 @@ class ClosureValidator {
 
   // Directories accepted so far, in the order received, each once.
   const std::vector<Directory>& directories() const { return directories_; }
-  // The last Directory received; FailedPrecondition when none was.
-  absl::StatusOr<B3Digest> root() const;
+  // The top of the closure: the last Directory received; FailedPrecondition
+  // when none was.
+  absl::StatusOr<B3Digest> top() const;
 
  private:
   StoredSize stored_size_;
