@@ -8,8 +8,8 @@
 //                                 (registered by rpc/, see
 //                                 rpc/grpc_path_info_service.h)
 // Further backends (an object store) register a factory per scheme with
-// RegisterPathInfoScheme; stores/stores.h opens with all of them registered. Registration happens at start-up (before
-// threads); opening is thread-safe.
+// RegisterPathInfoScheme; stores/stores.h opens with all of them registered. Registration happens
+// at start-up (before threads); opening is thread-safe.
 #pragma once
 
 #include <functional>
