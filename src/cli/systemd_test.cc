@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 
+#include "castore/testing/notify_socket.h"
 #include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
 
@@ -19,34 +20,7 @@ namespace {
 
 using castore::testing::TempDir;
 
-// A datagram socket standing in for the service manager's.
-class ManagerSocket {
- public:
-  // `name` is a path, or '@' and an abstract name.
-  explicit ManagerSocket(const std::string& name) {
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::memcpy(sa.sun_path, name.data(), name.size());
-    if (name[0] == '@') sa.sun_path[0] = '\0';
-    socklen_t len = offsetof(sockaddr_un, sun_path) + name.size() + (name[0] == '@' ? 0 : 1);
-    bound_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), len) == 0;
-  }
-  ~ManagerSocket() { ::close(fd_); }
-  bool bound() const { return bound_; }
-  // The next message, or "" after `timeout_ms`.
-  std::string Receive(int timeout_ms = 5000) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) != 1) return "";
-    char buf[4096];
-    ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-    return n > 0 ? std::string(buf, n) : "";
-  }
-
- private:
-  int fd_;
-  bool bound_ = false;
-};
+using castore::testing::ManagerSocket;
 
 class SystemdTest : public ::testing::Test {
  protected:

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "castore/testing/notify_socket.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/subprocess.h"
 #include "castore/testing/temp_dir.h"
@@ -30,31 +31,7 @@ using castore::testing::Child;
 using castore::testing::SlurpFile;
 using castore::testing::TempDir;
 
-// The service manager's end of NOTIFY_SOCKET.
-class ManagerSocket {
- public:
-  explicit ManagerSocket(const std::string& path) {
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::memcpy(sa.sun_path, path.data(), path.size());
-    bound_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
-  }
-  ~ManagerSocket() { ::close(fd_); }
-  bool bound() const { return bound_; }
-  // The next message, or "" after `timeout_ms`.
-  std::string Receive(int timeout_ms = 20000) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) != 1) return "";
-    char buf[4096];
-    ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-    return n > 0 ? std::string(buf, n) : "";
-  }
-
- private:
-  int fd_;
-  bool bound_ = false;
-};
+using castore::testing::ManagerSocket;
 
 // Sets an environment variable for the children spawned while it lives.
 class ScopedEnv {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "castore/testing/files.h"
 #include "castore/testing/rot.h"
 #include "castore/testing/temp_dir.h"
 
@@ -24,13 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> FilesUnder(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) out.push_back(fs::relative(e.path(), dir).string());
-  }
-  return out;
-}
+using testing::FilesUnder;
 
 void WriteFile(const std::string& path, std::string_view data) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "castore/testing/files.h"
 #include "castore/testing/temp_dir.h"
 
 namespace castor::castore {
@@ -18,13 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> FilesUnder(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) out.push_back(fs::relative(e.path(), dir).string());
-  }
-  return out;
-}
+using testing::FilesUnder;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
@@ -75,6 +76,15 @@ inline ListResult ListNames(const std::string& path) {
   ::closedir(d);
   if (r.error != 0) r.names.clear();
   return r;
+}
+
+// Regular files below `dir`, as paths relative to it.
+inline std::vector<std::string> FilesUnder(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) out.push_back(std::filesystem::relative(e.path(), dir).string());
+  }
+  return out;
 }
 
 }  // namespace castor::castore::testing
