@@ -172,7 +172,7 @@ BENCHMARK(BM_SequentialRead128K_Group)
 void BM_FirstRead_Local(benchmark::State& state) {
   Fixture f;
   auto digest = *castor::castore::PutBlob(*f.service, RandomBytes(kBig, 6));
-  const std::string root = f.service->root();
+  const std::string root = f.service->dir();
   std::vector<uint8_t> buf(4096);
   benchmark::DoNotOptimize(*(*f.service->OpenRead(digest))->ReadAt(kBig / 2, buf));
   for (auto _ : state) {

@@ -118,7 +118,7 @@ class MountVerifiedReadTest : public ::testing::Test {
     }
     auto blobs = castore::LocalBlobService::Open(dir_.path() + "/blobs");
     CASTOR_CHECK(blobs.ok());
-    blobs_path_ = (*blobs)->root();
+    blobs_path_ = (*blobs)->dir();
     s.blobs = *blobs;
     return s;
   }
