@@ -25,9 +25,11 @@ void RaiseOpenFileLimit() {
 
 int Main(int argc, char** argv) {
   RaiseOpenFileLimit();
+  // Named, not argv[0]: help, completions and man pages say `castor`.
   CLI::App app{
       "castor: a content-addressed store for file trees, with a lazy, "
-      "read-only filesystem on top"};
+      "read-only filesystem on top",
+      "castor"};
   app.require_subcommand(1);
   // The BLAKE3 kernel is part of the version: hashing speed, and bug
   // reports, depend on it.
