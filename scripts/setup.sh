@@ -23,6 +23,9 @@ PKGS=(
   ceph-mon ceph-osd radosgw ceph-common uuid-runtime iproute2 curl s3cmd
   # fuzzing (scripts/fuzz.sh: clang + libFuzzer)
   clang libclang-rt-14-dev
+  # the Debian package (scripts/package.sh: cpack's dpkg-shlibdeps) and its
+  # test (man -l); groff renders the generated man pages in src/cli/docs_test
+  dpkg-dev man-db groff-base
   # format and static checks (scripts/check_format.sh)
   clang-format clang-tidy
   # virtio-fs guest tests
