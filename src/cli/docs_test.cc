@@ -87,6 +87,31 @@ TEST(Completion, OtherShellsGetScriptsNamingEveryCommand) {
   EXPECT_EQ(CompletionScript(c.app, "tcsh"), "");
 }
 
+TEST(Completion, ZshScriptIsValidZsh) {
+  if (!HaveProgram("zsh")) GTEST_SKIP() << "zsh not installed";
+  TempDir tmp("docs");
+  Write(tmp / "_castor", CompletionScript(Castor().app, "zsh"));
+  RunResult r = castore::testing::Run({"zsh", "-n", tmp / "_castor"}, tmp / "n");
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+TEST(Completion, FishCompletesCommandsAndOptions) {
+  if (!HaveProgram("fish")) GTEST_SKIP() << "fish not installed";
+  TempDir tmp("docs");
+  Write(tmp / "castor.fish", CompletionScript(Castor().app, "fish"));
+  RunResult r =
+      castore::testing::Run({"fish", "-c",
+                             "source " + (tmp / "castor.fish") +
+                                 "; complete -C 'castor imp'; complete -C 'castor nix ser'; "
+                                 "complete -C 'castor mount --backg'"},
+                            tmp / "fish");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_TRUE(r.out.starts_with("import\t")) << r.out;
+  EXPECT_NE(r.out.find("\nserve\t"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n--background\t"), std::string::npos) << r.out;
+}
+
 TEST(ManPages, EveryVisibleCommandHasAPage) {
   Castor c;
   std::set<std::string> names;
