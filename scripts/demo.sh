@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The demo of README command (1): imports a sample tree into the embedded
 # default store ($CASTOR_STORE, else $XDG_DATA_HOME/castor, else
-# ~/.local/share/castor) and shows it with `castor roots` and `castor ls`.
+# ~/.local/share/castor), shows it with `castor roots` and `castor ls`, then
+# mounts the store (FUSE, needs /dev/fuse and fusermount3), reads the tree
+# through the mount and unmounts it again; nothing stays mounted, even when a
+# step fails.
 # Usage: scripts/demo.sh [BUILD_DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,7 +12,15 @@ castor=${CASTOR_BIN:-${1:-$root/build}/src/cli/castor}
 [ -x "$castor" ] || { echo "demo: $castor not built (run scripts/build.sh)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/castor-demo-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+mnt=$work/mnt
+mounted() { grep -qs " $mnt fuse" /proc/self/mounts; }
+cleanup() {
+  if mounted; then
+    fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 sample=$work/castor-demo
 mkdir -p "$sample"
 # A small real directory...
@@ -45,3 +56,21 @@ echo "== castor cat castor-demo/generated/hello.sh"
 echo
 echo "== castor verify --roots castor-demo"
 "$castor" verify --roots castor-demo
+echo
+echo "== castor mount --background --list-root $mnt"
+mkdir -p "$mnt"
+"$castor" mount --background --list-root "$mnt"
+echo
+echo "== ls -l $mnt/castor-demo/generated   (through the mount)"
+ls -l "$mnt/castor-demo/generated"
+echo
+echo "== cat $mnt/castor-demo/generated/a/b/c/ünïcødé.txt"
+cat "$mnt/castor-demo/generated/a/b/c/ünïcødé.txt"
+cmp "$mnt/castor-demo/generated/zeros-1" "$sample/generated/zeros-1"
+echo
+echo "== fusermount3 -u $mnt"
+fusermount3 -u "$mnt"
+if mounted; then
+  echo "demo: $mnt is still mounted" >&2
+  exit 1
+fi

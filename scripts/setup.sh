@@ -23,6 +23,10 @@ PKGS=(
   ceph-mon ceph-osd radosgw ceph-common uuid-runtime iproute2 curl s3cmd
   # fuzzing (scripts/fuzz.sh: clang + libFuzzer)
   clang libclang-rt-14-dev
+  # the Debian package (scripts/package.sh: cpack's dpkg-shlibdeps) and its
+  # test (man -l); src/cli/docs_test renders the generated man pages with groff
+  # and checks the generated zsh and fish completions
+  dpkg-dev man-db groff-base zsh fish
   # format and static checks (scripts/check_format.sh)
   clang-format clang-tidy
   # virtio-fs guest tests

@@ -36,6 +36,7 @@ void RegisterCommands(CLI::App& app) {
   AddDaemonCommand(app);
   AddVirtiofsCommand(app);
   AddNixCommands(app);
+  AddDocsCommands(app);
 }
 
 int RunSelected(CLI::App& app) {

@@ -40,5 +40,6 @@ void AddMountCommand(CLI::App& app);     // mount
 void AddDaemonCommand(CLI::App& app);    // daemon (cmd_daemon.cc)
 void AddVirtiofsCommand(CLI::App& app);  // virtiofs
 void AddNixCommands(CLI::App& app);      // nix import-nar, dump, path-info, serve, copy
+void AddDocsCommands(CLI::App& app);     // completion, man (hidden; cmd_docs.cc)
 
 }  // namespace castor::cli

@@ -4,8 +4,10 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "CLI/CLI.hpp"
+#include "castore/blake3_impl.h"
 #include "cli/commands.h"
 
 namespace {
@@ -23,11 +25,16 @@ void RaiseOpenFileLimit() {
 
 int Main(int argc, char** argv) {
   RaiseOpenFileLimit();
+  // Named, not argv[0]: help, completions and man pages say `castor`.
   CLI::App app{
       "castor: a content-addressed store for file trees, with a lazy, "
-      "read-only filesystem on top"};
+      "read-only filesystem on top",
+      "castor"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "castor " CASTOR_VERSION);
+  // The BLAKE3 kernel is part of the version: hashing speed, and bug
+  // reports, depend on it.
+  app.set_version_flag("--version", std::string("castor " CASTOR_VERSION " (") +
+                                        castor::castore::Blake3Description() + ")");
   castor::cli::RegisterCommands(app);
   try {
     app.parse(argc, argv);

@@ -174,7 +174,14 @@ TEST_F(CliTest, HelpWorksForEveryCommand) {
 TEST_F(CliTest, VersionIsTheProjectVersion) {
   RunResult r = Run({"--version"});
   EXPECT_EQ(r.code, 0);
-  EXPECT_EQ(r.out, "castor " CASTOR_VERSION "\n");
+  // "castor 0.1.0 (blake3 1.3.1, avx2)": the version, then which BLAKE3.
+  EXPECT_TRUE(r.out.starts_with("castor " CASTOR_VERSION " (blake3 ")) << r.out;
+  EXPECT_TRUE(r.out.ends_with(")\n")) << r.out;
+  bool named = false;
+  for (std::string impl : {"avx512", "avx2", "sse41", "sse2", "portable"}) {
+    named = named || r.out.find(", " + impl + ")") != std::string::npos;
+  }
+  EXPECT_TRUE(named) << r.out;
 }
 
 TEST_F(CliTest, OddTreeRoundTripsExactly) {
