@@ -161,7 +161,12 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
   if (listen.empty() && options.listen_fds.empty()) {
     return absl::InvalidArgumentError("no listen address");
   }
-  d->handlers_ = std::make_unique<CastoreHandlers>(std::move(services), options.handlers);
+  HandlerOptions handler_options = options.handlers;
+  if (!options.listen_fds.empty()) {
+    d->accepted_peers_ = std::make_shared<AcceptedPeers>();
+    handler_options.accepted_peers = d->accepted_peers_;
+  }
+  d->handlers_ = std::make_unique<CastoreHandlers>(std::move(services), handler_options);
   if (options.add_services) options.add_services(*d->handlers_);
 
   KeepGrpcInitialized();
@@ -203,6 +208,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
   std::vector<std::string> passed_addresses;
   for (const UniqueFd& fd : d->listen_fds_) {
     ASSIGN_OR_RETURN(std::string address, PassedSocketAddress(fd.get(), tls));
+    d->listen_fd_is_unix_.push_back(!absl::StartsWith(address, "grpc+http"));
     passed_addresses.push_back(std::move(address));
     // A connection gone between poll and accept must not block the accept
     // loop (and with it the shutdown).
@@ -300,6 +306,9 @@ void Daemon::AcceptLoop() {
       if (polled[i].revents == 0) continue;
       int conn = ::accept4(polled[i].fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (conn >= 0) {
+        // Recorded before gRPC can read a call from it: the admin service
+        // tells unix peers from TCP ones by it.
+        accepted_peers_->Accepted(conn, listen_fd_is_unix_[i - 1]);
         // The server owns the connection from here on.
         grpc::AddInsecureChannelFromFd(server_.get(), conn);
         continue;

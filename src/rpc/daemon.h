@@ -87,6 +87,8 @@ class Daemon {
   std::vector<std::pair<std::string, ino_t>> sockets_;
   bool shut_down_ = false;
   std::vector<UniqueFd> listen_fds_;
+  std::vector<bool> listen_fd_is_unix_;            // one per listen_fds_ entry
+  std::shared_ptr<AcceptedPeers> accepted_peers_;  // set when listen_fds_ is not empty
   UniqueFd wake_;  // eventfd: the accept loop stops when it is readable
   std::thread acceptor_;
 };

@@ -67,6 +67,25 @@ struct Tree {
 
 std::string Raw(std::string_view s) { return std::string(s); }
 
+// The admin service's test of a peer: gRPC's unix peers are unix; a
+// connection the daemon accepted ("fd:N") is whatever the daemon recorded for
+// fd N last, and anything unrecorded or unparsable is not.
+TEST(AcceptedPeersTest, ClassesPeersByTheConnectionRecordedForTheirFd) {
+  AcceptedPeers peers;
+  EXPECT_TRUE(peers.IsUnixPeer("unix:/run/castor.sock"));
+  EXPECT_TRUE(peers.IsUnixPeer("unix-abstract:castor"));
+  EXPECT_FALSE(peers.IsUnixPeer("ipv4:127.0.0.1:7000"));
+  EXPECT_FALSE(peers.IsUnixPeer("fd:15"));
+  peers.Accepted(15, true);
+  EXPECT_TRUE(peers.IsUnixPeer("fd:15"));
+  EXPECT_FALSE(peers.IsUnixPeer("fd:16"));
+  EXPECT_FALSE(peers.IsUnixPeer("fd:15x"));
+  EXPECT_FALSE(peers.IsUnixPeer("fd:"));
+  // fd 15 closed and reused for a TCP connection.
+  peers.Accepted(15, false);
+  EXPECT_FALSE(peers.IsUnixPeer("fd:15"));
+}
+
 TEST(StatusMapping, EveryCodeRoundTripsWithItsMessage) {
   for (int c = 0; c <= 16; ++c) {
     absl::Status s(static_cast<absl::StatusCode>(c), c == 0 ? "" : "msg");

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "base/status.h"
 #include "castor/v1/admin.grpc.pb.h"
 #include "castor/v1/roots.grpc.pb.h"
@@ -395,11 +397,15 @@ class AdminHandler final : public cv::AdminService::Service {
   grpc::Status CollectGarbage(grpc::ServerContext* ctx, const cv::CollectGarbageRequest* req,
                               cv::CollectGarbageResponse* resp) override {
     // ctx->peer() is "unix:..." for a unix-socket peer, "ipv4:..." or
-    // "ipv6:..." for TCP.
-    if (options_.admin != AdminAccess::kAll && !absl::StartsWith(ctx->peer(), "unix")) {
+    // "ipv6:..." for TCP, "fd:N" for a connection the daemon accepted.
+    const std::string peer = ctx->peer();
+    const bool unix_peer = options_.accepted_peers != nullptr
+                               ? options_.accepted_peers->IsUnixPeer(peer)
+                               : absl::StartsWith(peer, "unix");
+    if (options_.admin != AdminAccess::kAll && !unix_peer) {
       return ToGrpcStatus(absl::PermissionDeniedError(
-          "castor.v1.AdminService is served to unix-socket peers only (start the daemon with "
-          "--admin all to allow TCP peers)"));
+          absl::StrCat("castor.v1.AdminService is served to unix-socket peers only, not to ", peer,
+                       " (start the daemon with --admin all to allow TCP peers)")));
     }
     return ToGrpcStatus(DoCollectGarbage(req->dry_run(), *resp));
   }
@@ -440,6 +446,21 @@ class AdminHandler final : public cv::AdminService::Service {
 };
 
 }  // namespace
+
+void AcceptedPeers::Accepted(int fd, bool unix_socket) {
+  castor::MutexLock lock(&mu_);
+  unix_socket_[fd] = unix_socket;
+}
+
+bool AcceptedPeers::IsUnixPeer(std::string_view peer) const {
+  absl::string_view text = ToAbslView(peer);
+  if (absl::StartsWith(text, "unix")) return true;
+  int fd = 0;
+  if (!absl::ConsumePrefix(&text, "fd:") || !absl::SimpleAtoi(text, &fd)) return false;
+  castor::MutexLock lock(&mu_);
+  auto it = unix_socket_.find(fd);
+  return it != unix_socket_.end() && it->second;
+}
 
 CastoreHandlers::CastoreHandlers(castore::Services services, HandlerOptions options)
     : chunk_index_(std::make_shared<castore::ChunkIndex>(services.blobs, options.chunks)),

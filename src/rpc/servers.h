@@ -11,8 +11,10 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "base/mutex.h"
 #include "castore/blob/chunk_index.h"
 #include "castore/composition.h"
@@ -35,6 +37,23 @@ enum class AdminAccess {
   kAll,          // every peer
 };
 
+// Connections the daemon accepts itself (on listening sockets passed by the
+// service manager) reach gRPC as "fd:N" peers, which do not say whether the
+// socket is a unix or a TCP one. The daemon records each connection's family
+// here before gRPC sees it, so an "fd:N" peer is classed by the connection
+// that now holds fd N (a reused number is re-recorded before its first call).
+class AcceptedPeers {
+ public:
+  void Accepted(int fd, bool unix_socket);
+  // True for gRPC's own "unix:..." peers and for "fd:N" peers recorded as
+  // accepted on a unix socket.
+  bool IsUnixPeer(std::string_view peer) const;
+
+ private:
+  mutable castor::Mutex mu_;
+  absl::flat_hash_map<int, bool> unix_socket_ ABSL_GUARDED_BY(mu_);
+};
+
 struct HandlerOptions {
   // RootService.Put refuses a root unless its whole closure is stored
   // (castore/maintenance/closure_check.h): FAILED_PRECONDITION naming the
@@ -43,6 +62,9 @@ struct HandlerOptions {
   // suite stores roots pointing at nothing), so it can be turned off.
   bool check_root_referents = true;
   AdminAccess admin = AdminAccess::kUnixSockets;
+  // Where the daemon records the connections it accepted itself (see
+  // AcceptedPeers); null when gRPC accepts every connection.
+  std::shared_ptr<const AcceptedPeers> accepted_peers;
   // The store directory whose StoreLock the daemon's gc takes exclusively
   // (local imports beside the daemon take it shared); empty when the
   // services are not a local store.

@@ -109,6 +109,27 @@ TEST_F(DaemonSystemdTest, ServesClientsOnASocketPassedBySocketActivation) {
   EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0) << SlurpFile(log);
 }
 
+// gc is an admin call: served to unix-socket peers by default. A socket
+// passed by the service manager is a unix socket too, so `castor gc
+// --root-service-addr` through it works without --admin all.
+TEST_F(DaemonSystemdTest, GcThroughAPassedUnixSocketIsServedByDefault) {
+  const std::string sock = dir_ / "activated.sock";
+  const std::string log = dir_ / "log";
+  Child daemon = Child::Spawn(
+      {"systemd-socket-activate", "-l", sock, CastorBinary(), "daemon", "--store", store_}, log,
+      log);
+  ASSERT_TRUE(daemon.started());
+  ASSERT_TRUE(WaitForPath(sock, std::chrono::seconds(20))) << SlurpFile(log);
+
+  auto r = castore::testing::Run(
+      {CastorBinary(), "gc", "--root-service-addr", "grpc+unix://" + sock}, dir_ / "gc");
+  EXPECT_EQ(r.code, 0) << r.err << SlurpFile(log);
+  EXPECT_NE(r.out.find("reachable from 1 roots"), std::string::npos) << r.out << r.err;
+
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0) << SlurpFile(log);
+}
+
 TEST_F(DaemonSystemdTest, ListenBesidePassedSocketsIsRefused) {
   const std::string sock = dir_ / "activated.sock";
   const std::string log = dir_ / "log";
