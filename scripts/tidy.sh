@@ -29,6 +29,17 @@ with open(os.path.join(build, "compile_commands.json")) as f:
                if e["file"].startswith(src) and not e["file"].endswith("_test.cc")
                and os.sep + "testing" + os.sep not in e["file"]]
 
+# clang-tidy falls back to its default checks (the static analyzer) when it
+# cannot parse .clang-tidy, and says so only on stderr: refuse to run then.
+listed = subprocess.run(["clang-tidy", "--list-checks", "-p", build, entries[0]["file"]],
+                        capture_output=True, text=True)
+enabled = [l.strip() for l in listed.stdout.splitlines()[1:] if l.strip()]
+if listed.returncode != 0 or listed.stderr.strip() or not enabled or any(
+        not c.startswith(("bugprone-", "performance-")) for c in enabled):
+    sys.stderr.write(listed.stderr)
+    sys.exit("tidy: clang-tidy does not run the checks .clang-tidy names "
+             f"(it lists {', '.join(enabled[:3]) or 'none'}...); fix .clang-tidy")
+
 def preprocess_args(entry):
     args = shlex.split(entry["command"]) if "command" in entry else list(entry["arguments"])
     out, skip = [], False
