@@ -81,7 +81,7 @@ class ProgressBar {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     uint64_t files = progress_.files_done, files_total = progress_.files_found;
     uint64_t bytes = progress_.bytes_done, bytes_total = progress_.bytes_found;
-    double rate = elapsed > 0 ? bytes / elapsed : 0;
+    auto rate = static_cast<uint64_t>(elapsed > 0 ? bytes / elapsed : 0);
     std::string line;
     if (!progress_.scan_done) {
       line = absl::StrCat(label_, ": scanning, ", files_total, " files (", HumanBytes(bytes_total),
@@ -91,7 +91,9 @@ class ProgressBar {
                                 : (files_total ? static_cast<double>(files) / files_total : 1);
       if (frac > 1) frac = 1;
       int width = 24, filled = static_cast<int>(frac * width);
-      double eta = rate > 0 ? (bytes_total - std::min(bytes, bytes_total)) / rate : -1;
+      double eta = rate > 0 ? static_cast<double>(bytes_total - std::min(bytes, bytes_total)) /
+                                  static_cast<double>(rate)
+                            : -1;
       line = absl::StrCat(label_, " [", std::string(filled, '#'), std::string(width - filled, '-'),
                           "] ", files, "/", files_total, " files, ", HumanBytes(bytes), "/",
                           HumanBytes(bytes_total), ", ", HumanBytes(rate), "/s, ETA ",
@@ -260,7 +262,7 @@ int RunImport(const ImportArgs& args) {
           static_cast<unsigned long long>(st.directories),
           static_cast<unsigned long long>(st.symlinks), HumanBytes(st.bytes).c_str(),
           static_cast<unsigned long long>(st.bytes), HumanBytes(st.bytes_new).c_str(), secs,
-          HumanBytes(secs > 0 ? st.bytes / secs : 0).c_str());
+          HumanBytes(static_cast<uint64_t>(secs > 0 ? st.bytes / secs : 0)).c_str());
       std::fflush(stdout);
     }
   }

@@ -53,7 +53,7 @@ absl::Status NarTreeBuilder::EndDirectory() {
   ASSIGN_OR_RETURN(castore::DirectoryNode node, tree_.CloseDirectory());
   paths_.pop_back();
   ++stats_.directories;
-  if (paths_.empty()) top_ = std::move(node);
+  if (paths_.empty()) top_ = node;
   return absl::OkStatus();
 }
 
