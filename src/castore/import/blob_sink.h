@@ -14,8 +14,10 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
+#include "base/status.h"
 #include "castore/blob/blob_service.h"
 #include "castore/digest.h"
 
@@ -58,6 +60,13 @@ class BlobSink {
   std::unique_ptr<PrehashedBlobWriter> writer_;
   uint64_t size_ = 0;
 };
+
+// A StatusOr's error annotated with `context` (Annotate), or its value.
+template <typename T>
+absl::StatusOr<T> AnnotateOr(absl::StatusOr<T> v, std::string_view context) {
+  if (!v.ok()) return Annotate(v.status(), context);
+  return v;
+}
 
 // Whether `digest` is stored with exactly `size` bytes (the dedup check);
 // false when what is stored there is damaged beyond that (DataLoss).

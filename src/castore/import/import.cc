@@ -6,20 +6,18 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "base/mutex.h"
 #include "base/posix_io.h"
 #include "base/status.h"
 #include "castore/directory.h"
 #include "castore/import/blob_sink.h"
+#include "castore/import/job_pool.h"
 #include "castore/import/tree_builder.h"
 
 namespace castor::castore {
@@ -56,78 +54,6 @@ struct DirRec {
   std::vector<ChildRec> children;
 };
 
-// A fixed pool of workers with a bounded queue. Jobs return a Status; the
-// first error is kept and later jobs are skipped (their cleanup still runs).
-class Pool {
- public:
-  using Job = std::function<absl::Status(bool skip)>;
-  explicit Pool(unsigned n) {
-    for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { Run(); });
-  }
-  ~Pool() { (void)Finish(); }
-
-  void Submit(Job job) {
-    MutexLock lock(&mu_);
-    while (queue_.size() >= kMaxQueued) space_.Wait(&mu_);
-    queue_.push_back(std::move(job));
-    work_.Signal();
-  }
-  // Waits for every job; returns the first error.
-  absl::Status Finish() {
-    {
-      MutexLock lock(&mu_);
-      done_ = true;
-      work_.SignalAll();
-    }
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-    MutexLock lock(&mu_);
-    return first_error_;
-  }
-  void Fail(absl::Status s) {
-    MutexLock lock(&mu_);
-    if (first_error_.ok()) first_error_ = std::move(s);
-  }
-  bool failed() {
-    MutexLock lock(&mu_);
-    return !first_error_.ok();
-  }
-
- private:
-  void Run() {
-    while (true) {
-      Job job;
-      bool skip;
-      {
-        MutexLock lock(&mu_);
-        while (!done_ && queue_.empty()) work_.Wait(&mu_);
-        if (queue_.empty()) return;
-        job = std::move(queue_.front());
-        queue_.pop_front();
-        space_.Signal();
-        skip = !first_error_.ok();
-      }
-      absl::Status s = job(skip);
-      if (!s.ok()) Fail(std::move(s));
-    }
-  }
-
-  Mutex mu_;
-  CondVar work_, space_;
-  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status first_error_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> threads_;
-};
-
-unsigned DefaultImportThreads() {
-  // Workers spend much of their time waiting for writes (and reads, when
-  // the source is cold), so there are more of them than cores: enough to
-  // keep the disk's queue full while every core hashes.
-  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  return std::clamp(4 * cores, 8u, 32u);
-}
-
 bool Cancelled(const ImportOptions& opts) {
   return opts.cancel != nullptr && opts.cancel->load(std::memory_order_relaxed);
 }
@@ -163,7 +89,7 @@ class Importer {
       : blobs_(blobs),
         directories_(directories),
         opts_(opts),
-        pool_(opts.threads ? opts.threads : DefaultImportThreads()) {}
+        pool_(opts.threads ? opts.threads : DefaultImportThreads(), kMaxQueued) {}
 
   absl::StatusOr<ImportResult> Run(const std::string& path) {
     auto start = std::chrono::steady_clock::now();
@@ -372,7 +298,7 @@ class Importer {
   ImportStats stats_;
   std::atomic<uint64_t> bytes_new_{0};
   std::atomic<uint64_t> blobs_new_{0};
-  Pool pool_;  // last: its threads stop before the members they use go away
+  JobPool pool_;  // last: its threads stop before the members they use go away
 };
 
 }  // namespace
@@ -392,12 +318,6 @@ struct AlignedBuffer {
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
   uint8_t* data;
 };
-
-template <typename T>
-absl::StatusOr<T> AnnotateOr(absl::StatusOr<T> v, const std::string& what) {
-  if (!v.ok()) return Annotate(v.status(), what);
-  return v;
-}
 
 }  // namespace
 

@@ -6,6 +6,8 @@
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/import/import.h"
+#include "castore/import/tar_import.h"
+#include "castore/import/test_tar.h"
 #include "castore/import/test_util.h"
 #include "castore/roots/memory_root_service.h"
 #include "castore/testing/faulty_services.h"
@@ -77,6 +79,30 @@ TEST_F(ImportFaultsTest, SomeWritesFailingStillFailsTheImportCleanly) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
   EXPECT_EQ(RootCount(), 0u);
+}
+
+// A tar import whose small entries are stored by workers: a failing write
+// fails the whole import with the store's error, naming the entry, whether
+// every write fails or only some.
+TEST_F(ImportFaultsTest, FailingBlobWritesFailATarImportNamingTheEntry) {
+  std::vector<testing::TarEntry> entries;
+  for (int i = 0; i < 64; ++i) {
+    entries.push_back({"dir/file" + std::to_string(i), AE_IFREG, std::string(100 + i, 'a')});
+  }
+  std::string tar = tmp_ / "t.tar";
+  testing::WriteTar(tar, entries);
+  for (uint64_t every : {uint64_t{1}, uint64_t{5}}) {
+    faults_->Set({.kind = FaultKind::kUnavailable, .every = every});
+    auto result = ImportTar(*blobs_, *dirs_, tar, ImportOptions{.threads = 4});
+    ASSERT_FALSE(result.ok()) << "every " << every;
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable) << result.status();
+    EXPECT_NE(result.status().message().find("tar entry 'dir/file"), absl::string_view::npos)
+        << result.status();
+    EXPECT_NE(result.status().message().find(tar), absl::string_view::npos) << result.status();
+  }
+  faults_->Clear();
+  auto result = ImportTar(*blobs_, *dirs_, tar, ImportOptions{.threads = 4});
+  EXPECT_TRUE(result.ok()) << result.status();
 }
 
 TEST_F(ImportFaultsTest, FailingSyncSetsNoRoot) {

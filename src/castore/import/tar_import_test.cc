@@ -15,6 +15,7 @@
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/import/import.h"
+#include "castore/import/test_tar.h"
 #include "castore/import/test_util.h"
 #include "castore/testing/subprocess.h"
 #include "gtest/gtest.h"
@@ -23,48 +24,10 @@ namespace castor::castore {
 namespace {
 
 using testing::MakeDir;
+using testing::TarEntry;
 using testing::TempDir;
 using testing::WriteFile;
-
-struct TarEntry {
-  std::string name;
-  mode_t type = AE_IFREG;
-  std::string data;  // file contents, or the symlink / hard link target
-  mode_t perm = 0644;
-};
-
-// Writes a pax tar with the given compression filter.
-void WriteTar(const std::string& path, const std::vector<TarEntry>& entries,
-              const std::string& filter = "none") {
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  if (filter == "gzip") archive_write_add_filter_gzip(a);
-  if (filter == "xz") archive_write_add_filter_xz(a);
-  if (filter == "zstd") archive_write_add_filter_zstd(a);
-  ASSERT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK);
-  for (const TarEntry& e : entries) {
-    archive_entry* entry = archive_entry_new();
-    archive_entry_set_pathname(entry, e.name.c_str());
-    if (e.type == 0) {  // hard link
-      archive_entry_set_filetype(entry, AE_IFREG);
-      archive_entry_set_hardlink(entry, e.data.c_str());
-      archive_entry_set_size(entry, 0);
-    } else {
-      archive_entry_set_filetype(entry, e.type);
-      if (e.type == AE_IFLNK) archive_entry_set_symlink(entry, e.data.c_str());
-      archive_entry_set_size(entry, e.type == AE_IFREG ? e.data.size() : 0);
-    }
-    archive_entry_set_perm(entry, e.perm);
-    ASSERT_EQ(archive_write_header(a, entry), ARCHIVE_OK) << archive_error_string(a);
-    if (e.type == AE_IFREG && !e.data.empty()) {
-      ASSERT_EQ(archive_write_data(a, e.data.data(), e.data.size()),
-                static_cast<la_ssize_t>(e.data.size()));
-    }
-    archive_entry_free(entry);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-}
+using testing::WriteTar;
 
 void SetChecksum(std::string& header) {
   std::memset(header.data() + 148, ' ', 8);
@@ -206,6 +169,73 @@ TEST_F(TarImportTest, HardLinkTakesTheTargetsContent) {
   auto dir = dirs_.Get(std::get<DirectoryNode>(result->node).digest);
   ASSERT_TRUE(dir.ok() && dir->has_value());
   EXPECT_EQ((*dir)->Find("a")->node, (*dir)->Find("b")->node);
+}
+
+// Small entries are stored by workers after the reading thread has moved
+// on; a later entry of the same name must not change what a hard link to
+// the earlier one holds (tar extracts the link with the content then).
+TEST_F(TarImportTest, HardLinkKeepsTheContentItsTargetHadThen) {
+  std::string tar = tmp_ / "t.tar";
+  WriteTar(
+      tar,
+      {{"a", AE_IFREG, "old content"}, {"link", 0, "a"}, {"a", AE_IFREG, "new content", 0755}});
+  for (unsigned threads : {1u, 8u}) {
+    auto result = ImportTar(blobs_, dirs_, tar, ImportOptions{.threads = threads});
+    ASSERT_TRUE(result.ok()) << result.status();
+    auto dir = dirs_.Get(std::get<DirectoryNode>(result->node).digest);
+    ASSERT_TRUE(dir.ok() && dir->has_value());
+    const auto& link = std::get<FileNode>((*dir)->Find("link")->node);
+    const auto& a = std::get<FileNode>((*dir)->Find("a")->node);
+    EXPECT_EQ(link.digest, B3Digest::Of("old content"));
+    EXPECT_FALSE(link.executable);
+    EXPECT_EQ(a.digest, B3Digest::Of("new content"));
+    EXPECT_TRUE(a.executable);
+    EXPECT_EQ(result->stats.files, 2u);
+  }
+}
+
+// Many small entries (stored by the workers) between big ones (streamed on
+// the reading thread), in several directories: the node equals the
+// directory import's whatever the number of workers, and importing the
+// archive again writes nothing.
+TEST_F(TarImportTest, ManySmallAndBigEntriesGiveTheSameDigestAsTheTree) {
+  std::string src = tmp_ / "src";
+  MakeDir(src);
+  std::vector<TarEntry> entries;
+  std::mt19937 rng(7);
+  for (int d = 0; d < 4; ++d) {
+    std::string dir = absl::StrCat("d", d);
+    MakeDir(src + "/" + dir);
+    entries.push_back({dir + "/", AE_IFDIR});
+    for (int f = 0; f < 150; ++f) {
+      // Sizes around the small/big boundary too.
+      size_t size = f % 50 == 49 ? (1 << 20) + (f % 3) - 1 : 1 + rng() % 5000;
+      std::string data(size, '\0');
+      for (char& c : data) c = static_cast<char>(rng());
+      std::string name = absl::StrCat(dir, "/f", f);
+      WriteFile(src + "/" + name, data);
+      entries.push_back({name, AE_IFREG, std::move(data)});
+    }
+  }
+  std::string tar = tmp_ / "t.tar";
+  WriteTar(tar, entries);
+  auto tree = ImportPath(blobs_, dirs_, src);
+  ASSERT_TRUE(tree.ok()) << tree.status();
+  for (unsigned threads : {1u, 8u}) {
+    MemoryBlobService blobs;
+    MemoryDirectoryService dirs;
+    auto first = ImportTar(blobs, dirs, tar, ImportOptions{.threads = threads});
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_EQ(first->node, tree->node) << threads << " threads";
+    EXPECT_EQ(first->stats.files, 600u);
+    EXPECT_EQ(first->stats.blobs_new, 600u);
+    EXPECT_EQ(first->stats.bytes_new, tree->stats.bytes);
+    auto again = ImportTar(blobs, dirs, tar, ImportOptions{.threads = threads});
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(again->node, tree->node);
+    EXPECT_EQ(again->stats.bytes_new, 0u);
+    EXPECT_EQ(again->stats.blobs_new, 0u);
+  }
 }
 
 TEST_F(TarImportTest, RejectsTraversalAndAbsoluteNames) {
