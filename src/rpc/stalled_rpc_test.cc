@@ -88,12 +88,16 @@ TEST_F(StalledDaemonTest, BlobReadThatStopsAfterTheFirstMessageIsDeadlineExceede
 }
 
 TEST_F(StalledDaemonTest, SlowButSteadyStreamIsNotCutOff) {
-  // Four messages 0.6 s apart: longer than the idle timeout in total, never
-  // idle that long.
+  // Four 1 MiB messages 0.35 s apart: 1.4 s in total, longer than the idle
+  // timeout of 1.2 s, and never idle for more than 0.35 s of it (the margin
+  // absorbs a loaded machine under TSan delaying a message).
+  GrpcBlobService blobs(
+      daemon_.channel(), daemon_.address(),
+      CallTimeouts{.idle = std::chrono::milliseconds(1200), .unary = std::chrono::seconds(2)});
   std::string data = RandomBytes(4 * kMiB, 3);
   B3Digest d = *castore::PutBlob(*inner_.blobs, data);
-  staller_->SlowReads(d, absl::Milliseconds(600));
-  auto r = Bounded([&] { return blobs_.OpenReadSized(d, data.size()); });
+  staller_->SlowReads(d, absl::Milliseconds(350));
+  auto r = Bounded([&] { return blobs.OpenReadSized(d, data.size()); });
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_NE(*r, nullptr);
   EXPECT_EQ((*r)->size(), data.size());
