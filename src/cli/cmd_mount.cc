@@ -5,16 +5,25 @@
 // serves it (the mount(8) helper mount.fuse.castor uses that). Under
 // systemd it sends READY=1 once the mount is live, STOPPING=1 when it
 // unmounts, and pings the watchdog (docs/operations.md).
+// With --takeover-listen SOCKET another `castor mount --takeover SOCKET`
+// can take the live mount over (fs/transport/takeover.h): this process then
+// exits 0 without unmounting, and open files, working directories and inode
+// numbers carry on in the successor (docs/mount.md).
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "cli/commands.h"
 #include "cli/store_flags.h"
@@ -22,7 +31,9 @@
 #include "fs/castore_fs.h"
 #include "fs/fuse/dispatcher.h"
 #include "fs/fuse/session.h"
+#include "fs/takeover_state.h"
 #include "fs/transport/dev_fuse.h"
+#include "fs/transport/takeover.h"
 #include "rpc/call_watchdog.h"
 #include "spdlog/spdlog.h"
 
@@ -37,7 +48,40 @@ struct MountFlags {
   bool allow_other = false;
   int threads = 0;
   bool background = false;
+  std::string takeover_listen;
+  std::string takeover;
 };
+
+// The mount point as both sides of a takeover compare it: the real path of
+// its parent and its own name (not realpath(3) of the mount point itself,
+// which would ask the paused mount).
+std::string CanonicalMountpoint(const std::string& mountpoint) {
+  std::string path = mountpoint;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  size_t slash = path.rfind('/');
+  std::string parent =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  char buf[PATH_MAX];
+  if (::realpath(parent.c_str(), buf) == nullptr) return mountpoint;
+  std::string real = buf;
+  if (real != "/") real += "/";
+  return real + name;
+}
+
+// The state this mount hands to a successor; called while its workers are
+// paused.
+std::string SaveTakeoverState(const fs::CastoreFs& filesystem, const fs::fuse::Session& session,
+                              const std::string& mountpoint) {
+  fs::TakeoverState state;
+  state.fuse_minor = session.minor();
+  state.fuse_flags = session.flags();
+  state.max_write = std::max<uint32_t>(session.options().max_write, 4096);
+  state.max_pages = session.max_pages();
+  state.mountpoint = mountpoint;
+  filesystem.SaveState(&state);
+  return fs::SerializeTakeoverState(state);
+}
 
 // --background: forks (before any thread exists). The parent waits until
 // the child reports the mount live through a pipe, then exits 0; when the
@@ -118,17 +162,82 @@ int RunMount(const MountFlags& f) {
     std::fprintf(stderr, "castor: %s\n", std::string(services.status().message()).c_str());
     return 1;
   }
+  const std::string canonical_mountpoint = CanonicalMountpoint(f.mountpoint);
+  // --takeover: the running mount's state and /dev/fuse descriptor.
+  std::optional<fs::transport::TakenOver> taken;
+  std::optional<fs::TakeoverState> state;
+  auto fail_takeover = [&](const std::string& why) {
+    fs::transport::RefuseTakeover(*taken, why);
+    std::fprintf(stderr, "castor: takeover refused (the running mount keeps serving): %s\n",
+                 why.c_str());
+    return 1;
+  };
+  if (!f.takeover.empty()) {
+    auto requested = fs::transport::RequestTakeover(f.takeover, std::chrono::seconds(60));
+    if (!requested.ok()) {
+      std::fprintf(stderr, "castor: %s\n", std::string(requested.status().message()).c_str());
+      return 1;
+    }
+    taken = std::move(*requested);
+    auto parsed = fs::ParseTakeoverState(taken->state);
+    if (!parsed.ok()) return fail_takeover(std::string(parsed.status().message()));
+    if (parsed->mountpoint != canonical_mountpoint) {
+      return fail_takeover("the running mount is on " + parsed->mountpoint + ", not on " +
+                           canonical_mountpoint);
+    }
+    state = std::move(*parsed);
+  }
+  fs::fuse::SessionOptions session_options;
+  if (state) {
+    // The kernel keeps what it agreed with the predecessor.
+    session_options.max_write = state->max_write;
+    session_options.max_pages = state->max_pages;
+  }
   fs::CastoreFs filesystem(*services,
                            fs::FsOptions{.list_root = f.list_root, .show_xattr = f.show_xattr});
-  fs::fuse::Session session;
+  fs::fuse::Session session(session_options);
   fs::fuse::Dispatcher dispatcher(filesystem, session);
-  auto mounted = fs::transport::DevFuseSession::Start(
-      dispatcher, session,
-      fs::transport::MountOptions{
-          .mountpoint = f.mountpoint, .threads = f.threads, .allow_other = f.allow_other});
+  fs::transport::MountOptions mount_options{
+      .mountpoint = f.mountpoint, .threads = f.threads, .allow_other = f.allow_other};
+  absl::StatusOr<std::unique_ptr<fs::transport::DevFuseSession>> mounted;
+  if (state) {
+    session.Restore(state->fuse_minor, state->fuse_flags, state->max_pages);
+    if (absl::Status s = filesystem.RestoreState(*state); !s.ok()) {
+      return fail_takeover(std::string(s.message()));
+    }
+    if (absl::Status s = fs::transport::CompleteTakeover(*taken, std::chrono::seconds(30));
+        !s.ok()) {
+      std::fprintf(stderr, "castor: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+    mounted = fs::transport::DevFuseSession::Adopt(dispatcher, session, mount_options,
+                                                   taken->fuse_fd.Release());
+    spdlog::info("took over {} ({} inodes, {} open handles)", f.mountpoint, state->inodes.size(),
+                 state->files.size() + state->dirs.size());
+    state.reset();
+  } else {
+    mounted = fs::transport::DevFuseSession::Start(dispatcher, session, mount_options);
+  }
   if (!mounted.ok()) {
     std::fprintf(stderr, "castor: %s\n", std::string(mounted.status().message()).c_str());
     return 1;
+  }
+  std::unique_ptr<fs::transport::TakeoverListener> listener;
+  if (!f.takeover_listen.empty()) {
+    auto started = fs::transport::TakeoverListener::Start(f.takeover_listen, **mounted, [&] {
+      return SaveTakeoverState(filesystem, session, canonical_mountpoint);
+    });
+    if (!started.ok()) {
+      std::fprintf(stderr, "castor: %s\n", std::string(started.status().message()).c_str());
+      // A mount taken over stays up (ending it now would break it);
+      // a new one is given up.
+      if (f.takeover.empty()) {
+        (void)(*mounted)->Stop();
+        return 1;
+      }
+    } else {
+      listener = std::move(*started);
+    }
   }
   if (absl::Status s = notifier->Send("READY=1\nSTATUS=mounted " + f.mountpoint); !s.ok()) {
     spdlog::warn("{}", std::string(s.message()));
@@ -137,6 +246,13 @@ int RunMount(const MountFlags& f) {
   if (watchdog_interval->has_value()) watchdog.emplace(*notifier, **watchdog_interval);
   if (ready_fd >= 0) DetachFromCaller(ready_fd);
   int sig = fs::transport::WaitForSignalOrUnmount(**mounted);
+  // Waits for a takeover in progress to end (handed over, or resumed).
+  listener.reset();
+  if ((*mounted)->handed_over()) {
+    (void)notifier->Send("STATUS=handed over to a successor");
+    (void)(*mounted)->Stop();
+    return 0;
+  }
   (void)notifier->Send("STOPPING=1");
   if (sig != 0) {
     spdlog::info("signal {}: unmounting {}", sig, f.mountpoint);
@@ -173,6 +289,13 @@ void AddMountCommand(CLI::App& app) {
                 "Return once the mount is live, serving it from a process of its own (its "
                 "output then goes to /dev/null); a failure before that is reported and gives a "
                 "non-zero exit. The mount(8) helper mount.fuse.castor uses this");
+  cmd->add_option("--takeover-listen", f->takeover_listen,
+                  "Listen on this unix socket for a `castor mount --takeover` of this mount "
+                  "(upgrade or restart without unmounting; created 0600)");
+  cmd->add_option("--takeover", f->takeover,
+                  "Take over the live mount on MOUNTPOINT whose process listens on this socket "
+                  "(its --takeover-listen) instead of mounting: open files and inode numbers "
+                  "carry on; that process exits 0 once this one serves");
   f->store.AddTo(*cmd);
   SetRunner(cmd, Signals::kAwaited, [f] { return RunMount(*f); });
 }

@@ -183,6 +183,39 @@ int CastoreFs::ReadLink(uint64_t ino, std::string* target) {
   return 0;
 }
 
+int CastoreFs::OpenReader(uint64_t ino, const castore::B3Digest& digest, uint64_t size,
+                          std::shared_ptr<castore::BlobReader>* out) {
+  if (auto shared = inodes_.SharedReader(ino)) {
+    *out = std::move(shared);
+    return 0;
+  }
+  absl::StatusOr<std::unique_ptr<castore::BlobReader>> opened =
+      services_.blobs->OpenReadSized(digest, size);
+  if (!opened.ok()) {
+    return FailOnce(digest.ToB3(),
+                    absl::StrCat("blob ", digest.ToB3(), ": ", opened.status().ToString()));
+  }
+  if (*opened == nullptr) {
+    return FailOnce(digest.ToB3(),
+                    absl::StrCat("blob ", digest.ToB3(), " is missing from the blob service"));
+  }
+  if ((*opened)->size() != size) {
+    return FailOnce(digest.ToB3(), absl::StrCat("blob ", digest.ToB3(), " has ", (*opened)->size(),
+                                                " bytes but its node says ", size));
+  }
+  // Nothing is served that differs from what was imported. A Verified()
+  // reader checks every byte as it reads it (a local blob piece by piece
+  // as it comes from disk, a remote one chunk by chunk or downloaded
+  // whole); any other reader is hashed whole before it serves a byte.
+  if (!(*opened)->Verified()) {
+    absl::Status verified = castore::VerifyReader(**opened, digest);
+    if (!verified.ok()) return FailOnce(digest.ToB3(), verified.ToString());
+  }
+  // A concurrent open may have won: then its reader is shared.
+  *out = inodes_.ShareReader(ino, std::move(*opened));
+  return 0;
+}
+
 int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return EROFS;
   castore::B3Digest digest;
@@ -196,36 +229,11 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
     digest = inode->digest;
     size = inode->size;
   }
-  reader = inodes_.SharedReader(ino);
-  if (!reader) {
-    absl::StatusOr<std::unique_ptr<castore::BlobReader>> opened =
-        services_.blobs->OpenReadSized(digest, size);
-    if (!opened.ok()) {
-      return FailOnce(digest.ToB3(),
-                      absl::StrCat("blob ", digest.ToB3(), ": ", opened.status().ToString()));
-    }
-    if (*opened == nullptr) {
-      return FailOnce(digest.ToB3(),
-                      absl::StrCat("blob ", digest.ToB3(), " is missing from the blob service"));
-    }
-    if ((*opened)->size() != size) {
-      return FailOnce(digest.ToB3(),
-                      absl::StrCat("blob ", digest.ToB3(), " has ", (*opened)->size(),
-                                   " bytes but its node says ", size));
-    }
-    // Nothing is served that differs from what was imported. A Verified()
-    // reader checks every byte as it reads it (a local blob piece by piece
-    // as it comes from disk, a remote one chunk by chunk or downloaded
-    // whole); any other reader is hashed whole before it serves a byte.
-    if (!(*opened)->Verified()) {
-      absl::Status verified = castore::VerifyReader(**opened, digest);
-      if (!verified.ok()) return FailOnce(digest.ToB3(), verified.ToString());
-    }
-    // A concurrent open may have won: then its reader is shared.
-    reader = inodes_.ShareReader(ino, std::move(*opened));
-  }
+  if (int err = OpenReader(ino, digest, size, &reader); err != 0) return err;
   auto handle = std::make_shared<FileHandle>();
+  handle->ino = ino;
   handle->digest = digest;
+  handle->size = size;
   handle->reader = std::move(reader);
   out->fh = open_files_.Add(std::move(handle));
   // The contents never change: keep the page cache across opens, and skip
@@ -237,6 +245,10 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
 int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> buf, size_t* n) {
   std::shared_ptr<FileHandle> handle = open_files_.Get(fh);
   if (!handle) return EBADF;
+  if (!handle->reader) {
+    return FailOnce(handle->digest.ToB3(), absl::StrCat("blob ", handle->digest.ToB3(),
+                                                        " could not be opened after a takeover"));
+  }
   size_t done = 0;
   while (done < buf.size()) {
     absl::StatusOr<size_t> got = handle->reader->ReadAt(offset + done, buf.subspan(done));
@@ -400,7 +412,65 @@ size_t CastoreFs::logged_problems() const {
 
 int CastoreFs::BackingFd(uint64_t fh) const {
   std::shared_ptr<FileHandle> handle = open_files_.Get(fh);
-  return handle ? handle->reader->LocalFd() : -1;
+  return handle && handle->reader ? handle->reader->LocalFd() : -1;
+}
+
+void CastoreFs::SaveState(TakeoverState* state) const {
+  state->inodes = inodes_.Save(&state->next_ino);
+  state->next_fh = handle_numbers_.Peek();
+  state->files.clear();
+  for (const auto& [fh, h] : open_files_.List()) {
+    state->files.push_back(TakeoverFileHandle{fh, h->ino, h->digest, h->size});
+  }
+  state->dirs.clear();
+  for (const auto& [fh, h] : open_dirs_.List()) {
+    TakeoverDirHandle d;
+    d.fh = fh;
+    d.ino = h->ino();
+    d.is_top = h->is_top();
+    d.digest = h->digest();
+    d.size = h->size();
+    if (h->roots()) d.roots = *h->roots();
+    state->dirs.push_back(std::move(d));
+  }
+}
+
+absl::Status CastoreFs::RestoreState(const TakeoverState& state) {
+  if (open_files_.size() != 0 || open_dirs_.size() != 0) {
+    return absl::FailedPreconditionError("restoring handles into a file system that has some");
+  }
+  RETURN_IF_ERROR(inodes_.Restore(state.inodes, state.next_ino));
+  handle_numbers_.Restore(state.next_fh);
+  size_t unopened = 0;
+  for (const TakeoverFileHandle& f : state.files) {
+    auto handle = std::make_shared<FileHandle>();
+    handle->ino = f.ino;
+    handle->digest = f.digest;
+    handle->size = f.size;
+    // A blob that cannot be opened now fails only this handle's reads (EIO),
+    // as it would fail a new open; the rest of the mount carries on.
+    if (OpenReader(f.ino, f.digest, f.size, &handle->reader) != 0) ++unopened;
+    if (!open_files_.Insert(f.fh, std::move(handle))) {
+      return absl::InvalidArgumentError(absl::StrCat("takeover state: handle ", f.fh, " twice"));
+    }
+  }
+  for (const TakeoverDirHandle& d : state.dirs) {
+    std::shared_ptr<DirHandle> handle;
+    if (d.is_top) {
+      std::shared_ptr<const std::vector<castore::Entry>> roots;
+      if (d.roots) roots = std::make_shared<const std::vector<castore::Entry>>(*d.roots);
+      handle = std::make_shared<DirHandle>(d.ino, std::move(roots));
+    } else {
+      handle = std::make_shared<DirHandle>(d.ino, d.digest, d.size);
+    }
+    if (!open_dirs_.Insert(d.fh, std::move(handle))) {
+      return absl::InvalidArgumentError(absl::StrCat("takeover state: handle ", d.fh, " twice"));
+    }
+  }
+  if (unopened > 0) {
+    spdlog::error("takeover: {} open file(s) whose blob could not be opened answer EIO", unopened);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace castor::fs

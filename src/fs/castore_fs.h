@@ -42,6 +42,7 @@
 #include "fs/fuse/filesystem.h"
 #include "fs/handle_table.h"
 #include "fs/inode_table.h"
+#include "fs/takeover_state.h"
 
 namespace castor::fs {
 
@@ -102,7 +103,20 @@ class CastoreFs : public fuse::Filesystem {
   // blob backend exposes (BlobReader::LocalFd), or -1. For FUSE passthrough.
   int BackingFd(uint64_t fh) const;
 
+  // Takeover (fs/takeover_state.h). SaveState fills the inodes, handles and
+  // next numbers of `state` (not its FUSE fields); call it while no request
+  // runs, or the copy may be torn between tables. RestoreState rebuilds them
+  // in a file system that has served nothing yet, opening the blob of every
+  // open file again (one that fails answers EIO on read). FailedPrecondition
+  // when this one is in use, InvalidArgument for inconsistent state.
+  void SaveState(TakeoverState* state) const;
+  absl::Status RestoreState(const TakeoverState& state);
+
  private:
+  // The reader file inode `ino` shares, opened (and verified, unless the
+  // reader verifies as it reads) when none is open. 0 or EIO.
+  int OpenReader(uint64_t ino, const castore::B3Digest& digest, uint64_t size,
+                 std::shared_ptr<castore::BlobReader>* out);
   void FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) const;
   // Takes a lookup reference on the inode of `node` and fills `out`.
   void Acquire(const castore::Node& node, uint32_t entry_timeout_s, fuse_entry_out* out);

@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -238,25 +240,7 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(fuse::Requ
   if (!fd.ok()) return fd.status();
   std::unique_ptr<DevFuseSession> s(
       new DevFuseSession(handler, session, std::move(options), *fd, use_fusermount));
-  int n = s->options_.threads > 0 ? s->options_.threads
-                                  : static_cast<int>(std::thread::hardware_concurrency());
-  if (n <= 0) n = 1;
-  s->live_workers_.store(n);
-  for (int i = 0; i < n; ++i) {
-    int wfd = s->fd_;
-    if (i > 0) {
-      int c = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-      uint32_t master = static_cast<uint32_t>(s->fd_);
-      if (c >= 0 && ioctl(c, FUSE_DEV_IOC_CLONE, &master) == 0) {
-        wfd = c;
-        s->clone_fds_.push_back(c);
-      } else {
-        // Older kernels: share the main fd (correct, just more contention).
-        if (c >= 0) close(c);
-      }
-    }
-    s->workers_.emplace_back(&DevFuseSession::Worker, s.get(), wfd);
-  }
+  s->StartWorkers();
   // The device number names the connection under /sys/fs/fuse/connections;
   // stat makes the kernel finish INIT first.
   struct stat mst;
@@ -277,9 +261,89 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(fuse::Requ
     }
     if (rfd >= 0) close(rfd);
   }
-  spdlog::info("mounted castor on {} ({} threads{})", s->options_.mountpoint, n,
+  spdlog::info("mounted castor on {} ({} threads{})", s->options_.mountpoint, s->threads(),
                use_fusermount ? ", via fusermount3" : "");
   return s;
+}
+
+absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Adopt(fuse::RequestHandler& handler,
+                                                                      fuse::Session& session,
+                                                                      MountOptions options,
+                                                                      int fd) {
+  if (fd < 0) return absl::InvalidArgumentError("no /dev/fuse descriptor to serve");
+  if (!session.initialized()) {
+    return absl::FailedPreconditionError("adopting a FUSE connection without its INIT agreement");
+  }
+  bool use_fusermount = options.force_fusermount || geteuid() != 0;
+  std::unique_ptr<DevFuseSession> s(
+      new DevFuseSession(handler, session, std::move(options), fd, use_fusermount));
+  s->StartWorkers();
+  // The workers answer this stat if the kernel asks (after a handover
+  // the kernel's cached attributes usually answer it).
+  struct stat mst;
+  if (stat(s->options_.mountpoint.c_str(), &mst) == 0) s->device_ = mst.st_dev;
+  spdlog::info("serving castor on {} taken over ({} threads)", s->options_.mountpoint,
+               s->threads());
+  return s;
+}
+
+void DevFuseSession::StartWorkers() {
+  pause_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  // Non-blocking, so a worker waits in poll(2), where a pause reaches it
+  // (a read(2) blocked on /dev/fuse cannot be woken without a request).
+  fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
+  int n = options_.threads > 0 ? options_.threads
+                               : static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  for (int i = 0; i < n; ++i) {
+    int wfd = fd_;
+    if (i > 0) {
+      int c = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+      auto master = static_cast<uint32_t>(fd_);
+      if (c >= 0 && ioctl(c, FUSE_DEV_IOC_CLONE, &master) == 0) {
+        wfd = c;
+        clone_fds_.push_back(c);
+      } else if (c >= 0) {
+        // Older kernels: share the main fd (correct, just more contention).
+        close(c);
+      }
+    }
+    worker_fds_.push_back(wfd);
+  }
+  castor::MutexLock lock(&stop_mu_);
+  SpawnWorkers();
+}
+
+void DevFuseSession::SpawnWorkers() {
+  live_workers_.store(static_cast<int>(worker_fds_.size()));
+  for (int wfd : worker_fds_) workers_.emplace_back(&DevFuseSession::Worker, this, wfd);
+}
+
+bool DevFuseSession::Pause() {
+  castor::MutexLock lock(&stop_mu_);
+  if (stopped_ || phase_.load() != kServing) return false;
+  phase_.store(kPaused);
+  pausing_.store(true, std::memory_order_release);
+  uint64_t one = 1;
+  (void)!write(pause_fd_, &one, sizeof(one));
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+  return true;
+}
+
+void DevFuseSession::Resume() {
+  castor::MutexLock lock(&stop_mu_);
+  if (stopped_ || phase_.load() != kPaused) return;
+  uint64_t count;
+  (void)!read(pause_fd_, &count, sizeof(count));
+  pausing_.store(false, std::memory_order_release);
+  SpawnWorkers();
+  phase_.store(kServing);
+}
+
+void DevFuseSession::MarkHandedOver() {
+  castor::MutexLock lock(&stop_mu_);
+  if (phase_.load() == kPaused) phase_.store(kHandedOver);
 }
 
 DevFuseSession::DevFuseSession(fuse::RequestHandler& handler, fuse::Session& session,
@@ -297,10 +361,16 @@ void DevFuseSession::Worker(int fd) {
   std::vector<uint8_t> request(sizeof(fuse_in_header) + sizeof(fuse_write_in) + so.max_write +
                                4096);
   WorkerResponder responder(fd, sizeof(fuse_out_header) + size_t{so.max_pages} * 4096 + 4096);
-  while (true) {
+  while (!pausing_.load(std::memory_order_acquire)) {
     ssize_t n = read(fd, request.data(), request.size());
     if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN || errno == ENOENT) continue;
+      if (errno == EAGAIN) {
+        // Nothing queued: wait for a request or a pause.
+        pollfd p[2] = {{fd, POLLIN, 0}, {pause_fd_, POLLIN, 0}};
+        (void)poll(p, 2, -1);
+        continue;
+      }
+      if (errno == EINTR || errno == ENOENT) continue;
       if (errno != ENODEV) spdlog::error("reading /dev/fuse: {}", std::strerror(errno));
       break;
     }
@@ -340,6 +410,18 @@ absl::Status DevFuseSession::Stop() {
   if (stopped_) return absl::OkStatus();
   stopped_ = true;
   absl::Status s = absl::OkStatus();
+  if (phase_.load() != kServing) {
+    // Paused: the workers are gone. Handed over: the connection is another
+    // process's now; only this process's descriptors go.
+    bool handed_over = phase_.load() == kHandedOver;
+    if (!handed_over) s = Unmount();
+    for (int c : clone_fds_) close(c);
+    clone_fds_.clear();
+    close(fd_);
+    if (pause_fd_ >= 0) close(pause_fd_);
+    if (handed_over) spdlog::info("{} handed over; not unmounting", options_.mountpoint);
+    return s;
+  }
   if (!finished()) s = Unmount();
   // Lazy unmount ends the connection once nothing uses the mount any more;
   // after a grace period the connection is aborted so the workers stop.
@@ -356,6 +438,7 @@ absl::Status DevFuseSession::Stop() {
   for (int c : clone_fds_) close(c);
   clone_fds_.clear();
   close(fd_);
+  if (pause_fd_ >= 0) close(pause_fd_);
   if (s.ok()) spdlog::info("unmounted {}", options_.mountpoint);
   return s;
 }
@@ -366,7 +449,7 @@ int WaitForSignalOrUnmount(const DevFuseSession& session) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   timespec timeout{0, 100 * 1000 * 1000};
-  while (!session.finished()) {
+  while (!session.finished() && !session.handed_over()) {
     int sig = sigtimedwait(&set, nullptr, &timeout);
     if (sig > 0) return sig;
   }
