@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,12 +20,17 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include "base/mutex.h"
+#include "base/unique_fd.h"
 #include "cli/commands.h"
 #include "cli/store_flags.h"
 #include "cli/systemd.h"
@@ -140,6 +146,84 @@ void DetachFromCaller(int ready_fd) {
   }
 }
 
+// Under systemd: keeps the /dev/fuse descriptor ("fuse") and a memfd with
+// the session state ("fuse-session") in the service manager's fd store, and
+// refreshes the memfd's copy every second when something changed, so a
+// restarted `castor mount` re-attaches after a crash. Thread-safe; its
+// thread ends with it.
+class SessionKeeper {
+ public:
+  SessionKeeper(const systemd::Notifier& notifier, castor::UniqueFd memfd,
+                std::function<std::string()> save, std::function<uint64_t()> changes)
+      : notifier_(notifier),
+        memfd_(std::move(memfd)),
+        save_(std::move(save)),
+        changes_(std::move(changes)) {
+    Refresh();
+    thread_ = std::thread([this] {
+      for (;;) {
+        {
+          castor::MutexLock lock(&mu_);
+          if (mu_.AwaitUntil([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; },
+                             std::chrono::steady_clock::now() + std::chrono::seconds(1))) {
+            return;
+          }
+        }
+        Refresh();
+      }
+    });
+  }
+  ~SessionKeeper() {
+    {
+      castor::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+  SessionKeeper(const SessionKeeper&) = delete;
+  SessionKeeper& operator=(const SessionKeeper&) = delete;
+
+  int memfd() const { return memfd_.get(); }
+  // Takes both out of the fd store (a clean unmount or a handover).
+  void Forget() {
+    (void)notifier_.Send("FDSTOREREMOVE=1\nFDNAME=fuse");
+    (void)notifier_.Send("FDSTOREREMOVE=1\nFDNAME=fuse-session");
+  }
+
+ private:
+  void Refresh() {
+    uint64_t now = changes_();
+    if (refreshed_ && now == last_) return;
+    absl::Status s = fs::WriteStateCopy(memfd_.get(), save_());
+    if (!s.ok()) {
+      spdlog::warn("keeping the session state for systemd: {}", std::string(s.message()));
+      return;
+    }
+    refreshed_ = true;
+    last_ = now;
+  }
+
+  const systemd::Notifier& notifier_;
+  const castor::UniqueFd memfd_;
+  const std::function<std::string()> save_;
+  const std::function<uint64_t()> changes_;
+  bool refreshed_ = false;  // only the thread (and the constructor before it) touch these
+  uint64_t last_ = 0;
+  castor::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// The first inode and handle number after re-attaching to a connection a
+// crashed process served: beyond any the crashed process can have handed
+// out after its last state copy (fewer than 2^32 a second), and below the
+// synthetic-inode bit for the next 68 years.
+uint64_t LostBelow() {
+  constexpr int64_t kEpoch = 1'600'000'000;  // 2020-09-13
+  int64_t now = static_cast<int64_t>(::time(nullptr)) - kEpoch;
+  return static_cast<uint64_t>(now > 1 ? now : 1) << 32;
+}
+
 int RunMount(const MountFlags& f) {
   int ready_fd = -1;
   if (f.background) {
@@ -163,6 +247,25 @@ int RunMount(const MountFlags& f) {
     return 1;
   }
   const std::string canonical_mountpoint = CanonicalMountpoint(f.mountpoint);
+  // A restart under systemd after a crash: the connection and the state
+  // copy come back from the fd store.
+  castor::UniqueFd kept_fuse, kept_session;
+  {
+    auto listen = systemd::TakeListenFds(::getpid());
+    if (!listen.ok()) {
+      std::fprintf(stderr, "castor: %s\n", std::string(listen.status().message()).c_str());
+      return 1;
+    }
+    for (const systemd::ListenFd& l : *listen) {
+      if (l.name == "fuse") {
+        kept_fuse.Reset(l.fd);
+      } else if (l.name == "fuse-session") {
+        kept_session.Reset(l.fd);
+      } else {
+        ::close(l.fd);
+      }
+    }
+  }
   // --takeover: the running mount's state and /dev/fuse descriptor.
   std::optional<fs::transport::TakenOver> taken;
   std::optional<fs::TakeoverState> state;
@@ -172,7 +275,28 @@ int RunMount(const MountFlags& f) {
                  why.c_str());
     return 1;
   };
-  if (!f.takeover.empty()) {
+  if (kept_fuse) {
+    absl::StatusOr<std::string> copy =
+        kept_session ? fs::ReadStateCopy(kept_session.get())
+                     : absl::StatusOr<std::string>(absl::NotFoundError("no fuse-session kept"));
+    absl::StatusOr<fs::TakeoverState> parsed =
+        copy.ok() ? fs::ParseTakeoverState(*copy) : copy.status();
+    if (parsed.ok() && parsed->mountpoint != canonical_mountpoint) {
+      parsed = absl::FailedPreconditionError("it is of the mount on " + parsed->mountpoint);
+    }
+    if (!parsed.ok()) {
+      // Without the INIT agreement the connection cannot be served: let it
+      // go, so the next start finds a dead mount and mounts afresh.
+      (void)notifier->Send("FDSTOREREMOVE=1\nFDNAME=fuse");
+      (void)notifier->Send("FDSTOREREMOVE=1\nFDNAME=fuse-session");
+      std::fprintf(stderr,
+                   "castor: cannot re-attach to the kept FUSE connection of %s: %s (dropped it; "
+                   "the next start mounts afresh)\n",
+                   f.mountpoint.c_str(), std::string(parsed.status().message()).c_str());
+      return 1;
+    }
+    state = std::move(*parsed);
+  } else if (!f.takeover.empty()) {
     auto requested = fs::transport::RequestTakeover(f.takeover, std::chrono::seconds(60));
     if (!requested.ok()) {
       std::fprintf(stderr, "castor: %s\n", std::string(requested.status().message()).c_str());
@@ -202,18 +326,29 @@ int RunMount(const MountFlags& f) {
   absl::StatusOr<std::unique_ptr<fs::transport::DevFuseSession>> mounted;
   if (state) {
     session.Restore(state->fuse_minor, state->fuse_flags, state->max_pages);
-    if (absl::Status s = filesystem.RestoreState(*state); !s.ok()) {
-      return fail_takeover(std::string(s.message()));
+    if (kept_fuse) {
+      if (absl::Status s = filesystem.RestoreState(*state, LostBelow()); !s.ok()) {
+        std::fprintf(stderr, "castor: %s\n", std::string(s.message()).c_str());
+        return 1;
+      }
+      mounted = fs::transport::DevFuseSession::Adopt(dispatcher, session, mount_options,
+                                                     kept_fuse.Release());
+      spdlog::info("re-attached to {} kept by systemd ({} inodes, {} open handles restored)",
+                   f.mountpoint, state->inodes.size(), state->files.size() + state->dirs.size());
+    } else {
+      if (absl::Status s = filesystem.RestoreState(*state); !s.ok()) {
+        return fail_takeover(std::string(s.message()));
+      }
+      if (absl::Status s = fs::transport::CompleteTakeover(*taken, std::chrono::seconds(30));
+          !s.ok()) {
+        std::fprintf(stderr, "castor: %s\n", std::string(s.message()).c_str());
+        return 1;
+      }
+      mounted = fs::transport::DevFuseSession::Adopt(dispatcher, session, mount_options,
+                                                     taken->fuse_fd.Release());
+      spdlog::info("took over {} ({} inodes, {} open handles)", f.mountpoint, state->inodes.size(),
+                   state->files.size() + state->dirs.size());
     }
-    if (absl::Status s = fs::transport::CompleteTakeover(*taken, std::chrono::seconds(30));
-        !s.ok()) {
-      std::fprintf(stderr, "castor: %s\n", std::string(s.message()).c_str());
-      return 1;
-    }
-    mounted = fs::transport::DevFuseSession::Adopt(dispatcher, session, mount_options,
-                                                   taken->fuse_fd.Release());
-    spdlog::info("took over {} ({} inodes, {} open handles)", f.mountpoint, state->inodes.size(),
-                 state->files.size() + state->dirs.size());
     state.reset();
   } else {
     mounted = fs::transport::DevFuseSession::Start(dispatcher, session, mount_options);
@@ -242,12 +377,43 @@ int RunMount(const MountFlags& f) {
   if (absl::Status s = notifier->Send("READY=1\nSTATUS=mounted " + f.mountpoint); !s.ok()) {
     spdlog::warn("{}", std::string(s.message()));
   }
+  // Under systemd: the connection and a copy of the session go to the fd
+  // store (a re-attached process keeps using the copy it got back).
+  std::optional<SessionKeeper> keeper;
+  if (notifier->enabled()) {
+    castor::UniqueFd memfd = std::move(kept_session);
+    bool fresh = !memfd;
+    if (fresh) memfd.Reset(::memfd_create("fuse-session", MFD_CLOEXEC));
+    if (!memfd) {
+      spdlog::warn("memfd_create: {}; a crash will end the mount", std::strerror(errno));
+    } else {
+      keeper.emplace(
+          *notifier, std::move(memfd),
+          [&] { return SaveTakeoverState(filesystem, session, canonical_mountpoint); },
+          [&] { return filesystem.changes(); });
+      int fuse_fd[] = {(*mounted)->fd()};
+      int session_fd[] = {keeper->memfd()};
+      // Re-attached: both are still in the store.
+      if (fresh) {
+        absl::Status stored = notifier->SendFds("FDSTORE=1\nFDNAME=fuse", fuse_fd);
+        if (stored.ok()) {
+          stored = notifier->SendFds("FDSTORE=1\nFDNAME=fuse-session", session_fd);
+        }
+        if (!stored.ok()) spdlog::warn("systemd fd store: {}", std::string(stored.message()));
+      }
+    }
+  }
   std::optional<systemd::Watchdog> watchdog;
   if (watchdog_interval->has_value()) watchdog.emplace(*notifier, **watchdog_interval);
   if (ready_fd >= 0) DetachFromCaller(ready_fd);
   int sig = fs::transport::WaitForSignalOrUnmount(**mounted);
   // Waits for a takeover in progress to end (handed over, or resumed).
   listener.reset();
+  if (keeper) {
+    // Handed over, or unmounting: a restart must not re-attach to this.
+    keeper->Forget();
+    keeper.reset();
+  }
   if ((*mounted)->handed_over()) {
     (void)notifier->Send("STATUS=handed over to a successor");
     (void)(*mounted)->Stop();

@@ -29,6 +29,7 @@
 // no lock while calling them, and none across a service call.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -109,8 +110,15 @@ class CastoreFs : public fuse::Filesystem {
   // in a file system that has served nothing yet, opening the blob of every
   // open file again (one that fails answers EIO on read). FailedPrecondition
   // when this one is in use, InvalidArgument for inconsistent state.
+  // After a crash the state is a copy that may be older than what the
+  // kernel holds: `lost_below` > 0 then numbers new inodes and handles from
+  // there on, and an unknown inode or handle number below it (given out
+  // after the copy was taken) answers EIO instead of ENOENT / EBADF.
   void SaveState(TakeoverState* state) const;
-  absl::Status RestoreState(const TakeoverState& state);
+  absl::Status RestoreState(const TakeoverState& state, uint64_t lost_below = 0);
+  // Grows with every change SaveState would see (lookups, forgets, opens,
+  // releases), so a periodic copy is taken only when something changed.
+  uint64_t changes() const { return changes_.load(std::memory_order_relaxed); }
 
  private:
   // The reader file inode `ino` shares, opened (and verified, unless the
@@ -128,6 +136,9 @@ class CastoreFs : public fuse::Filesystem {
   int LookupRoot(std::string_view name, fuse_entry_out* out);
   // Logs a failure once per digest (or root name) and returns EIO.
   int FailOnce(const std::string& key, const std::string& message);
+  // The errno for an inode number not in the table: ENOENT, or EIO when
+  // it may be one a crashed predecessor gave out (RestoreState).
+  int Missing(uint64_t ino) const;
 
   const castore::Services services_;
   const FsOptions options_;
@@ -137,6 +148,10 @@ class CastoreFs : public fuse::Filesystem {
   HandleNumbers handle_numbers_;
   HandleTable<FileHandle> open_files_{&handle_numbers_};
   HandleTable<DirHandle> open_dirs_{&handle_numbers_};
+
+  // Set by RestoreState before any request is served.
+  uint64_t lost_below_ = 0;
+  std::atomic<uint64_t> changes_{0};
 
   mutable castor::Mutex log_mu_;
   absl::flat_hash_set<std::string> logged_ ABSL_GUARDED_BY(log_mu_);

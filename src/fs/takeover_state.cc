@@ -1,5 +1,8 @@
 #include "fs/takeover_state.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <utility>
 #include <variant>
@@ -408,6 +411,75 @@ absl::StatusOr<TakeoverState> ParseTakeoverState(std::string_view bytes) {
   }
   if (r.left() != 0) return Invalid(absl::StrCat(r.left(), " bytes after the end"));
   return s;
+}
+
+namespace {
+constexpr char kCopyMagic[8] = {'C', 'A', 'S', 'T', 'O', 'R', 'S', 'F'};
+constexpr uint64_t kCopyDataStart = 4096;
+
+uint64_t Le64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= uint64_t{p[i]} << (8 * i);
+  return v;
+}
+}  // namespace
+
+absl::Status WriteStateCopy(int fd, std::string_view bytes) {
+  uint8_t header[24] = {};
+  ssize_t got = pread(fd, header, sizeof(header), 0);
+  if (got < 0) return ErrnoStatus(errno, "reading the session copy header");
+  uint64_t cur_off = 0, cur_len = 0;
+  if (got == sizeof(header) && std::memcmp(header, kCopyMagic, 8) == 0) {
+    cur_off = Le64(header + 8);
+    cur_len = Le64(header + 16);
+  } else {
+    if (pwrite(fd, kCopyMagic, 8, 0) != 8) return ErrnoStatus(errno, "writing the session copy");
+  }
+  // Before the current copy if it fits there, else after it.
+  uint64_t off = kCopyDataStart;
+  if (cur_off != 0 && kCopyDataStart + bytes.size() > cur_off) {
+    off = (cur_off + cur_len + kCopyDataStart - 1) / kCopyDataStart * kCopyDataStart;
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n =
+        pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoStatus(errno, "writing the session copy");
+    done += static_cast<size_t>(n);
+  }
+  uint8_t switch_to[16];
+  for (int i = 0; i < 8; ++i) {
+    switch_to[i] = static_cast<uint8_t>(off >> (8 * i));
+    switch_to[8 + i] = static_cast<uint8_t>(uint64_t{bytes.size()} >> (8 * i));
+  }
+  if (pwrite(fd, switch_to, sizeof(switch_to), 8) != sizeof(switch_to)) {
+    return ErrnoStatus(errno, "switching the session copy");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadStateCopy(int fd) {
+  uint8_t header[24];
+  ssize_t got = pread(fd, header, sizeof(header), 0);
+  if (got < 0) return ErrnoStatus(errno, "reading the session copy");
+  if (got != sizeof(header) || std::memcmp(header, kCopyMagic, 8) != 0) {
+    return absl::InvalidArgumentError("the session copy holds no state");
+  }
+  uint64_t off = Le64(header + 8), len = Le64(header + 16);
+  if (off < kCopyDataStart || len > kMaxTakeoverStateBytes) {
+    return absl::InvalidArgumentError("the session copy has a damaged header");
+  }
+  std::string out(len, '\0');
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(fd, out.data() + done, len - done, static_cast<off_t>(off + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, "reading the session copy");
+    if (n == 0) return absl::InvalidArgumentError("the session copy is truncated");
+    done += static_cast<size_t>(n);
+  }
+  return out;
 }
 
 }  // namespace castor::fs

@@ -73,4 +73,14 @@ struct TakeoverState {
 std::string SerializeTakeoverState(const TakeoverState& state);
 absl::StatusOr<TakeoverState> ParseTakeoverState(std::string_view bytes);
 
+// A file (the memfd castor keeps in systemd's fd store) holding the latest
+// serialized state, replaced so that a process killed at any point leaves
+// either the old or the new copy readable: the bytes go to a region the
+// current copy does not use, then one 16-byte write of the header (offset,
+// length) switches to them.
+absl::Status WriteStateCopy(int fd, std::string_view bytes);
+// The current copy; InvalidArgument when the file holds none or a damaged
+// header, the errno's status when reading fails.
+absl::StatusOr<std::string> ReadStateCopy(int fd);
+
 }  // namespace castor::fs

@@ -1,6 +1,9 @@
 #include "fs/takeover_state.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -295,6 +298,76 @@ TEST(TakeoverStateTest, CastoreFsRestoresWhatAnotherSaved) {
   EXPECT_EQ(new_fs.lookup_count(ia), 0u);
   // A second restore into a used file system is refused.
   EXPECT_EQ(new_fs.RestoreState(*parsed).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(TakeoverStateTest, StateCopyKeepsTheLatestWholeCopy) {
+  int fd = memfd_create("test", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(ReadStateCopy(fd).status().code(), absl::StatusCode::kInvalidArgument);
+  std::string small = SerializeTakeoverState(Sample());
+  TakeoverState bigger_state = Sample();
+  for (uint64_t i = 0; i < 500; ++i) {
+    bigger_state.inodes.push_back(File(100 + i, absl::StrCat("f", i), 1));
+  }
+  bigger_state.next_ino = 1000;
+  std::string bigger = SerializeTakeoverState(bigger_state);
+  // Growing, shrinking and growing again: each read sees the last write.
+  for (const std::string* s : {&small, &bigger, &small, &bigger, &bigger, &small}) {
+    ASSERT_TRUE(WriteStateCopy(fd, *s).ok());
+    auto read = ReadStateCopy(fd);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(*read, *s);
+  }
+  // The file stays bounded by about two copies.
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_LE(static_cast<size_t>(st.st_size), 3 * 4096 + 2 * bigger.size());
+  // A damaged header is refused, not followed.
+  uint64_t huge = ~uint64_t{0};
+  ASSERT_EQ(pwrite(fd, &huge, 8, 16), 8);
+  EXPECT_EQ(ReadStateCopy(fd).status().code(), absl::StatusCode::kInvalidArgument);
+  close(fd);
+}
+
+// After a crash the copy may be older than what the kernel holds: inode
+// and handle numbers given out since answer EIO (not ENOENT / EBADF, and
+// never a hang), new numbers start past them.
+TEST(TakeoverStateTest, NumbersLostInACrashAnswerEio) {
+  castore::Services services;
+  services.blobs = std::make_shared<castore::MemoryBlobService>();
+  auto memory = std::make_shared<castore::MemoryDirectoryService>();
+  services.directories = memory;
+  services.roots = std::make_shared<castore::MemoryRootService>();
+  Directory top = *Directory::Create(
+      {Entry{*PathComponent::Create("x"), SymlinkNode{*castore::SymlinkTarget::Create("y")}}});
+  memory->InsertAll(std::span(&top, 1));
+  ASSERT_TRUE(services.roots
+                  ->Put(Entry{*PathComponent::Create("t"), DirectoryNode{top.digest(), top.size()}})
+                  .ok());
+  TakeoverState state;
+  state.max_write = 4096;
+  state.max_pages = 32;
+  state.next_ino = 5;
+  state.next_fh = 3;
+  const uint64_t lost_below = uint64_t{1} << 40;
+  CastoreFs fs(services, FsOptions{});
+  ASSERT_TRUE(fs.RestoreState(state, lost_below).ok());
+  fuse_attr_out attr;
+  EXPECT_EQ(fs.GetAttr(7, &attr), EIO);
+  fuse_entry_out e;
+  EXPECT_EQ(fs.Lookup(7, "x", &e), EIO);
+  std::vector<uint8_t> buf(16);
+  size_t n = 0;
+  EXPECT_EQ(fs.Read(7, 9, 0, buf, &n), EIO);
+  ASSERT_EQ(fs.Lookup(1, "t", &e), 0);
+  EXPECT_GE(e.nodeid, lost_below);
+  uint64_t t = e.nodeid;
+  ASSERT_EQ(fs.Lookup(t, "x", &e), 0);
+  fuse_open_out fo;
+  ASSERT_EQ(fs.OpenDir(t, O_RDONLY, &fo), 0);
+  EXPECT_GE(fo.fh, lost_below);
+  // Numbers never given out are still plain misses.
+  EXPECT_EQ(fs.GetAttr(lost_below + 1000, &attr), ENOENT);
 }
 
 }  // namespace

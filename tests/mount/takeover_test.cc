@@ -14,11 +14,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "castore/testing/files.h"
+#include "castore/testing/notify_socket.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/rot.h"
 #include "castore/testing/subprocess.h"
@@ -323,6 +328,90 @@ TEST_F(TakeoverTest, GarbageOnTheSocketIsRefusedAndTheMountKeepsServing) {
   EXPECT_FALSE(castore::testing::IsFuseMount(mnt_));
   // The socket goes with the mount.
   EXPECT_NE(::access(sock_.c_str(), F_OK), 0);
+}
+
+// Stage 2: under a service manager (a fake NOTIFY_SOCKET receiver here) the
+// mount keeps its /dev/fuse fd and a memfd with its state in the fd store;
+// after kill -9 a new process started with them as LISTEN_FDS re-attaches:
+// the file held open reads on, new lookups work, inode numbers stay.
+TEST_F(TakeoverTest, KilledMountReattachesThroughTheFdStore) {
+  const std::string notify = root_ + "/notify";
+  castore::testing::ManagerSocket manager(notify);
+  ASSERT_TRUE(manager.bound());
+  ::setenv("NOTIFY_SOCKET", notify.c_str(), 1);
+  Child first = StartMount({}, "first.log");
+  ::unsetenv("NOTIFY_SOCKET");
+  // Owned here, so a failing test ends the connection (and its mount
+  // guard does not wait on a connection nobody serves).
+  UniqueFd kept_fuse, kept_session;
+  int fuse_fd = -1, session_fd = -1;
+  bool ready = false;
+  for (int i = 0; i < 6 && (fuse_fd < 0 || session_fd < 0 || !ready); ++i) {
+    std::vector<int> fds;
+    std::string msg = manager.Receive(20000, &fds);
+    if (msg.rfind("READY=1", 0) == 0) ready = true;
+    if (msg == "FDSTORE=1\nFDNAME=fuse" && fds.size() == 1) fuse_fd = fds[0];
+    if (msg == "FDSTORE=1\nFDNAME=fuse-session" && fds.size() == 1) session_fd = fds[0];
+  }
+  ASSERT_TRUE(ready) << SlurpFile(root_ + "/first.log");
+  kept_fuse.Reset(fuse_fd);
+  kept_session.Reset(session_fd);
+  ASSERT_GE(fuse_fd, 0);
+  ASSERT_GE(session_fd, 0);
+  const std::string t = mnt_ + "/t";
+  int file = ::open((t + "/big").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(file, 0);
+  ino_t big_ino = Ino(t + "/big"), sub_ino = Ino(t + "/sub");
+  // The copy is refreshed every second when something changed.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  first.Kill();
+  // (No statfs here: nobody serves the live connection until the restart.)
+
+  // What systemd does on restart: the kept fds as 3 and 4, LISTEN_* set.
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int a = ::fcntl(fuse_fd, F_DUPFD_CLOEXEC, 10), b = ::fcntl(session_fd, F_DUPFD_CLOEXEC, 10);
+    if (a < 0 || b < 0 || ::dup2(a, 3) != 3 || ::dup2(b, 4) != 4) ::_exit(120);
+    int log = ::open((root_ + "/second.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (log >= 0) {
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+    }
+    ::setenv("LISTEN_FDS", "2", 1);
+    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    ::setenv("LISTEN_FDNAMES", "fuse:fuse-session", 1);
+    ::setenv("NOTIFY_SOCKET", notify.c_str(), 1);
+    ::execl(bin_.c_str(), bin_.c_str(), "mount", mnt_.c_str(), "--store", store_.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(121);
+  }
+  struct KillOnExit {
+    pid_t pid;
+    ~KillOnExit() {
+      if (pid > 0 && ::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{pid};
+  // Like systemd, the test keeps its copies while the new process runs.
+  std::string msg;
+  for (int i = 0; i < 4 && msg.rfind("READY=1", 0) != 0; ++i) msg = manager.Receive(20000);
+  ASSERT_EQ(msg.rfind("READY=1", 0), 0u) << SlurpFile(root_ + "/second.log");
+  EXPECT_NE(SlurpFile(root_ + "/second.log").find("re-attached"), std::string::npos);
+
+  ::posix_fadvise(file, 0, 0, POSIX_FADV_DONTNEED);
+  EXPECT_TRUE(PreadAll(file, big_.size()) == big_) << SlurpFile(root_ + "/second.log");
+  EXPECT_EQ(Cat(t + "/sub/fresh"), "looked up only after the takeover");
+  EXPECT_EQ(Ino(t + "/big"), big_ino);
+  EXPECT_EQ(Ino(t + "/sub"), sub_ino);
+  ::close(file);
+  kept_fuse.Reset();
+  kept_session.Reset();
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  reaper.pid = -1;
+  EXPECT_EQ(castore::testing::ExitCode(status), 0) << SlurpFile(root_ + "/second.log");
+  EXPECT_FALSE(castore::testing::IsFuseMount(mnt_));
 }
 
 }  // namespace

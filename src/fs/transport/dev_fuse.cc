@@ -17,6 +17,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/base/thread_annotations.h"
@@ -198,6 +201,38 @@ class WorkerResponder : public fuse::Responder {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// The device of the mount on `mountpoint` from /proc/self/mountinfo (the
+// last mount there), or 0.
+dev_t MountDevice(const std::string& mountpoint) {
+  char real[PATH_MAX];
+  std::string want = realpath(mountpoint.c_str(), real) != nullptr ? real : mountpoint;
+  FILE* f = fopen("/proc/self/mountinfo", "re");
+  if (f == nullptr) return 0;
+  dev_t found = 0;
+  char* line = nullptr;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0) {
+    unsigned maj = 0, mnr = 0;
+    char path[4096];
+    if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &mnr, path) != 3) continue;
+    // Spaces and the like are octal escapes in mountinfo.
+    std::string unescaped;
+    for (size_t i = 0; path[i] != '\0'; ++i) {
+      if (path[i] == '\\' && path[i + 1] && path[i + 2] && path[i + 3]) {
+        unescaped.push_back(static_cast<char>((path[i + 1] - '0') * 64 + (path[i + 2] - '0') * 8 +
+                                              (path[i + 3] - '0')));
+        i += 3;
+      } else {
+        unescaped.push_back(path[i]);
+      }
+    }
+    if (unescaped == want) found = makedev(maj, mnr);
+  }
+  free(line);
+  fclose(f);
+  return found;
+}
+
 }  // namespace
 
 bool IsStaleMount(const std::string& path) {
@@ -274,14 +309,18 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Adopt(fuse::Requ
   if (!session.initialized()) {
     return absl::FailedPreconditionError("adopting a FUSE connection without its INIT agreement");
   }
+  struct stat fst;
+  if (fstat(fd, &fst) != 0 || !S_ISCHR(fst.st_mode) || fst.st_rdev != makedev(10, 229)) {
+    close(fd);
+    return absl::InvalidArgumentError("the descriptor to serve is not /dev/fuse");
+  }
   bool use_fusermount = options.force_fusermount || geteuid() != 0;
   std::unique_ptr<DevFuseSession> s(
       new DevFuseSession(handler, session, std::move(options), fd, use_fusermount));
   s->StartWorkers();
-  // The workers answer this stat if the kernel asks (after a handover
-  // the kernel's cached attributes usually answer it).
-  struct stat mst;
-  if (stat(s->options_.mountpoint.c_str(), &mst) == 0) s->device_ = mst.st_dev;
+  // Not stat(2) of the mount point: that could wait on the kernel's
+  // connection; the mount table names the device without asking it.
+  s->device_ = MountDevice(s->options_.mountpoint);
   spdlog::info("serving castor on {} taken over ({} threads)", s->options_.mountpoint,
                s->threads());
   return s;
@@ -295,18 +334,20 @@ void DevFuseSession::StartWorkers() {
   int n = options_.threads > 0 ? options_.threads
                                : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
+  // Every worker on a clone of its own, the first one too: the requests a
+  // worker has read are ended (with an error) when its descriptor closes,
+  // so a process that dies leaves none of them waiting forever even when
+  // the main descriptor lives on (in systemd's fd store, or handed over).
   for (int i = 0; i < n; ++i) {
     int wfd = fd_;
-    if (i > 0) {
-      int c = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
-      auto master = static_cast<uint32_t>(fd_);
-      if (c >= 0 && ioctl(c, FUSE_DEV_IOC_CLONE, &master) == 0) {
-        wfd = c;
-        clone_fds_.push_back(c);
-      } else if (c >= 0) {
-        // Older kernels: share the main fd (correct, just more contention).
-        close(c);
-      }
+    int c = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    auto master = static_cast<uint32_t>(fd_);
+    if (c >= 0 && ioctl(c, FUSE_DEV_IOC_CLONE, &master) == 0) {
+      wfd = c;
+      clone_fds_.push_back(c);
+    } else if (c >= 0) {
+      // Older kernels: share the main fd (correct, just more contention).
+      close(c);
     }
     worker_fds_.push_back(wfd);
   }
