@@ -5,24 +5,41 @@
 // serves it (the mount(8) helper mount.fuse.castor uses that). Under
 // systemd it sends READY=1 once the mount is live, STOPPING=1 when it
 // unmounts, and pings the watchdog (docs/operations.md).
+// With --takeover-listen SOCKET another `castor mount --takeover SOCKET`
+// can take the live mount over (fs/transport/takeover.h): this process then
+// exits 0 without unmounting, and open files, working directories and inode
+// numbers carry on in the successor (docs/mount.md).
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
+#include "base/mutex.h"
+#include "base/unique_fd.h"
 #include "cli/commands.h"
 #include "cli/store_flags.h"
 #include "cli/systemd.h"
 #include "fs/castore_fs.h"
 #include "fs/fuse/dispatcher.h"
 #include "fs/fuse/session.h"
+#include "fs/takeover_state.h"
 #include "fs/transport/dev_fuse.h"
+#include "fs/transport/takeover.h"
 #include "rpc/call_watchdog.h"
 #include "spdlog/spdlog.h"
 
@@ -37,7 +54,40 @@ struct MountFlags {
   bool allow_other = false;
   int threads = 0;
   bool background = false;
+  std::string takeover_listen;
+  std::string takeover;
 };
+
+// The mount point as both sides of a takeover compare it: the real path of
+// its parent and its own name (not realpath(3) of the mount point itself,
+// which would ask the paused mount).
+std::string CanonicalMountpoint(const std::string& mountpoint) {
+  std::string path = mountpoint;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  size_t slash = path.rfind('/');
+  std::string parent =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  char buf[PATH_MAX];
+  if (::realpath(parent.c_str(), buf) == nullptr) return mountpoint;
+  std::string real = buf;
+  if (real != "/") real += "/";
+  return real + name;
+}
+
+// The state this mount hands to a successor; called while its workers are
+// paused.
+std::string SaveTakeoverState(const fs::CastoreFs& filesystem, const fs::fuse::Session& session,
+                              const std::string& mountpoint) {
+  fs::TakeoverState state;
+  state.fuse_minor = session.minor();
+  state.fuse_flags = session.flags();
+  state.max_write = std::max<uint32_t>(session.options().max_write, 4096);
+  state.max_pages = session.max_pages();
+  state.mountpoint = mountpoint;
+  filesystem.SaveState(&state);
+  return fs::SerializeTakeoverState(state);
+}
 
 // --background: forks (before any thread exists). The parent waits until
 // the child reports the mount live through a pipe, then exits 0; when the
@@ -96,6 +146,84 @@ void DetachFromCaller(int ready_fd) {
   }
 }
 
+// Under systemd: keeps the /dev/fuse descriptor ("fuse") and a memfd with
+// the session state ("fuse-session") in the service manager's fd store, and
+// refreshes the memfd's copy every second when something changed, so a
+// restarted `castor mount` re-attaches after a crash. Thread-safe; its
+// thread ends with it.
+class SessionKeeper {
+ public:
+  SessionKeeper(const systemd::Notifier& notifier, castor::UniqueFd memfd,
+                std::function<std::string()> save, std::function<uint64_t()> changes)
+      : notifier_(notifier),
+        memfd_(std::move(memfd)),
+        save_(std::move(save)),
+        changes_(std::move(changes)) {
+    Refresh();
+    thread_ = std::thread([this] {
+      for (;;) {
+        {
+          castor::MutexLock lock(&mu_);
+          if (mu_.AwaitUntil([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; },
+                             std::chrono::steady_clock::now() + std::chrono::seconds(1))) {
+            return;
+          }
+        }
+        Refresh();
+      }
+    });
+  }
+  ~SessionKeeper() {
+    {
+      castor::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+  SessionKeeper(const SessionKeeper&) = delete;
+  SessionKeeper& operator=(const SessionKeeper&) = delete;
+
+  int memfd() const { return memfd_.get(); }
+  // Takes both out of the fd store (a clean unmount or a handover).
+  void Forget() {
+    (void)notifier_.Send("FDSTOREREMOVE=1\nFDNAME=fuse");
+    (void)notifier_.Send("FDSTOREREMOVE=1\nFDNAME=fuse-session");
+  }
+
+ private:
+  void Refresh() {
+    uint64_t now = changes_();
+    if (refreshed_ && now == last_) return;
+    absl::Status s = fs::WriteStateCopy(memfd_.get(), save_());
+    if (!s.ok()) {
+      spdlog::warn("keeping the session state for systemd: {}", std::string(s.message()));
+      return;
+    }
+    refreshed_ = true;
+    last_ = now;
+  }
+
+  const systemd::Notifier& notifier_;
+  const castor::UniqueFd memfd_;
+  const std::function<std::string()> save_;
+  const std::function<uint64_t()> changes_;
+  bool refreshed_ = false;  // only the thread (and the constructor before it) touch these
+  uint64_t last_ = 0;
+  castor::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// The first inode and handle number after re-attaching to a connection a
+// crashed process served: beyond any the crashed process can have handed
+// out after its last state copy (fewer than 2^32 a second), and below the
+// synthetic-inode bit for the next 68 years.
+uint64_t LostBelow() {
+  constexpr int64_t kEpoch = 1'600'000'000;  // 2020-09-13
+  int64_t now = static_cast<int64_t>(::time(nullptr)) - kEpoch;
+  return static_cast<uint64_t>(now > 1 ? now : 1) << 32;
+}
+
 int RunMount(const MountFlags& f) {
   int ready_fd = -1;
   if (f.background) {
@@ -118,25 +246,179 @@ int RunMount(const MountFlags& f) {
     std::fprintf(stderr, "castor: %s\n", std::string(services.status().message()).c_str());
     return 1;
   }
+  const std::string canonical_mountpoint = CanonicalMountpoint(f.mountpoint);
+  // A restart under systemd after a crash: the connection and the state
+  // copy come back from the fd store.
+  castor::UniqueFd kept_fuse, kept_session;
+  {
+    auto listen = systemd::TakeListenFds(::getpid());
+    if (!listen.ok()) {
+      std::fprintf(stderr, "castor: %s\n", std::string(listen.status().message()).c_str());
+      return 1;
+    }
+    for (const systemd::ListenFd& l : *listen) {
+      if (l.name == "fuse") {
+        kept_fuse.Reset(l.fd);
+      } else if (l.name == "fuse-session") {
+        kept_session.Reset(l.fd);
+      } else {
+        ::close(l.fd);
+      }
+    }
+  }
+  // --takeover: the running mount's state and /dev/fuse descriptor.
+  std::optional<fs::transport::TakenOver> taken;
+  std::optional<fs::TakeoverState> state;
+  auto fail_takeover = [&](const std::string& why) {
+    fs::transport::RefuseTakeover(*taken, why);
+    std::fprintf(stderr, "castor: takeover refused (the running mount keeps serving): %s\n",
+                 why.c_str());
+    return 1;
+  };
+  if (kept_fuse) {
+    absl::StatusOr<std::string> copy =
+        kept_session ? fs::ReadStateCopy(kept_session.get())
+                     : absl::StatusOr<std::string>(absl::NotFoundError("no fuse-session kept"));
+    absl::StatusOr<fs::TakeoverState> parsed =
+        copy.ok() ? fs::ParseTakeoverState(*copy) : copy.status();
+    if (parsed.ok() && parsed->mountpoint != canonical_mountpoint) {
+      parsed = absl::FailedPreconditionError("it is of the mount on " + parsed->mountpoint);
+    }
+    if (!parsed.ok()) {
+      // Without the INIT agreement the connection cannot be served: let it
+      // go, so the next start finds a dead mount and mounts afresh.
+      (void)notifier->Send("FDSTOREREMOVE=1\nFDNAME=fuse");
+      (void)notifier->Send("FDSTOREREMOVE=1\nFDNAME=fuse-session");
+      std::fprintf(stderr,
+                   "castor: cannot re-attach to the kept FUSE connection of %s: %s (dropped it; "
+                   "the next start mounts afresh)\n",
+                   f.mountpoint.c_str(), std::string(parsed.status().message()).c_str());
+      return 1;
+    }
+    state = std::move(*parsed);
+  } else if (!f.takeover.empty()) {
+    auto requested = fs::transport::RequestTakeover(f.takeover, std::chrono::seconds(60));
+    if (!requested.ok()) {
+      std::fprintf(stderr, "castor: %s\n", std::string(requested.status().message()).c_str());
+      return 1;
+    }
+    taken = std::move(*requested);
+    auto parsed = fs::ParseTakeoverState(taken->state);
+    if (!parsed.ok()) return fail_takeover(std::string(parsed.status().message()));
+    if (parsed->mountpoint != canonical_mountpoint) {
+      return fail_takeover("the running mount is on " + parsed->mountpoint + ", not on " +
+                           canonical_mountpoint);
+    }
+    state = std::move(*parsed);
+  }
+  fs::fuse::SessionOptions session_options;
+  if (state) {
+    // The kernel keeps what it agreed with the predecessor.
+    session_options.max_write = state->max_write;
+    session_options.max_pages = state->max_pages;
+  }
   fs::CastoreFs filesystem(*services,
                            fs::FsOptions{.list_root = f.list_root, .show_xattr = f.show_xattr});
-  fs::fuse::Session session;
+  fs::fuse::Session session(session_options);
   fs::fuse::Dispatcher dispatcher(filesystem, session);
-  auto mounted = fs::transport::DevFuseSession::Start(
-      dispatcher, session,
-      fs::transport::MountOptions{
-          .mountpoint = f.mountpoint, .threads = f.threads, .allow_other = f.allow_other});
+  fs::transport::MountOptions mount_options{
+      .mountpoint = f.mountpoint, .threads = f.threads, .allow_other = f.allow_other};
+  absl::StatusOr<std::unique_ptr<fs::transport::DevFuseSession>> mounted;
+  if (state) {
+    session.Restore(state->fuse_minor, state->fuse_flags, state->max_pages);
+    if (kept_fuse) {
+      if (absl::Status s = filesystem.RestoreState(*state, LostBelow()); !s.ok()) {
+        std::fprintf(stderr, "castor: %s\n", std::string(s.message()).c_str());
+        return 1;
+      }
+      mounted = fs::transport::DevFuseSession::Adopt(dispatcher, session, mount_options,
+                                                     kept_fuse.Release());
+      spdlog::info("re-attached to {} kept by systemd ({} inodes, {} open handles restored)",
+                   f.mountpoint, state->inodes.size(), state->files.size() + state->dirs.size());
+    } else {
+      if (absl::Status s = filesystem.RestoreState(*state); !s.ok()) {
+        return fail_takeover(std::string(s.message()));
+      }
+      if (absl::Status s = fs::transport::CompleteTakeover(*taken, std::chrono::seconds(30));
+          !s.ok()) {
+        std::fprintf(stderr, "castor: %s\n", std::string(s.message()).c_str());
+        return 1;
+      }
+      mounted = fs::transport::DevFuseSession::Adopt(dispatcher, session, mount_options,
+                                                     taken->fuse_fd.Release());
+      spdlog::info("took over {} ({} inodes, {} open handles)", f.mountpoint, state->inodes.size(),
+                   state->files.size() + state->dirs.size());
+    }
+    state.reset();
+  } else {
+    mounted = fs::transport::DevFuseSession::Start(dispatcher, session, mount_options);
+  }
   if (!mounted.ok()) {
     std::fprintf(stderr, "castor: %s\n", std::string(mounted.status().message()).c_str());
     return 1;
   }
+  std::unique_ptr<fs::transport::TakeoverListener> listener;
+  if (!f.takeover_listen.empty()) {
+    auto started = fs::transport::TakeoverListener::Start(f.takeover_listen, **mounted, [&] {
+      return SaveTakeoverState(filesystem, session, canonical_mountpoint);
+    });
+    if (!started.ok()) {
+      std::fprintf(stderr, "castor: %s\n", std::string(started.status().message()).c_str());
+      // A mount taken over stays up (ending it now would break it);
+      // a new one is given up.
+      if (f.takeover.empty()) {
+        (void)(*mounted)->Stop();
+        return 1;
+      }
+    } else {
+      listener = std::move(*started);
+    }
+  }
   if (absl::Status s = notifier->Send("READY=1\nSTATUS=mounted " + f.mountpoint); !s.ok()) {
     spdlog::warn("{}", std::string(s.message()));
+  }
+  // Under systemd: the connection and a copy of the session go to the fd
+  // store (a re-attached process keeps using the copy it got back).
+  std::optional<SessionKeeper> keeper;
+  if (notifier->enabled()) {
+    castor::UniqueFd memfd = std::move(kept_session);
+    bool fresh = !memfd;
+    if (fresh) memfd.Reset(::memfd_create("fuse-session", MFD_CLOEXEC));
+    if (!memfd) {
+      spdlog::warn("memfd_create: {}; a crash will end the mount", std::strerror(errno));
+    } else {
+      keeper.emplace(
+          *notifier, std::move(memfd),
+          [&] { return SaveTakeoverState(filesystem, session, canonical_mountpoint); },
+          [&] { return filesystem.changes(); });
+      int fuse_fd[] = {(*mounted)->fd()};
+      int session_fd[] = {keeper->memfd()};
+      // Re-attached: both are still in the store.
+      if (fresh) {
+        absl::Status stored = notifier->SendFds("FDSTORE=1\nFDNAME=fuse", fuse_fd);
+        if (stored.ok()) {
+          stored = notifier->SendFds("FDSTORE=1\nFDNAME=fuse-session", session_fd);
+        }
+        if (!stored.ok()) spdlog::warn("systemd fd store: {}", std::string(stored.message()));
+      }
+    }
   }
   std::optional<systemd::Watchdog> watchdog;
   if (watchdog_interval->has_value()) watchdog.emplace(*notifier, **watchdog_interval);
   if (ready_fd >= 0) DetachFromCaller(ready_fd);
   int sig = fs::transport::WaitForSignalOrUnmount(**mounted);
+  // Waits for a takeover in progress to end (handed over, or resumed).
+  listener.reset();
+  if (keeper) {
+    // Handed over, or unmounting: a restart must not re-attach to this.
+    keeper->Forget();
+    keeper.reset();
+  }
+  if ((*mounted)->handed_over()) {
+    (void)notifier->Send("STATUS=handed over to a successor");
+    (void)(*mounted)->Stop();
+    return 0;
+  }
   (void)notifier->Send("STOPPING=1");
   if (sig != 0) {
     spdlog::info("signal {}: unmounting {}", sig, f.mountpoint);
@@ -173,6 +455,13 @@ void AddMountCommand(CLI::App& app) {
                 "Return once the mount is live, serving it from a process of its own (its "
                 "output then goes to /dev/null); a failure before that is reported and gives a "
                 "non-zero exit. The mount(8) helper mount.fuse.castor uses this");
+  cmd->add_option("--takeover-listen", f->takeover_listen,
+                  "Listen on this unix socket for a `castor mount --takeover` of this mount "
+                  "(upgrade or restart without unmounting; created 0600)");
+  cmd->add_option("--takeover", f->takeover,
+                  "Take over the live mount on MOUNTPOINT whose process listens on this socket "
+                  "(its --takeover-listen) instead of mounting: open files and inode numbers "
+                  "carry on; that process exits 0 once this one serves");
   f->store.AddTo(*cmd);
   SetRunner(cmd, Signals::kAwaited, [f] { return RunMount(*f); });
 }

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -37,6 +38,9 @@ class Notifier {
   // One datagram with `state` (newline-separated assignments). OK when
   // disabled; the errno's status when the manager's socket does not take it.
   absl::Status Send(std::string_view state) const;
+  // The same with descriptors attached (SCM_RIGHTS), for the manager's fd
+  // store ("FDSTORE=1\nFDNAME=..."). At most 16 descriptors.
+  absl::Status SendFds(std::string_view state, std::span<const int> fds) const;
 
  private:
   UniqueFd fd_;

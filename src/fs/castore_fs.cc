@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -88,6 +89,7 @@ void CastoreFs::FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) cons
 }
 
 void CastoreFs::Acquire(const castore::Node& node, uint32_t entry_timeout_s, fuse_entry_out* out) {
+  changes_.fetch_add(1, std::memory_order_relaxed);
   Inode inode;
   uint64_t ino = inodes_.Acquire(node, &inode);
   std::memset(out, 0, sizeof(*out));
@@ -125,7 +127,7 @@ int CastoreFs::GetDirectoryByDigest(const castore::B3Digest& digest, uint64_t si
 
 int CastoreFs::GetDirectory(uint64_t ino, std::shared_ptr<const castore::Directory>* out) {
   std::optional<Inode> inode = inodes_.Get(ino);
-  if (!inode) return ENOENT;
+  if (!inode) return Missing(ino);
   if (inode->kind != InodeKind::kDirectory) return ENOTDIR;
   if (auto kept = inodes_.KeptDirectory(ino)) {
     *out = std::move(kept);
@@ -162,11 +164,14 @@ int CastoreFs::Lookup(uint64_t parent, std::string_view name, fuse_entry_out* ou
   return 0;
 }
 
-void CastoreFs::Forget(uint64_t ino, uint64_t nlookup) { inodes_.Forget(ino, nlookup); }
+void CastoreFs::Forget(uint64_t ino, uint64_t nlookup) {
+  changes_.fetch_add(1, std::memory_order_relaxed);
+  inodes_.Forget(ino, nlookup);
+}
 
 int CastoreFs::GetAttr(uint64_t ino, fuse_attr_out* out) {
   std::optional<Inode> inode = inodes_.Get(ino);
-  if (!inode) return ENOENT;
+  if (!inode) return Missing(ino);
   std::memset(out, 0, sizeof(*out));
   out->attr_valid = fuse::kForever;
   FillAttr(ino, *inode, &out->attr);
@@ -175,11 +180,44 @@ int CastoreFs::GetAttr(uint64_t ino, fuse_attr_out* out) {
 
 int CastoreFs::ReadLink(uint64_t ino, std::string* target) {
   std::optional<Inode> inode = inodes_.Get(ino);
-  if (!inode) return ENOENT;
+  if (!inode) return Missing(ino);
   if (inode->kind != InodeKind::kSymlink) return EINVAL;
   std::optional<std::string> stored = inodes_.SymlinkTarget(ino);
   if (!stored) return ENOENT;  // forgotten since
   *target = std::move(*stored);
+  return 0;
+}
+
+int CastoreFs::OpenReader(uint64_t ino, const castore::B3Digest& digest, uint64_t size,
+                          std::shared_ptr<castore::BlobReader>* out) {
+  if (auto shared = inodes_.SharedReader(ino)) {
+    *out = std::move(shared);
+    return 0;
+  }
+  absl::StatusOr<std::unique_ptr<castore::BlobReader>> opened =
+      services_.blobs->OpenReadSized(digest, size);
+  if (!opened.ok()) {
+    return FailOnce(digest.ToB3(),
+                    absl::StrCat("blob ", digest.ToB3(), ": ", opened.status().ToString()));
+  }
+  if (*opened == nullptr) {
+    return FailOnce(digest.ToB3(),
+                    absl::StrCat("blob ", digest.ToB3(), " is missing from the blob service"));
+  }
+  if ((*opened)->size() != size) {
+    return FailOnce(digest.ToB3(), absl::StrCat("blob ", digest.ToB3(), " has ", (*opened)->size(),
+                                                " bytes but its node says ", size));
+  }
+  // Nothing is served that differs from what was imported. A Verified()
+  // reader checks every byte as it reads it (a local blob piece by piece
+  // as it comes from disk, a remote one chunk by chunk or downloaded
+  // whole); any other reader is hashed whole before it serves a byte.
+  if (!(*opened)->Verified()) {
+    absl::Status verified = castore::VerifyReader(**opened, digest);
+    if (!verified.ok()) return FailOnce(digest.ToB3(), verified.ToString());
+  }
+  // A concurrent open may have won: then its reader is shared.
+  *out = inodes_.ShareReader(ino, std::move(*opened));
   return 0;
 }
 
@@ -190,44 +228,20 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   std::shared_ptr<castore::BlobReader> reader;
   {
     std::optional<Inode> inode = inodes_.Get(ino);
-    if (!inode) return ENOENT;
+    if (!inode) return Missing(ino);
     if (inode->kind == InodeKind::kTop || inode->kind == InodeKind::kDirectory) return EISDIR;
     if (inode->kind == InodeKind::kSymlink) return ELOOP;
     digest = inode->digest;
     size = inode->size;
   }
-  reader = inodes_.SharedReader(ino);
-  if (!reader) {
-    absl::StatusOr<std::unique_ptr<castore::BlobReader>> opened =
-        services_.blobs->OpenReadSized(digest, size);
-    if (!opened.ok()) {
-      return FailOnce(digest.ToB3(),
-                      absl::StrCat("blob ", digest.ToB3(), ": ", opened.status().ToString()));
-    }
-    if (*opened == nullptr) {
-      return FailOnce(digest.ToB3(),
-                      absl::StrCat("blob ", digest.ToB3(), " is missing from the blob service"));
-    }
-    if ((*opened)->size() != size) {
-      return FailOnce(digest.ToB3(),
-                      absl::StrCat("blob ", digest.ToB3(), " has ", (*opened)->size(),
-                                   " bytes but its node says ", size));
-    }
-    // Nothing is served that differs from what was imported. A Verified()
-    // reader checks every byte as it reads it (a local blob piece by piece
-    // as it comes from disk, a remote one chunk by chunk or downloaded
-    // whole); any other reader is hashed whole before it serves a byte.
-    if (!(*opened)->Verified()) {
-      absl::Status verified = castore::VerifyReader(**opened, digest);
-      if (!verified.ok()) return FailOnce(digest.ToB3(), verified.ToString());
-    }
-    // A concurrent open may have won: then its reader is shared.
-    reader = inodes_.ShareReader(ino, std::move(*opened));
-  }
+  if (int err = OpenReader(ino, digest, size, &reader); err != 0) return err;
   auto handle = std::make_shared<FileHandle>();
+  handle->ino = ino;
   handle->digest = digest;
+  handle->size = size;
   handle->reader = std::move(reader);
   out->fh = open_files_.Add(std::move(handle));
+  changes_.fetch_add(1, std::memory_order_relaxed);
   // The contents never change: keep the page cache across opens, and skip
   // the FLUSH round trip on every close.
   out->open_flags = FOPEN_KEEP_CACHE | FOPEN_NOFLUSH;
@@ -236,7 +250,11 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
 
 int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> buf, size_t* n) {
   std::shared_ptr<FileHandle> handle = open_files_.Get(fh);
-  if (!handle) return EBADF;
+  if (!handle) return fh < lost_below_ ? EIO : EBADF;
+  if (!handle->reader) {
+    return FailOnce(handle->digest.ToB3(), absl::StrCat("blob ", handle->digest.ToB3(),
+                                                        " could not be opened after a takeover"));
+  }
   size_t done = 0;
   while (done < buf.size()) {
     absl::StatusOr<size_t> got = handle->reader->ReadAt(offset + done, buf.subspan(done));
@@ -263,6 +281,7 @@ int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> b
 void CastoreFs::Release(uint64_t ino, uint64_t fh) {
   std::shared_ptr<FileHandle> handle = open_files_.Remove(fh);
   if (!handle) return;
+  changes_.fetch_add(1, std::memory_order_relaxed);
   handle.reset();  // before the inode table looks whether its reader is still open
   inodes_.ReleaseReader(ino);
 }
@@ -270,7 +289,7 @@ void CastoreFs::Release(uint64_t ino, uint64_t fh) {
 int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   if ((flags & O_ACCMODE) != O_RDONLY) return EROFS;
   std::optional<Inode> inode = inodes_.Get(ino);
-  if (!inode) return ENOENT;
+  if (!inode) return Missing(ino);
   std::shared_ptr<DirHandle> handle;
   if (inode->kind == InodeKind::kTop) {
     std::shared_ptr<std::vector<castore::Entry>> roots;
@@ -290,6 +309,7 @@ int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
     return ENOTDIR;
   }
   out->fh = open_dirs_.Add(std::move(handle));
+  changes_.fetch_add(1, std::memory_order_relaxed);
   // The root's listing changes with the roots; directories never change.
   out->open_flags = ino == FUSE_ROOT_ID ? 0 : (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR);
   return 0;
@@ -297,7 +317,7 @@ int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
 
 int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::DirentWriter& out) {
   std::shared_ptr<DirHandle> handle = open_dirs_.Get(fh);
-  if (!handle) return EBADF;
+  if (!handle) return fh < lost_below_ ? EIO : EBADF;
   std::span<const castore::Entry> entries;
   std::shared_ptr<const castore::Directory> dir;
   if (handle->is_top()) {
@@ -309,7 +329,8 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::
       // Through the inode, so the Directory is kept while the kernel holds
       // it; by digest when the inode is gone.
       int err = GetDirectory(handle->ino(), &dir);
-      if (err == ENOENT) err = GetDirectoryByDigest(handle->digest(), handle->size(), &dir);
+      if (err == ENOENT || (err == EIO && !inodes_.Get(handle->ino())))
+        err = GetDirectoryByDigest(handle->digest(), handle->size(), &dir);
       if (err != 0) return err;
       handle->set_directory(dir);
     }
@@ -332,7 +353,9 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::
   return 0;
 }
 
-void CastoreFs::ReleaseDir(uint64_t, uint64_t fh) { open_dirs_.Remove(fh); }
+void CastoreFs::ReleaseDir(uint64_t, uint64_t fh) {
+  if (open_dirs_.Remove(fh)) changes_.fetch_add(1, std::memory_order_relaxed);
+}
 
 int CastoreFs::StatFs(uint64_t, fuse_kstatfs* out) {
   std::memset(out, 0, sizeof(*out));
@@ -345,7 +368,7 @@ int CastoreFs::StatFs(uint64_t, fuse_kstatfs* out) {
 
 int CastoreFs::Access(uint64_t ino, uint32_t mask) {
   std::optional<Inode> inode = inodes_.Get(ino);
-  if (!inode) return ENOENT;
+  if (!inode) return Missing(ino);
   if (mask & W_OK) return EROFS;
   if ((mask & X_OK) && inode->kind == InodeKind::kFile && !inode->executable) {
     return EACCES;
@@ -356,7 +379,7 @@ int CastoreFs::Access(uint64_t ino, uint32_t mask) {
 int CastoreFs::GetXattr(uint64_t ino, std::string_view name, std::string* value) {
   if (!options_.show_xattr) return ENOSYS;
   std::optional<Inode> inode = inodes_.Get(ino);
-  if (!inode) return ENOENT;
+  if (!inode) return Missing(ino);
   if ((inode->kind == InodeKind::kFile && name == kBlobDigestXattr) ||
       (inode->kind == InodeKind::kDirectory && name == kDirectoryDigestXattr)) {
     *value = inode->digest.ToB3();
@@ -368,7 +391,7 @@ int CastoreFs::GetXattr(uint64_t ino, std::string_view name, std::string* value)
 int CastoreFs::ListXattr(uint64_t ino, std::string* names) {
   if (!options_.show_xattr) return ENOSYS;
   std::optional<Inode> inode = inodes_.Get(ino);
-  if (!inode) return ENOENT;
+  if (!inode) return Missing(ino);
   names->clear();
   if (inode->kind == InodeKind::kFile) {
     names->append(kBlobDigestXattr, sizeof(kBlobDigestXattr));  // with its NUL
@@ -383,6 +406,8 @@ void CastoreFs::Destroy() {
   open_dirs_.Clear();
   inodes_.Clear();
 }
+
+int CastoreFs::Missing(uint64_t ino) const { return ino < lost_below_ ? EIO : ENOENT; }
 
 size_t CastoreFs::inode_count() const { return inodes_.size(); }
 
@@ -400,7 +425,78 @@ size_t CastoreFs::logged_problems() const {
 
 int CastoreFs::BackingFd(uint64_t fh) const {
   std::shared_ptr<FileHandle> handle = open_files_.Get(fh);
-  return handle ? handle->reader->LocalFd() : -1;
+  return handle && handle->reader ? handle->reader->LocalFd() : -1;
+}
+
+void CastoreFs::SaveState(TakeoverState* state) const {
+  // Handles before inodes: an open file holds a lookup reference on its
+  // inode, so an inode listed by a handle is still in the table unless the
+  // file was released since (and while requests run concurrently, as for
+  // the periodic copy in systemd's fd store, that handle is left out).
+  auto files = open_files_.List();
+  auto dirs = open_dirs_.List();
+  state->next_fh = handle_numbers_.Peek();
+  state->inodes = inodes_.Save(&state->next_ino);
+  absl::flat_hash_set<uint64_t> inos;
+  for (const SavedInode& i : state->inodes) inos.insert(i.ino);
+  state->files.clear();
+  for (const auto& [fh, h] : files) {
+    if (!inos.contains(h->ino)) continue;
+    state->files.push_back(TakeoverFileHandle{fh, h->ino, h->digest, h->size});
+  }
+  state->dirs.clear();
+  for (const auto& [fh, h] : dirs) {
+    TakeoverDirHandle d;
+    d.fh = fh;
+    d.ino = h->ino();
+    d.is_top = h->is_top();
+    d.digest = h->digest();
+    d.size = h->size();
+    if (h->roots()) d.roots = *h->roots();
+    state->dirs.push_back(std::move(d));
+  }
+}
+
+absl::Status CastoreFs::RestoreState(const TakeoverState& state, uint64_t lost_below) {
+  if (open_files_.size() != 0 || open_dirs_.size() != 0) {
+    return absl::FailedPreconditionError("restoring handles into a file system that has some");
+  }
+  if (lost_below >= InodeTable::kSyntheticInoBit) {
+    return absl::InvalidArgumentError("lost inode bound beyond the inode number space");
+  }
+  RETURN_IF_ERROR(inodes_.Restore(state.inodes, std::max(state.next_ino, lost_below)));
+  handle_numbers_.Restore(std::max(state.next_fh, lost_below));
+  lost_below_ = lost_below;
+  size_t unopened = 0;
+  for (const TakeoverFileHandle& f : state.files) {
+    auto handle = std::make_shared<FileHandle>();
+    handle->ino = f.ino;
+    handle->digest = f.digest;
+    handle->size = f.size;
+    // A blob that cannot be opened now fails only this handle's reads (EIO),
+    // as it would fail a new open; the rest of the mount carries on.
+    if (OpenReader(f.ino, f.digest, f.size, &handle->reader) != 0) ++unopened;
+    if (!open_files_.Insert(f.fh, std::move(handle))) {
+      return absl::InvalidArgumentError(absl::StrCat("takeover state: handle ", f.fh, " twice"));
+    }
+  }
+  for (const TakeoverDirHandle& d : state.dirs) {
+    std::shared_ptr<DirHandle> handle;
+    if (d.is_top) {
+      std::shared_ptr<const std::vector<castore::Entry>> roots;
+      if (d.roots) roots = std::make_shared<const std::vector<castore::Entry>>(*d.roots);
+      handle = std::make_shared<DirHandle>(d.ino, std::move(roots));
+    } else {
+      handle = std::make_shared<DirHandle>(d.ino, d.digest, d.size);
+    }
+    if (!open_dirs_.Insert(d.fh, std::move(handle))) {
+      return absl::InvalidArgumentError(absl::StrCat("takeover state: handle ", d.fh, " twice"));
+    }
+  }
+  if (unopened > 0) {
+    spdlog::error("takeover: {} open file(s) whose blob could not be opened answer EIO", unopened);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace castor::fs

@@ -29,6 +29,7 @@
 // no lock while calling them, and none across a service call.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -42,6 +43,7 @@
 #include "fs/fuse/filesystem.h"
 #include "fs/handle_table.h"
 #include "fs/inode_table.h"
+#include "fs/takeover_state.h"
 
 namespace castor::fs {
 
@@ -102,7 +104,27 @@ class CastoreFs : public fuse::Filesystem {
   // blob backend exposes (BlobReader::LocalFd), or -1. For FUSE passthrough.
   int BackingFd(uint64_t fh) const;
 
+  // Takeover (fs/takeover_state.h). SaveState fills the inodes, handles and
+  // next numbers of `state` (not its FUSE fields); call it while no request
+  // runs, or the copy may be torn between tables. RestoreState rebuilds them
+  // in a file system that has served nothing yet, opening the blob of every
+  // open file again (one that fails answers EIO on read). FailedPrecondition
+  // when this one is in use, InvalidArgument for inconsistent state.
+  // After a crash the state is a copy that may be older than what the
+  // kernel holds: `lost_below` > 0 then numbers new inodes and handles from
+  // there on, and an unknown inode or handle number below it (given out
+  // after the copy was taken) answers EIO instead of ENOENT / EBADF.
+  void SaveState(TakeoverState* state) const;
+  absl::Status RestoreState(const TakeoverState& state, uint64_t lost_below = 0);
+  // Grows with every change SaveState would see (lookups, forgets, opens,
+  // releases), so a periodic copy is taken only when something changed.
+  uint64_t changes() const { return changes_.load(std::memory_order_relaxed); }
+
  private:
+  // The reader file inode `ino` shares, opened (and verified, unless the
+  // reader verifies as it reads) when none is open. 0 or EIO.
+  int OpenReader(uint64_t ino, const castore::B3Digest& digest, uint64_t size,
+                 std::shared_ptr<castore::BlobReader>* out);
   void FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) const;
   // Takes a lookup reference on the inode of `node` and fills `out`.
   void Acquire(const castore::Node& node, uint32_t entry_timeout_s, fuse_entry_out* out);
@@ -114,6 +136,9 @@ class CastoreFs : public fuse::Filesystem {
   int LookupRoot(std::string_view name, fuse_entry_out* out);
   // Logs a failure once per digest (or root name) and returns EIO.
   int FailOnce(const std::string& key, const std::string& message);
+  // The errno for an inode number not in the table: ENOENT, or EIO when
+  // it may be one a crashed predecessor gave out (RestoreState).
+  int Missing(uint64_t ino) const;
 
   const castore::Services services_;
   const FsOptions options_;
@@ -123,6 +148,10 @@ class CastoreFs : public fuse::Filesystem {
   HandleNumbers handle_numbers_;
   HandleTable<FileHandle> open_files_{&handle_numbers_};
   HandleTable<DirHandle> open_dirs_{&handle_numbers_};
+
+  // Set by RestoreState before any request is served.
+  uint64_t lost_below_ = 0;
+  std::atomic<uint64_t> changes_{0};
 
   mutable castor::Mutex log_mu_;
   absl::flat_hash_set<std::string> logged_ ABSL_GUARDED_BY(log_mu_);

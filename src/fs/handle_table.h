@@ -30,6 +30,11 @@ namespace castor::fs {
 class HandleNumbers {
  public:
   uint64_t Next() { return next_.fetch_add(1, std::memory_order_relaxed); }
+  // The number Next() hands out next (for a takeover).
+  uint64_t Peek() const { return next_.load(std::memory_order_relaxed); }
+  // Hands out numbers from `next` on (a takeover's successor, before any
+  // handle exists).
+  void Restore(uint64_t next) { next_.store(next, std::memory_order_relaxed); }
 
  private:
   std::atomic<uint64_t> next_{1};
@@ -49,6 +54,19 @@ class HandleTable {
     uint64_t fh = numbers_->Next();
     handles_.emplace(fh, std::move(handle));
     return fh;
+  }
+
+  // Adds `handle` under `fh`, a number a predecessor handed out (takeover);
+  // false when the number is taken.
+  bool Insert(uint64_t fh, std::shared_ptr<T> handle) ABSL_LOCKS_EXCLUDED(mu_) {
+    castor::MutexLock lock(&mu_);
+    return handles_.emplace(fh, std::move(handle)).second;
+  }
+
+  // Every handle with its number (for a takeover).
+  std::vector<std::pair<uint64_t, std::shared_ptr<T>>> List() const ABSL_LOCKS_EXCLUDED(mu_) {
+    castor::MutexLock lock(&mu_);
+    return {handles_.begin(), handles_.end()};
   }
 
   // The handle numbered `fh`; null when there is none (never added, or
@@ -89,9 +107,13 @@ class HandleTable {
   absl::flat_hash_map<uint64_t, std::shared_ptr<T>> handles_ ABSL_GUARDED_BY(mu_);
 };
 
-// An open file: the blob's reader (shared by the opens of one inode).
+// An open file of inode `ino`: the blob's reader (shared by the opens of
+// one inode). The reader is null only for a handle a takeover carried over
+// whose blob could not be opened again: its reads are EIO.
 struct FileHandle {
+  uint64_t ino = 0;
   castore::B3Digest digest;
+  uint64_t size = 0;
   std::shared_ptr<castore::BlobReader> reader;
 };
 

@@ -4,6 +4,8 @@
 #include <utility>
 #include <variant>
 
+#include "absl/strings/str_cat.h"
+
 namespace castor::fs {
 
 using castore::DirectoryNode;
@@ -130,6 +132,64 @@ void InodeTable::Clear() {
   targets_.clear();
   readers_.clear();
   inodes_.emplace(kTopIno, Inode{});
+}
+
+std::vector<SavedInode> InodeTable::Save(uint64_t* next_ino) const {
+  castor::MutexLock lock(&mu_);
+  std::vector<SavedInode> saved;
+  saved.reserve(inodes_.size());
+  for (const auto& [ino, inode] : inodes_) {
+    if (ino == kTopIno) continue;
+    SavedInode s{ino, inode, {}};
+    if (inode.kind == InodeKind::kSymlink) s.symlink_target = targets_.at(ino);
+    saved.push_back(std::move(s));
+  }
+  *next_ino = next_ino_;
+  return saved;
+}
+
+absl::Status InodeTable::Restore(const std::vector<SavedInode>& saved, uint64_t next_ino) {
+  castor::MutexLock lock(&mu_);
+  if (inodes_.size() != 1) {
+    return absl::FailedPreconditionError("restoring inodes into a table that is in use");
+  }
+  absl::flat_hash_map<uint64_t, Inode> inodes;
+  DigestMap dirs, files, exec_files, symlinks;
+  absl::flat_hash_map<uint64_t, std::string> targets;
+  inodes.emplace(kTopIno, Inode{});
+  for (const SavedInode& s : saved) {
+    const Inode& i = s.inode;
+    if (s.ino <= kTopIno || s.ino >= next_ino || i.nlookup == 0 || i.kind == InodeKind::kTop) {
+      return absl::InvalidArgumentError(absl::StrCat("saved inode ", s.ino, " is not restorable"));
+    }
+    DigestMap* map = nullptr;
+    switch (i.kind) {
+      case InodeKind::kDirectory:
+        map = &dirs;
+        break;
+      case InodeKind::kFile:
+        map = i.executable ? &exec_files : &files;
+        break;
+      case InodeKind::kSymlink:
+        map = &symlinks;
+        targets.emplace(s.ino, s.symlink_target);
+        break;
+      case InodeKind::kTop:
+        break;
+    }
+    if (!map->emplace(i.digest, s.ino).second || !inodes.emplace(s.ino, i).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("saved inode ", s.ino, " duplicates another inode"));
+    }
+  }
+  inodes_ = std::move(inodes);
+  dirs_ = std::move(dirs);
+  files_ = std::move(files);
+  exec_files_ = std::move(exec_files);
+  symlinks_ = std::move(symlinks);
+  targets_ = std::move(targets);
+  next_ino_ = next_ino;
+  return absl::OkStatus();
 }
 
 std::optional<Inode> InodeTable::Get(uint64_t ino) const {

@@ -16,9 +16,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "base/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/directory.h"
@@ -38,6 +40,13 @@ struct Inode {
   uint64_t nlookup = 0;
   InodeKind kind = InodeKind::kTop;
   bool executable = false;
+};
+
+// An inode as a takeover carries it to the next process (TakeoverState).
+struct SavedInode {
+  uint64_t ino = 0;
+  Inode inode;
+  std::string symlink_target;  // symlinks only
 };
 
 class InodeTable {
@@ -64,6 +73,16 @@ class InodeTable {
   void Forget(uint64_t ino, uint64_t nlookup) ABSL_LOCKS_EXCLUDED(mu_);
   // Drops every inode but the root (which is left as new).
   void Clear() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Every inode but the root, and the next number to hand out (for a
+  // takeover; kept Directories and shared readers are not part of it).
+  std::vector<SavedInode> Save(uint64_t* next_ino) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Replaces the table's inodes by `saved` (validated by
+  // ParseTakeoverState: unique numbers and identities, below `next_ino`),
+  // and numbers new ones from `next_ino`. FailedPrecondition when the table
+  // holds more than the root; InvalidArgument for an inconsistent entry.
+  absl::Status Restore(const std::vector<SavedInode>& saved, uint64_t next_ino)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // The state of `ino`; nullopt when it is unknown (never was, or forgotten).
   std::optional<Inode> Get(uint64_t ino) const ABSL_LOCKS_EXCLUDED(mu_);

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace castor::castore::testing {
 
@@ -32,13 +33,35 @@ class ManagerSocket {
   ManagerSocket& operator=(const ManagerSocket&) = delete;
 
   bool bound() const { return bound_; }
-  // The next message, or "" after `timeout_ms`.
-  std::string Receive(int timeout_ms = 20000) {
+  // The next message, or "" after `timeout_ms`. Descriptors sent with it
+  // (FDSTORE=1) are appended to `fds` (close-on-exec, the caller's to
+  // close), or closed when `fds` is null.
+  std::string Receive(int timeout_ms = 20000, std::vector<int>* fds = nullptr) {
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, timeout_ms) != 1) return "";
     char buf[4096];
-    ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 16)];
+    iovec iov{buf, sizeof(buf)};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    ssize_t n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
+    if (n <= 0) return "";
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        if (fds != nullptr) {
+          fds->push_back(fd);
+        } else {
+          ::close(fd);
+        }
+      }
+    }
+    return std::string(buf, static_cast<size_t>(n));
   }
 
  private:

@@ -59,4 +59,15 @@ int Session::Init(const fuse_init_in& in, fuse_init_out* out, size_t* out_size) 
   return 0;
 }
 
+bool Session::Restore(uint32_t minor, uint64_t flags, uint32_t max_pages) {
+  if (init_claimed_.exchange(true)) return false;
+  minor_ = minor;
+  flags_ = flags;
+  max_pages_ = max_pages;
+  initialized_.store(true, std::memory_order_release);
+  spdlog::debug("FUSE session taken over: protocol 7.{}, flags {:#x}, max_pages {}", minor_, flags_,
+                max_pages_);
+  return true;
+}
+
 }  // namespace castor::fs::fuse

@@ -36,6 +36,10 @@ class Session {
   // or minor too old) or EIO (a second INIT). A kernel with a newer major
   // gets our major back with *out_size = 8 (it then re-sends INIT).
   int Init(const fuse_init_in& in, fuse_init_out* out, size_t* out_size);
+  // Takes over the agreement another process made with the kernel on this
+  // connection (`castor mount --takeover`: the kernel sends no second INIT).
+  // Returns false, changing nothing, if this session saw an INIT already.
+  bool Restore(uint32_t minor, uint64_t flags, uint32_t max_pages);
   // DESTROY: the connection is shutting down.
   void Destroy() { destroyed_.store(true, std::memory_order_release); }
 

@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <linux/fuse.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -15,6 +17,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/base/thread_annotations.h"
@@ -196,6 +201,38 @@ class WorkerResponder : public fuse::Responder {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// The device of the mount on `mountpoint` from /proc/self/mountinfo (the
+// last mount there), or 0.
+dev_t MountDevice(const std::string& mountpoint) {
+  char real[PATH_MAX];
+  std::string want = realpath(mountpoint.c_str(), real) != nullptr ? real : mountpoint;
+  FILE* f = fopen("/proc/self/mountinfo", "re");
+  if (f == nullptr) return 0;
+  dev_t found = 0;
+  char* line = nullptr;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0) {
+    unsigned maj = 0, mnr = 0;
+    char path[4096];
+    if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &mnr, path) != 3) continue;
+    // Spaces and the like are octal escapes in mountinfo.
+    std::string unescaped;
+    for (size_t i = 0; path[i] != '\0'; ++i) {
+      if (path[i] == '\\' && path[i + 1] && path[i + 2] && path[i + 3]) {
+        unescaped.push_back(static_cast<char>((path[i + 1] - '0') * 64 + (path[i + 2] - '0') * 8 +
+                                              (path[i + 3] - '0')));
+        i += 3;
+      } else {
+        unescaped.push_back(path[i]);
+      }
+    }
+    if (unescaped == want) found = makedev(maj, mnr);
+  }
+  free(line);
+  fclose(f);
+  return found;
+}
+
 }  // namespace
 
 bool IsStaleMount(const std::string& path) {
@@ -238,25 +275,7 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(fuse::Requ
   if (!fd.ok()) return fd.status();
   std::unique_ptr<DevFuseSession> s(
       new DevFuseSession(handler, session, std::move(options), *fd, use_fusermount));
-  int n = s->options_.threads > 0 ? s->options_.threads
-                                  : static_cast<int>(std::thread::hardware_concurrency());
-  if (n <= 0) n = 1;
-  s->live_workers_.store(n);
-  for (int i = 0; i < n; ++i) {
-    int wfd = s->fd_;
-    if (i > 0) {
-      int c = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-      uint32_t master = static_cast<uint32_t>(s->fd_);
-      if (c >= 0 && ioctl(c, FUSE_DEV_IOC_CLONE, &master) == 0) {
-        wfd = c;
-        s->clone_fds_.push_back(c);
-      } else {
-        // Older kernels: share the main fd (correct, just more contention).
-        if (c >= 0) close(c);
-      }
-    }
-    s->workers_.emplace_back(&DevFuseSession::Worker, s.get(), wfd);
-  }
+  s->StartWorkers();
   // The device number names the connection under /sys/fs/fuse/connections;
   // stat makes the kernel finish INIT first.
   struct stat mst;
@@ -277,9 +296,95 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(fuse::Requ
     }
     if (rfd >= 0) close(rfd);
   }
-  spdlog::info("mounted castor on {} ({} threads{})", s->options_.mountpoint, n,
+  spdlog::info("mounted castor on {} ({} threads{})", s->options_.mountpoint, s->threads(),
                use_fusermount ? ", via fusermount3" : "");
   return s;
+}
+
+absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Adopt(fuse::RequestHandler& handler,
+                                                                      fuse::Session& session,
+                                                                      MountOptions options,
+                                                                      int fd) {
+  if (fd < 0) return absl::InvalidArgumentError("no /dev/fuse descriptor to serve");
+  if (!session.initialized()) {
+    return absl::FailedPreconditionError("adopting a FUSE connection without its INIT agreement");
+  }
+  struct stat fst;
+  if (fstat(fd, &fst) != 0 || !S_ISCHR(fst.st_mode) || fst.st_rdev != makedev(10, 229)) {
+    close(fd);
+    return absl::InvalidArgumentError("the descriptor to serve is not /dev/fuse");
+  }
+  bool use_fusermount = options.force_fusermount || geteuid() != 0;
+  std::unique_ptr<DevFuseSession> s(
+      new DevFuseSession(handler, session, std::move(options), fd, use_fusermount));
+  s->StartWorkers();
+  // Not stat(2) of the mount point: that could wait on the kernel's
+  // connection; the mount table names the device without asking it.
+  s->device_ = MountDevice(s->options_.mountpoint);
+  spdlog::info("serving castor on {} taken over ({} threads)", s->options_.mountpoint,
+               s->threads());
+  return s;
+}
+
+void DevFuseSession::StartWorkers() {
+  pause_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  // Non-blocking, so a worker waits in poll(2), where a pause reaches it
+  // (a read(2) blocked on /dev/fuse cannot be woken without a request).
+  fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
+  int n = options_.threads > 0 ? options_.threads
+                               : static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  // Every worker on a clone of its own, the first one too: the requests a
+  // worker has read are ended (with an error) when its descriptor closes,
+  // so a process that dies leaves none of them waiting forever even when
+  // the main descriptor lives on (in systemd's fd store, or handed over).
+  for (int i = 0; i < n; ++i) {
+    int wfd = fd_;
+    int c = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    auto master = static_cast<uint32_t>(fd_);
+    if (c >= 0 && ioctl(c, FUSE_DEV_IOC_CLONE, &master) == 0) {
+      wfd = c;
+      clone_fds_.push_back(c);
+    } else if (c >= 0) {
+      // Older kernels: share the main fd (correct, just more contention).
+      close(c);
+    }
+    worker_fds_.push_back(wfd);
+  }
+  castor::MutexLock lock(&stop_mu_);
+  SpawnWorkers();
+}
+
+void DevFuseSession::SpawnWorkers() {
+  live_workers_.store(static_cast<int>(worker_fds_.size()));
+  for (int wfd : worker_fds_) workers_.emplace_back(&DevFuseSession::Worker, this, wfd);
+}
+
+bool DevFuseSession::Pause() {
+  castor::MutexLock lock(&stop_mu_);
+  if (stopped_ || phase_.load() != kServing) return false;
+  phase_.store(kPaused);
+  pausing_.store(true, std::memory_order_release);
+  uint64_t one = 1;
+  (void)!write(pause_fd_, &one, sizeof(one));
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+  return true;
+}
+
+void DevFuseSession::Resume() {
+  castor::MutexLock lock(&stop_mu_);
+  if (stopped_ || phase_.load() != kPaused) return;
+  uint64_t count;
+  (void)!read(pause_fd_, &count, sizeof(count));
+  pausing_.store(false, std::memory_order_release);
+  SpawnWorkers();
+  phase_.store(kServing);
+}
+
+void DevFuseSession::MarkHandedOver() {
+  castor::MutexLock lock(&stop_mu_);
+  if (phase_.load() == kPaused) phase_.store(kHandedOver);
 }
 
 DevFuseSession::DevFuseSession(fuse::RequestHandler& handler, fuse::Session& session,
@@ -297,10 +402,16 @@ void DevFuseSession::Worker(int fd) {
   std::vector<uint8_t> request(sizeof(fuse_in_header) + sizeof(fuse_write_in) + so.max_write +
                                4096);
   WorkerResponder responder(fd, sizeof(fuse_out_header) + size_t{so.max_pages} * 4096 + 4096);
-  while (true) {
+  while (!pausing_.load(std::memory_order_acquire)) {
     ssize_t n = read(fd, request.data(), request.size());
     if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN || errno == ENOENT) continue;
+      if (errno == EAGAIN) {
+        // Nothing queued: wait for a request or a pause.
+        pollfd p[2] = {{fd, POLLIN, 0}, {pause_fd_, POLLIN, 0}};
+        (void)poll(p, 2, -1);
+        continue;
+      }
+      if (errno == EINTR || errno == ENOENT) continue;
       if (errno != ENODEV) spdlog::error("reading /dev/fuse: {}", std::strerror(errno));
       break;
     }
@@ -340,6 +451,18 @@ absl::Status DevFuseSession::Stop() {
   if (stopped_) return absl::OkStatus();
   stopped_ = true;
   absl::Status s = absl::OkStatus();
+  if (phase_.load() != kServing) {
+    // Paused: the workers are gone. Handed over: the connection is another
+    // process's now; only this process's descriptors go.
+    bool handed_over = phase_.load() == kHandedOver;
+    if (!handed_over) s = Unmount();
+    for (int c : clone_fds_) close(c);
+    clone_fds_.clear();
+    close(fd_);
+    if (pause_fd_ >= 0) close(pause_fd_);
+    if (handed_over) spdlog::info("{} handed over; not unmounting", options_.mountpoint);
+    return s;
+  }
   if (!finished()) s = Unmount();
   // Lazy unmount ends the connection once nothing uses the mount any more;
   // after a grace period the connection is aborted so the workers stop.
@@ -356,6 +479,7 @@ absl::Status DevFuseSession::Stop() {
   for (int c : clone_fds_) close(c);
   clone_fds_.clear();
   close(fd_);
+  if (pause_fd_ >= 0) close(pause_fd_);
   if (s.ok()) spdlog::info("unmounted {}", options_.mountpoint);
   return s;
 }
@@ -366,7 +490,7 @@ int WaitForSignalOrUnmount(const DevFuseSession& session) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   timespec timeout{0, 100 * 1000 * 1000};
-  while (!session.finished()) {
+  while (!session.finished() && !session.handed_over()) {
     int sig = sigtimedwait(&set, nullptr, &timeout);
     if (sig > 0) return sig;
   }

@@ -4,7 +4,14 @@
 // hand them to a fuse::RequestHandler, and unmounts on Stop(). A stale mount
 // left on the mount point by a killed daemon ("transport endpoint is not
 // connected") is detected and lazily unmounted first.
-// Thread-safe: Stop() and finished() may be called from any thread.
+// For a live takeover (fs/transport/takeover.h) the workers can be paused
+// between requests (requests arriving meanwhile stay queued in the kernel)
+// and resumed, the connection handed to another process (Stop() then
+// closes its descriptors without unmounting), and Adopt() serves a
+// connection handed over by another process.
+// Thread-safe: Stop(), Pause(), Resume(), MarkHandedOver() and the
+// observers may be called from any thread; Pause/Resume/Stop serialize on
+// one mutex.
 #pragma once
 
 #include <sys/types.h>
@@ -48,21 +55,48 @@ class DevFuseSession {
                                                                fuse::Session& session,
                                                                MountOptions options);
 
+  // Serves the connection of `fd`, a /dev/fuse descriptor another process
+  // handed over (its INIT is done; `session` must have been Restore()d):
+  // no mount, no INIT. `options.mountpoint` is the mount's path (for Stop's
+  // unmount).
+  static absl::StatusOr<std::unique_ptr<DevFuseSession>> Adopt(fuse::RequestHandler& handler,
+                                                               fuse::Session& session,
+                                                               MountOptions options, int fd);
+
   // Stop()s.
   ~DevFuseSession();
+
+  // Stops reading requests: each worker finishes the request it handles
+  // and exits; requests the kernel gets meanwhile stay queued on the
+  // connection. Returns once no worker runs (false, doing nothing, after
+  // Stop()). While paused, finished() is false.
+  bool Pause() ABSL_LOCKS_EXCLUDED(stop_mu_);
+  // Starts the workers again after Pause() (no-op otherwise).
+  void Resume() ABSL_LOCKS_EXCLUDED(stop_mu_);
+  // After Pause(): another process serves the connection now. Stop() only
+  // closes this process's descriptors; handed_over() turns true.
+  void MarkHandedOver() ABSL_LOCKS_EXCLUDED(stop_mu_);
+  bool handed_over() const { return phase_.load() == kHandedOver; }
+  // The connection's /dev/fuse descriptor (owned by the session).
+  int fd() const { return fd_; }
 
   // Unmounts (lazily) if still mounted and joins the workers; aborts the
   // connection if they are still busy after a grace period. Idempotent.
   absl::Status Stop();
 
-  // Whether every worker has exited (the mount went away).
-  bool finished() const { return live_workers_.load() == 0; }
+  // Whether every worker has exited because the mount went away (not
+  // while paused or after a handover).
+  bool finished() const { return live_workers_.load() == 0 && phase_.load() == kServing; }
   const std::string& mountpoint() const { return options_.mountpoint; }
   int threads() const { return static_cast<int>(workers_.size()); }
 
  private:
   DevFuseSession(fuse::RequestHandler& handler, fuse::Session& session, MountOptions options,
                  int fd, bool via_fusermount);
+  enum Phase : int { kServing, kPaused, kHandedOver };
+  // Opens the worker descriptors (clones of fd_) and starts the workers.
+  void StartWorkers();
+  void SpawnWorkers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(stop_mu_);
   void Worker(int fd);
   absl::Status Unmount();
   void AbortConnection();
@@ -74,14 +108,20 @@ class DevFuseSession {
   const bool via_fusermount_;
   dev_t device_ = 0;  // st_dev of the mount (names the fusectl connection)
   std::vector<int> clone_fds_;
+  std::vector<int> worker_fds_;  // fd_ and the clones, one per worker
+  // Readable while the workers are asked to pause (an eventfd).
+  int pause_fd_ = -1;
+  std::atomic<bool> pausing_{false};
+  std::atomic<int> phase_{kServing};
   std::vector<std::thread> workers_;
   std::atomic<int> live_workers_{0};
   castor::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
 };
 
-// Waits until SIGINT/SIGTERM arrives (returns the signal number) or the
-// session finishes because the file system was unmounted (returns 0). The
+// Waits until SIGINT/SIGTERM arrives (returns the signal number), the
+// session finishes because the file system was unmounted, or it was handed
+// over to another process (both return 0). The
 // caller blocks both signals in every thread, from before the first one
 // starts (`castor mount` does in cli/commands.h).
 int WaitForSignalOrUnmount(const DevFuseSession& session);
