@@ -8,9 +8,9 @@
 namespace castor::metrics {
 namespace {
 
-constexpr double kLatencyBuckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                      0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1,
-                                      2.5,     5,      10};
+constexpr double kLatencyBuckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                      0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
+                                      0.5,     1,      2.5,     5,      10};
 
 [[noreturn]] void Die(std::string_view why, std::string_view name) {
   std::fprintf(stderr, "metrics: %.*s: %.*s\n", static_cast<int>(name.size()), name.data(),
@@ -172,9 +172,8 @@ Registry::Entry& Registry::Add(std::string_view name, std::string_view help, Typ
       break;
     case Type::kHistogram: {
       std::vector<double> b(bounds.begin(), bounds.end());
-      e.histograms.reset(new HistogramFamily(std::move(label_names), [b = std::move(b)] {
-        return std::make_unique<Histogram>(b);
-      }));
+      e.histograms.reset(new HistogramFamily(
+          std::move(label_names), [b = std::move(b)] { return std::make_unique<Histogram>(b); }));
       break;
     }
   }

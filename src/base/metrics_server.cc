@@ -27,12 +27,12 @@ using Clock = std::chrono::steady_clock;
 // After accept fails for lack of descriptors or memory.
 constexpr std::chrono::milliseconds kAcceptBackoff{200};
 
-std::string Response(std::string_view status, std::string_view content_type,
-                     std::string_view body, std::string_view extra_headers = {}) {
-  return absl::StrCat("HTTP/1.1 ", ToAbslView(status), "\r\nContent-Type: ",
-                      ToAbslView(content_type), "\r\nContent-Length: ", body.size(),
-                      "\r\n", ToAbslView(extra_headers), "Connection: close\r\n\r\n",
-                      ToAbslView(body));
+std::string Response(std::string_view status, std::string_view content_type, std::string_view body,
+                     std::string_view extra_headers = {}) {
+  return absl::StrCat("HTTP/1.1 ", ToAbslView(status),
+                      "\r\nContent-Type: ", ToAbslView(content_type),
+                      "\r\nContent-Length: ", body.size(), "\r\n", ToAbslView(extra_headers),
+                      "Connection: close\r\n\r\n", ToAbslView(body));
 }
 
 std::string TextError(std::string_view status, std::string_view extra_headers = {}) {
@@ -60,9 +60,9 @@ struct Parsed {
 absl::StatusOr<Parsed> ParseAddress(std::string_view text) {
   Parsed p;
   auto invalid = [&](std::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid metrics address '", ToAbslView(text), "': ", ToAbslView(why),
-        " (expected HOST:PORT, :PORT or unix:PATH)"));
+    return absl::InvalidArgumentError(absl::StrCat("invalid metrics address '", ToAbslView(text),
+                                                   "': ", ToAbslView(why),
+                                                   " (expected HOST:PORT, :PORT or unix:PATH)"));
   };
   if (text.starts_with("unix:")) {
     std::string_view path = text.substr(5);
@@ -83,7 +83,8 @@ absl::StatusOr<Parsed> ParseAddress(std::string_view text) {
   std::string_view port_text = text.substr(colon + 1);
   uint32_t port = 0;
   if (port_text.empty() ||
-      !std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      !std::all_of(port_text.begin(), port_text.end(),
+                   [](char c) { return c >= '0' && c <= '9'; }) ||
       !absl::SimpleAtoi(ToAbslView(port_text), &port) || port > 65535) {
     return invalid("port must be 0..65535");
   }
@@ -190,8 +191,8 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(std::string_
   }
   if (::bind(s->listen_fd_.get(), reinterpret_cast<const sockaddr*>(&p.addr), p.len) != 0) {
     int err = errno;
-    return absl::UnavailableError(absl::StrCat("metrics: bind ", ToAbslView(address), ": ",
-                                               std::strerror(err)));
+    return absl::UnavailableError(
+        absl::StrCat("metrics: bind ", ToAbslView(address), ": ", std::strerror(err)));
   }
   if (p.family == AF_UNIX) s->unix_path_ = p.unix_path;
   if (::listen(s->listen_fd_.get(), 64) != 0) {

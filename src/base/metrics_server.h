@@ -42,8 +42,9 @@ class MetricsServer {
   // PATH is replaced; the socket is removed again on shutdown). Port 0 picks
   // a free port; address() tells which. InvalidArgument for an address that
   // does not parse, Unavailable when it cannot be bound.
-  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
-      std::string_view address, Registry& registry, MetricsServerOptions options = {});
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(std::string_view address,
+                                                              Registry& registry,
+                                                              MetricsServerOptions options = {});
 
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;

@@ -125,8 +125,9 @@ TEST_F(MetricsServerTest, GarbageGets400AndTheServerGoesOn) {
 }
 
 TEST_F(MetricsServerTest, OversizedRequestGets431) {
-  std::string big = "GET /metrics HTTP/1.1\r\nX-Big: " +
-                    std::string(MetricsServer::kMaxRequestBytes + 100, 'a') + "\r\n\r\n";
+  std::string big =
+      "GET /metrics HTTP/1.1\r\nX-Big: " + std::string(MetricsServer::kMaxRequestBytes + 100, 'a') +
+      "\r\n\r\n";
   EXPECT_THAT(Exchange(server_->address(), big),
               StartsWith("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
   // A request that never ends its header: cut off at the limit too.
@@ -180,8 +181,8 @@ TEST(MetricsServer, UnixSocketIsServedAndRemovedOnShutdown) {
 
 TEST(MetricsServer, BadAddressesAreInvalidArgument) {
   Registry registry;
-  for (const char* a : {"", "9090", "host:", "1.2.3.4:99999", "1.2.3.4:-1", "example.com:80",
-                        "unix:", "[zz]:80"}) {
+  for (const char* a :
+       {"", "9090", "host:", "1.2.3.4:99999", "1.2.3.4:-1", "example.com:80", "unix:", "[zz]:80"}) {
     auto s = MetricsServer::Start(a, registry);
     ASSERT_FALSE(s.ok()) << a;
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << a;

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/observability.h"
 #include "cli/store_flags.h"
 #include "cli/systemd.h"
 #include "fs/castore_fs.h"
@@ -31,6 +32,7 @@ namespace {
 
 struct MountFlags {
   StoreFlags store;
+  ObservabilityFlags observability;
   std::string mountpoint;
   bool list_root = false;
   bool show_xattr = false;
@@ -113,6 +115,12 @@ int RunMount(const MountFlags& f) {
     std::fprintf(stderr, "castor: %s\n", std::string(watchdog_interval.status().message()).c_str());
     return 1;
   }
+  // In the process that serves (after the fork): the server has a thread.
+  auto metrics_server = f.observability.Start();
+  if (!metrics_server.ok()) {
+    std::fprintf(stderr, "castor: %s\n", std::string(metrics_server.status().message()).c_str());
+    return 1;
+  }
   auto services = f.store.Open();
   if (!services.ok()) {
     std::fprintf(stderr, "castor: %s\n", std::string(services.status().message()).c_str());
@@ -174,6 +182,7 @@ void AddMountCommand(CLI::App& app) {
                 "output then goes to /dev/null); a failure before that is reported and gives a "
                 "non-zero exit. The mount(8) helper mount.fuse.castor uses this");
   f->store.AddTo(*cmd);
+  f->observability.AddTo(*cmd);
   SetRunner(cmd, Signals::kAwaited, [f] { return RunMount(*f); });
 }
 

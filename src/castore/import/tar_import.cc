@@ -19,6 +19,7 @@
 #include "castore/directory.h"
 #include "castore/import/blob_sink.h"
 #include "castore/import/tree_builder.h"
+#include "castore/store_metrics.h"
 
 namespace castor::castore {
 namespace {
@@ -104,6 +105,7 @@ class TarImporter {
     result.stats.bytes_new = bytes_new_;
     result.stats.blobs_new = blobs_new_;
     result.stats.elapsed = std::chrono::steady_clock::now() - start;
+    store_metrics::Imported(result.stats.files, result.stats.bytes, result.stats.bytes_new);
     return result;
   }
 
