@@ -212,7 +212,10 @@ HistogramFamily& Registry::AddHistogramFamily(std::string_view name, std::string
 std::string Registry::Render() const {
   std::string out;
   MutexLock lock(&mu_);
-  for (const auto& [name, e] : entries_) {
+  for (const auto& entry : entries_) {
+    // Named, not bound: lambdas cannot capture structured bindings in C++20.
+    const std::string& name = entry.first;
+    const Entry& e = entry.second;
     out += "# HELP " + name + " " + EscapeHelp(e.help) + "\n";
     switch (e.type) {
       case Type::kCounter:

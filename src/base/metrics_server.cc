@@ -247,7 +247,7 @@ void MetricsServer::Run() {
     // Service the existing connections first (the indices match fds).
     for (size_t i = 0; i < conns.size(); ++i) {
       Connection& c = *conns[i];
-      short rev = n > 0 ? fds[i + 2].revents : 0;
+      short rev = n > 0 ? fds[i + 2].revents : static_cast<short>(0);
       bool done = false;
       if ((rev & POLLNVAL) != 0) {
         done = true;
