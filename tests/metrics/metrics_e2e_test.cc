@@ -392,6 +392,62 @@ TEST_F(MetricsE2eTest, DaemonCountsGrpcCallsPerMethodOnAPickedPort) {
   EXPECT_EQ(CheckJsonLines(log), "") << ReadFile(log);
 }
 
+TEST_F(MetricsE2eTest, MountThroughADaemonCountsCacheMissesAndRemoteCalls) {
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse not usable";
+  const std::string content(300000, 'c');
+  ASSERT_EQ(::mkdir((dir_ + "/src").c_str(), 0755), 0);
+  WriteFile(dir_ + "/src/big", content);
+  auto [rc, out] =
+      Shell("'" + bin_ + "' import --store '" + dir_ + "/store' '" + dir_ + "/src' --name tree");
+  ASSERT_EQ(rc, 0) << out;
+  const std::string sock = dir_ + "/castor.sock";
+  Spawn({"daemon", "--store", dir_ + "/store", "--listen", "unix://" + sock}, dir_ + "/daemon.log");
+  for (int i = 0; i < 1000 && ::access(sock.c_str(), F_OK) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  mnt_ = dir_ + "/mnt";
+  ASSERT_EQ(::mkdir(mnt_.c_str(), 0755), 0);
+  const std::string metrics = dir_ + "/m.sock";
+  const std::string remote = "grpc+unix://" + sock;
+  Spawn({"mount", mnt_, "--blob-service-addr", remote, "--directory-service-addr", remote,
+         "--root-service-addr", remote, "--cache", dir_ + "/cache", "--metrics-listen",
+         "unix:" + metrics},
+        dir_ + "/mount.log");
+  for (int i = 0; i < 1000 && !IsFuse(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(IsFuse()) << ReadFile(dir_ + "/mount.log");
+  std::optional<std::string> before;
+  for (int i = 0; i < 500 && !(before = Scrape("unix:" + metrics)).has_value(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(before.has_value());
+
+  EXPECT_EQ(ReadFile(mnt_ + "/tree/big"), content);
+  std::optional<std::string> after = Scrape("unix:" + metrics);
+  ASSERT_TRUE(after.has_value());
+  auto delta = [&](const std::string& series) {
+    return Sample(*after, series) - Sample(*before, series);
+  };
+  // The blob was not in the cache: at least one miss, and the remote was
+  // asked (its calls counted per method with their latency).
+  EXPECT_GE(delta("castor_cache_misses_total{cache=\"blob\"}"), 1);
+  EXPECT_GE(delta("castor_cache_misses_total{cache=\"directory\"}"), 1);
+  double remote_calls = 0;
+  std::istringstream lines(*after);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.starts_with("castor_grpc_client_handling_seconds_count{method=\"/tvix.castore.v1.")) {
+      remote_calls += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  EXPECT_GE(remote_calls, 1);
+  EXPECT_EQ(Sample(*after, "castor_verification_failures_total{what=\"blob\"}"), 0);
+  if (HavePromtool()) {
+    EXPECT_EQ(PromtoolCheck(dir_, *after), "");
+  }
+}
+
 TEST_F(MetricsE2eTest, BadMetricsAddressIsAClearErrorForEveryCommand) {
   for (const std::string& cmd : std::vector<std::string>{
            "daemon --listen unix://" + dir_ + "/d.sock",
