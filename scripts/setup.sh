@@ -17,6 +17,7 @@ PKGS=(
   libgtest-dev libgmock-dev fuse3 attr python3 xz-utils bzip2 zstd
   tar libarchive-tools  # GNU tar and bsdtar write the sparse archives of the tar import tests
   openssl  # the TLS daemon test makes its certificates
+  prometheus  # promtool check metrics: the --metrics-listen scrape test (tests/metrics)
   systemd  # systemd-analyze verify (the units) and systemd-socket-activate (docs/operations.md)
   # S3 tests: a throw-away Ceph cluster with radosgw (scripts/ceph-rgw.sh); curl
   # and s3cmd to cross-check by hand

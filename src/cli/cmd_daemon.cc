@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/observability.h"
 #include "cli/store_flags.h"
 #include "cli/systemd.h"
 #include "rpc/channel.h"
@@ -33,6 +34,7 @@ namespace {
 
 struct DaemonFlags {
   StoreFlags store;
+  ObservabilityFlags observability;
   std::vector<std::string> listen;
   std::string socket_mode = "0660";
   double grace_seconds = 10;
@@ -105,6 +107,8 @@ int RunDaemon(const DaemonFlags& f) {
   if (!serving.ok()) return Fail(serving.status());
   if (*serving != nullptr) options.handlers.store_dir = store_dir;
 
+  auto metrics_server = f.observability.Start();
+  if (!metrics_server.ok()) return Fail(metrics_server.status());
   auto store = f.store.OpenNixStore();
   if (!store.ok()) return Fail(store.status());
   options.add_services = [store = *store](rpc::CastoreHandlers& handlers) {
@@ -184,6 +188,7 @@ void AddDaemonCommand(CLI::App& app) {
       ->type_name("FILE");
   cmd->add_option("--tls-key", f->tls_key, "PEM private key of --tls-cert")->type_name("FILE");
   f->store.AddTo(*cmd);
+  f->observability.AddTo(*cmd);
   SetRunner(cmd, Signals::kAwaited, [f] { return RunDaemon(*f); });
 }
 

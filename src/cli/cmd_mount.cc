@@ -32,6 +32,7 @@
 #include "base/mutex.h"
 #include "base/unique_fd.h"
 #include "cli/commands.h"
+#include "cli/observability.h"
 #include "cli/store_flags.h"
 #include "cli/systemd.h"
 #include "fs/castore_fs.h"
@@ -48,6 +49,7 @@ namespace {
 
 struct MountFlags {
   StoreFlags store;
+  ObservabilityFlags observability;
   std::string mountpoint;
   bool list_root = false;
   bool show_xattr = false;
@@ -239,6 +241,12 @@ int RunMount(const MountFlags& f) {
   auto watchdog_interval = systemd::WatchdogInterval(::getpid());
   if (!watchdog_interval.ok()) {
     std::fprintf(stderr, "castor: %s\n", std::string(watchdog_interval.status().message()).c_str());
+    return 1;
+  }
+  // In the process that serves (after the fork): the server has a thread.
+  auto metrics_server = f.observability.Start();
+  if (!metrics_server.ok()) {
+    std::fprintf(stderr, "castor: %s\n", std::string(metrics_server.status().message()).c_str());
     return 1;
   }
   auto services = f.store.Open();
@@ -463,6 +471,7 @@ void AddMountCommand(CLI::App& app) {
                   "(its --takeover-listen) instead of mounting: open files and inode numbers "
                   "carry on; that process exits 0 once this one serves");
   f->store.AddTo(*cmd);
+  f->observability.AddTo(*cmd);
   SetRunner(cmd, Signals::kAwaited, [f] { return RunMount(*f); });
 }
 

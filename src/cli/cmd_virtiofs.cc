@@ -10,6 +10,7 @@
 
 #include "base/status.h"
 #include "cli/commands.h"
+#include "cli/observability.h"
 #include "cli/store_flags.h"
 #include "fs/castore_fs.h"
 #include "fs/transport/virtiofs_server.h"
@@ -19,6 +20,7 @@ namespace {
 
 struct VirtiofsFlags {
   StoreFlags store;
+  ObservabilityFlags observability;
   std::string socket;
   std::string socket_mode = "0600";
   bool list_root = false;
@@ -35,6 +37,12 @@ int RunVirtiofs(const VirtiofsFlags& flags) {
   int stop = signalfd(-1, &set, SFD_CLOEXEC);
   if (stop < 0) {
     std::perror("castor: signalfd");
+    return 1;
+  }
+  auto metrics_server = flags.observability.Start();
+  if (!metrics_server.ok()) {
+    std::fprintf(stderr, "castor: %s\n", std::string(metrics_server.status().message()).c_str());
+    close(stop);
     return 1;
   }
   auto services = flags.store.Open();
@@ -77,6 +85,7 @@ void AddVirtiofsCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "virtiofs", "Serve the store to a VM as a virtio-fs share over a vhost-user socket");
   flags->store.AddTo(*cmd);
+  flags->observability.AddTo(*cmd);
   cmd->add_option("--socket", flags->socket, "vhost-user unix socket to listen on")->required();
   cmd->add_option("--socket-mode", flags->socket_mode,
                   "Mode of the socket (octal; set before it appears, whatever the umask)")

@@ -34,6 +34,13 @@ uint32_t DirentType(const castore::Node& node) {
 
 }  // namespace
 
+metrics::Gauge& CastoreFs::OpenHandles(std::string_view kind) {
+  static metrics::GaugeFamily& family = metrics::Registry::Default().AddGaugeFamily(
+      "castor_fs_open_handles", "Open file and directory handles, by kind (file, directory).",
+      {"kind"});
+  return family.WithLabels({kind});
+}
+
 CastoreFs::CastoreFs(castore::Services services, FsOptions options)
     : services_(std::move(services)),
       options_(options),

@@ -134,6 +134,9 @@ class CastoreFs : public fuse::Filesystem {
   int GetDirectoryByDigest(const castore::B3Digest& digest, uint64_t size,
                            std::shared_ptr<const castore::Directory>* out);
   int LookupRoot(std::string_view name, fuse_entry_out* out);
+  // castor_fs_open_handles{kind}: file or directory handles open in every
+  // CastoreFs of the process.
+  static metrics::Gauge& OpenHandles(std::string_view kind);
   // Logs a failure once per digest (or root name) and returns EIO.
   int FailOnce(const std::string& key, const std::string& message);
   // The errno for an inode number not in the table: ENOENT, or EIO when
@@ -146,8 +149,8 @@ class CastoreFs : public fuse::Filesystem {
 
   InodeTable inodes_;
   HandleNumbers handle_numbers_;
-  HandleTable<FileHandle> open_files_{&handle_numbers_};
-  HandleTable<DirHandle> open_dirs_{&handle_numbers_};
+  HandleTable<FileHandle> open_files_{&handle_numbers_, &OpenHandles("file")};
+  HandleTable<DirHandle> open_dirs_{&handle_numbers_, &OpenHandles("directory")};
 
   // Set by RestoreState before any request is served.
   uint64_t lost_below_ = 0;

@@ -19,6 +19,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "base/metrics.h"
 #include "base/mutex.h"
 #include "castore/blob/blob_service.h"
 #include "castore/digest.h"
@@ -43,8 +44,15 @@ class HandleNumbers {
 template <typename T>
 class HandleTable {
  public:
-  // `numbers` must outlive the table.
-  explicit HandleTable(HandleNumbers* numbers) : numbers_(numbers) {}
+  // `numbers` must outlive the table. `open`, when given, follows the
+  // number of handles in the table (a process-wide gauge several tables
+  // add to).
+  explicit HandleTable(HandleNumbers* numbers, metrics::Gauge* open = nullptr)
+      : numbers_(numbers), open_(open) {}
+  ~HandleTable() {
+    castor::MutexLock lock(&mu_);
+    if (open_ != nullptr) open_->Add(-static_cast<int64_t>(handles_.size()));
+  }
   HandleTable(const HandleTable&) = delete;
   HandleTable& operator=(const HandleTable&) = delete;
 
@@ -53,6 +61,7 @@ class HandleTable {
     castor::MutexLock lock(&mu_);
     uint64_t fh = numbers_->Next();
     handles_.emplace(fh, std::move(handle));
+    if (open_ != nullptr) open_->Add(1);
     return fh;
   }
 
@@ -85,6 +94,7 @@ class HandleTable {
     if (it == handles_.end()) return nullptr;
     std::shared_ptr<T> handle = std::move(it->second);
     handles_.erase(it);
+    if (open_ != nullptr) open_->Add(-1);
     return handle;
   }
 
@@ -94,6 +104,7 @@ class HandleTable {
     absl::flat_hash_map<uint64_t, std::shared_ptr<T>> removed;
     castor::MutexLock lock(&mu_);
     removed.swap(handles_);
+    if (open_ != nullptr) open_->Add(-static_cast<int64_t>(removed.size()));
   }
 
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_) {
@@ -103,6 +114,7 @@ class HandleTable {
 
  private:
   HandleNumbers* const numbers_;
+  metrics::Gauge* const open_;
   mutable castor::Mutex mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<T>> handles_ ABSL_GUARDED_BY(mu_);
 };

@@ -5,8 +5,20 @@
 #include <variant>
 
 #include "absl/strings/str_cat.h"
+#include "base/metrics.h"
 
 namespace castor::fs {
+namespace {
+
+// Live inodes of every table in the process (a virtiofs server has one per
+// connection): each table adds what it creates and takes back what it drops.
+metrics::Gauge& LiveInodes() {
+  static metrics::Gauge& g = metrics::Registry::Default().AddGauge(
+      "castor_fs_inodes", "Inodes the kernel holds references to (the root included).");
+  return g;
+}
+
+}  // namespace
 
 using castore::DirectoryNode;
 using castore::FileNode;
@@ -16,9 +28,13 @@ InodeTable::InodeTable(uint64_t kept_directory_entries)
     : kept_directory_entries_(kept_directory_entries) {
   castor::MutexLock lock(&mu_);
   inodes_.emplace(kTopIno, Inode{});
+  LiveInodes().Add(1);
 }
 
-InodeTable::~InodeTable() = default;
+InodeTable::~InodeTable() {
+  castor::MutexLock lock(&mu_);
+  LiveInodes().Add(-static_cast<int64_t>(inodes_.size()));
+}
 
 InodeTable::DigestMap InodeTable::*InodeTable::MapFor(const castore::Node& node,
                                                       castore::B3Digest* key) {
@@ -59,6 +75,7 @@ uint64_t InodeTable::Acquire(const castore::Node& node, Inode* inode) {
       targets_.emplace(ino, target);
     }
     inodes_.emplace(ino, created);
+    LiveInodes().Add(1);
   }
   uint64_t ino = slot->second;
   Inode& held = inodes_.at(ino);
@@ -102,7 +119,7 @@ std::shared_ptr<const castore::Directory> InodeTable::EraseLocked(uint64_t ino,
     case InodeKind::kTop:
       return nullptr;
   }
-  inodes_.erase(ino);
+  if (inodes_.erase(ino) > 0) LiveInodes().Add(-1);
   return kept;
 }
 
@@ -124,6 +141,7 @@ void InodeTable::Clear() {
   castor::MutexLock lock(&mu_);
   kept.swap(kept_);
   kept_entries_ = 0;
+  LiveInodes().Add(1 - static_cast<int64_t>(inodes_.size()));
   inodes_.clear();
   dirs_.clear();
   files_.clear();

@@ -15,6 +15,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "rpc/rpc_metrics.h"
 
 namespace castor::rpc {
 namespace {
@@ -68,7 +69,8 @@ std::shared_ptr<grpc::Channel> Create(const Target& target, const std::string& r
     tls.pem_root_certs = roots;  // empty: gRPC's default (the system's) roots
     credentials = grpc::SslCredentials(tls);
   }
-  return grpc::CreateCustomChannel(target.target, credentials, args);
+  return grpc::experimental::CreateCustomChannelWithInterceptors(target.target, credentials, args,
+                                                                 ClientMetricsInterceptors());
 }
 
 }  // namespace

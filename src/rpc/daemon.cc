@@ -23,6 +23,7 @@
 #include "grpcpp/server_builder.h"
 #include "grpcpp/server_posix.h"
 #include "rpc/channel.h"
+#include "rpc/rpc_metrics.h"
 #include "rpc/servers.h"
 #include "spdlog/spdlog.h"
 
@@ -187,6 +188,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(castore::Services services
   // server waits for them: the default (10 s) would stall every shutdown.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 200);
   d->handlers_->RegisterOn(builder);
+  builder.experimental().SetInterceptorCreators(ServerMetricsInterceptors());
 
   std::vector<PendingSocket> pending;
   auto cleanup = [&] {

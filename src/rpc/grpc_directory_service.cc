@@ -3,6 +3,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "castore/store_metrics.h"
 #include "rpc/call_watchdog.h"
 #include "rpc/status.h"
 
@@ -18,6 +19,7 @@ using castore::Directory;
 absl::StatusOr<Directory> Received(const pb::Directory& msg, std::string_view what) {
   auto dir = Directory::FromProto(msg);
   if (!dir.ok()) {
+    castore::store_metrics::VerificationFailure(castore::store_metrics::Verified::kDirectory);
     return absl::DataLossError(absl::StrCat(
         ToAbslView(what), ": received an invalid Directory: ", dir.status().message()));
   }

@@ -15,6 +15,7 @@
 #include "castore/maintenance/closure_check.h"
 #include "castore/maintenance/gc.h"
 #include "castore/maintenance/store_lock.h"
+#include "castore/store_metrics.h"
 #include "rpc/status.h"
 #include "snix/castore/protos/rpc_blobstore.grpc.pb.h"
 #include "snix/castore/protos/rpc_directory.grpc.pb.h"
@@ -152,15 +153,18 @@ class BlobHandler final : public P::BlobService::Service {
     auto writer = blobs_->OpenWrite();
     if (!writer.ok()) return ToGrpcStatus(writer.status());
     typename P::BlobChunk chunk;
+    uint64_t received = 0;
     while (reader->Read(&chunk)) {
       absl::Status s = (*writer)->Write(chunk.data());
       if (!s.ok()) return ToGrpcStatus(s);
+      received += chunk.data().size();
     }
     // A broken stream ends like a finished one in the sync API; only the
     // context tells them apart. The writer is dropped: nothing is stored.
     if (ctx->IsCancelled()) return Cancelled(ctx);
     auto digest = (*writer)->Close();
     if (!digest.ok()) return ToGrpcStatus(digest.status());
+    castore::store_metrics::BlobReceived(received);
     resp->set_digest(std::string(digest->raw()));
     return grpc::Status::OK;
   }

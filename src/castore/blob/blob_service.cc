@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "castore/store_metrics.h"
 
 namespace castor::castore {
 
@@ -24,6 +25,7 @@ absl::Status VerifyReader(const BlobReader& reader, const B3Digest& digest) {
   }
   B3Digest actual = hasher.Finalize();
   if (actual != digest) {
+    store_metrics::VerificationFailure(store_metrics::Verified::kBlob);
     return absl::DataLossError(
         absl::StrCat("blob ", digest.ToB3(), ": stored bytes hash to ", actual.ToB3()));
   }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/mutex.h"
 #include "base/status.h"
+#include "castore/store_metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::castore {
@@ -92,6 +93,7 @@ struct BoundedBlobStore::State {
       }
       evicted += victims.size();
     }
+    store_metrics::CacheEvictions(store_metrics::Cache::kBlob, victims.size());
     // Outside the lock: a reader that opened a victim just before keeps
     // its file; one that comes after misses and fetches it again.
     for (const B3Digest& d : victims) {

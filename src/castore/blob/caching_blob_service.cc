@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "castore/store_metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::castore {
@@ -26,7 +27,11 @@ absl::StatusOr<std::unique_ptr<BlobReader>> CachingBlobService::OpenReadSized(
 absl::StatusOr<std::unique_ptr<BlobReader>> CachingBlobService::Open(
     const B3Digest& digest, std::optional<uint64_t> expected_size) {
   ASSIGN_OR_RETURN(auto cached, local_->OpenRead(digest));
-  if (cached != nullptr) return cached;
+  if (cached != nullptr) {
+    store_metrics::CacheHit(store_metrics::Cache::kBlob);
+    return cached;
+  }
+  store_metrics::CacheMiss(store_metrics::Cache::kBlob);
   if (layouts_ != nullptr) {
     // Read part of before: the kept layout opens it without the remote.
     ASSIGN_OR_RETURN(std::shared_ptr<const ChunkLayout> kept, layouts_->Load(digest));
@@ -70,6 +75,7 @@ absl::StatusOr<std::unique_ptr<BlobReader>> CachingBlobService::Open(
     }
     ASSIGN_OR_RETURN(B3Digest stored, writer->Close());
     if (stored != digest) {
+      store_metrics::VerificationFailure(store_metrics::Verified::kBlob);
       return absl::DataLossError(
           absl::StrCat("blob ", digest.ToB3(), ": remote bytes hash to ", stored.ToB3()));
     }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "castore/store_metrics.h"
 
 namespace castor::castore {
 
@@ -150,6 +151,7 @@ absl::Status VerifyChunk(const ChunkLayout& layout, size_t index, std::span<cons
             ? absl::StrCat("bytes ", layout.offset(index), "..",
                            layout.offset(index) + layout.length(index))
             : absl::StrCat("chunk ", index, " (", layout.chunks[index].digest.ToB3(), ")");
+    store_metrics::VerificationFailure(store_metrics::Verified::kChunk);
     return absl::DataLossError(
         absl::StrCat(chunk, " of blob ", layout.digest.ToB3(), ": ", ToAbslView(what)));
   };
@@ -169,6 +171,7 @@ absl::Status VerifyStoredChunk(const ChunkLayout& layout, size_t index,
   CASTOR_CHECK(index < layout.chunks.size());
   const ChunkMeta& meta = layout.chunks[index];
   auto fail = [&](std::string_view what) {
+    store_metrics::VerificationFailure(store_metrics::Verified::kChunk);
     return absl::DataLossError(absl::StrCat("chunk ", index, " (", meta.digest.ToB3(), ") of blob ",
                                             layout.digest.ToB3(), ": ", ToAbslView(what)));
   };

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/mutex.h"
 #include "base/status.h"
+#include "castore/store_metrics.h"
 #include "castore/worker_pool.h"
 #include "spdlog/spdlog.h"
 
@@ -148,6 +149,7 @@ struct ChunkedBlobReader::State {
     }
     ASSIGN_OR_RETURN(B3Digest got, writer->Close());
     if (got != l.digest) {
+      store_metrics::VerificationFailure(store_metrics::Verified::kBlob);
       return absl::DataLossError(absl::StrCat("the chunks hash to ", got.ToB3()));
     }
     return absl::OkStatus();

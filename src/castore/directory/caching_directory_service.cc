@@ -8,6 +8,7 @@
 #include "castore/directory/closure.h"
 #include "castore/directory/lmdb_directory_service.h"
 #include "castore/directory/memory_directory_service.h"
+#include "castore/store_metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::castore {
@@ -122,10 +123,15 @@ std::optional<Directory> CachingDirectoryService::Cached(const B3Digest& digest)
 }
 
 absl::StatusOr<std::optional<Directory>> CachingDirectoryService::Get(const B3Digest& digest) {
-  if (std::optional<Directory> here = Cached(digest)) return here;
+  if (std::optional<Directory> here = Cached(digest)) {
+    store_metrics::CacheHit(store_metrics::Cache::kDirectory);
+    return here;
+  }
+  store_metrics::CacheMiss(store_metrics::Cache::kDirectory);
   ASSIGN_OR_RETURN(std::optional<Directory> fetched, remote_->Get(digest));
   if (!fetched.has_value()) return std::nullopt;
   if (fetched->digest() != digest) {
+    store_metrics::VerificationFailure(store_metrics::Verified::kDirectory);
     return absl::DataLossError("directory " + digest.ToB3() + ": the remote answered directory " +
                                fetched->digest().ToB3());
   }
@@ -150,7 +156,11 @@ absl::Status CachingDirectoryService::GetRecursive(
       fetched.erase(it);
       return d;
     }
-    if (std::optional<Directory> here = Cached(digest)) return here;
+    if (std::optional<Directory> here = Cached(digest)) {
+      store_metrics::CacheHit(store_metrics::Cache::kDirectory);
+      return here;
+    }
+    store_metrics::CacheMiss(store_metrics::Cache::kDirectory);
     std::vector<Directory> batch;
     auto keep = [&] {
       Keep(batch);

@@ -22,6 +22,7 @@
 #include "castore/import/blob_sink.h"
 #include "castore/import/job_pool.h"
 #include "castore/import/tree_builder.h"
+#include "castore/store_metrics.h"
 
 namespace castor::castore {
 namespace {
@@ -121,6 +122,7 @@ class TarImporter {
     result.stats.bytes_new = bytes_new_.load();
     result.stats.blobs_new = blobs_new_.load();
     result.stats.elapsed = std::chrono::steady_clock::now() - start;
+    store_metrics::Imported(result.stats.files, result.stats.bytes, result.stats.bytes_new);
     return result;
   }
 

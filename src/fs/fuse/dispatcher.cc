@@ -2,15 +2,62 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <string>
 
+#include "base/metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::fs::fuse {
 namespace {
 constexpr uint32_t kMaxOpcode = 64;
+
+// One opcode's metrics, resolved on its first request and kept: the hot path
+// touches only atomics.
+struct OpMetrics {
+  metrics::Counter* requests;
+  metrics::Counter* errors;
+  metrics::Histogram* seconds;
+};
+
+OpMetrics* MakeOpMetrics(std::string_view name) {
+  auto& r = metrics::Registry::Default();
+  static auto& requests = r.AddCounterFamily("castor_fuse_requests_total",
+                                             "FUSE requests handled, by opcode.", {"opcode"});
+  static auto& errors = r.AddCounterFamily(
+      "castor_fuse_errors_total",
+      "FUSE requests answered with an errno (ENOENT of a LOOKUP included), by opcode.", {"opcode"});
+  static auto& seconds = r.AddHistogramFamily(
+      "castor_fuse_request_duration_seconds",
+      "Time from decoding a FUSE request to handing its reply to the transport, by opcode.",
+      {"opcode"}, metrics::LatencyBuckets());
+  return new OpMetrics{&requests.WithLabels({name}), &errors.WithLabels({name}),
+                       &seconds.WithLabels({name})};
+}
+
+// Index kMaxOpcode collects the opcodes without a table entry.
+OpMetrics& MetricsFor(uint32_t opcode, std::string_view name) {
+  static std::array<std::atomic<OpMetrics*>, kMaxOpcode + 1> table{};
+  std::atomic<OpMetrics*>& slot = table[std::min(opcode, kMaxOpcode)];
+  OpMetrics* m = slot.load(std::memory_order_acquire);
+  if (m != nullptr) return *m;
+  OpMetrics* made = MakeOpMetrics(name);  // the same children whoever wins the race
+  if (slot.compare_exchange_strong(m, made, std::memory_order_acq_rel)) return *made;
+  delete made;
+  return *m;
+}
+
+metrics::Counter& ReadBytes() {
+  static metrics::Counter& c = metrics::Registry::Default().AddCounter(
+      "castor_fuse_read_bytes_total", "Bytes of file data returned by FUSE READ replies.");
+  return c;
+}
+
 }  // namespace
 
 const Dispatcher::OpEntry Dispatcher::kOps[] = {
@@ -98,9 +145,11 @@ void Dispatcher::Handle(std::span<const uint8_t> request, Responder& responder) 
     responder.Complete(len);
     return;
   }
+  const auto start = std::chrono::steady_clock::now();
   ReplyWriter reply(responder.ReplyBuffer(), req->header().unique);
   uint32_t opcode = req->header().opcode;
   const Op* op = FindOp(opcode);
+  OpMetrics& m = MetricsFor(op ? opcode : kMaxOpcode, op ? op->name : "UNKNOWN");
   size_t len;
   if (opcode != FUSE_INIT && !session_.initialized()) {
     len = (op && op->handler == &Dispatcher::DoNoReply) || opcode == FUSE_FORGET ||
@@ -112,6 +161,13 @@ void Dispatcher::Handle(std::span<const uint8_t> request, Responder& responder) 
   } else {
     len = (this->*(op->handler))(*req, reply);
   }
+  m.requests->Inc();
+  if (len >= sizeof(fuse_out_header)) {
+    fuse_out_header out;
+    std::memcpy(&out, responder.ReplyBuffer().data(), sizeof(out));
+    if (out.error != 0) m.errors->Inc();
+  }
+  m.seconds->Observe(metrics::SecondsSince(start));
   responder.Complete(len);
 }
 
@@ -202,6 +258,7 @@ size_t Dispatcher::DoRead(RequestReader& req, ReplyWriter& reply) {
   size_t n = 0;
   int err = fs_.Read(req.header().nodeid, in.fh, in.offset, buf, &n);
   if (err != 0) return reply.Error(err);
+  ReadBytes().Inc(n);
   return reply.Ok(n);
 }
 
