@@ -69,7 +69,9 @@ class HandleTable {
   // false when the number is taken.
   bool Insert(uint64_t fh, std::shared_ptr<T> handle) ABSL_LOCKS_EXCLUDED(mu_) {
     castor::MutexLock lock(&mu_);
-    return handles_.emplace(fh, std::move(handle)).second;
+    if (!handles_.emplace(fh, std::move(handle)).second) return false;
+    if (open_ != nullptr) open_->Add(1);
+    return true;
   }
 
   // Every handle with its number (for a takeover).

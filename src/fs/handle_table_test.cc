@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "base/metrics.h"
 #include "gtest/gtest.h"
 
 namespace castor::fs {
@@ -33,6 +34,21 @@ TEST(HandleTableTest, NumbersAreUniqueAcrossTablesSharingThem) {
   EXPECT_EQ(dirs.Get(f), nullptr);
   ASSERT_NE(files.Get(f), nullptr);
   EXPECT_EQ(*files.Get(f), 7);
+}
+
+// The open-handles gauge counts handles a predecessor handed over
+// (Insert) as it counts new ones, so removing them brings it back to zero.
+TEST(HandleTableTest, InsertedHandlesCountAsOpen) {
+  HandleNumbers numbers;
+  metrics::Gauge open;
+  HandleTable<int> files(&numbers, &open);
+  uint64_t added = files.Add(std::make_shared<int>(1));
+  ASSERT_TRUE(files.Insert(added + 10, std::make_shared<int>(2)));
+  EXPECT_FALSE(files.Insert(added + 10, std::make_shared<int>(3)));
+  EXPECT_EQ(open.Value(), 2);
+  EXPECT_NE(files.Remove(added + 10), nullptr);
+  EXPECT_NE(files.Remove(added), nullptr);
+  EXPECT_EQ(open.Value(), 0);
 }
 
 TEST(HandleTableTest, GetOfAnUnknownHandleFindsNothing) {

@@ -200,6 +200,7 @@ absl::Status InodeTable::Restore(const std::vector<SavedInode>& saved, uint64_t 
           absl::StrCat("saved inode ", s.ino, " duplicates another inode"));
     }
   }
+  LiveInodes().Add(static_cast<int64_t>(inodes.size()) - static_cast<int64_t>(inodes_.size()));
   inodes_ = std::move(inodes);
   dirs_ = std::move(dirs);
   files_ = std::move(files);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/metrics.h"
 #include "gtest/gtest.h"
 
 namespace castor::fs {
@@ -51,6 +52,34 @@ class FixedReader : public castore::BlobReader {
   uint64_t size() const override { return 0; }
   absl::StatusOr<size_t> ReadAt(uint64_t, std::span<uint8_t>) const override { return 0; }
 };
+
+// The castor_fs_inodes gauge (docs/operations.md) counts the inodes of
+// every table: a table restored from a predecessor's saved inodes counts
+// them, and gives them all back when it goes.
+TEST(InodeTableTest, RestoredInodesCountInTheLiveInodesGauge) {
+  metrics::Gauge& live = metrics::Registry::Default().AddGauge(
+      "castor_fs_inodes", "Inodes the kernel holds references to (the root included).");
+  const int64_t before = live.Value();
+  uint64_t next_ino = 0;
+  std::vector<SavedInode> saved;
+  {
+    InodeTable old_table(1000);
+    Acquire(old_table, File("a"));
+    Acquire(old_table, File("b"));
+    Acquire(old_table, Symlink("/t"));
+    saved = old_table.Save(&next_ino);
+  }
+  ASSERT_EQ(saved.size(), 3u);
+  EXPECT_EQ(live.Value(), before);
+  {
+    InodeTable table(1000);
+    ASSERT_TRUE(table.Restore(saved, next_ino).ok());
+    EXPECT_EQ(live.Value(), before + 4);  // the root and the three restored
+    table.Forget(saved[0].ino, 1);
+    EXPECT_EQ(live.Value(), before + 3);
+  }
+  EXPECT_EQ(live.Value(), before);
+}
 
 TEST(InodeTableTest, EqualNodesShareOneInode) {
   InodeTable table(1000);
