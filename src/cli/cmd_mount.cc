@@ -5,23 +5,31 @@
 // serves it (the mount(8) helper mount.fuse.castor uses that). Under
 // systemd it sends READY=1 once the mount is live, STOPPING=1 when it
 // unmounts, and pings the watchdog (docs/operations.md).
+// --record-access FILE records what the mount serves (fs/access_record.h);
+// --prefetch FILE replays such a record in the background once the mount is
+// live (fs/prefetcher.h), logging one line when it is done.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/store_flags.h"
 #include "cli/systemd.h"
+#include "fs/access_record.h"
 #include "fs/castore_fs.h"
 #include "fs/fuse/dispatcher.h"
 #include "fs/fuse/session.h"
+#include "fs/prefetcher.h"
 #include "fs/transport/dev_fuse.h"
 #include "rpc/call_watchdog.h"
 #include "spdlog/spdlog.h"
@@ -37,6 +45,9 @@ struct MountFlags {
   bool allow_other = false;
   int threads = 0;
   bool background = false;
+  std::string record_access;
+  std::string prefetch;
+  int prefetch_jobs = 2;
 };
 
 // --background: forks (before any thread exists). The parent waits until
@@ -118,8 +129,31 @@ int RunMount(const MountFlags& f) {
     std::fprintf(stderr, "castor: %s\n", std::string(services.status().message()).c_str());
     return 1;
   }
-  fs::CastoreFs filesystem(*services,
-                           fs::FsOptions{.list_root = f.list_root, .show_xattr = f.show_xattr});
+  // A record to replay is read whole now: a bad one is refused before
+  // anything is mounted.
+  std::vector<fs::AccessEntry> replay;
+  if (!f.prefetch.empty()) {
+    auto entries = fs::AccessRecord::ReadFile(f.prefetch);
+    if (!entries.ok()) {
+      std::fprintf(stderr, "castor: --prefetch: %s\n",
+                   std::string(entries.status().message()).c_str());
+      return 1;
+    }
+    replay = *std::move(entries);
+  }
+  std::shared_ptr<fs::AccessRecorder> recorder;
+  if (!f.record_access.empty()) {
+    auto started = fs::AccessRecorder::Start({.path = f.record_access});
+    if (!started.ok()) {
+      std::fprintf(stderr, "castor: --record-access: %s\n",
+                   std::string(started.status().message()).c_str());
+      return 1;
+    }
+    recorder = *std::move(started);
+  }
+  fs::CastoreFs filesystem(*services, fs::FsOptions{.list_root = f.list_root,
+                                                    .show_xattr = f.show_xattr,
+                                                    .access_observer = recorder});
   fs::fuse::Session session;
   fs::fuse::Dispatcher dispatcher(filesystem, session);
   auto mounted = fs::transport::DevFuseSession::Start(
@@ -136,6 +170,19 @@ int RunMount(const MountFlags& f) {
   std::optional<systemd::Watchdog> watchdog;
   if (watchdog_interval->has_value()) watchdog.emplace(*notifier, **watchdog_interval);
   if (ready_fd >= 0) DetachFromCaller(ready_fd);
+  // Started once the mount is live, so it never holds the mount up.
+  std::unique_ptr<fs::Prefetcher> prefetcher;
+  std::atomic<bool> prefetch_done{false};
+  if (!f.prefetch.empty()) {
+    prefetcher = std::make_unique<fs::Prefetcher>(*services, std::move(replay),
+                                                  fs::PrefetchOptions{.jobs = f.prefetch_jobs});
+    prefetcher->Start([&prefetch_done](const fs::PrefetchStats& s) {
+      spdlog::info("prefetch {}: {} directories, {} files, {} bytes in {:.2f} s ({} skipped)",
+                   s.stopped ? "stopped" : "done", s.directories, s.files, s.bytes, s.seconds,
+                   s.skipped);
+      prefetch_done = true;
+    });
+  }
   int sig = fs::transport::WaitForSignalOrUnmount(**mounted);
   (void)notifier->Send("STOPPING=1");
   if (sig != 0) {
@@ -144,11 +191,23 @@ int RunMount(const MountFlags& f) {
     // unmount up until its call timed out: end every call now (the reads
     // get EIO), and any call a worker starts from now on.
     rpc::CancelAllCalls();
+  } else if (prefetcher && !prefetch_done) {
+    // Unmounted: nothing reads through this process any more, and a
+    // prefetch call waiting for a daemon would hold the exit up.
+    rpc::CancelAllCalls();
   }
+  if (prefetcher) prefetcher->Stop();
   absl::Status stopped = (*mounted)->Stop();
   if (!stopped.ok()) {
     std::fprintf(stderr, "castor: %s\n", std::string(stopped.message()).c_str());
     return 1;
+  }
+  if (recorder) {
+    // After the last request was served: the record is complete.
+    if (absl::Status s = recorder->Stop(); !s.ok()) {
+      std::fprintf(stderr, "castor: --record-access: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
   }
   return 0;
 }
@@ -173,6 +232,19 @@ void AddMountCommand(CLI::App& app) {
                 "Return once the mount is live, serving it from a process of its own (its "
                 "output then goes to /dev/null); a failure before that is reported and gives a "
                 "non-zero exit. The mount(8) helper mount.fuse.castor uses this");
+  cmd->add_option("--record-access", f->record_access,
+                  "Record which directories are listed or looked up in and which byte ranges of "
+                  "which files are read, in order of first access, to FILE (a text file, written "
+                  "every 30 s and at unmount, atomically; see docs/mount.md)")
+      ->type_name("FILE");
+  cmd->add_option("--prefetch", f->prefetch,
+                  "Once mounted, replay the access record FILE in the background at the lowest "
+                  "CPU and I/O priority: fetch its directories and file ranges through the store "
+                  "(with --cache they land in the cache). Logs \"prefetch done: ...\" at the end")
+      ->type_name("FILE");
+  cmd->add_option("--prefetch-jobs", f->prefetch_jobs,
+                  "Entries of the --prefetch record fetched at once (default 2)")
+      ->check(CLI::Range(1, 64));
   f->store.AddTo(*cmd);
   SetRunner(cmd, Signals::kAwaited, [f] { return RunMount(*f); });
 }
