@@ -186,6 +186,14 @@ void Prefetcher::Handle(const AccessEntry& entry) {
         absl::StrCat("blob ", file->digest.ToB3(), " of ", entry.path, " is missing")));
   }
   uint64_t end = std::min(file->size, entry.offset + entry.length);  // Parse bounds the sum
+  if ((*reader)->LocalFd() >= 0) {
+    // The bytes are in a local file already (the cache's, which the open
+    // just filled, or a local store's): reading them would only hash them
+    // once more, and the real read checks them anyway.
+    bytes_ += end - entry.offset;
+    ++files_done_;
+    return;
+  }
   std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kPiece, end - entry.offset)));
   uint64_t offset = entry.offset;
   while (offset < end && !stop_) {
