@@ -37,7 +37,7 @@ ppid_=
 cleanup_more() { [ -n "$ppid_" ] && kill "$ppid_" 2>/dev/null; wait "$ppid_" 2>/dev/null; true; }
 
 gcc_dir=$(dirname "$(gcc -print-prog-name=cc1plus)")
-inc=$(ls -d /usr/include/c++/* | sort -V | tail -1)
+inc=$(find /usr/include/c++ -mindepth 1 -maxdepth 1 -type d | sort -V | tail -1)
 cp -r "$inc" "$work/t/include"
 cp "$gcc_dir/cc1plus" "$work/t/"
 files=$(find "$work/t" -type f | wc -l)
@@ -125,7 +125,10 @@ if [ -n "${STRACE:-}" ] && command -v strace > /dev/null; then
   mpid=$!
   wait_mount "$mnt"
   wait_log "$work/strace.log" "prefetch done"
-  unmount
+  # strace holds SIGTERM back while it traces: end castor, strace follows.
+  kill -TERM "$(pgrep -P "$mpid" -x castor)"
+  wait "$mpid" || true
+  mpid=
   echo "syncs during one prefetching mount (strace -f -c):" >&2
   cat "$work/strace" >&2
 fi
