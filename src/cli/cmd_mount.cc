@@ -198,18 +198,19 @@ int RunMount(const MountFlags& f) {
   }
   if (prefetcher) prefetcher->Stop();
   absl::Status stopped = (*mounted)->Stop();
+  int code = 0;
   if (!stopped.ok()) {
     std::fprintf(stderr, "castor: %s\n", std::string(stopped.message()).c_str());
-    return 1;
+    code = 1;
   }
   if (recorder) {
     // After the last request was served: the record is complete.
     if (absl::Status s = recorder->Stop(); !s.ok()) {
       std::fprintf(stderr, "castor: --record-access: %s\n", std::string(s.message()).c_str());
-      return 1;
+      code = 1;
     }
   }
-  return 0;
+  return code;
 }
 
 }  // namespace

@@ -245,7 +245,15 @@ absl::StatusOr<std::unique_ptr<AccessRecorder>> AccessRecorder::Start(Options op
 AccessRecorder::AccessRecorder(Options options)
     : options_(std::move(options)), record_(options_.max_entries) {}
 
-AccessRecorder::~AccessRecorder() { (void)Stop(); }
+AccessRecorder::~AccessRecorder() {
+  // No last write: a mount that failed to start must not replace the
+  // previous record with an empty one (Stop writes).
+  {
+    castor::MutexLock lock(&stop_mu_);
+    stop_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
 
 void AccessRecorder::Run() {
   while (true) {

@@ -115,6 +115,7 @@ class AccessRecorder : public AccessObserver {
   // before the first interval passes, so FILE keeps its previous record
   // until then.
   static absl::StatusOr<std::unique_ptr<AccessRecorder>> Start(Options options);
+  // Stops the periodic writer without a last write (that is Stop's).
   ~AccessRecorder() override;
 
   void OnEntry(uint64_t parent, std::string_view name, uint64_t ino) override;

@@ -207,6 +207,19 @@ TEST(AccessRecorderTest, WritesPeriodicallyAndAtomically) {
   ASSERT_TRUE((*recorder)->Stop().ok());
 }
 
+TEST(AccessRecorderTest, ARecorderDroppedWithoutStopLeavesThePreviousRecord) {
+  castore::testing::TempDir dir("access-recorder");
+  const std::string file = dir / "record";
+  std::ofstream(file) << "castor-access-record 1\nd old\n";
+  {
+    auto recorder = AccessRecorder::Start({.path = file});
+    ASSERT_TRUE(recorder.ok());
+    (*recorder)->OnEntry(1, "r", 2);
+    (*recorder)->OnDirectory(2);
+  }  // as when the mount fails to start
+  EXPECT_EQ(ReadText(file), "castor-access-record 1\nd old\n");
+}
+
 TEST(AccessRecorderTest, StopsRecordingAtItsBound) {
   castore::testing::TempDir dir("access-recorder");
   auto recorder = AccessRecorder::Start({.path = dir / "record", .max_entries = 2});
