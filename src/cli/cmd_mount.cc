@@ -9,6 +9,9 @@
 // can take the live mount over (fs/transport/takeover.h): this process then
 // exits 0 without unmounting, and open files, working directories and inode
 // numbers carry on in the successor (docs/mount.md).
+// --record-access FILE records what the mount serves (fs/access_record.h);
+// --prefetch FILE replays such a record in the background once the mount is
+// live (fs/prefetcher.h), logging one line when it is done.
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -28,6 +32,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "base/mutex.h"
 #include "base/unique_fd.h"
@@ -35,9 +40,11 @@
 #include "cli/observability.h"
 #include "cli/store_flags.h"
 #include "cli/systemd.h"
+#include "fs/access_record.h"
 #include "fs/castore_fs.h"
 #include "fs/fuse/dispatcher.h"
 #include "fs/fuse/session.h"
+#include "fs/prefetcher.h"
 #include "fs/takeover_state.h"
 #include "fs/transport/dev_fuse.h"
 #include "fs/transport/takeover.h"
@@ -58,6 +65,9 @@ struct MountFlags {
   bool background = false;
   std::string takeover_listen;
   std::string takeover;
+  std::string record_access;
+  std::string prefetch;
+  int prefetch_jobs = 2;
 };
 
 // The mount point as both sides of a takeover compare it: the real path of
@@ -254,6 +264,28 @@ int RunMount(const MountFlags& f) {
     std::fprintf(stderr, "castor: %s\n", std::string(services.status().message()).c_str());
     return 1;
   }
+  // A record to replay is read whole now: a bad one is refused before
+  // anything is mounted.
+  std::vector<fs::AccessEntry> replay;
+  if (!f.prefetch.empty()) {
+    auto entries = fs::AccessRecord::ReadFile(f.prefetch);
+    if (!entries.ok()) {
+      std::fprintf(stderr, "castor: --prefetch: %s\n",
+                   std::string(entries.status().message()).c_str());
+      return 1;
+    }
+    replay = *std::move(entries);
+  }
+  std::shared_ptr<fs::AccessRecorder> recorder;
+  if (!f.record_access.empty()) {
+    auto started = fs::AccessRecorder::Start({.path = f.record_access});
+    if (!started.ok()) {
+      std::fprintf(stderr, "castor: --record-access: %s\n",
+                   std::string(started.status().message()).c_str());
+      return 1;
+    }
+    recorder = *std::move(started);
+  }
   const std::string canonical_mountpoint = CanonicalMountpoint(f.mountpoint);
   // A restart under systemd after a crash: the connection and the state
   // copy come back from the fd store.
@@ -325,8 +357,9 @@ int RunMount(const MountFlags& f) {
     session_options.max_write = state->max_write;
     session_options.max_pages = state->max_pages;
   }
-  fs::CastoreFs filesystem(*services,
-                           fs::FsOptions{.list_root = f.list_root, .show_xattr = f.show_xattr});
+  fs::CastoreFs filesystem(*services, fs::FsOptions{.list_root = f.list_root,
+                                                    .show_xattr = f.show_xattr,
+                                                    .access_observer = recorder});
   fs::fuse::Session session(session_options);
   fs::fuse::Dispatcher dispatcher(filesystem, session);
   fs::transport::MountOptions mount_options{
@@ -414,6 +447,19 @@ int RunMount(const MountFlags& f) {
   std::optional<systemd::Watchdog> watchdog;
   if (watchdog_interval->has_value()) watchdog.emplace(*notifier, **watchdog_interval);
   if (ready_fd >= 0) DetachFromCaller(ready_fd);
+  // Started once the mount is live, so it never holds the mount up.
+  std::unique_ptr<fs::Prefetcher> prefetcher;
+  std::atomic<bool> prefetch_done{false};
+  if (!f.prefetch.empty()) {
+    prefetcher = std::make_unique<fs::Prefetcher>(*services, std::move(replay),
+                                                  fs::PrefetchOptions{.jobs = f.prefetch_jobs});
+    prefetcher->Start([&prefetch_done](const fs::PrefetchStats& s) {
+      spdlog::info("prefetch {}: {} directories, {} files, {} bytes in {:.2f} s ({} skipped)",
+                   s.stopped ? "stopped" : "done", s.directories, s.files, s.bytes, s.seconds,
+                   s.skipped);
+      prefetch_done = true;
+    });
+  }
   int sig = fs::transport::WaitForSignalOrUnmount(**mounted);
   // Waits for a takeover in progress to end (handed over, or resumed).
   listener.reset();
@@ -424,7 +470,19 @@ int RunMount(const MountFlags& f) {
   }
   if ((*mounted)->handed_over()) {
     (void)notifier->Send("STATUS=handed over to a successor");
+    // Nothing reads through this process any more: a prefetch ends now (the
+    // successor's own --prefetch warms what it needs), and the record keeps
+    // what was read until the handover.
+    if (prefetcher) {
+      if (!prefetch_done) rpc::CancelAllCalls();
+      prefetcher->Stop();
+    }
     (void)(*mounted)->Stop();
+    if (recorder) {
+      if (absl::Status s = recorder->Stop(); !s.ok()) {
+        std::fprintf(stderr, "castor: --record-access: %s\n", std::string(s.message()).c_str());
+      }
+    }
     return 0;
   }
   (void)notifier->Send("STOPPING=1");
@@ -434,13 +492,26 @@ int RunMount(const MountFlags& f) {
     // unmount up until its call timed out: end every call now (the reads
     // get EIO), and any call a worker starts from now on.
     rpc::CancelAllCalls();
+  } else if (prefetcher && !prefetch_done) {
+    // Unmounted: nothing reads through this process any more, and a
+    // prefetch call waiting for a daemon would hold the exit up.
+    rpc::CancelAllCalls();
   }
+  if (prefetcher) prefetcher->Stop();
   absl::Status stopped = (*mounted)->Stop();
+  int code = 0;
   if (!stopped.ok()) {
     std::fprintf(stderr, "castor: %s\n", std::string(stopped.message()).c_str());
-    return 1;
+    code = 1;
   }
-  return 0;
+  if (recorder) {
+    // After the last request was served: the record is complete.
+    if (absl::Status s = recorder->Stop(); !s.ok()) {
+      std::fprintf(stderr, "castor: --record-access: %s\n", std::string(s.message()).c_str());
+      code = 1;
+    }
+  }
+  return code;
 }
 
 }  // namespace
@@ -470,6 +541,19 @@ void AddMountCommand(CLI::App& app) {
                   "Take over the live mount on MOUNTPOINT whose process listens on this socket "
                   "(its --takeover-listen) instead of mounting: open files and inode numbers "
                   "carry on; that process exits 0 once this one serves");
+  cmd->add_option("--record-access", f->record_access,
+                  "Record which directories are listed or looked up in and which byte ranges of "
+                  "which files are read, in order of first access, to FILE (a text file, written "
+                  "every 30 s and at unmount, atomically; see docs/mount.md)")
+      ->type_name("FILE");
+  cmd->add_option("--prefetch", f->prefetch,
+                  "Once mounted, replay the access record FILE in the background at the lowest "
+                  "CPU and I/O priority: fetch its directories and file ranges through the store "
+                  "(with --cache they land in the cache). Logs \"prefetch done: ...\" at the end")
+      ->type_name("FILE");
+  cmd->add_option("--prefetch-jobs", f->prefetch_jobs,
+                  "Entries of the --prefetch record fetched at once (default 2)")
+      ->check(CLI::Range(1, 64));
   f->store.AddTo(*cmd);
   f->observability.AddTo(*cmd);
   SetRunner(cmd, Signals::kAwaited, [f] { return RunMount(*f); });

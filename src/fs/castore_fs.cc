@@ -158,6 +158,7 @@ int CastoreFs::LookupRoot(std::string_view name, fuse_entry_out* out) {
   }
   if (!root->has_value()) return ENOENT;
   Acquire((*root)->node, options_.root_entry_timeout_s, out);
+  if (options_.access_observer) options_.access_observer->OnEntry(FUSE_ROOT_ID, name, out->nodeid);
   return 0;
 }
 
@@ -165,9 +166,11 @@ int CastoreFs::Lookup(uint64_t parent, std::string_view name, fuse_entry_out* ou
   if (parent == FUSE_ROOT_ID) return LookupRoot(name, out);
   std::shared_ptr<const castore::Directory> dir;
   if (int err = GetDirectory(parent, &dir); err != 0) return err;
+  if (options_.access_observer) options_.access_observer->OnDirectory(parent);
   const castore::Entry* entry = dir->Find(name);
   if (entry == nullptr) return ENOENT;
   Acquire(entry->node, 0, out);
+  if (options_.access_observer) options_.access_observer->OnEntry(parent, name, out->nodeid);
   return 0;
 }
 
@@ -255,7 +258,7 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   return 0;
 }
 
-int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> buf, size_t* n) {
+int CastoreFs::Read(uint64_t ino, uint64_t fh, uint64_t offset, std::span<uint8_t> buf, size_t* n) {
   std::shared_ptr<FileHandle> handle = open_files_.Get(fh);
   if (!handle) return fh < lost_below_ ? EIO : EBADF;
   if (!handle->reader) {
@@ -282,6 +285,7 @@ int CastoreFs::Read(uint64_t, uint64_t fh, uint64_t offset, std::span<uint8_t> b
     done += *got;
   }
   *n = done;
+  if (done > 0 && options_.access_observer) options_.access_observer->OnRead(ino, offset, done);
   return 0;
 }
 
@@ -342,6 +346,7 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::
       handle->set_directory(dir);
     }
     entries = dir->entries();
+    if (options_.access_observer) options_.access_observer->OnDirectory(handle->ino());
   }
   uint32_t timeout = handle->is_top() ? options_.root_entry_timeout_s : 0;
   for (uint64_t i = offset; i < entries.size(); ++i) {
@@ -352,6 +357,8 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::
     if (plus) {
       fuse_entry_out entry;
       Acquire(e.node, timeout, &entry);
+      if (options_.access_observer)
+        options_.access_observer->OnEntry(handle->ino(), name, entry.nodeid);
       out.AddPlus(name, entry, type, i + 1);
     } else {
       out.Add(name, inodes_.Peek(e.node), type, i + 1);

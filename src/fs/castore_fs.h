@@ -23,7 +23,9 @@
 //   - no byte is served that was not checked against the blob's digest when
 //     it was read (Verified() readers check each piece they read; others
 //     are hashed whole at open), so a blob that rots on disk under a mount
-//     is EIO for every read that touches a damaged piece.
+//     is EIO for every read that touches a damaged piece;
+//   - an AccessObserver in the options hears of the accesses it serves,
+//     by inode (recording them is its business, not the filesystem's).
 // Thread-safe. The inode table, the handle tables and each directory handle
 // lock themselves, only for the duration of their own calls; CastoreFs holds
 // no lock while calling them, and none across a service call.
@@ -39,6 +41,7 @@
 #include "base/mutex.h"
 #include "castore/composition.h"
 #include "castore/directory.h"
+#include "fs/access_observer.h"
 #include "fs/directory_cache.h"
 #include "fs/fuse/filesystem.h"
 #include "fs/handle_table.h"
@@ -64,6 +67,9 @@ struct FsOptions {
   // as it holds them (beyond the cache above), bounded by their total
   // entries.
   uint64_t kept_directory_entries = 1 << 22;
+  // Told about every directory needed, name found and byte range served
+  // (fs/access_observer.h); null: nobody is.
+  std::shared_ptr<AccessObserver> access_observer;
 };
 
 inline constexpr char kBlobDigestXattr[] = "user.tvix.castore.blob.digest";
