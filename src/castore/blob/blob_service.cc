@@ -1,5 +1,8 @@
 #include "castore/blob/blob_service.h"
 
+#include <algorithm>
+#include <memory>
+#include <span>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -10,7 +13,12 @@ namespace castor::castore {
 
 absl::Status VerifyReader(const BlobReader& reader, const B3Digest& digest) {
   Blake3Hasher hasher;
-  std::vector<uint8_t> buf(1 << 20);
+  // At most 1 MiB, and no more than the blob needs: a byte past its size
+  // shows a reader longer than it says. Not zeroed (the reads fill it): a
+  // zeroed 1 MiB per blob cost more than hashing a small one.
+  const size_t buf_size = static_cast<size_t>(std::min<uint64_t>(reader.size() + 1, 1 << 20));
+  auto buf_data = std::make_unique_for_overwrite<uint8_t[]>(buf_size);
+  std::span<uint8_t> buf(buf_data.get(), buf_size);
   uint64_t total = 0;
   while (true) {
     auto n = reader.ReadAt(total, buf);

@@ -1,5 +1,8 @@
 #include "castore/blob/caching_blob_service.h"
 
+#include <algorithm>
+#include <memory>
+#include <span>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -62,7 +65,12 @@ absl::StatusOr<std::unique_ptr<BlobReader>> CachingBlobService::Open(
   // not fail the read: the remote reader is served instead.
   auto copy = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto writer, local_->OpenWrite());
-    std::vector<uint8_t> buf(1 << 20);
+    // Sized to the blob (at most 1 MiB) and not zeroed: most cached blobs
+    // are small, and a zeroed 1 MiB each cost more than copying them.
+    const size_t buf_size =
+        static_cast<size_t>(std::clamp<uint64_t>(remote->size(), 1, uint64_t{1} << 20));
+    auto buf_data = std::make_unique_for_overwrite<uint8_t[]>(buf_size);
+    std::span<uint8_t> buf(buf_data.get(), buf_size);
     uint64_t offset = 0;
     while (offset < remote->size()) {
       ASSIGN_OR_RETURN(size_t n, remote->ReadAt(offset, buf));
