@@ -10,6 +10,18 @@
 
 namespace castor {
 
+void AttachFds(msghdr& msg, std::span<const int> fds, FdControlBuffer& control) {
+  if (fds.empty()) return;
+  std::memset(control.bytes, 0, sizeof(control.bytes));
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+}
+
 absl::Status SendWithFds(int sock, std::span<const uint8_t> data, std::span<const int> fds,
                          std::string_view what) {
   if (data.empty()) return absl::InvalidArgumentError(absl::StrCat(ToAbslView(what), ": no data"));
@@ -17,23 +29,14 @@ absl::Status SendWithFds(int sock, std::span<const uint8_t> data, std::span<cons
     return absl::InvalidArgumentError(
         absl::StrCat(ToAbslView(what), ": ", fds.size(), " descriptors, at most ", kMaxPassedFds));
   }
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds)];
+  FdControlBuffer control;
   size_t done = 0;
   while (done < data.size()) {
     iovec iov{const_cast<uint8_t*>(data.data() + done), data.size() - done};
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    if (done == 0 && !fds.empty()) {
-      std::memset(control, 0, sizeof(control));
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    }
+    if (done == 0) AttachFds(msg, fds, control);
     ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -50,13 +53,13 @@ absl::Status SendWithFds(int sock, std::span<const uint8_t> data, std::span<cons
 
 absl::StatusOr<size_t> ReceiveWithFds(int sock, std::span<uint8_t> buf, size_t max_fds,
                                       std::vector<UniqueFd>* fds, std::string_view what) {
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds)];
+  FdControlBuffer control;
   iovec iov{buf.data(), buf.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = sizeof(control.bytes);
   ssize_t n;
   do {
     n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);

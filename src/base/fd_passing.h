@@ -6,6 +6,8 @@
 // Thread-safe: plain functions over the caller's socket.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -20,6 +22,17 @@ namespace castor {
 
 // At most this many descriptors travel with one message.
 inline constexpr size_t kMaxPassedFds = 16;
+
+// Room for the control message that carries up to kMaxPassedFds descriptors.
+struct FdControlBuffer {
+  alignas(cmsghdr) char bytes[CMSG_SPACE(sizeof(int) * kMaxPassedFds)];
+};
+
+// Points `msg`'s control message at `control`, filled with an SCM_RIGHTS
+// message carrying `fds` (at most kMaxPassedFds; none leaves `msg` without
+// a control message). For senders that build their own msghdr (a datagram
+// with an address); SendWithFds uses it too.
+void AttachFds(msghdr& msg, std::span<const int> fds, FdControlBuffer& control);
 
 // Writes all of `data` (not empty) to stream socket `sock`, `fds` (at most
 // kMaxPassedFds) attached to its first byte. Never raises SIGPIPE: a closed

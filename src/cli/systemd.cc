@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/fd_passing.h"
 #include "base/status.h"
 
 namespace castor::cli::systemd {
@@ -51,23 +52,18 @@ absl::StatusOr<Notifier> Notifier::FromEnvironment() {
 
 absl::Status Notifier::SendFds(std::string_view state, std::span<const int> fds) const {
   if (!enabled()) return absl::OkStatus();
-  if (fds.size() > 16) return absl::InvalidArgumentError("more than 16 descriptors to store");
+  if (fds.size() > kMaxPassedFds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("more than ", kMaxPassedFds, " descriptors to store"));
+  }
   iovec iov{const_cast<char*>(state.data()), state.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 16)] = {};
+  FdControlBuffer control;
   msghdr msg{};
   msg.msg_name = const_cast<char*>(address_.data());
   msg.msg_namelen = static_cast<socklen_t>(address_.size());
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  if (!fds.empty()) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
+  AttachFds(msg, fds, control);
   ssize_t n;
   do {
     n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);

@@ -62,26 +62,19 @@ class Reader {
     }
     return absl::OkStatus();
   }
-  absl::StatusOr<uint8_t> U8(std::string_view what) {
-    RETURN_IF_ERROR(Need(1, what));
-    auto v = static_cast<uint8_t>(in_[0]);
-    in_.remove_prefix(1);
+  // The next sizeof(T) bytes as a little-endian unsigned integer.
+  template <typename T>
+  absl::StatusOr<T> Little(std::string_view what) {
+    RETURN_IF_ERROR(Need(sizeof(T), what));
+    T v = 0;
+    for (size_t i = 0; i < sizeof(T); ++i)
+      v |= static_cast<T>(T{static_cast<uint8_t>(in_[i])} << (8 * i));
+    in_.remove_prefix(sizeof(T));
     return v;
   }
-  absl::StatusOr<uint32_t> U32(std::string_view what) {
-    RETURN_IF_ERROR(Need(4, what));
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<uint8_t>(in_[i])} << (8 * i);
-    in_.remove_prefix(4);
-    return v;
-  }
-  absl::StatusOr<uint64_t> U64(std::string_view what) {
-    RETURN_IF_ERROR(Need(8, what));
-    uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= uint64_t{static_cast<uint8_t>(in_[i])} << (8 * i);
-    in_.remove_prefix(8);
-    return v;
-  }
+  absl::StatusOr<uint8_t> U8(std::string_view what) { return Little<uint8_t>(what); }
+  absl::StatusOr<uint32_t> U32(std::string_view what) { return Little<uint32_t>(what); }
+  absl::StatusOr<uint64_t> U64(std::string_view what) { return Little<uint64_t>(what); }
   absl::StatusOr<bool> Bool(std::string_view what) {
     ASSIGN_OR_RETURN(uint8_t v, U8(what));
     if (v > 1) {

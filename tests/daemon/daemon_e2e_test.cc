@@ -29,30 +29,21 @@
 #include "absl/strings/str_join.h"
 #include "castore/testing/paths.h"
 #include "castore/testing/rot.h"
+#include "castore/testing/subprocess.h"
 #include "castore/testing/temp_dir.h"
 #include "gtest/gtest.h"
 #include "rpc/channel.h"
 #include "rpc/grpc_root_service.h"
 
-extern char** environ;
-
 namespace castor {
 namespace {
 
 using castore::testing::RandomBytes;
-
-constexpr long kFuseSuperMagic = 0x65735546;
+using castore::testing::SlurpFile;
 
 void WriteFile(const std::string& path, const std::string& data, mode_t mode = 0644) {
   std::ofstream(path, std::ios::binary) << data;
   ::chmod(path.c_str(), mode);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 class DaemonE2eTest : public ::testing::Test {
@@ -79,62 +70,34 @@ class DaemonE2eTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    for (pid_t pid : children_) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
+    procs_.KillAll();
     for (int i = 0; i < 3 && IsFuse(); ++i) ::umount2(mnt_.c_str(), MNT_DETACH);
     struct statfs s;
     if (::statfs(mnt_.c_str(), &s) != 0 && errno == ENOTCONN) ::umount2(mnt_.c_str(), MNT_DETACH);
   }
 
-  // Starts `castor args...` with stdout to `out` (or the log); returns its pid.
+  // Starts `castor args...` with stdout to `out` (or the log), stderr to the
+  // log; returns its pid.
   pid_t Spawn(std::vector<std::string> args, const std::string& out = "") {
     args.insert(args.begin(), bin_);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    std::string target = out.empty() ? root_ + "/log" : out;
-    posix_spawn_file_actions_addopen(&fa, 1, target.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, (root_ + "/log").c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, bin_.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    EXPECT_EQ(rc, 0);
-    children_.push_back(pid);
+    pid_t pid = procs_.Spawn(args, out.empty() ? root_ + "/log" : out, root_ + "/log");
+    EXPECT_GT(pid, 0);
     return pid;
   }
 
   // The exit status, or -1 after `timeout`.
   int WaitExit(pid_t pid, std::chrono::seconds timeout = std::chrono::seconds(30)) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      int status;
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        std::erase(children_, pid);
-        return status;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
+    return procs_.WaitStatus(pid, timeout);
   }
 
-  bool Ok(int status) { return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+  static bool Ok(int status) { return castore::testing::ExitedWith(status, 0); }
 
   // Runs a client command against the daemon; its exit status.
   int Client(std::vector<std::string> args, const std::string& out = "") {
-    for (const char* flag :
-         {"--blob-service-addr", "--directory-service-addr", "--root-service-addr"}) {
-      args.push_back(flag);
-      args.push_back(addr_);
-    }
-    return WaitExit(Spawn(args, out));
+    return WaitExit(Spawn(castore::testing::WithServiceAddr(std::move(args), addr_), out));
   }
 
-  std::string Log() { return ReadFile(root_ + "/log"); }
+  std::string Log() { return SlurpFile(root_ + "/log"); }
 
   // Spawns `castor mount MNT EXTRA...` with every service through the
   // daemon.
@@ -163,27 +126,18 @@ class DaemonE2eTest : public ::testing::Test {
     return pid;
   }
 
-  bool IsFuse() {
-    struct statfs s;
-    return ::statfs(mnt_.c_str(), &s) == 0 && s.f_type == kFuseSuperMagic;
-  }
-  bool WaitMounted() {
-    for (int i = 0; i < 1000; ++i) {
-      if (IsFuse()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  }
+  bool IsFuse() { return castore::testing::IsFuseMount(mnt_); }
+  bool WaitMounted() { return castore::testing::WaitForFuseMount(mnt_); }
 
   castore::testing::TempDir dir_{"daemon-e2e"};
   std::string bin_, root_, store_, sock_, addr_, src_, mnt_;
-  std::vector<pid_t> children_;
+  castore::testing::Processes procs_;
 };
 
 TEST_F(DaemonE2eTest, HelpSaysTcpHasNoClientAuthenticationAndOffersTls) {
   std::string out = root_ + "/help";
   ASSERT_TRUE(Ok(WaitExit(Spawn({"daemon", "--help"}, out))));
-  std::string help = ReadFile(out);
+  std::string help = SlurpFile(out);
   EXPECT_NE(help.find("no client authentication"), std::string::npos) << help;
   EXPECT_NE(help.find("--tls-cert"), std::string::npos) << help;
   EXPECT_NE(help.find("--listen"), std::string::npos);
@@ -209,19 +163,19 @@ TEST_F(DaemonE2eTest, OverTlsClientsThatTrustTheCertificateReadAndWriteAndOthers
          "--tls-key", root_ + "/key.pem"},
         out);
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (ReadFile(out).find('\n') == std::string::npos && std::chrono::steady_clock::now() < until)
+  while (SlurpFile(out).find('\n') == std::string::npos && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  std::string serving = ReadFile(out);
+  std::string serving = SlurpFile(out);
   ASSERT_EQ(serving.rfind("serving grpc+https://127.0.0.1:", 0), 0u) << serving << Log();
   addr_ = serving.substr(8, serving.find('\n') - 8);
 
   // Trusting the daemon's certificate: read, and import through it.
   const std::string ca = root_ + "/cert.pem";
   ASSERT_TRUE(Ok(Client({"cat", "--tls-ca", ca, "t/sub/deeper/small"}, root_ + "/small"))) << Log();
-  EXPECT_EQ(ReadFile(root_ + "/small"), RandomBytes(1000, 3));
+  EXPECT_EQ(SlurpFile(root_ + "/small"), RandomBytes(1000, 3));
   ASSERT_TRUE(Ok(Client({"import", "--tls-ca", ca, "--name", "again", src_ + "/sub"}))) << Log();
   ASSERT_TRUE(Ok(Client({"cat", "--tls-ca", ca, "again/run.sh"}, root_ + "/run"))) << Log();
-  EXPECT_EQ(ReadFile(root_ + "/run"), "#!/bin/sh\necho hi\n");
+  EXPECT_EQ(SlurpFile(root_ + "/run"), "#!/bin/sh\necho hi\n");
 
   // Not trusting it (the system's roots, another certificate), or talking
   // in the clear to a TLS port: a clear failure, no hang, no bytes.
@@ -233,7 +187,7 @@ TEST_F(DaemonE2eTest, OverTlsClientsThatTrustTheCertificateReadAndWriteAndOthers
     int status = Client(args, got);
     ASSERT_GE(status, 0) << "hung: " << absl::StrJoin(args, " ");
     EXPECT_FALSE(Ok(status)) << absl::StrJoin(args, " ");
-    EXPECT_EQ(ReadFile(got), "");
+    EXPECT_EQ(SlurpFile(got), "");
   }
   EXPECT_NE(Log().find("certificate verify failed"), std::string::npos) << Log();
   const std::string tls_addr = addr_;
@@ -265,10 +219,10 @@ TEST_F(DaemonE2eTest, ImportListCatThroughTheDaemonAndTheCacheOutlivesIt) {
   ASSERT_TRUE(Ok(Client({"import", "--name", "t", src_}))) << Log();
   std::string roots = root_ + "/roots.out";
   ASSERT_TRUE(Ok(Client({"roots"}, roots))) << Log();
-  EXPECT_NE(ReadFile(roots).find("t\t"), std::string::npos) << ReadFile(roots);
+  EXPECT_NE(SlurpFile(roots).find("t\t"), std::string::npos) << SlurpFile(roots);
   std::string ls = root_ + "/ls.out";
   ASSERT_TRUE(Ok(Client({"ls", "t/sub"}, ls))) << Log();
-  EXPECT_NE(ReadFile(ls).find("run.sh"), std::string::npos) << ReadFile(ls);
+  EXPECT_NE(SlurpFile(ls).find("run.sh"), std::string::npos) << SlurpFile(ls);
 
   // Roots are not cached (they change), so the cached client reads them from
   // the daemon's LMDB directly; blobs and directories come through the
@@ -286,7 +240,7 @@ TEST_F(DaemonE2eTest, ImportListCatThroughTheDaemonAndTheCacheOutlivesIt) {
                                      "lmdb://" + store_ + "/meta"};
   std::string cat1 = root_ + "/cat1.out";
   ASSERT_TRUE(Ok(WaitExit(Spawn(cached, cat1)))) << Log();
-  EXPECT_TRUE(ReadFile(cat1) == RandomBytes(5 << 20, 1));
+  EXPECT_TRUE(SlurpFile(cat1) == RandomBytes(5 << 20, 1));
 
   // The daemon goes away: a read through it fails promptly, while the cached
   // read is served locally.
@@ -298,7 +252,7 @@ TEST_F(DaemonE2eTest, ImportListCatThroughTheDaemonAndTheCacheOutlivesIt) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   std::string cat3 = root_ + "/cat3.out";
   ASSERT_TRUE(Ok(WaitExit(Spawn(cached, cat3)))) << Log();
-  EXPECT_TRUE(ReadFile(cat3) == RandomBytes(5 << 20, 1));
+  EXPECT_TRUE(SlurpFile(cat3) == RandomBytes(5 << 20, 1));
 }
 
 // Bytes of the blob files under `dir` (a cache's store).
@@ -327,16 +281,16 @@ TEST_F(DaemonE2eTest, ACacheWithASizeBoundServesExactBytesWhileEvictingAndEndsWi
   ASSERT_GE(fd, 0);
   std::string got(big2.size(), '\0');
   ASSERT_EQ(::pread(fd, got.data(), 1 << 20, 0), 1 << 20);
-  EXPECT_TRUE(ReadFile(deeper + "/big1") == RandomBytes(5 << 20, 1));
-  EXPECT_TRUE(ReadFile(deeper + "/small") == RandomBytes(1000, 3));
-  EXPECT_TRUE(ReadFile(mnt_ + "/t/a") == "hello\n");
+  EXPECT_TRUE(SlurpFile(deeper + "/big1") == RandomBytes(5 << 20, 1));
+  EXPECT_TRUE(SlurpFile(deeper + "/small") == RandomBytes(1000, 3));
+  EXPECT_TRUE(SlurpFile(mnt_ + "/t/a") == "hello\n");
   ASSERT_EQ(::pread(fd, got.data() + (1 << 20), got.size() - (1 << 20), 1 << 20),
             static_cast<ssize_t>(got.size() - (1 << 20)));
   EXPECT_TRUE(got == big2);
   ::close(fd);
   // Everything again, after the evictions: still the exact bytes.
-  EXPECT_TRUE(ReadFile(deeper + "/big1") == RandomBytes(5 << 20, 1));
-  EXPECT_TRUE(ReadFile(deeper + "/big2") == big2);
+  EXPECT_TRUE(SlurpFile(deeper + "/big1") == RandomBytes(5 << 20, 1));
+  EXPECT_TRUE(SlurpFile(deeper + "/big2") == big2);
 
   // Once nothing is open, the cache is back within its bound (the kernel
   // lets go of its files at unmount, at the latest).
@@ -399,8 +353,8 @@ TEST_F(DaemonE2eTest, MountThroughTheDaemonReadsBytesAndSurvivesARestart) {
   pid_t m = SpawnMount();
   ASSERT_TRUE(WaitMounted()) << Log();
   std::string tree = mnt_ + "/t";
-  EXPECT_TRUE(ReadFile(tree + "/a") == "hello\n");
-  EXPECT_TRUE(ReadFile(tree + "/sub/run.sh") == ReadFile(src_ + "/sub/run.sh"));
+  EXPECT_TRUE(SlurpFile(tree + "/a") == "hello\n");
+  EXPECT_TRUE(SlurpFile(tree + "/sub/run.sh") == SlurpFile(src_ + "/sub/run.sh"));
   char target[64] = {};
   ASSERT_GT(::readlink((tree + "/sub/link").c_str(), target, sizeof(target) - 1), 0);
   EXPECT_STREQ(target, "../a");
@@ -461,7 +415,7 @@ TEST_F(DaemonE2eTest, MountThroughTheDaemonReadsBytesAndSurvivesARestart) {
   std::string big2;
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < until) {
-    big2 = ReadFile(tree + "/sub/deeper/big2");
+    big2 = SlurpFile(tree + "/sub/deeper/big2");
     if (!big2.empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -534,7 +488,7 @@ TEST_F(DaemonE2eTest, AStoppedDaemonGivesEioWithoutHangingAndWorksAfterSigcont) 
   pid_t m = Spawn(MountArgs(mnt_, addr_));
   ASSERT_TRUE(WaitMounted()) << Log();
   const std::string big2 = mnt_ + "/t/sub/deeper/big2";
-  EXPECT_TRUE(ReadFile(mnt_ + "/t/a") == "hello\n");
+  EXPECT_TRUE(SlurpFile(mnt_ + "/t/a") == "hello\n");
   struct stat st;
   ASSERT_EQ(::stat(big2.c_str(), &st), 0);
 
@@ -564,7 +518,7 @@ TEST_F(DaemonE2eTest, AStoppedDaemonGivesEioWithoutHangingAndWorksAfterSigcont) 
   std::string bytes;
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < until) {
-    bytes = ReadFile(big2);
+    bytes = SlurpFile(big2);
     if (!bytes.empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

@@ -25,31 +25,22 @@
 
 #include "castore/testing/paths.h"
 #include "castore/testing/rot.h"
+#include "castore/testing/subprocess.h"
 #include "castore/testing/temp_dir.h"
 #include "fs/access_record.h"
 #include "gtest/gtest.h"
 #include "rpc/channel.h"
 #include "rpc/grpc_root_service.h"
 
-extern char** environ;
-
 namespace castor {
 namespace {
 
 using castore::testing::RandomBytes;
+using castore::testing::SlurpFile;
 using fs::AccessEntry;
-
-constexpr long kFuseSuperMagic = 0x65735546;
 
 void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream(path, std::ios::binary) << data;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 class PrefetchE2eTest : public ::testing::Test {
@@ -73,10 +64,7 @@ class PrefetchE2eTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    for (pid_t pid : children_) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
+    procs_.KillAll();
     // Unconditionally: the mount of a killed castor is not a FUSE file
     // system to statfs (ENOTCONN), yet stays mounted until detached.
     for (int i = 0; i < 3 && ::umount2(mnt_.c_str(), MNT_DETACH) == 0; ++i) {
@@ -85,47 +73,21 @@ class PrefetchE2eTest : public ::testing::Test {
 
   pid_t Spawn(std::vector<std::string> args) {
     args.insert(args.begin(), bin_);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    const std::string log = root_ + "/log";
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    pid_t pid = -1;
-    EXPECT_EQ(posix_spawn(&pid, bin_.c_str(), &fa, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    children_.push_back(pid);
+    pid_t pid = procs_.Spawn(args, root_ + "/log", root_ + "/log");
+    EXPECT_GT(pid, 0);
     return pid;
   }
 
   int WaitExit(pid_t pid, std::chrono::seconds timeout = std::chrono::seconds(30)) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      int status;
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        std::erase(children_, pid);
-        return status;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
+    return procs_.WaitStatus(pid, timeout);
   }
-  static bool Ok(int status) {
-    return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  }
+  static bool Ok(int status) { return castore::testing::ExitedWith(status, 0); }
 
   std::vector<std::string> WithDaemon(std::vector<std::string> args) {
-    for (const char* flag :
-         {"--blob-service-addr", "--directory-service-addr", "--root-service-addr"}) {
-      args.push_back(flag);
-      args.push_back(addr_);
-    }
-    return args;
+    return castore::testing::WithServiceAddr(std::move(args), addr_);
   }
 
-  std::string Log() { return ReadFile(root_ + "/log"); }
+  std::string Log() { return SlurpFile(root_ + "/log"); }
 
   pid_t StartDaemonAndImport() {
     pid_t pid = Spawn({"daemon", "--store", root_ + "/store", "--listen", "unix://" + sock_});
@@ -142,17 +104,7 @@ class PrefetchE2eTest : public ::testing::Test {
     return pid;
   }
 
-  bool IsFuse() {
-    struct statfs s;
-    return ::statfs(mnt_.c_str(), &s) == 0 && s.f_type == kFuseSuperMagic;
-  }
-  bool WaitMounted() {
-    for (int i = 0; i < 1000; ++i) {
-      if (IsFuse()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  }
+  bool WaitMounted() { return castore::testing::WaitForFuseMount(mnt_); }
   bool WaitForLog(const std::string& text) {
     for (int i = 0; i < 3000; ++i) {
       if (Log().find(text) != std::string::npos) return true;
@@ -163,7 +115,7 @@ class PrefetchE2eTest : public ::testing::Test {
 
   castore::testing::TempDir dir_{"prefetch-e2e"};
   std::string bin_, root_, sock_, addr_, src_, mnt_, record_;
-  std::vector<pid_t> children_;
+  castore::testing::Processes procs_;
 };
 
 // Bytes of the blob files under `dir` (a cache's store).
@@ -189,8 +141,8 @@ TEST_F(PrefetchE2eTest, AWorkloadThroughAMountIsRecordedInOrderAtUnmount) {
   StartDaemonAndImport();
   pid_t m = Spawn(WithDaemon({"mount", mnt_, "--record-access", record_}));
   ASSERT_TRUE(WaitMounted()) << Log();
-  EXPECT_EQ(ReadFile(mnt_ + "/t/a"), "hello\n");
-  EXPECT_EQ(ReadFile(mnt_ + "/t/with space\nand newline"), "odd\n");
+  EXPECT_EQ(SlurpFile(mnt_ + "/t/a"), "hello\n");
+  EXPECT_EQ(SlurpFile(mnt_ + "/t/with space\nand newline"), "odd\n");
   DIR* d = ::opendir((mnt_ + "/t/sub").c_str());
   ASSERT_NE(d, nullptr);
   while (::readdir(d) != nullptr) {
@@ -202,12 +154,12 @@ TEST_F(PrefetchE2eTest, AWorkloadThroughAMountIsRecordedInOrderAtUnmount) {
   std::string page(4096, '\0');
   ASSERT_EQ(::pread(fd, page.data(), page.size(), 3 << 20), 4096);
   ::close(fd);
-  EXPECT_EQ(ReadFile(mnt_ + "/t/sub/deeper/small"), RandomBytes(1000, 3));
+  EXPECT_EQ(SlurpFile(mnt_ + "/t/sub/deeper/small"), RandomBytes(1000, 3));
   EXPECT_EQ(::access(record_.c_str(), F_OK), -1) << "written before the first interval";
   ASSERT_EQ(::kill(m, SIGTERM), 0);
   ASSERT_TRUE(Ok(WaitExit(m))) << Log();
 
-  std::string text = ReadFile(record_);
+  std::string text = SlurpFile(record_);
   EXPECT_EQ(text.substr(0, text.find('\n')), "castor-access-record 1");
   EXPECT_NE(text.find("\nf t/with\\x20space\\x0aand\\x20newline 0 4\n"), std::string::npos) << text;
   auto entries = fs::AccessRecord::Parse(text, record_);
@@ -299,14 +251,14 @@ TEST_F(PrefetchE2eTest, AMalformedRecordIsRefusedNamingTheLineAndNothingIsMounte
   EXPECT_NE(Log().find("access record " + record_ + " line 3: unknown entry kind \"q\""),
             std::string::npos)
       << Log();
-  EXPECT_FALSE(IsFuse());
+  EXPECT_FALSE(castore::testing::IsFuseMount(mnt_));
 
   WriteFile(record_, "castor-access-record 7\n");
   m = Spawn(WithDaemon({"mount", mnt_, "--prefetch", record_}));
   status = WaitExit(m);
   EXPECT_TRUE(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 1) << Log();
   EXPECT_NE(Log().find("line 1: unsupported version \"7\""), std::string::npos) << Log();
-  EXPECT_FALSE(IsFuse());
+  EXPECT_FALSE(castore::testing::IsFuseMount(mnt_));
 }
 
 }  // namespace

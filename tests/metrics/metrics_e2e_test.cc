@@ -28,26 +28,17 @@
 
 #include "castore/digest.h"
 #include "castore/testing/paths.h"
+#include "castore/testing/subprocess.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tvix/castore/protos/rpc_blobstore.grpc.pb.h"
 
-extern char** environ;
-
 namespace castor {
 namespace {
 
+using castore::testing::SlurpFile;
 using ::testing::HasSubstr;
-
-constexpr long kFuseSuperMagic = 0x65735546;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream(path, std::ios::binary) << data;
@@ -161,10 +152,7 @@ class MetricsE2eTest : public ::testing::Test {
     dir_ = tmpl;
   }
   void TearDown() override {
-    for (pid_t pid : children_) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
+    procs_.KillAll();
     // Whatever happened, leave no mount behind: a killed castor's mount
     // answers ENOTCONN (no longer "FUSE" to statfs) but is still mounted.
     if (!mnt_.empty()) {
@@ -174,48 +162,25 @@ class MetricsE2eTest : public ::testing::Test {
     Shell("rm -rf '" + dir_ + "'");
   }
 
-  bool IsFuse() {
-    struct statfs s;
-    return ::statfs(mnt_.c_str(), &s) == 0 && s.f_type == kFuseSuperMagic;
-  }
+  bool IsFuse() { return castore::testing::IsFuseMount(mnt_); }
 
   // Spawns castor with `args`, its stderr to `stderr_path`.
   pid_t Spawn(std::vector<std::string> args, const std::string& stderr_path) {
     args.insert(args.begin(), bin_);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    pid_t pid = -1;
-    EXPECT_EQ(posix_spawn(&pid, bin_.c_str(), &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-    children_.push_back(pid);
+    pid_t pid = procs_.Spawn(args, "", stderr_path);
+    EXPECT_GT(pid, 0);
     return pid;
   }
 
   // The exit status of `pid`, or -1 after 20 s.
-  int WaitExit(pid_t pid) {
-    for (int i = 0; i < 2000; ++i) {
-      int status;
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        std::erase(children_, pid);
-        return status;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
-  }
+  int WaitExit(pid_t pid) { return procs_.WaitStatus(pid, std::chrono::seconds(20)); }
 
   // Waits (10 s at most) for `pattern`'s first group in the file at `path`.
   std::string WaitForLog(const std::string& path, const std::string& pattern) {
     std::regex re(pattern);
     for (int i = 0; i < 1000; ++i) {
       std::smatch m;
-      std::string text = ReadFile(path);
+      std::string text = SlurpFile(path);
       if (std::regex_search(text, m, re)) return m[1];
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -223,7 +188,7 @@ class MetricsE2eTest : public ::testing::Test {
   }
 
   std::string bin_, dir_, mnt_;
-  std::vector<pid_t> children_;
+  castore::testing::Processes procs_;
 };
 
 TEST_F(MetricsE2eTest, MountCountsReadsLookupsAndHandlesAndLogsJson) {
@@ -246,8 +211,8 @@ TEST_F(MetricsE2eTest, MountCountsReadsLookupsAndHandlesAndLogsJson) {
   for (int i = 0; i < 500 && !IsFuse(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_TRUE(IsFuse()) << ReadFile(log);
-  EXPECT_EQ(WaitForLog(log, "metrics: serving (unix:[^ ]+) "), "unix:" + sock) << ReadFile(log);
+  ASSERT_TRUE(IsFuse()) << SlurpFile(log);
+  EXPECT_EQ(WaitForLog(log, "metrics: serving (unix:[^ ]+) "), "unix:" + sock) << SlurpFile(log);
 
   // O_DIRECT: every read reaches castor as one FUSE READ (no page cache).
   const std::string file = mnt_ + "/tree/file.txt";
@@ -320,8 +285,8 @@ TEST_F(MetricsE2eTest, MountCountsReadsLookupsAndHandlesAndLogsJson) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   struct stat st;
   EXPECT_NE(::lstat(sock.c_str(), &st), 0) << "metrics socket left behind";
-  EXPECT_EQ(CheckJsonLines(log), "") << ReadFile(log);
-  EXPECT_THAT(ReadFile(log), HasSubstr("\"level\":\"info\",\"message\":\"unmounted "));
+  EXPECT_EQ(CheckJsonLines(log), "") << SlurpFile(log);
+  EXPECT_THAT(SlurpFile(log), HasSubstr("\"level\":\"info\",\"message\":\"unmounted "));
 }
 
 TEST_F(MetricsE2eTest, DaemonCountsGrpcCallsPerMethodOnAPickedPort) {
@@ -331,7 +296,7 @@ TEST_F(MetricsE2eTest, DaemonCountsGrpcCallsPerMethodOnAPickedPort) {
                      "--metrics-listen", "127.0.0.1:0", "--log-format", "json"},
                     log);
   std::string addr = WaitForLog(log, "metrics: serving (127\\.0\\.0\\.1:[0-9]+) ");
-  ASSERT_FALSE(addr.empty()) << ReadFile(log);
+  ASSERT_FALSE(addr.empty()) << SlurpFile(log);
   ASSERT_NE(addr, "127.0.0.1:0");
   for (int i = 0; i < 1000 && ::access(sock.c_str(), F_OK) != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -392,7 +357,7 @@ TEST_F(MetricsE2eTest, DaemonCountsGrpcCallsPerMethodOnAPickedPort) {
   ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_FALSE(Scrape(addr).has_value()) << "metrics still served after exit";
-  EXPECT_EQ(CheckJsonLines(log), "") << ReadFile(log);
+  EXPECT_EQ(CheckJsonLines(log), "") << SlurpFile(log);
 }
 
 TEST_F(MetricsE2eTest, MountThroughADaemonCountsCacheMissesAndRemoteCalls) {
@@ -419,14 +384,14 @@ TEST_F(MetricsE2eTest, MountThroughADaemonCountsCacheMissesAndRemoteCalls) {
   for (int i = 0; i < 1000 && !IsFuse(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_TRUE(IsFuse()) << ReadFile(dir_ + "/mount.log");
+  ASSERT_TRUE(IsFuse()) << SlurpFile(dir_ + "/mount.log");
   std::optional<std::string> before;
   for (int i = 0; i < 500 && !(before = Scrape("unix:" + metrics)).has_value(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_TRUE(before.has_value());
 
-  EXPECT_EQ(ReadFile(mnt_ + "/tree/big"), content);
+  EXPECT_EQ(SlurpFile(mnt_ + "/tree/big"), content);
   std::optional<std::string> after = Scrape("unix:" + metrics);
   ASSERT_TRUE(after.has_value());
   auto delta = [&](const std::string& series) {

@@ -1,9 +1,8 @@
 // Test helpers for tests that run programs (the castor binary, mount,
 // daemons): Child, a spawned process that is killed and reaped when the
-// object goes; Run, which spawns a command and waits for it with a timeout,
-// capturing stdout and stderr through files; and RAII guards that detach a
-// FUSE mount or a tmpfs whatever happened in the test. Header-only, for
-// tests; thread-compatible.
+// object goes; Processes, a set of them kept by pid; Run, which spawns a command and waits for it
+// with a timeout, capturing stdout and stderr through files; and RAII guards that detach a FUSE
+// mount or a tmpfs whatever happened in the test. Header-only, for tests; thread-compatible.
 #pragma once
 
 #include <fcntl.h>
@@ -52,6 +51,15 @@ class Child {
   // /dev/null). pid() is -1 when spawning failed.
   static Child Spawn(const std::vector<std::string>& argv, const std::string& out = "",
                      const std::string& err = "") {
+    Child c;
+    c.pid_ = SpawnProcess(argv, out, err);
+    return c;
+  }
+
+  // What Spawn does, returning the pid (-1 when spawning failed) for callers
+  // that keep processes by pid (Processes).
+  static pid_t SpawnProcess(const std::vector<std::string>& argv, const std::string& out,
+                            const std::string& err) {
     std::vector<char*> cargv;
     std::vector<std::string> copy = argv;
     for (auto& a : copy) cargv.push_back(a.data());
@@ -63,11 +71,10 @@ class Child {
                                      O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err.empty() ? "/dev/null" : err.c_str(),
                                      O_WRONLY | O_CREAT | O_APPEND, 0644);
-    Child c;
     pid_t pid = -1;
-    if (posix_spawnp(&pid, cargv[0], &fa, nullptr, cargv.data(), environ) == 0) c.pid_ = pid;
+    if (posix_spawnp(&pid, cargv[0], &fa, nullptr, cargv.data(), environ) != 0) pid = -1;
     posix_spawn_file_actions_destroy(&fa);
-    return c;
+    return pid;
   }
 
   Child(Child&& o) noexcept : pid_(o.pid_), status_(o.status_) { o.pid_ = -1; }
@@ -126,6 +133,67 @@ class Child {
   pid_t pid_ = -1;
   int status_ = -1;
 };
+
+// The processes a test started, by pid: each still running is killed
+// (SIGKILL) and reaped when the set goes, so a test that fails midway leaves
+// no daemon or mount process behind.
+class Processes {
+ public:
+  Processes() = default;
+  Processes(const Processes&) = delete;
+  Processes& operator=(const Processes&) = delete;
+  ~Processes() { KillAll(); }
+
+  // Child::Spawn's process, kept in the set; -1 when spawning failed.
+  pid_t Spawn(const std::vector<std::string>& argv, const std::string& out,
+              const std::string& err) {
+    pid_t pid = Child::SpawnProcess(argv, out, err);
+    if (pid > 0) pids_.push_back(pid);
+    return pid;
+  }
+
+  // Waits up to `timeout` for `pid` to end: its wait status (as waitpid
+  // gives it), or -1 when it still runs (it is left running).
+  int WaitStatus(pid_t pid, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      int status;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        std::erase(pids_, pid);
+        return status;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+
+  void KillAll() {
+    for (pid_t pid : pids_) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    pids_.clear();
+  }
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
+// Whether wait status `status` says the process exited with `code`.
+inline bool ExitedWith(int status, int code) {
+  return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == code;
+}
+
+// `args` with every castore service (blob, directory, root) at `addr`.
+inline std::vector<std::string> WithServiceAddr(std::vector<std::string> args,
+                                                const std::string& addr) {
+  for (const char* flag :
+       {"--blob-service-addr", "--directory-service-addr", "--root-service-addr"}) {
+    args.push_back(flag);
+    args.push_back(addr);
+  }
+  return args;
+}
 
 struct RunResult {
   int code = -1;  // exit code, 128 + signal, -1 on timeout (the child is killed)

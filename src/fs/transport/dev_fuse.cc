@@ -24,6 +24,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "base/fd_passing.h"
 #include "base/mutex.h"
 #include "base/status.h"
 #include "spdlog/spdlog.h"
@@ -123,37 +124,20 @@ absl::StatusOr<int> MountWithFusermount(const MountOptions& o) {
     return pid.status();
   }
   // Receive the device fd (SCM_RIGHTS) from fusermount3.
-  char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n;
-  do {
-    n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+  uint8_t byte;
+  std::vector<UniqueFd> fds;
+  absl::StatusOr<size_t> got = ReceiveWithFds(
+      sv[0], std::span<uint8_t>(&byte, 1), 1, &fds,
+      absl::StrCat("receiving the /dev/fuse descriptor from fusermount3 for ", o.mountpoint));
   close(sv[0]);
   absl::Status waited = WaitChild(*pid, absl::StrCat("fusermount3 ", o.mountpoint));
-  int fd = -1;
-  if (n > 0) {
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-        std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
-      }
-    }
-  }
-  if (!waited.ok()) {
-    if (fd >= 0) close(fd);
-    return waited;
-  }
-  if (fd < 0) {
+  if (!waited.ok()) return waited;
+  if (!got.ok()) return got.status();
+  if (*got == 0 || fds.empty()) {
     return absl::UnavailableError(
         absl::StrCat("fusermount3 did not pass a /dev/fuse descriptor for ", o.mountpoint));
   }
-  return fd;
+  return fds.front().Release();
 }
 
 // Writes to the abort file of the connection of `device` under the fusectl
