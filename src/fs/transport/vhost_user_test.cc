@@ -21,8 +21,10 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <string>
 #include <thread>
 
+#include "base/metrics.h"
 #include "fs/transport/guest_memory.h"
 #include "fs/transport/vhost_user_backend.h"
 #include "fs/transport/vhost_user_protocol.h"
@@ -42,6 +44,8 @@ constexpr uint32_t kOpForget = 2;
 // Echo: replies fuse_out_header{len, 0, unique} + the request body (after
 // the 40-byte in-header). FORGET gets no reply. Optionally completes from a
 // separate thread; while Hold() is in effect, Handle blocks until Release().
+// After MeetIn(n), each request waits (5 s at most) until n requests are in
+// Handle at once; met() says whether they were.
 class EchoHandler : public fuse::RequestHandler {
  public:
   explicit EchoHandler(bool async = false) : async_(async) {}
@@ -53,6 +57,13 @@ class EchoHandler : public fuse::RequestHandler {
     {
       std::unique_lock<std::mutex> lock(gate_mu_);
       gate_.wait(lock, [this] { return !held_; });
+      if (meet_ > 0) {
+        ++inside_;
+        gate_.notify_all();
+        if (gate_.wait_for(lock, std::chrono::seconds(5), [this] { return inside_ >= meet_; })) {
+          met_ = true;
+        }
+      }
     }
     uint32_t opcode;
     uint64_t unique;
@@ -81,6 +92,14 @@ class EchoHandler : public fuse::RequestHandler {
     std::lock_guard<std::mutex> lock(gate_mu_);
     held_ = true;
   }
+  void MeetIn(int n) {
+    std::lock_guard<std::mutex> lock(gate_mu_);
+    meet_ = n;
+  }
+  bool met() {
+    std::lock_guard<std::mutex> lock(gate_mu_);
+    return met_;
+  }
   void Release() {
     {
       std::lock_guard<std::mutex> lock(gate_mu_);
@@ -94,6 +113,8 @@ class EchoHandler : public fuse::RequestHandler {
   std::mutex gate_mu_;
   std::condition_variable gate_;
   bool held_ = false;
+  int meet_ = 0, inside_ = 0;
+  bool met_ = false;
   bool async_;
   std::mutex mu_;
   std::vector<std::thread> threads_;
@@ -203,7 +224,7 @@ class VhostUserTest : public ::testing::Test {
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     front_ = sv[0];
     back_ = sv[1];
-    for (int q = 0; q < 2; ++q) {
+    for (int q = 0; q < 3; ++q) {
       queues_[q].mem = mem_;
       uint64_t base = 0x10000 + q * 0x4000;
       queues_[q].desc_gpa = base;
@@ -214,9 +235,11 @@ class VhostUserTest : public ::testing::Test {
     }
   }
 
-  void StartBackend(int threads = 1, bool async = false) {
+  // A device with `request_queues` request queues (at most 2: queues_).
+  void StartBackend(int threads = 1, bool async = false, uint32_t request_queues = 1) {
+    num_queues_ = 1 + request_queues;
     handler_ = std::make_unique<EchoHandler>(async);
-    device_ = std::make_unique<VirtioFsDevice>(*handler_, "castor", 1, threads);
+    device_ = std::make_unique<VirtioFsDevice>(*handler_, "castor", request_queues, threads);
     backend_ = std::make_unique<VhostUserBackend>(*device_);
     stop_ = eventfd(0, EFD_CLOEXEC);
     served_ =
@@ -297,16 +320,16 @@ class VhostUserTest : public ::testing::Test {
     Send(vhost::kSetProtocolFeatures,
          Bytes<uint64_t>(vhost::kProtocolMq | vhost::kProtocolReplyAck));
     Send(vhost::kGetQueueNum, {});
-    ASSERT_EQ(ReceiveU64(vhost::kGetQueueNum), 2u);
+    ASSERT_EQ(ReceiveU64(vhost::kGetQueueNum), num_queues_);
     Send(vhost::kSetOwner, {});
-    for (uint32_t q = 0; q < 2; ++q) {
+    for (uint32_t q = 0; q < num_queues_; ++q) {
       Send(vhost::kSetVringCall, Bytes<uint64_t>(q), {queues_[q].call});
     }
     Send(vhost::kSetFeatures, Bytes<uint64_t>(features), {}, true);
     ASSERT_EQ(ReceiveU64(vhost::kSetFeatures), 0u);
     Send(vhost::kSetMemTable, MemTable(), {memfd_, memfd_}, true);
     ASSERT_EQ(ReceiveU64(vhost::kSetMemTable), 0u);
-    for (uint32_t q = 0; q < 2; ++q) {
+    for (uint32_t q = 0; q < num_queues_; ++q) {
       FakeQueue& fq = queues_[q];
       Send(vhost::kSetVringNum, Bytes(vhost::VringState{q, kQueueSize}));
       Send(vhost::kSetVringBase, Bytes(vhost::VringState{q, 0}));
@@ -315,7 +338,7 @@ class VhostUserTest : public ::testing::Test {
       Send(vhost::kSetVringKick, Bytes<uint64_t>(q), {fq.kick});
       Send(vhost::kSetVringCall, Bytes<uint64_t>(q), {fq.call});
     }
-    for (uint32_t q = 0; q < 2; ++q) {
+    for (uint32_t q = 0; q < num_queues_; ++q) {
       Send(vhost::kSetVringEnable, Bytes(vhost::VringState{q, 1}), {}, true);
       ASSERT_EQ(ReceiveU64(vhost::kSetVringEnable), 0u);
     }
@@ -385,7 +408,8 @@ class VhostUserTest : public ::testing::Test {
   int memfd_ = -1;
   uint8_t* mem_ = nullptr;
   int front_ = -1, back_ = -1, stop_ = -1;
-  FakeQueue queues_[2];
+  FakeQueue queues_[3];
+  uint32_t num_queues_ = 2;
   std::unique_ptr<EchoHandler> handler_;
   std::unique_ptr<VirtioFsDevice> device_;
   std::unique_ptr<VhostUserBackend> backend_;
@@ -583,6 +607,41 @@ TEST_F(VhostUserTest, ConcurrentRequestsOnWorkerPoolCompleteFromOtherThreads) {
   PublishRequests(kRequests, 100, "req");
   queues_[1].Kick();
   ExpectEchoes(kRequests, 100, "req");
+}
+
+// Two request queues, requests handled inline on the queue threads: a
+// request on queue 1 and one on queue 2 are in the handler at the same time
+// (each queue has its own thread), and each queue is counted in
+// castor_virtiofs_requests_total.
+TEST_F(VhostUserTest, RequestQueuesAreServedInParallel) {
+  auto counted = [](int queue) {
+    return metrics::Registry::Default()
+        .AddCounterFamily("castor_virtiofs_requests_total", "", {"queue"})
+        .WithLabels({std::to_string(queue)})
+        .Value();
+  };
+  const uint64_t before1 = counted(1), before2 = counted(2);
+  StartBackend(/*threads=*/1, /*async=*/false, /*request_queues=*/2);
+  Handshake();
+  handler_->MeetIn(2);
+  for (int q = 1; q <= 2; ++q) {
+    const uint64_t in = 0x40000 + q * 0x1000, out = 0x50000 + q * 0x1000;
+    auto req = FuseRequest(26, 40 + q, "on queue " + std::to_string(q));
+    std::memcpy(mem_ + in, req.data(), req.size());
+    queues_[q].AddChain({{in, static_cast<uint32_t>(req.size()), false}, {out, 0x100, true}});
+  }
+  queues_[1].Kick();
+  queues_[2].Kick();
+  for (int q = 1; q <= 2; ++q) {
+    auto used = queues_[q].WaitUsed();
+    ASSERT_TRUE(used) << "queue " << q;
+    const uint64_t out = 0x50000 + q * 0x1000;
+    ExpectEcho(std::vector<uint8_t>(mem_ + out, mem_ + out + used->len), 40 + q,
+               "on queue " + std::to_string(q));
+  }
+  EXPECT_TRUE(handler_->met()) << "the two queues' requests were handled one after the other";
+  EXPECT_EQ(counted(1), before1 + 1);
+  EXPECT_EQ(counted(2), before2 + 1);
 }
 
 TEST_F(VhostUserTest, UnknownRequestGetsFailureReplyAndConnectionStays) {

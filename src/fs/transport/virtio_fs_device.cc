@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "base/status.h"
 #include "spdlog/spdlog.h"
@@ -92,6 +93,12 @@ VirtioFsDevice::VirtioFsDevice(fuse::RequestHandler& handler, std::string tag,
       max_backlog_(kBacklogPerWorker * std::max(threads, 1)),
       backlog_(1 + request_queues_, 0) {
   CASTOR_CHECK(tag_.size() <= kTagSize && !tag_.empty());
+  static auto& chains = metrics::Registry::Default().AddCounterFamily(
+      "castor_virtiofs_requests_total",
+      "Descriptor chains (FUSE requests) a virtio-fs guest sent, by queue (0: hiprio).", {"queue"});
+  for (uint32_t q = 0; q < NumQueues(); ++q) {
+    chains_per_queue_.push_back(&chains.WithLabels({std::to_string(q)}));
+  }
   if (threads > 1) {
     for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Worker(); });
   }
@@ -120,6 +127,7 @@ uint64_t VirtioFsDevice::failed_chains() const {
 }
 
 void VirtioFsDevice::HandleChain(uint32_t queue, Virtqueue& vq, DescChain chain) {
+  if (queue < chains_per_queue_.size()) chains_per_queue_[queue]->Inc();
   const char* problem = nullptr;
   if (!chain.status.ok()) {
     spdlog::warn("virtio-fs queue {}: malformed descriptor chain {}: {}", queue, chain.head,

@@ -13,6 +13,9 @@
 // flood stays in the guest's ring (the guest cannot queue more than the
 // queue size there, see Virtqueue) and costs the device no memory.
 //
+// Every chain is counted by queue in castor_virtiofs_requests_total{queue}
+// (docs/operations.md), which shows whether a guest spreads its requests.
+//
 // Thread-safety: HandleChain runs on the queue threads; responders may be
 // completed from any thread.
 #pragma once
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "base/metrics.h"
 #include "base/mutex.h"
 #include "fs/fuse/request_handler.h"
 #include "fs/transport/vhost_user_backend.h"
@@ -101,6 +105,8 @@ class VirtioFsDevice : public VirtioDevice {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> workers_;
+  // castor_virtiofs_requests_total, one child per queue (index = queue).
+  std::vector<metrics::Counter*> chains_per_queue_;
 };
 
 }  // namespace castor::fs::transport
