@@ -1,5 +1,6 @@
 // Hashing throughput of castor's Blake3Hasher (the official C implementation
-// with run-time SIMD dispatch) over 1 GiB in memory, as one update and in the
+// with run-time SIMD dispatch) and of its GroupHasher (digest and 16 KiB
+// group CVs in one pass) over 1 GiB in memory, as one update and in the
 // piece sizes castor's writers use. bench/blake3_vs_b3sum.sh runs it next to
 // `b3sum --num-threads 1` on the same bytes.
 //
@@ -17,6 +18,7 @@
 #include <string>
 
 #include "bench_data.h"
+#include "castore/blake3_tree.h"
 #include "castore/digest.h"
 
 namespace {
@@ -43,6 +45,37 @@ BENCHMARK(BM_Blake3)
     ->Arg(0)
     ->Arg(1 << 20)
     ->Arg(64 << 10)
+    ->Arg(4 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0)
+    ->UseRealTime();
+
+// The importer's and the local store's writers' hash: a GroupHasher with the
+// store's 16 KiB groups, which yields the digest and the group CVs (the
+// blob's outboard) in one pass; pieces of state.range(0) bytes as BM_Blake3.
+void BM_GroupHasher(benchmark::State& state) {
+  std::string_view data = BenchData();
+  const size_t piece = state.range(0) == 0 ? data.size() : static_cast<size_t>(state.range(0));
+  castor::castore::blake3_tree::GroupHasher hasher(castor::castore::blake3_tree::kDefaultGroupSize);
+  std::string hex;
+  for (auto _ : state) {
+    for (size_t off = 0; off < data.size(); off += piece) {
+      std::string_view p = data.substr(off, piece);
+      hasher.Update(std::span(reinterpret_cast<const uint8_t*>(p.data()), p.size()));
+    }
+    auto result = hasher.Finish();
+    benchmark::DoNotOptimize(result);
+    hex = result.digest.ToHex();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(data.size()));
+  state.SetLabel(hex);
+}
+BENCHMARK(BM_GroupHasher)
+    ->Arg(0)
+    ->Arg(1 << 20)
+    ->Arg(64 << 10)
+    ->Arg(4 << 20)
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2.0)
     ->UseRealTime();

@@ -182,6 +182,15 @@ void GroupHasher::Update(std::span<const uint8_t> data) {
       offset_ += group_size_;
       group_.clear();
     }
+    // Whole groups with a byte after them are hashed where they are, not
+    // copied first (an importer hands over megabytes at a time).
+    if (group_.empty()) {
+      while (data.size() > group_size_) {
+        cvs_.push_back(GroupCv(data.first(group_size_), offset_));
+        offset_ += group_size_;
+        data = data.subspan(group_size_);
+      }
+    }
     const size_t n = std::min<uint64_t>(data.size(), group_size_ - group_.size());
     const std::span<const uint8_t> head = data.first(n);
     group_.insert(group_.end(), head.begin(), head.end());

@@ -33,6 +33,9 @@ namespace castor::castore::blake3_tree {
 using Cv = std::array<uint8_t, 32>;
 
 inline constexpr uint64_t kChunkLen = 1024;
+// The group size of the trees a local store keeps (LocalBlobOptions), and
+// the one an importer hashes with for a store that keeps none.
+inline constexpr uint64_t kDefaultGroupSize = 16 << 10;
 
 // A power of two, at least one BLAKE3 chunk (1 KiB).
 bool IsValidGroupSize(uint64_t group_size);
@@ -70,6 +73,7 @@ absl::StatusOr<std::vector<Cv>> VerifyOutboard(std::string_view outboard, uint64
 class GroupHasher {
  public:
   explicit GroupHasher(uint64_t group_size);
+  uint64_t group_size() const { return group_size_; }
   void Update(std::span<const uint8_t> data);
   struct Result {
     B3Digest digest;

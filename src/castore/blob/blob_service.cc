@@ -68,7 +68,10 @@ class CheckedPrehashedWriter : public PrehashedBlobWriter {
     return writer_->Write(data);
   }
 
-  absl::StatusOr<bool> Close(const B3Digest& digest) override {
+  // `group_cvs` is not needed: the ordinary writer computes whatever tree
+  // its service keeps.
+  absl::StatusOr<bool> Close(const B3Digest& digest,
+                             std::span<const blake3_tree::Cv> /*group_cvs*/) override {
     if (writer_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
     std::unique_ptr<BlobWriter> writer = std::move(writer_);
     // Already stored with this size: drop what was written (the stored blob

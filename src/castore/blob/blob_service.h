@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "castore/blake3_tree.h"
 #include "castore/digest.h"
 
 namespace castor::castore {
@@ -115,8 +116,18 @@ class PrehashedBlobWriter {
   // when a blob of that digest and size was stored already (what was written
   // is dropped). DataLoss when the service checks `digest` and the bytes do
   // not hash to it (see BlobService::OpenPrehashedWrite): nothing is stored
-  // under `digest` then. May be called once.
-  virtual absl::StatusOr<bool> Close(const B3Digest& digest) = 0;
+  // under `digest` then. May be called once (either form).
+  //
+  // `group_cvs`: the CVs of the blob's groups of the service's
+  // TreeGroupSize() bytes, from the caller's blake3_tree::GroupHasher (the
+  // pass that gave `digest`), or empty. A service that keeps trees beside its
+  // blobs keeps these instead of computing them at the first read (it drops
+  // them with the bytes on a dedup hit), and refuses CVs that are not one
+  // per group with InvalidArgument, or, when it checks prehashed writes, not
+  // the blob's with DataLoss (nothing stored); other services ignore them.
+  virtual absl::StatusOr<bool> Close(const B3Digest& digest,
+                                     std::span<const blake3_tree::Cv> group_cvs) = 0;
+  absl::StatusOr<bool> Close(const B3Digest& digest) { return Close(digest, {}); }
   virtual uint64_t bytes_written() const = 0;
 };
 
@@ -159,6 +170,12 @@ class BlobService {
 
   // A writer for a new blob.
   virtual absl::StatusOr<std::unique_ptr<BlobWriter>> OpenWrite() = 0;
+
+  // The group size of the BLAKE3 trees (blake3_tree.h) this service keeps
+  // beside its blobs (LocalBlobService's outboards), 0 when it keeps none. A
+  // caller of OpenPrehashedWrite that hashes with a GroupHasher of this size
+  // hands the group CVs to PrehashedBlobWriter::Close.
+  virtual uint64_t TreeGroupSize() const { return 0; }
 
   // A writer for a caller that hashes the bytes itself; `size_hint` is the
   // expected size when known (a backend may pick its I/O strategy from it),

@@ -102,11 +102,14 @@ class VerifiedLocalReader : public ChunkedBlobReader {
   const std::shared_ptr<const File> file_;
 };
 
-// OpenWrite's writer: hashes what it receives.
+// OpenWrite's writer: hashes what it receives, in the store's groups, so
+// the pass that yields the digest yields the blob's tree too.
 class LocalWriter : public BlobWriter {
  public:
   LocalWriter(std::shared_ptr<LocalBlobService> service, std::unique_ptr<TempBlob> blob)
-      : service_(std::move(service)), blob_(std::move(blob)) {}
+      : service_(std::move(service)),
+        blob_(std::move(blob)),
+        hasher_(service_->options().group_size) {}
 
   absl::Status Write(std::span<const uint8_t> data) override {
     if (blob_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
@@ -120,9 +123,10 @@ class LocalWriter : public BlobWriter {
     if (blob_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
     std::unique_ptr<TempBlob> blob = std::move(blob_);
     written_ = blob->size();
-    B3Digest digest = hasher_.Finalize();
-    RETURN_IF_ERROR(blob->Commit(service_->BlobPath(digest)).status());
-    return digest;
+    const blake3_tree::GroupHasher::Result tree = hasher_.Finish();
+    ASSIGN_OR_RETURN(bool is_new, blob->Commit(service_->BlobPath(tree.digest)));
+    if (is_new) service_->KeepTree(tree.digest, tree.size, tree.cvs);
+    return tree.digest;
   }
 
   uint64_t bytes_written() const override { return blob_ ? blob_->size() : written_; }
@@ -130,17 +134,20 @@ class LocalWriter : public BlobWriter {
  private:
   const std::shared_ptr<LocalBlobService> service_;
   std::unique_ptr<TempBlob> blob_;
-  Blake3Hasher hasher_;
+  blake3_tree::GroupHasher hasher_;
   uint64_t written_ = 0;
 };
 
-// OpenPrehashedWrite's writer: trusts the caller's digest, or checks it when
-// the store verifies prehashed writes.
+// OpenPrehashedWrite's writer: trusts the caller's digest and group CVs, or
+// checks them when the store verifies prehashed writes.
 class LocalPrehashedWriter : public PrehashedBlobWriter {
  public:
   LocalPrehashedWriter(std::shared_ptr<LocalBlobService> service, std::unique_ptr<TempBlob> blob,
                        bool verify)
-      : service_(std::move(service)), blob_(std::move(blob)), verify_(verify) {}
+      : service_(std::move(service)),
+        blob_(std::move(blob)),
+        verify_(verify),
+        hasher_(service_->options().group_size) {}
 
   absl::Status Write(std::span<const uint8_t> data) override {
     if (blob_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
@@ -150,12 +157,33 @@ class LocalPrehashedWriter : public PrehashedBlobWriter {
     return s;
   }
 
-  absl::StatusOr<bool> Close(const B3Digest& digest) override {
+  absl::StatusOr<bool> Close(const B3Digest& digest,
+                             std::span<const blake3_tree::Cv> group_cvs) override {
     if (blob_ == nullptr) return absl::FailedPreconditionError("blob writer already closed");
     std::unique_ptr<TempBlob> blob = std::move(blob_);
     written_ = blob->size();
-    if (verify_) RETURN_IF_ERROR(CheckPrehashedDigest(digest, hasher_.Finalize()));
-    return blob->Commit(service_->BlobPath(digest));
+    const uint64_t group = service_->options().group_size;
+    const uint64_t groups = blake3_tree::GroupCount(written_, group);
+    if (!group_cvs.empty() && (groups < 2 || group_cvs.size() != groups)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "blob ", digest.ToB3(), " written with ", group_cvs.size(), " group CVs; its ", written_,
+          " bytes make ", groups, " groups of ", group, " bytes"));
+    }
+    std::vector<blake3_tree::Cv> own;
+    if (verify_) {
+      blake3_tree::GroupHasher::Result tree = hasher_.Finish();
+      RETURN_IF_ERROR(CheckPrehashedDigest(digest, tree.digest));
+      if (!group_cvs.empty() &&
+          !std::equal(group_cvs.begin(), group_cvs.end(), tree.cvs.begin(), tree.cvs.end())) {
+        return absl::DataLossError(absl::StrCat(
+            "blob ", digest.ToB3(), " written with group CVs its bytes do not hash to"));
+      }
+      own = std::move(tree.cvs);
+      if (group_cvs.empty()) group_cvs = own;
+    }
+    ASSIGN_OR_RETURN(bool is_new, blob->Commit(service_->BlobPath(digest)));
+    if (is_new) service_->KeepTree(digest, written_, group_cvs);
+    return is_new;
   }
 
   uint64_t bytes_written() const override { return blob_ ? blob_->size() : written_; }
@@ -164,7 +192,7 @@ class LocalPrehashedWriter : public PrehashedBlobWriter {
   const std::shared_ptr<LocalBlobService> service_;
   std::unique_ptr<TempBlob> blob_;
   const bool verify_;
-  Blake3Hasher hasher_;
+  blake3_tree::GroupHasher hasher_;
   uint64_t written_ = 0;
 };
 
@@ -364,7 +392,7 @@ absl::StatusOr<std::shared_ptr<const ChunkLayout>> LocalBlobService::Tree(
         LocalReader(file), file->digest, options_.group_size, /*chunk_digests=*/false);
     if (!computed.ok()) return Annotate(computed.status(), file->path);
     auto tree = std::make_shared<const ChunkLayout>(std::move(*computed));
-    if (persist) SaveTree(*tree);
+    if (persist) SaveTree(tree->digest, tree->size, tree->cvs);
     return tree;
   });
 }
@@ -423,9 +451,15 @@ std::shared_ptr<const ChunkLayout> LocalBlobService::LoadTree(const File& file) 
   return std::make_shared<const ChunkLayout>(std::move(tree));
 }
 
-void LocalBlobService::SaveTree(const ChunkLayout& tree) const {
-  const std::string target = OutboardPath(tree.digest);
-  const std::string outboard = blake3_tree::EncodeOutboard(tree.size, tree.cvs);
+void LocalBlobService::KeepTree(const B3Digest& digest, uint64_t size,
+                                std::span<const blake3_tree::Cv> cvs) const {
+  if (size >= options_.persist_tree_min && cvs.size() >= 2) SaveTree(digest, size, cvs);
+}
+
+void LocalBlobService::SaveTree(const B3Digest& digest, uint64_t size,
+                                std::span<const blake3_tree::Cv> cvs) const {
+  const std::string target = OutboardPath(digest);
+  const std::string outboard = blake3_tree::EncodeOutboard(size, cvs);
   absl::StatusOr<TempFile> file = CreateTempFile(TempDir(), TempFileOptions{.prefix = "outboard"});
   absl::Status status = file.status();
   if (status.ok()) {
@@ -443,8 +477,7 @@ void LocalBlobService::SaveTree(const ChunkLayout& tree) const {
     if (!status.ok()) ::unlink(temp.c_str());
   }
   if (!status.ok()) {
-    spdlog::warn("keeping the tree of blob {}: {}", tree.digest.ToB3(),
-                 ToStdView(status.message()));
+    spdlog::warn("keeping the tree of blob {}: {}", digest.ToB3(), ToStdView(status.message()));
   }
 }
 

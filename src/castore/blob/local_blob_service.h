@@ -27,13 +27,19 @@
 // every group a read touches is read from the file and checked against its
 // BLAKE3 chaining value before a byte of it is handed out, so bytes that
 // rotted on disk after the blob was written (or after it was first read)
-// are DataLoss, never served. The CVs come from the blob's tree, computed by
-// one pass over the file at the first read that needs them (concurrent
-// first reads share that pass), checked against the digest, kept in memory
-// (bounded, LayoutCache) and, for blobs of at least persist_tree_min bytes,
-// stored as a bao outboard in PATH/outboard/16k/<2 hex>/<64 hex> (16k: the
-// group size), which a later process loads and checks against the digest (a
-// rotten outboard is recomputed, never trusted). A blob of at most one group is
+// are DataLoss, never served. The CVs come from the blob's tree. For blobs
+// of at least persist_tree_min bytes it is stored as a bao outboard in
+// PATH/outboard/16k/<2 hex>/<64 hex> (16k: the group size) when the blob is
+// written, from the same pass that hashed it (OpenWrite's writer hashes in
+// groups; OpenPrehashedWrite's takes the caller's group CVs, see
+// PrehashedBlobWriter::Close; a dedup hit writes nothing); a process loads
+// it and checks it against the digest (a rotten outboard is recomputed,
+// never trusted). A blob without one (a smaller one, one stored by an older
+// castor, or one whose outboard was lost) has its tree computed by one pass
+// over the file at the first read that needs it (concurrent first reads
+// share that pass) and checked against the digest; its outboard is stored
+// then if it is big enough. Trees are kept in memory too (bounded,
+// LayoutCache). A blob of at most one group is
 // hashed whole each time it is read from disk. Blob files are opened with
 // O_NOFOLLOW | O_NONBLOCK: anything but a regular file at a blob's path (a
 // FIFO, a symlink, a device) is DataLoss naming the path, never a hang.
@@ -129,6 +135,12 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   std::string BlobPath(const B3Digest& digest) const;
   // Where the blob's tree is kept (or would be).
   std::string OutboardPath(const B3Digest& digest) const;
+  uint64_t TreeGroupSize() const override { return options_.group_size; }
+  // For this store's writers: keeps the tree (group CVs `cvs`, from the pass
+  // that hashed the blob as it was written) of a blob just stored, when the
+  // blob is big enough to have its tree kept (persist_tree_min) and `cvs`
+  // is not empty.
+  void KeepTree(const B3Digest& digest, uint64_t size, std::span<const blake3_tree::Cv> cvs) const;
   // Passes over whole blobs made to compute trees so far (tests, stats).
   uint64_t trees_computed() const { return trees_computed_.load(std::memory_order_relaxed); }
   std::string TempDir() const { return temps_->path(); }
@@ -154,8 +166,9 @@ class LocalBlobService : public BlobService, public std::enable_shared_from_this
   // The stored outboard of `file`'s blob checked against its digest; null
   // when there is none or it does not check out (logged).
   std::shared_ptr<const ChunkLayout> LoadTree(const File& file) const;
-  // Keeps `tree` in the store (failures are logged: it is only a shortcut).
-  void SaveTree(const ChunkLayout& tree) const;
+  // Keeps the tree of the blob `digest` of `size` bytes, whose group CVs
+  // are `cvs`, in the store (failures are logged: it is only a shortcut).
+  void SaveTree(const B3Digest& digest, uint64_t size, std::span<const blake3_tree::Cv> cvs) const;
 
   const std::string dir_;
   const int dir_fd_;                          // the store directory, for syncfs

@@ -111,9 +111,12 @@ TEST_P(LocalBlobServiceTest, TempFilesAreNeverVisibleAsBlobs) {
   EXPECT_EQ(listed, 0);
   auto d = (*w)->Close();
   ASSERT_TRUE(d.ok()) << d.status();
+  // The blob and, as it is big, its tree; nothing in tmp/.
   files = FilesUnder(service_->dir());
-  ASSERT_EQ(files.size(), 1u);
+  std::sort(files.begin(), files.end());
+  ASSERT_EQ(files.size(), 2u);
   EXPECT_EQ(files[0].rfind("b3/", 0), 0u) << files[0];
+  EXPECT_EQ(files[1].rfind("outboard/16k/", 0), 0u) << files[1];
 }
 
 TEST_P(LocalBlobServiceTest, AbandonedWriterLeavesNoTempFile) {
@@ -448,6 +451,114 @@ TEST_P(LocalBlobServiceTest, ConcurrentFailingSyncsAreReportedAndThenForgotten) 
   EXPECT_EQ((*failing)->sync_results_kept(), 0u);
 }
 
+// The group CVs of `data` in `service`'s groups, as an importer has them.
+std::vector<blake3_tree::Cv> GroupCvsOf(const LocalBlobService& service, std::string_view data) {
+  blake3_tree::GroupHasher hasher(service.TreeGroupSize());
+  hasher.Update(std::span(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+  return hasher.Finish().cvs;
+}
+
+ino_t InodeOf(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+TEST_P(LocalBlobServiceTest, ABigBlobsTreeIsKeptAsItIsWrittenAndNotComputedAtItsFirstRead) {
+  ASSERT_EQ(service_->TreeGroupSize(), 16u << 10);
+  const uint64_t groups = 3 * 64 + 1;
+  const std::string hashed = PseudoRandom((3 << 20) + 5, 21);     // OpenWrite
+  const std::string prehashed = PseudoRandom((3 << 20) + 5, 22);  // the importer's way
+  const B3Digest hashed_digest = *PutBlob(*service_, hashed);
+  const B3Digest prehashed_digest = B3Digest::Of(std::string_view(prehashed));
+  auto w = service_->OpenPrehashedWrite(prehashed.size());
+  ASSERT_TRUE(w.ok()) << w.status();
+  AlignedCopy copy(prehashed);
+  ASSERT_TRUE((*w)->Write(copy.span(0, prehashed.size())).ok());
+  const std::vector<blake3_tree::Cv> cvs = GroupCvsOf(*service_, prehashed);
+  ASSERT_EQ(cvs.size(), groups);
+  auto stored = (*w)->Close(prehashed_digest, cvs);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(*stored);
+  for (const B3Digest& d : {hashed_digest, prehashed_digest}) {
+    ASSERT_TRUE(fs::exists(service_->OutboardPath(d))) << d.ToB3();
+    EXPECT_EQ(fs::file_size(service_->OutboardPath(d)), 8u + 64 * (groups - 1));
+  }
+  // A later process reads both without a pass over either blob.
+  auto later = LocalBlobService::Open(service_->dir(), Options());
+  ASSERT_TRUE(later.ok()) << later.status();
+  const std::vector<std::pair<B3Digest, const std::string*>> blobs = {
+      {hashed_digest, &hashed}, {prehashed_digest, &prehashed}};
+  for (const auto& [d, data] : blobs) {
+    auto r = (*later)->OpenRead(d);
+    ASSERT_TRUE(r.ok() && *r != nullptr) << r.status();
+    std::string buf(100, '\0');
+    auto n = (*r)->ReadAt(2 << 20, std::span(reinterpret_cast<uint8_t*>(buf.data()), buf.size()));
+    ASSERT_TRUE(n.ok()) << n.status();
+    EXPECT_EQ(buf, data->substr(2 << 20, 100));
+  }
+  EXPECT_EQ((*later)->trees_computed(), 0u);
+  EXPECT_EQ(service_->trees_computed(), 0u);
+  // Dedup hits write nothing: not the blob, not its tree.
+  const ino_t blob_inode = InodeOf(service_->BlobPath(prehashed_digest));
+  const ino_t tree_inode = InodeOf(service_->OutboardPath(prehashed_digest));
+  ASSERT_EQ(*PutBlob(*service_, prehashed), prehashed_digest);
+  auto again = service_->OpenPrehashedWrite(prehashed.size());
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE((*again)->Write(copy.span(0, prehashed.size())).ok());
+  stored = (*again)->Close(prehashed_digest, cvs);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_FALSE(*stored);
+  EXPECT_EQ(InodeOf(service_->BlobPath(prehashed_digest)), blob_inode);
+  EXPECT_EQ(InodeOf(service_->OutboardPath(prehashed_digest)), tree_inode);
+  // Smaller blobs have no tree kept (it is cheaper to hash them again).
+  const std::string small = PseudoRandom((1 << 20) - 1, 23);
+  const B3Digest small_digest = *PutBlob(*service_, small);
+  EXPECT_FALSE(fs::exists(service_->OutboardPath(small_digest)));
+  // Delete (gc) removes the blob and its tree.
+  ASSERT_TRUE(service_->Delete(hashed_digest).ok());
+  EXPECT_FALSE(fs::exists(service_->BlobPath(hashed_digest)));
+  EXPECT_FALSE(fs::exists(service_->OutboardPath(hashed_digest)));
+  for (const std::string& f : FilesUnder(service_->dir())) {
+    EXPECT_NE(f.rfind("tmp/", 0), 0u) << f;
+  }
+}
+
+TEST_P(LocalBlobServiceTest, PrehashedWriterRefusesGroupCvsThatAreNotOnePerGroup) {
+  const std::string data = PseudoRandom((2 << 20) + 1, 24);
+  const B3Digest digest = B3Digest::Of(std::string_view(data));
+  std::vector<blake3_tree::Cv> cvs = GroupCvsOf(*service_, data);
+  cvs.pop_back();
+  AlignedCopy copy(data);
+  auto w = service_->OpenPrehashedWrite(data.size());
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Write(copy.span(0, data.size())).ok());
+  auto stored = (*w)->Close(digest, cvs);
+  EXPECT_EQ(stored.status().code(), absl::StatusCode::kInvalidArgument) << stored.status();
+  EXPECT_NE(stored.status().message().find(digest.ToB3()), std::string::npos) << stored.status();
+  EXPECT_TRUE(FilesUnder(service_->dir()).empty()) << "nothing stored, no temp file left";
+}
+
+TEST_P(LocalBlobServiceTest, VerifyingPrehashedWriterRefusesGroupCvsThatAreNotTheBlobs) {
+  LocalBlobOptions opts = Options();
+  opts.verify_prehashed = true;
+  auto service = LocalBlobService::Open(dir_.path() + "/verifying", opts);
+  ASSERT_TRUE(service.ok()) << service.status();
+  const std::string data = PseudoRandom((2 << 20) + 1, 25);
+  const B3Digest digest = B3Digest::Of(std::string_view(data));
+  std::vector<blake3_tree::Cv> cvs = GroupCvsOf(**service, data);
+  cvs[7][3] ^= 1;
+  AlignedCopy copy(data);
+  auto w = (*service)->OpenPrehashedWrite(data.size());
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Write(copy.span(0, data.size())).ok());
+  auto stored = (*w)->Close(digest, cvs);
+  EXPECT_EQ(stored.status().code(), absl::StatusCode::kDataLoss) << stored.status();
+  EXPECT_TRUE(FilesUnder((*service)->dir()).empty()) << "nothing stored, no temp file left";
+  // Without CVs from the caller, a verifying writer keeps the ones it computed.
+  ASSERT_TRUE(WritePrehashed(**service, data, digest, data.size(), 1 << 20).ok());
+  EXPECT_TRUE(fs::exists((*service)->OutboardPath(digest)));
+}
+
 // --- Verified reads by range ---------------------------------------------------
 
 class LocalVerifiedReadTest : public ::testing::Test {
@@ -457,6 +568,9 @@ class LocalVerifiedReadTest : public ::testing::Test {
     service_ = Open();
     data_ = PseudoRandom(40 * kGroup + 100, 9);
     digest_ = *PutBlob(*service_, data_);
+    // As a blob stored by a castor that kept trees only once they had been
+    // computed at a first read: no tree yet.
+    ASSERT_EQ(::unlink(service_->OutboardPath(digest_).c_str()), 0);
   }
   // Another service over the same directory, as a later process has.
   std::shared_ptr<LocalBlobService> Open() {
@@ -533,9 +647,18 @@ TEST_F(LocalVerifiedReadTest, TheTreeIsComputedOnceAndKeptInTheStoreForLaterProc
   EXPECT_EQ(service_->trees_computed(), 1u);
   ASSERT_TRUE(fs::exists(service_->OutboardPath(digest_)));
   EXPECT_EQ(fs::file_size(service_->OutboardPath(digest_)), 8u + 64 * 40);
+  for (int i = 0; i < 3; ++i) {
+    auto r = *service_->OpenRead(digest_);
+    ASSERT_EQ(*Read(*r, i * 13 * kGroup, 10), data_.substr(i * 13 * kGroup, 10));
+  }
+  EXPECT_EQ(service_->trees_computed(), 1u);
+  for (int i = 0; i < 3; ++i) {
+    auto later = Open();
+    ASSERT_EQ(*Read(**later->OpenRead(digest_), 30 * kGroup, 10), data_.substr(30 * kGroup, 10));
+    ASSERT_EQ(*Read(**later->OpenRead(digest_), 2 * kGroup, 10), data_.substr(2 * kGroup, 10));
+    EXPECT_EQ(later->trees_computed(), 0u);
+  }
   auto later = Open();
-  ASSERT_EQ(*Read(**later->OpenRead(digest_), 30 * kGroup, 10), data_.substr(30 * kGroup, 10));
-  EXPECT_EQ(later->trees_computed(), 0u);
   // gc removes the tree with the blob.
   ASSERT_TRUE(later->Delete(digest_).ok());
   EXPECT_FALSE(fs::exists(service_->OutboardPath(digest_)));

@@ -72,7 +72,9 @@ class MemoryPrehashedWriter : public PrehashedBlobWriter {
  public:
   explicit MemoryPrehashedWriter(MemoryBlobService* service) : builder_(service) {}
   absl::Status Write(std::span<const uint8_t> data) override { return builder_.Write(data); }
-  absl::StatusOr<bool> Close(const B3Digest& digest) override {
+  // Keeps no trees: `group_cvs` is not used.
+  absl::StatusOr<bool> Close(const B3Digest& digest,
+                             std::span<const blake3_tree::Cv> /*group_cvs*/) override {
     B3Digest actual;
     return builder_.Finish(&digest, &actual);
   }

@@ -35,35 +35,42 @@ absl::Status BlobSink::Append(std::span<const uint8_t> data) {
   return writer_->Write(data);
 }
 
-absl::StatusOr<BlobSink::Result> BlobSink::PutHashed(BlobService& blobs, const B3Digest& digest,
+uint64_t BlobSink::HashGroupSize(const BlobService& blobs) {
+  const uint64_t kept = blobs.TreeGroupSize();
+  return kept != 0 ? kept : blake3_tree::kDefaultGroupSize;
+}
+
+absl::StatusOr<BlobSink::Result> BlobSink::PutHashed(BlobService& blobs,
+                                                     const blake3_tree::GroupHasher::Result& tree,
                                                      std::span<const uint8_t> data) {
-  Result result{digest, data.size(), false};
-  ASSIGN_OR_RETURN(bool present, HasBlobOfSize(blobs, digest, data.size()));
+  Result result{tree.digest, data.size(), false};
+  ASSIGN_OR_RETURN(bool present, HasBlobOfSize(blobs, tree.digest, data.size()));
   if (present) return result;
   ASSIGN_OR_RETURN(auto writer, blobs.OpenPrehashedWrite(data.size()));
   RETURN_IF_ERROR(writer->Write(data));
   // Close drops the bytes when the blob was stored meanwhile (same size).
-  ASSIGN_OR_RETURN(result.is_new, writer->Close(digest));
+  ASSIGN_OR_RETURN(result.is_new, writer->Close(tree.digest, tree.cvs));
   return result;
 }
 
 absl::StatusOr<BlobSink::Result> BlobSink::PutWhole(BlobService& blobs,
                                                     std::span<const uint8_t> data) {
-  Blake3Hasher hasher;
+  blake3_tree::GroupHasher hasher(HashGroupSize(blobs));
   hasher.Update(data);
-  return PutHashed(blobs, hasher.Finalize(), data);
+  return PutHashed(blobs, hasher.Finish(), data);
 }
 
 absl::StatusOr<BlobSink::Result> BlobSink::Finish() {
-  const B3Digest digest = hasher_.Finalize();
+  const blake3_tree::GroupHasher::Result tree = hasher_.Finish();
   if (writer_ == nullptr) {
     return PutHashed(
-        blobs_, digest,
+        blobs_, tree,
         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size()));
   }
-  Result result{digest, size_, false};
-  // Close drops the bytes when the blob is stored already (same size).
-  ASSIGN_OR_RETURN(result.is_new, writer_->Close(digest));
+  Result result{tree.digest, size_, false};
+  // Close drops the bytes (and the CVs) when the blob is stored already
+  // (same size).
+  ASSIGN_OR_RETURN(result.is_new, writer_->Close(tree.digest, tree.cvs));
   writer_.reset();
   return result;
 }

@@ -8,6 +8,11 @@
 //
 // PutWhole is the same rule for bytes already in memory (a small file read
 // whole): hash, ask whether the blob is stored, write only when it is not.
+//
+// The hash is a blake3_tree::GroupHasher in the service's TreeGroupSize()
+// groups: the one pass yields the digest and the blob's group CVs, which go
+// to the writer's Close, so a store that keeps trees beside its blobs (a
+// local store's outboards) keeps them without another pass.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/status.h"
+#include "castore/blake3_tree.h"
 #include "castore/blob/blob_service.h"
 #include "castore/digest.h"
 
@@ -30,7 +36,7 @@ class BlobSink {
   // `size_hint`: the blob's expected size when known, else 0 (passed to
   // BlobService::OpenPrehashedWrite).
   explicit BlobSink(BlobService& blobs, uint64_t size_hint = 0)
-      : blobs_(blobs), size_hint_(size_hint) {}
+      : blobs_(blobs), size_hint_(size_hint), hasher_(HashGroupSize(blobs)) {}
 
   absl::Status Append(std::span<const uint8_t> data);
 
@@ -49,13 +55,17 @@ class BlobSink {
   static absl::StatusOr<Result> PutWhole(BlobService& blobs, std::span<const uint8_t> data);
 
  private:
-  // Writes `data`, whose digest is `digest`, unless it is stored already.
-  static absl::StatusOr<Result> PutHashed(BlobService& blobs, const B3Digest& digest,
+  // The group size to hash `blobs`' blobs in: the one of the trees it
+  // keeps, else blake3_tree::kDefaultGroupSize.
+  static uint64_t HashGroupSize(const BlobService& blobs);
+  // Writes `data`, hashed as `tree`, unless it is stored already.
+  static absl::StatusOr<Result> PutHashed(BlobService& blobs,
+                                          const blake3_tree::GroupHasher::Result& tree,
                                           std::span<const uint8_t> data);
 
   BlobService& blobs_;
   const uint64_t size_hint_;
-  Blake3Hasher hasher_;
+  blake3_tree::GroupHasher hasher_;
   std::string buffer_;
   std::unique_ptr<PrehashedBlobWriter> writer_;
   uint64_t size_ = 0;

@@ -5,19 +5,24 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 
 #include "absl/strings/match.h"
+#include "castore/blob/local_blob_service.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/import/export.h"
 #include "castore/import/test_util.h"
 #include "castore/maintenance/closure_check.h"
+#include "castore/maintenance/gc.h"
 #include "castore/roots/memory_root_service.h"
+#include "castore/testing/rot.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore {
 namespace {
 
+namespace fs = std::filesystem;
 using testing::DescribeTree;
 using testing::MakeDir;
 using testing::TempDir;
@@ -98,6 +103,45 @@ TEST_F(ImportTest, LargeFileDigestIsBlake3OfItsBytes) {
   auto stored = ReadBlob(blobs_, f.digest);
   ASSERT_TRUE(stored.ok() && stored->has_value());
   EXPECT_EQ(**stored, data);
+}
+
+TEST_F(ImportTest, ABigFilesTreeIsKeptInALocalStoreByTheImportAndGoesWithItsBlob) {
+  const std::string store = tmp_ / "store";
+  auto local = LocalBlobService::Open(store);
+  ASSERT_TRUE(local.ok()) << local.status();
+  ASSERT_GE((5u << 20) + 123, (*local)->options().persist_tree_min);
+  const std::string data = testing::RandomBytes((5 << 20) + 123, 31);
+  WriteFile(tmp_ / "big", data);
+  auto result = ImportPath(**local, dirs_, tmp_ / "big");
+  ASSERT_TRUE(result.ok()) << result.status();
+  const B3Digest digest = std::get<FileNode>(result->node).digest;
+  ASSERT_EQ(digest, B3Digest::Of(data));
+  // The tree is there as soon as the import is done...
+  const std::string outboard = (*local)->OutboardPath(digest);
+  EXPECT_TRUE(fs::exists(outboard));
+  EXPECT_EQ((*local)->trees_computed(), 0u);
+  // ...so a later process reads any byte without a pass over the blob.
+  auto later = LocalBlobService::Open(store);
+  ASSERT_TRUE(later.ok()) << later.status();
+  auto reader = (*later)->OpenRead(digest);
+  ASSERT_TRUE(reader.ok() && *reader != nullptr) << reader.status();
+  std::string byte(1, '\0');
+  auto n = (*reader)->ReadAt(4 << 20, std::span(reinterpret_cast<uint8_t*>(byte.data()), 1));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(byte[0], data[4 << 20]);
+  EXPECT_EQ((*later)->trees_computed(), 0u);
+  reader->reset();
+  // Importing it again stores nothing, the tree included.
+  auto again = ImportPath(**later, dirs_, tmp_ / "big");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->stats.bytes_new, 0u);
+  EXPECT_EQ((*later)->trees_computed(), 0u);
+  // gc (nothing references the blob) removes the blob and its tree.
+  auto gc = CollectGarbage(**later, dirs_, roots_, /*dry_run=*/false);
+  ASSERT_TRUE(gc.ok()) << gc.status();
+  EXPECT_EQ(gc->blobs_deleted, 1u);
+  EXPECT_FALSE(fs::exists((*later)->BlobPath(digest)));
+  EXPECT_FALSE(fs::exists(outboard));
 }
 
 TEST_F(ImportTest, SymlinkRootIsNotFollowed) {
