@@ -16,15 +16,19 @@ absl::StatusOr<bool> HasBlobOfSize(BlobService& blobs, const B3Digest& digest, u
   return *stored == size;
 }
 
-absl::Status BlobSink::Append(std::span<const uint8_t> data) {
+void BlobSink::Hash(std::span<const uint8_t> data) {
   hasher_.Update(data);
   size_ += data.size();
+}
+
+absl::Status BlobSink::Store(std::span<const uint8_t> data) {
+  stored_ += data.size();
   if (writer_ == nullptr) {
     if (buffer_.size() + data.size() <= kBuffered) {
       buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
       return absl::OkStatus();
     }
-    ASSIGN_OR_RETURN(writer_, blobs_.OpenPrehashedWrite(std::max(size_hint_, size_)));
+    ASSIGN_OR_RETURN(writer_, blobs_.OpenPrehashedWrite(std::max(size_hint_, stored_)));
     if (!buffer_.empty()) {
       RETURN_IF_ERROR(writer_->Write(std::span<const uint8_t>(
           reinterpret_cast<const uint8_t*>(buffer_.data()), buffer_.size())));
@@ -61,6 +65,7 @@ absl::StatusOr<BlobSink::Result> BlobSink::PutWhole(BlobService& blobs,
 }
 
 absl::StatusOr<BlobSink::Result> BlobSink::Finish() {
+  CASTOR_CHECK(stored_ == size_);
   const blake3_tree::GroupHasher::Result tree = hasher_.Finish();
   if (writer_ == nullptr) {
     return PutHashed(

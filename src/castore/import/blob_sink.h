@@ -4,7 +4,8 @@
 // is missing (no wasted write, the common case for small files); a longer
 // one streams through a PrehashedBlobWriter (the sink's hash is the only
 // one) and is dropped (never put in place) when the same blob turns out to
-// be stored already. One thread at a time.
+// be stored already. One thread at a time, except that Hash and Store may
+// run on two (see there).
 //
 // PutWhole is the same rule for bytes already in memory (a small file read
 // whole): hash, ask whether the blob is stored, write only when it is not.
@@ -38,7 +39,17 @@ class BlobSink {
   explicit BlobSink(BlobService& blobs, uint64_t size_hint = 0)
       : blobs_(blobs), size_hint_(size_hint), hasher_(HashGroupSize(blobs)) {}
 
-  absl::Status Append(std::span<const uint8_t> data);
+  // Hashes `data` and stores it: Hash(data), then Store(data).
+  absl::Status Append(std::span<const uint8_t> data) {
+    Hash(data);
+    return Store(data);
+  }
+  // Append in two halves, for a caller that writes one piece while it
+  // hashes the next: every byte goes to both, in the same order. Hash and
+  // Store may run at the same time on two threads (each on one thread at a
+  // time); Finish once both have taken every byte.
+  void Hash(std::span<const uint8_t> data);
+  absl::Status Store(std::span<const uint8_t> data);
 
   struct Result {
     B3Digest digest;
@@ -65,10 +76,13 @@ class BlobSink {
 
   BlobService& blobs_;
   const uint64_t size_hint_;
+  // Hash's.
   blake3_tree::GroupHasher hasher_;
+  uint64_t size_ = 0;
+  // Store's.
   std::string buffer_;
   std::unique_ptr<PrehashedBlobWriter> writer_;
-  uint64_t size_ = 0;
+  uint64_t stored_ = 0;
 };
 
 // A StatusOr's error annotated with `context` (Annotate), or its value.

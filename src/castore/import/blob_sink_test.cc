@@ -1,6 +1,7 @@
 #include "castore/import/blob_sink.h"
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "castore/blob/memory_blob_service.h"
@@ -79,6 +80,34 @@ TEST(BlobSinkTest, StreamedAndWholeBlobsAgree) {
   EXPECT_EQ(whole->size, data.size());
   EXPECT_FALSE(whole->is_new);
   EXPECT_EQ(blobs.writers, 1);
+}
+
+TEST(BlobSinkTest, HashAndStoreOnTwoThreadsStoreWhatAppendStores) {
+  std::string data(3 * BlobSink::kBuffered + 777, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 13 + i / 4096);
+  const auto bytes = Bytes(data);
+  const size_t piece = 100003;
+  CountingWrites blobs;
+  BlobSink sink(blobs, data.size());
+  absl::Status stored;
+  std::thread store([&] {
+    for (size_t at = 0; at < bytes.size() && stored.ok(); at += piece) {
+      stored = sink.Store(bytes.subspan(at, std::min(piece, bytes.size() - at)));
+    }
+  });
+  for (size_t at = 0; at < bytes.size(); at += piece) {
+    sink.Hash(bytes.subspan(at, std::min(piece, bytes.size() - at)));
+  }
+  store.join();
+  ASSERT_TRUE(stored.ok()) << stored;
+  auto result = sink.Finish();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->is_new);
+  EXPECT_EQ(result->digest, DigestOf(data));
+  EXPECT_EQ(result->size, data.size());
+  auto read = ReadBlob(blobs, result->digest);
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_TRUE(**read == data);
 }
 
 TEST(BlobSinkTest, ABufferedBlobAlreadyStoredIsNotWrittenAgain) {

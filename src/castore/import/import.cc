@@ -6,13 +6,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/mutex.h"
 #include "base/posix_io.h"
 #include "base/status.h"
 #include "castore/directory.h"
@@ -32,6 +36,14 @@ constexpr size_t kReadChunk = 4 << 20;
 // written, so that a stored blob costs no write at all.
 constexpr size_t kSmallFile = 1 << 20;
 static_assert(kSmallFile < kReadChunk);
+// Files of more than this many bytes are read and hashed by their worker
+// while a thread of their own writes the pieces read before (StoreBehind):
+// one big file is not read, hashed and written in turn. Smaller ones are not
+// worth the thread and the buffers.
+constexpr uint64_t kOverlapMin = 8 * kReadChunk;
+// Pieces of kReadChunk bytes in flight in such an import (its memory): one
+// being read and hashed, one being written, one between.
+constexpr size_t kOverlapPieces = 3;
 
 // A file found by the walk; `digest` is filled in by a worker.
 struct FileRec {
@@ -321,6 +333,91 @@ struct AlignedBuffer {
   uint8_t* data;
 };
 
+// Stores the pieces of one big file through BlobSink::Store on a thread of
+// its own, in the order they are pushed, while the worker reads and hashes
+// the next ones (BlobSink::Hash): reading and hashing (the CPU, the page
+// cache) overlap writing (an O_DIRECT write waits for the disk). Its
+// kOverlapPieces buffers pass between the two threads. Next, Push and
+// Finish are called by one thread (the worker); `sink` must outlive it.
+class StoreBehind {
+ public:
+  explicit StoreBehind(BlobSink& sink) : sink_(sink) {
+    for (AlignedBuffer& b : buffers_) free_.push_back(b.data);
+    thread_ = std::thread([this] { Run(); });
+  }
+  // Stops the thread (after the piece it is storing; what is queued is dropped).
+  ~StoreBehind() {
+    {
+      MutexLock lock(&mu_);
+      closing_ = true;
+    }
+    thread_.join();
+  }
+  StoreBehind(const StoreBehind&) = delete;
+  StoreBehind& operator=(const StoreBehind&) = delete;
+
+  // A buffer of kReadChunk bytes for the next piece, once one is free; or
+  // the error that stopped the writing.
+  absl::StatusOr<uint8_t*> Next() {
+    MutexLock lock(&mu_);
+    mu_.Await([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !free_.empty() || !error_.ok(); });
+    if (!error_.ok()) return error_;
+    uint8_t* buf = free_.back();
+    free_.pop_back();
+    return buf;
+  }
+  // Hands the first `n` bytes of `buf` (from Next) to the writing thread.
+  void Push(uint8_t* buf, size_t n) {
+    MutexLock lock(&mu_);
+    queued_.push_back(Piece{buf, n});
+    ++pending_;
+  }
+  // Waits until every piece pushed is stored; the first error.
+  absl::Status Finish() {
+    MutexLock lock(&mu_);
+    mu_.Await([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_ == 0 || !error_.ok(); });
+    return error_;
+  }
+
+ private:
+  struct Piece {
+    uint8_t* data;
+    size_t size;
+  };
+
+  void Run() {
+    while (true) {
+      Piece piece;
+      bool store;
+      {
+        MutexLock lock(&mu_);
+        mu_.Await([&]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queued_.empty() || closing_; });
+        if (closing_) return;
+        piece = queued_.front();
+        queued_.pop_front();
+        store = error_.ok();
+      }
+      absl::Status s =
+          store ? sink_.Store(std::span<const uint8_t>(piece.data, piece.size)) : absl::OkStatus();
+      MutexLock lock(&mu_);
+      if (!s.ok() && error_.ok()) error_ = std::move(s);
+      free_.push_back(piece.data);
+      --pending_;
+    }
+  }
+
+  BlobSink& sink_;
+  std::array<AlignedBuffer, kOverlapPieces> buffers_;
+  Mutex mu_;
+  std::vector<uint8_t*> free_ ABSL_GUARDED_BY(mu_);
+  std::deque<Piece> queued_ ABSL_GUARDED_BY(mu_);
+  size_t pending_ ABSL_GUARDED_BY(mu_) = 0;  // pushed, not yet stored
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: started once the members it uses exist
+};
+
 }  // namespace
 
 absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t expected_size,
@@ -338,9 +435,9 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
   }
   if (expected_size > kSmallFile) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   thread_local AlignedBuffer buf;
-  // Each byte is read once into `buf`, hashed there, and handed on from
-  // there: the writer trusts our digest (PrehashedBlobWriter), so nothing
-  // hashes it twice. A small file is read whole and stored by
+  // Each byte is read once into `buf` (a big file's: into the StoreBehind's
+  // buffers), hashed there, and handed on from there: the writer trusts our digest
+  // (PrehashedBlobWriter), so nothing hashes it twice. A small file is read whole and stored by
   // BlobSink::PutWhole (hashed first, written only when its blob is
   // missing); a bigger one streams through a BlobSink, whose buffer it
   // overflows with its first piece, so the pieces go straight from `buf` to
@@ -349,15 +446,23 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
   std::optional<BlobSink> sink;
   if (!small) sink.emplace(blobs, expected_size);
   static_assert(kSmallFile >= BlobSink::kBuffered);
+  // A big file's pieces are written behind the reading and hashing of the
+  // next ones, each in a buffer of the StoreBehind's (destroyed before the
+  // sink it writes to).
+  std::optional<StoreBehind> behind;
+  if (expected_size > kOverlapMin) behind.emplace(*sink);
   uint64_t total = 0;
   while (true) {
     if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
       return absl::CancelledError("import interrupted");
     }
+    uint8_t* into = buf.data;
+    if (behind) {
+      ASSIGN_OR_RETURN(into, AnnotateOr(behind->Next(), what));
+    }
     // A small file is read whole (one byte more than expected, to see growth).
     size_t want = small ? static_cast<size_t>(expected_size) + 1 : kReadChunk;
-    ASSIGN_OR_RETURN(size_t n,
-                     ReadFull(fd, std::span(buf.data, want), absl::StrCat("read ", what)));
+    ASSIGN_OR_RETURN(size_t n, ReadFull(fd, std::span(into, want), absl::StrCat("read ", what)));
     if (n == 0) break;
     total += n;
     if (total > expected_size) {
@@ -366,9 +471,16 @@ absl::StatusOr<B3Digest> StoreFileContents(BlobService& blobs, int fd, uint64_t 
     }
     if (progress) progress->bytes_done.fetch_add(n, std::memory_order_relaxed);
     if (small) break;  // the whole file, with EOF seen (n < want)
-    RETURN_IF_ERROR(Annotate(sink->Append(std::span<const uint8_t>(buf.data, n)), what));
+    const std::span<const uint8_t> piece(into, n);
+    if (behind) {
+      sink->Hash(piece);
+      behind->Push(into, n);
+    } else {
+      RETURN_IF_ERROR(Annotate(sink->Append(piece), what));
+    }
     if (n < want) break;  // EOF
   }
+  if (behind) RETURN_IF_ERROR(Annotate(behind->Finish(), what));
   struct stat after;
   if (fstat(fd, &after) != 0) return ErrnoStatus(errno, absl::StrCat("fstat ", what));
   if (total != expected_size || static_cast<uint64_t>(after.st_size) != expected_size ||

@@ -5,7 +5,10 @@
 // a pool of worker threads (more than cores: they wait for I/O). Each file
 // is read once, in bounded chunks, and each byte hashed once, by a BlobSink
 // (blob_sink.h) that hands the same bytes on to a PrehashedBlobWriter; a blob
-// that is already stored (same digest, same size) is not written again.
+// that is already stored (same digest, same size) is not written again. A
+// file of more than 32 MiB is read and hashed by its worker while a thread
+// of its own writes the pieces read before (at most three 4 MiB pieces in
+// flight), so one big file is not read, hashed and written in turn.
 // Directories are built bottom-up by a TreeBuilder (tree_builder.h) once
 // every file below them is stored and go to one DirectoryPutter, leaves
 // first. Nothing is referenced by a root:

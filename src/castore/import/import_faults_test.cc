@@ -11,6 +11,7 @@
 #include "castore/import/test_util.h"
 #include "castore/roots/memory_root_service.h"
 #include "castore/testing/faulty_services.h"
+#include "castore/testing/rot.h"
 #include "gtest/gtest.h"
 
 namespace castor::castore {
@@ -103,6 +104,34 @@ TEST_F(ImportFaultsTest, FailingBlobWritesFailATarImportNamingTheEntry) {
   faults_->Clear();
   auto result = ImportTar(*blobs_, *dirs_, tar, ImportOptions{.threads = 4});
   EXPECT_TRUE(result.ok()) << result.status();
+}
+
+// A file big enough to be written by a thread of its own while its next
+// pieces are read and hashed: a write failing in the middle fails its
+// import naming the file (no hang, nothing left running), writes that stall
+// hold the reading back, and the digest is the file's whatever the timing.
+TEST_F(ImportFaultsTest, ABigFileWrittenBehindItsReadingFailsOrSucceedsWhole) {
+  const std::string data = testing::RandomBytes((50 << 20) + 4097, 7);
+  const std::string big = tmp_ / "big";
+  WriteFile(big, data);
+  // Calls: the writer's open, then one write per 4 MiB piece.
+  faults_->Set({.kind = FaultKind::kUnavailable, .every = 6});
+  auto failed = ImportPath(*blobs_, *dirs_, big);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable) << failed.status();
+  EXPECT_NE(failed.status().message().find(big), absl::string_view::npos) << failed.status();
+  EXPECT_NE(failed.status().message().find("injected fault"), absl::string_view::npos)
+      << failed.status();
+  faults_->Set({.kind = FaultKind::kStall, .every = 2, .stall = absl::Milliseconds(20)});
+  auto stalled = ImportPath(*blobs_, *dirs_, big);
+  ASSERT_TRUE(stalled.ok()) << stalled.status();
+  EXPECT_GT(faults_->injected(), 0u);
+  faults_->Clear();
+  const B3Digest digest = std::get<FileNode>(stalled->node).digest;
+  EXPECT_EQ(digest, B3Digest::Of(data));
+  auto stored = ReadBlob(*blobs_, digest);
+  ASSERT_TRUE(stored.ok() && stored->has_value()) << stored.status();
+  EXPECT_TRUE(**stored == data);
 }
 
 TEST_F(ImportFaultsTest, FailingSyncSetsNoRoot) {
