@@ -184,7 +184,7 @@ fresh_mount() {
   elif [ -n "${mount_cmd[$p]:-}" ]; then
     rm -f "$work/metrics.sock"
     # shellcheck disable=SC2086
-    ${mount_cmd[$p]} 2> "$work/$p.log" &
+    ${mount_cmd[$p]} > "$work/$p.log" 2>&1 &
     pid=$!
     if ! wait_mount "$mnt" || ! kill -0 "$pid" 2>/dev/null; then
       skip[$p]="mount failed: $(tail -1 "$work/$p.log")"
