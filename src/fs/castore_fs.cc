@@ -304,14 +304,9 @@ int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   std::shared_ptr<DirHandle> handle;
   if (inode->kind == InodeKind::kTop) {
     std::shared_ptr<std::vector<castore::Entry>> roots;
+    // The roots as of this OPENDIR, so offsets stay stable while listing.
     if (options_.list_root) {
-      // The roots as of this OPENDIR, so offsets stay stable while listing.
-      roots = std::make_shared<std::vector<castore::Entry>>();
-      absl::Status s = services_.roots->List([&](const castore::Entry& e) {
-        roots->push_back(e);
-        return absl::OkStatus();
-      });
-      if (!s.ok()) return FailOnce("roots", absl::StrCat("listing roots: ", s.ToString()));
+      if (int err = ListRoots(&roots); err != 0) return err;
     }
     handle = std::make_shared<DirHandle>(ino, std::move(roots));
   } else if (inode->kind == InodeKind::kDirectory) {
@@ -326,29 +321,69 @@ int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
   return 0;
 }
 
-int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::DirentWriter& out) {
-  std::shared_ptr<DirHandle> handle = open_dirs_.Get(fh);
-  if (!handle) return fh < lost_below_ ? EIO : EBADF;
-  std::span<const castore::Entry> entries;
+int CastoreFs::ListRoots(std::shared_ptr<std::vector<castore::Entry>>* out) {
+  auto roots = std::make_shared<std::vector<castore::Entry>>();
+  absl::Status s = services_.roots->List([&](const castore::Entry& e) {
+    roots->push_back(e);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return FailOnce("roots", absl::StrCat("listing roots: ", s.ToString()));
+  *out = std::move(roots);
+  return 0;
+}
+
+int CastoreFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus,
+                       fuse::DirentWriter& out) {
+  // What `entries` points into.
+  std::shared_ptr<const std::vector<castore::Entry>> roots;
   std::shared_ptr<const castore::Directory> dir;
-  if (handle->is_top()) {
-    if (!options_.list_root) return EPERM;
-    entries = *handle->roots();
-  } else {
-    dir = handle->directory();
-    if (!dir) {
-      // Through the inode, so the Directory is kept while the kernel holds
-      // it; by digest when the inode is gone.
-      int err = GetDirectory(handle->ino(), &dir);
-      if (err == ENOENT || (err == EIO && !inodes_.Get(handle->ino())))
-        err = GetDirectoryByDigest(handle->digest(), handle->size(), &dir);
-      if (err != 0) return err;
-      handle->set_directory(dir);
+  bool top;
+  if (fh == 0) {
+    // Opened without OPENDIR (ListsWithoutOpenDir): the kernel holds the
+    // inode while it lists it, and its Directory is kept with it.
+    std::optional<Inode> inode = inodes_.Get(ino);
+    if (!inode) return Missing(ino);
+    top = inode->kind == InodeKind::kTop;
+    if (top) {
+      if (!options_.list_root) return EPERM;
+      // Only after a takeover by a mount with --list-root from one
+      // without: no snapshot to keep offsets stable, the roots as of now.
+      std::shared_ptr<std::vector<castore::Entry>> now;
+      if (int err = ListRoots(&now); err != 0) return err;
+      roots = std::move(now);
+    } else if (int err = GetDirectory(ino, &dir); err != 0) {
+      return err;
     }
-    entries = dir->entries();
-    if (options_.access_observer) options_.access_observer->OnDirectory(handle->ino());
+  } else {
+    std::shared_ptr<DirHandle> handle = open_dirs_.Get(fh);
+    if (!handle) return fh < lost_below_ ? EIO : EBADF;
+    ino = handle->ino();
+    top = handle->is_top();
+    if (top) {
+      roots = handle->roots();
+      // No roots: opened by a mount without list_root before a takeover.
+      if (!options_.list_root || !roots) return EPERM;
+    } else {
+      dir = handle->directory();
+      if (!dir) {
+        // Through the inode, so the Directory is kept while the kernel holds
+        // it; by digest when the inode is gone.
+        int err = GetDirectory(ino, &dir);
+        if (err == ENOENT || (err == EIO && !inodes_.Get(ino)))
+          err = GetDirectoryByDigest(handle->digest(), handle->size(), &dir);
+        if (err != 0) return err;
+        handle->set_directory(dir);
+      }
+    }
   }
-  uint32_t timeout = handle->is_top() ? options_.root_entry_timeout_s : 0;
+  std::span<const castore::Entry> entries;
+  if (top) {
+    entries = *roots;
+  } else {
+    entries = dir->entries();
+    if (options_.access_observer) options_.access_observer->OnDirectory(ino);
+  }
+  uint32_t timeout = top ? options_.root_entry_timeout_s : 0;
   for (uint64_t i = offset; i < entries.size(); ++i) {
     const castore::Entry& e = entries[i];
     const std::string& name = e.name.str();
@@ -357,8 +392,7 @@ int CastoreFs::ReadDir(uint64_t, uint64_t fh, uint64_t offset, bool plus, fuse::
     if (plus) {
       fuse_entry_out entry;
       Acquire(e.node, timeout, &entry);
-      if (options_.access_observer)
-        options_.access_observer->OnEntry(handle->ino(), name, entry.nodeid);
+      if (options_.access_observer) options_.access_observer->OnEntry(ino, name, entry.nodeid);
       out.AddPlus(name, entry, type, i + 1);
     } else {
       out.Add(name, inodes_.Peek(e.node), type, i + 1);

@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
@@ -88,6 +89,10 @@ class CastoreFs : public fuse::Filesystem {
   int Read(uint64_t ino, uint64_t fh, uint64_t offset, std::span<uint8_t> buf, size_t* n) override;
   void Release(uint64_t ino, uint64_t fh) override;
   int OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) override;
+  // True unless `list_root`: the root's listing changes with the roots, so
+  // it needs OPENDIR (a snapshot per open) and must not be cached; every
+  // other listing is immutable, and the inode names it.
+  bool ListsWithoutOpenDir() const override { return !options_.list_root; }
   int ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus,
               fuse::DirentWriter& out) override;
   void ReleaseDir(uint64_t ino, uint64_t fh) override;
@@ -140,6 +145,8 @@ class CastoreFs : public fuse::Filesystem {
   int GetDirectoryByDigest(const castore::B3Digest& digest, uint64_t size,
                            std::shared_ptr<const castore::Directory>* out);
   int LookupRoot(std::string_view name, fuse_entry_out* out);
+  // The named roots as of now, in the RootService's order. 0 or EIO.
+  int ListRoots(std::shared_ptr<std::vector<castore::Entry>>* out);
   // castor_fs_open_handles{kind}: file or directory handles open in every
   // CastoreFs of the process.
   static metrics::Gauge& OpenHandles(std::string_view kind);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -108,6 +109,44 @@ TEST(CastoreFsTest, WalkOfADirectoryLargerThanTheCacheFetchesItOnce) {
   EXPECT_LE(tree.counting->gets(tree.big.digest()), 2u);
   EXPECT_EQ(tree.counting->gets(), kChildren + tree.counting->gets(tree.big.digest()));
   EXPECT_EQ(fs.inode_count(), 2u);  // the mount's top directory and big
+}
+
+TEST(CastoreFsTest, ListsADirectoryByItsInodeWithoutOpenDir) {
+  constexpr int kChildren = 300;
+  WideTree tree(kChildren);
+  CastoreFs fs(tree.services, FsOptions{});
+  ASSERT_TRUE(fs.ListsWithoutOpenDir());
+  uint64_t big = Lookup(fs, FUSE_ROOT_ID, "big");
+  // READDIRPLUS with handle 0, in replies of 4 KiB as the kernel asks, each
+  // resuming at the offset of the last record of the one before.
+  std::vector<std::string> names;
+  uint64_t offset = 0;
+  for (;;) {
+    std::vector<uint8_t> buffer(4096);
+    fuse::DirentWriter writer(buffer);
+    ASSERT_EQ(fs.ReadDir(big, /*fh=*/0, offset, /*plus=*/true, writer), 0);
+    if (writer.size() == 0) break;
+    for (size_t at = 0; at < writer.size();) {
+      fuse_direntplus d;
+      std::memcpy(&d, buffer.data() + at, sizeof(d));
+      names.emplace_back(reinterpret_cast<const char*>(buffer.data()) + at + sizeof(d),
+                         d.dirent.namelen);
+      EXPECT_EQ(fs.lookup_count(d.entry_out.nodeid), 1u);
+      offset = d.dirent.off;
+      at += FUSE_DIRENTPLUS_SIZE(&d);
+    }
+  }
+  ASSERT_EQ(names.size(), size_t{kChildren});
+  for (int i = 0; i < kChildren; ++i) EXPECT_EQ(names[i], ChildName(i));
+  // Kept with the inode the kernel holds: fetched once for the whole listing.
+  EXPECT_EQ(tree.counting->gets(tree.big.digest()), 1u);
+  EXPECT_EQ(fs.handle_count(), 0u);
+  std::vector<uint8_t> buffer(4096);
+  fuse::DirentWriter writer(buffer);
+  EXPECT_EQ(fs.ReadDir(FUSE_ROOT_ID, 0, 0, true, writer), EPERM);
+  EXPECT_EQ(fs.ReadDir(987654, 0, 0, true, writer), ENOENT);
+  // The root's listing changes with the roots: it needs OPENDIR.
+  EXPECT_FALSE(CastoreFs(tree.services, FsOptions{.list_root = true}).ListsWithoutOpenDir());
 }
 
 TEST(CastoreFsTest, DirectoryIsNoLongerKeptOnceTheKernelForgetsIt) {

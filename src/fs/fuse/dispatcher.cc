@@ -272,6 +272,10 @@ size_t Dispatcher::DoRelease(RequestReader& req, ReplyWriter& reply) {
 size_t Dispatcher::DoOpenDir(RequestReader& req, ReplyWriter& reply) {
   fuse_open_in in;
   if (!req.ReadStruct(&in)) return reply.Error(EINVAL);
+  if ((session_.flags() & FUSE_NO_OPENDIR_SUPPORT) && fs_.ListsWithoutOpenDir()) {
+    // The kernel stops sending OPENDIR and RELEASEDIR on this connection.
+    return reply.Error(ENOSYS);
+  }
   fuse_open_out out;
   std::memset(&out, 0, sizeof(out));
   int err = fs_.OpenDir(req.header().nodeid, in.flags, &out);

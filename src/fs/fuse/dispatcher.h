@@ -12,8 +12,11 @@
 //   GETATTR              fuse_attr_out | ENOENT
 //   READLINK             target | ENOENT EINVAL
 //   OPEN, OPENDIR        fuse_open_out | ENOENT EISDIR ENOTDIR EROFS EIO
+//                        (OPENDIR: ENOSYS, from the Dispatcher, when the
+//                        kernel offered FUSE_NO_OPENDIR_SUPPORT and the
+//                        Filesystem ListsWithoutOpenDir)
 //   READ                 data (short only at EOF) | EBADF EIO
-//   READDIR(PLUS)        dirent records | EBADF EPERM EIO
+//   READDIR(PLUS)        dirent records | ENOENT EBADF EPERM EIO
 //   RELEASE(DIR), FLUSH  empty
 //   STATFS               fuse_statfs_out
 //   ACCESS               empty | ENOENT EACCES EROFS

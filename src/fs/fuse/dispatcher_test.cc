@@ -98,13 +98,14 @@ class DispatcherTest : public ::testing::Test {
     return r;
   }
 
-  void Init() {
+  // INIT from a kernel offering these flags and `more`.
+  void Init(uint32_t more = 0) {
     fuse_init_in in{};
     in.major = 7;
     in.minor = 38;
     in.max_readahead = 128 * 1024;
     in.flags = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_MAX_PAGES |
-               FUSE_PARALLEL_DIROPS | FUSE_POSIX_LOCKS | FUSE_INIT_EXT;
+               FUSE_PARALLEL_DIROPS | FUSE_POSIX_LOCKS | FUSE_INIT_EXT | more;
     TestResponder r = Send(Frame(FUSE_INIT, 0, 1, Bytes(in)));
     ASSERT_EQ(r.Header().error, 0);
   }
@@ -150,6 +151,70 @@ TEST_F(DispatcherTest, InitAgreesOnOfferedFlagsOnly) {
   EXPECT_TRUE(session_.initialized());
   // A second INIT is refused.
   EXPECT_EQ(Send(Frame(FUSE_INIT, 0, 2, Bytes(in))).Header().error, -EIO);
+}
+
+TEST_F(DispatcherTest, InitAsksForReaddirPlusAlwaysAndNotesNoOpendirSupport) {
+  Init(FUSE_NO_OPENDIR_SUPPORT | FUSE_CACHE_SYMLINKS);
+  // Not READDIRPLUS_AUTO: the kernel would then list plainly past the first
+  // reply and look every name of a large directory up one by one.
+  EXPECT_EQ(session_.flags() & (FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO),
+            uint64_t{FUSE_DO_READDIRPLUS});
+  EXPECT_TRUE(session_.flags() & FUSE_NO_OPENDIR_SUPPORT);
+  EXPECT_TRUE(session_.flags() & FUSE_CACHE_SYMLINKS);
+}
+
+// Names of the records in a READDIRPLUS reply.
+std::vector<std::string> PlusNames(const TestResponder& r) {
+  std::vector<std::string> names;
+  size_t at = sizeof(fuse_out_header);
+  while (at + sizeof(fuse_direntplus) <= r.length) {
+    fuse_direntplus d;
+    std::memcpy(&d, r.buffer.data() + at, sizeof(d));
+    names.emplace_back(reinterpret_cast<const char*>(r.buffer.data()) + at + sizeof(d),
+                       d.dirent.namelen);
+    at += FUSE_DIRENTPLUS_SIZE(&d);
+  }
+  return names;
+}
+
+TEST_F(DispatcherTest, OpendirIsEnosysWhenTheKernelCanListWithoutIt) {
+  // Without --list-root every listing is immutable.
+  fs_ = std::make_unique<CastoreFs>(services_, FsOptions{});
+  dispatcher_ = std::make_unique<Dispatcher>(*fs_, session_);
+  Init(FUSE_NO_OPENDIR_SUPPORT);
+  uint64_t dir = Lookup(1, "dir");
+  fuse_open_in oin{O_RDONLY, 0};
+  EXPECT_EQ(Send(Frame(FUSE_OPENDIR, dir, 1, Bytes(oin))).Header().error, -ENOSYS);
+  EXPECT_EQ(Send(Frame(FUSE_OPENDIR, 1, 2, Bytes(oin))).Header().error, -ENOSYS);
+  EXPECT_EQ(fs_->handle_count(), 0u);
+  // The kernel then lists with handle 0.
+  fuse_read_in rin{};
+  rin.size = 4096;
+  TestResponder r = Send(Frame(FUSE_READDIRPLUS, dir, 3, Bytes(rin)));
+  ASSERT_EQ(r.Header().error, 0);
+  EXPECT_EQ(PlusNames(r), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(Send(Frame(FUSE_READDIR, 1, 4, Bytes(rin))).Header().error, -EPERM);
+  EXPECT_EQ(Send(Frame(FUSE_READDIRPLUS, 4242, 5, Bytes(rin))).Header().error, -ENOENT);
+}
+
+TEST_F(DispatcherTest, OpendirIsServedWhenTheKernelOrTheRootListingNeedsIt) {
+  // --list-root (the fixture's): the root's listing is a snapshot per open.
+  Init(FUSE_NO_OPENDIR_SUPPORT);
+  fuse_open_in oin{O_RDONLY, 0};
+  TestResponder o = Send(Frame(FUSE_OPENDIR, 1, 1, Bytes(oin)));
+  ASSERT_EQ(o.Header().error, 0);
+  EXPECT_NE(o.Payload<fuse_open_out>().fh, 0u);
+}
+
+TEST_F(DispatcherTest, OpendirIsServedForAKernelWithoutNoOpendirSupport) {
+  fs_ = std::make_unique<CastoreFs>(services_, FsOptions{});
+  dispatcher_ = std::make_unique<Dispatcher>(*fs_, session_);
+  Init();
+  uint64_t dir = Lookup(1, "dir");
+  fuse_open_in oin{O_RDONLY, 0};
+  TestResponder o = Send(Frame(FUSE_OPENDIR, dir, 1, Bytes(oin)));
+  ASSERT_EQ(o.Header().error, 0);
+  EXPECT_NE(o.Payload<fuse_open_out>().fh, 0u);
 }
 
 TEST_F(DispatcherTest, InitFromOldKernelGetsShortReplyAndNoMaxPages) {

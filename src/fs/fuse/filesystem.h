@@ -43,10 +43,20 @@ class Filesystem {
   virtual void Release(uint64_t ino, uint64_t fh) = 0;
   // OPENDIR. Errors: ENOENT, ENOTDIR, EROFS (write access asked).
   virtual int OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) = 0;
+  // Whether every directory can be listed without OPENDIR (READDIR with
+  // fh 0, the directory named by its inode alone) and every listing may be
+  // cached by the kernel for as long as it keeps the inode. When true and
+  // the kernel offers FUSE_NO_OPENDIR_SUPPORT, the Dispatcher answers
+  // OPENDIR with ENOSYS, after which the kernel sends neither OPENDIR nor
+  // RELEASEDIR on the connection (two requests less per directory listed)
+  // and caches listings as FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR would.
+  virtual bool ListsWithoutOpenDir() const = 0;
   // READDIR / READDIRPLUS from `offset` (the `off` of the last entry the
   // caller saw, 0 at the start) into `out` until it is full or the listing
-  // ends. For READDIRPLUS every entry written takes one lookup reference.
-  // Errors: EBADF, EPERM (listing not allowed), EIO.
+  // ends; `fh` is OPENDIR's handle, or 0 for a directory opened without
+  // OPENDIR. For READDIRPLUS every entry written takes one lookup reference.
+  // Errors: ENOENT (fh 0 and an unknown inode), EBADF, EPERM (listing not
+  // allowed), EIO.
   virtual int ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus, DirentWriter& out) = 0;
   virtual void ReleaseDir(uint64_t ino, uint64_t fh) = 0;
   // STATFS.

@@ -21,9 +21,16 @@ struct SessionOptions {
   // kernel needs a value >= 4096).
   uint32_t max_write = 128 * 1024;
   uint16_t max_background = 64;
-  // Flags asked for when the kernel offers them.
-  uint64_t want = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO |
-                  FUSE_PARALLEL_DIROPS | FUSE_CACHE_SYMLINKS | FUSE_MAX_PAGES | FUSE_BIG_WRITES |
+  // Flags asked for when the kernel offers them. READDIRPLUS always, not
+  // FUSE_READDIRPLUS_AUTO: with AUTO the kernel asks for plain READDIR past
+  // the first reply of a listing unless a name in it was looked up since,
+  // and a walk, which lists a whole directory before it stats its entries,
+  // then sends one LOOKUP per entry of a large directory. Attributes cost
+  // castor nothing beyond the listing. FUSE_NO_OPENDIR_SUPPORT is asked for
+  // so that flags() tells whether the kernel offers it (the Dispatcher
+  // reads it there).
+  uint64_t want = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_PARALLEL_DIROPS |
+                  FUSE_CACHE_SYMLINKS | FUSE_NO_OPENDIR_SUPPORT | FUSE_MAX_PAGES | FUSE_BIG_WRITES |
                   FUSE_ABORT_ERROR | FUSE_INIT_EXT;
 };
 
