@@ -11,7 +11,8 @@
 //   FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY   no reply
 //   GETATTR              fuse_attr_out | ENOENT
 //   READLINK             target | ENOENT EINVAL
-//   OPEN, OPENDIR        fuse_open_out | ENOENT EISDIR ENOTDIR EROFS EIO
+//   OPEN, OPENDIR        fuse_open_out (with a backing id under passthrough) |
+//                        ENOENT EISDIR ENOTDIR EROFS EIO
 //   READ                 data (short only at EOF) | EBADF EIO
 //   READDIR(PLUS)        dirent records | EBADF EPERM EIO
 //   RELEASE(DIR), FLUSH  empty
