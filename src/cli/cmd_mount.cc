@@ -12,10 +12,14 @@
 // --record-access FILE records what the mount serves (fs/access_record.h);
 // --prefetch FILE replays such a record in the background once the mount is
 // live (fs/prefetcher.h), logging one line when it is done.
+// --passthrough hands local blob files to the kernel (FUSE passthrough,
+// docs/mount.md); it cannot be combined with a takeover, and such a mount
+// is not kept in systemd's fd store (backing ids do not survive a restart).
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +50,7 @@
 #include "fs/fuse/session.h"
 #include "fs/prefetcher.h"
 #include "fs/takeover_state.h"
+#include "fs/transport/dev_backing_files.h"
 #include "fs/transport/dev_fuse.h"
 #include "fs/transport/takeover.h"
 #include "rpc/call_watchdog.h"
@@ -68,7 +73,24 @@ struct MountFlags {
   std::string record_access;
   std::string prefetch;
   int prefetch_jobs = 2;
+  bool passthrough = false;
 };
+
+// The max_stack_depth FUSE passthrough asks for: 2 when the blob files
+// (the --cache, else the --store directory) sit on an overlayfs, whose
+// files the kernel accepts as backing files only then; else 1, which keeps
+// the mount usable as a layer of an overlayfs.
+uint32_t PassthroughStackDepth(const StoreFlags& store) {
+  constexpr uint64_t kOverlayfsMagic = 0x794c7630;
+  std::string dir = !store.cache.empty()
+                        ? store.cache
+                        : (store.store.empty() ? castore::DefaultStoreDir() : store.store);
+  struct statfs st;
+  if (::statfs(dir.c_str(), &st) == 0 && static_cast<uint64_t>(st.f_type) == kOverlayfsMagic) {
+    return 2;
+  }
+  return 1;
+}
 
 // The mount point as both sides of a takeover compare it: the real path of
 // its parent and its own name (not realpath(3) of the mount point itself,
@@ -237,6 +259,15 @@ uint64_t LostBelow() {
 }
 
 int RunMount(const MountFlags& f) {
+  if (f.passthrough && (!f.takeover.empty() || !f.takeover_listen.empty())) {
+    // The kernel ties backing ids to the files it opened with them; a
+    // successor could not give the inodes open now the same backing file,
+    // and the kernel refuses an open with another (EIO).
+    std::fprintf(stderr,
+                 "castor: --passthrough cannot be combined with --takeover or "
+                 "--takeover-listen (FUSE backing ids do not survive a handover)\n");
+    return 1;
+  }
   int ready_fd = -1;
   if (f.background) {
     int exit_code = 0;
@@ -352,6 +383,12 @@ int RunMount(const MountFlags& f) {
     state = std::move(*parsed);
   }
   fs::fuse::SessionOptions session_options;
+  std::shared_ptr<fs::transport::DevBackingFiles> backing_files;
+  if (f.passthrough) {
+    backing_files = std::make_shared<fs::transport::DevBackingFiles>();
+    session_options.passthrough = true;
+    session_options.max_stack_depth = PassthroughStackDepth(f.store);
+  }
   if (state) {
     // The kernel keeps what it agreed with the predecessor.
     session_options.max_write = state->max_write;
@@ -359,14 +396,23 @@ int RunMount(const MountFlags& f) {
   }
   fs::CastoreFs filesystem(*services, fs::FsOptions{.list_root = f.list_root,
                                                     .show_xattr = f.show_xattr,
-                                                    .access_observer = recorder});
+                                                    .access_observer = recorder,
+                                                    .backing_files = backing_files});
   fs::fuse::Session session(session_options);
   fs::fuse::Dispatcher dispatcher(filesystem, session);
   fs::transport::MountOptions mount_options{
       .mountpoint = f.mountpoint, .threads = f.threads, .allow_other = f.allow_other};
+  if (backing_files) {
+    mount_options.on_connection = [backing_files](int fuse_fd) {
+      if (absl::Status s = backing_files->Attach(fuse_fd); !s.ok()) {
+        spdlog::warn("FUSE passthrough is off: {}", std::string(s.message()));
+      }
+    };
+  }
   absl::StatusOr<std::unique_ptr<fs::transport::DevFuseSession>> mounted;
   if (state) {
     session.Restore(state->fuse_minor, state->fuse_flags, state->max_pages);
+    filesystem.Initialized(state->fuse_flags);
     if (kept_fuse) {
       if (absl::Status s = filesystem.RestoreState(*state, LostBelow()); !s.ok()) {
         std::fprintf(stderr, "castor: %s\n", std::string(s.message()).c_str());
@@ -421,7 +467,11 @@ int RunMount(const MountFlags& f) {
   // Under systemd: the connection and a copy of the session go to the fd
   // store (a re-attached process keeps using the copy it got back).
   std::optional<SessionKeeper> keeper;
-  if (notifier->enabled()) {
+  if (notifier->enabled() && f.passthrough) {
+    spdlog::warn(
+        "--passthrough: the mount is not kept in systemd's fd store (FUSE backing ids do not "
+        "survive a restart); a crash ends the mount");
+  } else if (notifier->enabled()) {
     castor::UniqueFd memfd = std::move(kept_session);
     bool fresh = !memfd;
     if (fresh) memfd.Reset(::memfd_create("fuse-session", MFD_CLOEXEC));
@@ -554,6 +604,11 @@ void AddMountCommand(CLI::App& app) {
   cmd->add_option("--prefetch-jobs", f->prefetch_jobs,
                   "Entries of the --prefetch record fetched at once (default 2)")
       ->check(CLI::Range(1, 64));
+  cmd->add_flag("--passthrough", f->passthrough,
+                "FUSE passthrough: hand blobs kept in local files to the kernel, which then reads "
+                "them without asking castor (needs root and Linux 6.9+). Each such file is hashed "
+                "whole at its first open in the mount; bytes that rot later are served "
+                "unchecked. Not with --takeover/--takeover-listen (see docs/mount.md)");
   f->store.AddTo(*cmd);
   f->observability.AddTo(*cmd);
   SetRunner(cmd, Signals::kAwaited, [f] { return RunMount(*f); });

@@ -9,12 +9,17 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/posix_io.h"
 #include "base/status.h"
+#include "castore/store_metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::fs {
@@ -25,6 +30,43 @@ using castore::FileNode;
 using castore::SymlinkNode;
 
 static_assert(InodeTable::kTopIno == FUSE_ROOT_ID);
+
+// Hashes the whole file `fd` (which must hold exactly `size` bytes) and
+// checks it against `digest`: DataLoss naming both on a mismatch.
+absl::Status VerifyBackingFile(int fd, const castore::B3Digest& digest, uint64_t size) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("stat of the file of blob ", digest.ToB3()));
+  }
+  if (static_cast<uint64_t>(st.st_size) != size) {
+    return absl::DataLossError(absl::StrCat("blob ", digest.ToB3(), ": its file has ", st.st_size,
+                                            " bytes, expected ", size));
+  }
+  castore::Blake3Hasher hasher;
+  const size_t buf_size = static_cast<size_t>(std::min<uint64_t>(size + 1, 1 << 20));
+  auto buf_data = std::make_unique_for_overwrite<uint8_t[]>(buf_size);
+  std::span<uint8_t> buf(buf_data.get(), buf_size);
+  uint64_t total = 0;
+  for (;;) {
+    ASSIGN_OR_RETURN(size_t n, PreadFull(fd, buf, total,
+                                         absl::StrCat("read of the file of blob ", digest.ToB3())));
+    if (n == 0) break;
+    hasher.Update(std::span<const uint8_t>(buf.data(), n));
+    total += n;
+    if (n < buf.size()) break;
+  }
+  if (total != size) {
+    return absl::DataLossError(
+        absl::StrCat("blob ", digest.ToB3(), ": its file has ", total, " bytes, expected ", size));
+  }
+  castore::B3Digest actual = hasher.Finalize();
+  if (actual != digest) {
+    castore::store_metrics::VerificationFailure(castore::store_metrics::Verified::kBlob);
+    return absl::DataLossError(
+        absl::StrCat("blob ", digest.ToB3(), ": its file hashes to ", actual.ToB3()));
+  }
+  return absl::OkStatus();
+}
 
 uint32_t DirentType(const castore::Node& node) {
   if (std::holds_alternative<DirectoryNode>(node)) return DT_DIR;
@@ -41,6 +83,14 @@ metrics::Gauge& CastoreFs::OpenHandles(std::string_view kind) {
   return family.WithLabels({kind});
 }
 
+metrics::Gauge& CastoreFs::BackingGauge() {
+  static metrics::Gauge& gauge = metrics::Registry::Default().AddGauge(
+      "castor_fuse_passthrough_backing_files",
+      "Blob files registered with the kernel for FUSE passthrough (one per inode with open "
+      "files).");
+  return gauge;
+}
+
 CastoreFs::CastoreFs(castore::Services services, FsOptions options)
     : services_(std::move(services)),
       options_(options),
@@ -48,6 +98,17 @@ CastoreFs::CastoreFs(castore::Services services, FsOptions options)
       inodes_(options.kept_directory_entries) {}
 
 CastoreFs::~CastoreFs() = default;
+
+void CastoreFs::Initialized(uint64_t flags) {
+  if (options_.backing_files == nullptr) return;
+  if ((flags & fuse::kInitPassthrough) == 0) {
+    spdlog::warn(
+        "FUSE passthrough: the kernel did not agree to it (Linux 6.9 or later built with "
+        "CONFIG_FUSE_PASSTHROUGH is needed); reads are served by castor");
+    return;
+  }
+  passthrough_.store(true, std::memory_order_release);
+}
 
 int CastoreFs::FailOnce(const std::string& key, const std::string& message) {
   bool first = false;
@@ -245,17 +306,101 @@ int CastoreFs::Open(uint64_t ino, uint32_t flags, fuse_open_out* out) {
     size = inode->size;
   }
   if (int err = OpenReader(ino, digest, size, &reader); err != 0) return err;
+  std::shared_ptr<PassthroughBacking> backing;
+  if (passthrough()) {
+    if (int err = AttachBacking(ino, digest, size, *reader, &backing); err != 0) return err;
+  }
   auto handle = std::make_shared<FileHandle>();
   handle->ino = ino;
   handle->digest = digest;
   handle->size = size;
   handle->reader = std::move(reader);
+  handle->backing = backing;
   out->fh = open_files_.Add(std::move(handle));
   changes_.fetch_add(1, std::memory_order_relaxed);
+  if (backing != nullptr && backing->id() > 0) {
+    // The kernel reads the backing file (and keeps its pages in that
+    // file's page cache); it refuses FOPEN_KEEP_CACHE with passthrough.
+    out->open_flags = fuse::kOpenPassthrough | FOPEN_NOFLUSH;
+    fuse::SetBackingId(out, backing->id());
+    return 0;
+  }
   // The contents never change: keep the page cache across opens, and skip
   // the FLUSH round trip on every close.
   out->open_flags = FOPEN_KEEP_CACHE | FOPEN_NOFLUSH;
   return 0;
+}
+
+int CastoreFs::AttachBacking(uint64_t ino, const castore::B3Digest& digest, uint64_t size,
+                             const castore::BlobReader& reader,
+                             std::shared_ptr<PassthroughBacking>* out) {
+  bool verified = false;
+  {
+    castor::MutexLock lock(&backing_mu_);
+    if (auto it = backings_.find(ino); it != backings_.end()) {
+      if ((*out = it->second.lock()) != nullptr) return 0;
+    }
+    verified = verified_backings_.contains(digest);
+  }
+  const int fd = reader.LocalFd();
+  // The kernel will read the file unchecked: it must hold the blob now.
+  if (fd >= 0 && !verified) {
+    absl::Status s = VerifyBackingFile(fd, digest, size);
+    if (!s.ok()) return FailOnce(digest.ToB3(), s.ToString());
+  }
+  absl::Status refused;
+  {
+    castor::MutexLock lock(&backing_mu_);
+    if (fd >= 0 && !verified) {
+      if (verified_backings_.size() >= kMaxVerifiedBackings) verified_backings_.clear();
+      verified_backings_.insert(digest);
+    }
+    std::weak_ptr<PassthroughBacking>& slot = backings_[ino];
+    // A concurrent first open may have decided meanwhile.
+    if ((*out = slot.lock()) != nullptr) return 0;
+    int32_t id = 0;
+    if (fd >= 0 && passthrough()) {
+      absl::StatusOr<int32_t> opened = options_.backing_files->Open(fd);
+      if (opened.ok()) {
+        id = *opened;
+      } else {
+        refused = opened.status();
+      }
+    }
+    *out = std::make_shared<PassthroughBacking>(id > 0 ? options_.backing_files : nullptr, id,
+                                                &BackingGauge());
+    slot = *out;
+  }
+  if (!refused.ok()) BackingRefused(digest, refused);
+  return 0;
+}
+
+void CastoreFs::BackingRefused(const castore::B3Digest& digest, const absl::Status& status) {
+  // Permission, kernel support and the store's stacking are the same for
+  // every file: no use asking again for each.
+  if (status.code() == absl::StatusCode::kPermissionDenied ||
+      status.code() == absl::StatusCode::kUnimplemented ||
+      status.code() == absl::StatusCode::kFailedPrecondition) {
+    if (passthrough_.exchange(false, std::memory_order_acq_rel)) {
+      spdlog::warn("FUSE passthrough is off for this mount, reads are served by castor: {}",
+                   status.ToString());
+    }
+    return;
+  }
+  bool first = false;
+  {
+    castor::MutexLock lock(&log_mu_);
+    std::string key = absl::StrCat("passthrough:", digest.ToB3());
+    if (!logged_.contains(key)) {
+      if (logged_.size() >= kMaxLoggedProblems) logged_.clear();
+      logged_.insert(std::move(key));
+      first = true;
+    }
+  }
+  if (first) {
+    spdlog::warn("FUSE passthrough: blob {} is served by castor: {}", digest.ToB3(),
+                 status.ToString());
+  }
 }
 
 int CastoreFs::Read(uint64_t ino, uint64_t fh, uint64_t offset, std::span<uint8_t> buf, size_t* n) {
@@ -295,6 +440,10 @@ void CastoreFs::Release(uint64_t ino, uint64_t fh) {
   changes_.fetch_add(1, std::memory_order_relaxed);
   handle.reset();  // before the inode table looks whether its reader is still open
   inodes_.ReleaseReader(ino);
+  castor::MutexLock lock(&backing_mu_);
+  if (auto it = backings_.find(ino); it != backings_.end() && it->second.expired()) {
+    backings_.erase(it);
+  }
 }
 
 int CastoreFs::OpenDir(uint64_t ino, uint32_t flags, fuse_open_out* out) {
@@ -451,6 +600,10 @@ int CastoreFs::ListXattr(uint64_t ino, std::string* names) {
 
 void CastoreFs::Destroy() {
   open_files_.Clear();
+  {
+    castor::MutexLock lock(&backing_mu_);
+    backings_.clear();
+  }
   open_dirs_.Clear();
   inodes_.Clear();
 }
@@ -469,6 +622,15 @@ uint64_t CastoreFs::lookup_count(uint64_t ino) const {
 size_t CastoreFs::logged_problems() const {
   castor::MutexLock lock(&log_mu_);
   return logged_.size();
+}
+
+size_t CastoreFs::passthrough_backings() const {
+  castor::MutexLock lock(&backing_mu_);
+  size_t n = 0;
+  for (const auto& [ino, backing] : backings_) {
+    if (auto b = backing.lock(); b != nullptr && b->id() > 0) ++n;
+  }
+  return n;
 }
 
 int CastoreFs::BackingFd(uint64_t fh) const {

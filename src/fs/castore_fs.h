@@ -25,7 +25,18 @@
 //     are hashed whole at open), so a blob that rots on disk under a mount
 //     is EIO for every read that touches a damaged piece;
 //   - an AccessObserver in the options hears of the accesses it serves,
-//     by inode (recording them is its business, not the filesystem's).
+//     by inode (recording them is its business, not the filesystem's);
+//   - with BackingFiles in the options and an INIT that agreed to FUSE
+//     passthrough, a blob kept in a local file is handed to the kernel,
+//     which then reads it without asking (no READ arrives for it, and the
+//     AccessObserver hears of no read of it). Such a file is hashed whole
+//     against its digest the first time it is registered in this mount
+//     (mismatch: EIO at open); bytes that rot on disk after that are served
+//     unchecked. One backing id per inode, shared by its open handles and
+//     dropped at the last release. When the kernel refuses a registration
+//     for want of permission or support (or the store's file system is
+//     stacked too deep), passthrough is off for the rest of
+//     the mount (logged once) and files are served as without it.
 // Thread-safe. The inode table, the handle tables and each directory handle
 // lock themselves, only for the duration of their own calls; CastoreFs holds
 // no lock while calling them, and none across a service call.
@@ -38,12 +49,14 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "base/mutex.h"
 #include "castore/composition.h"
 #include "castore/directory.h"
 #include "fs/access_observer.h"
 #include "fs/directory_cache.h"
+#include "fs/fuse/backing_files.h"
 #include "fs/fuse/filesystem.h"
 #include "fs/handle_table.h"
 #include "fs/inode_table.h"
@@ -71,6 +84,9 @@ struct FsOptions {
   // Told about every directory needed, name found and byte range served
   // (fs/access_observer.h); null: nobody is.
   std::shared_ptr<AccessObserver> access_observer;
+  // Registers blob files with the FUSE connection for passthrough (see
+  // above); null: reads are always served by this process.
+  std::shared_ptr<fuse::BackingFiles> backing_files;
 };
 
 inline constexpr char kBlobDigestXattr[] = "user.tvix.castore.blob.digest";
@@ -81,6 +97,7 @@ class CastoreFs : public fuse::Filesystem {
   CastoreFs(castore::Services services, FsOptions options);
   ~CastoreFs() override;
 
+  void Initialized(uint64_t flags) override;
   int Lookup(uint64_t parent, std::string_view name, fuse_entry_out* out) override;
   void Forget(uint64_t ino, uint64_t nlookup) override;
   int GetAttr(uint64_t ino, fuse_attr_out* out) override;
@@ -114,6 +131,17 @@ class CastoreFs : public fuse::Filesystem {
   // Where the bytes of open file handle `fh` live: a file descriptor the
   // blob backend exposes (BlobReader::LocalFd), or -1. For FUSE passthrough.
   int BackingFd(uint64_t fh) const;
+  // Whether opens are handed to the kernel now (FUSE passthrough agreed,
+  // and not turned off by a refused registration).
+  bool passthrough() const { return passthrough_.load(std::memory_order_acquire); }
+  // Inodes whose open files the kernel reads through a backing id now.
+  size_t passthrough_backings() const;
+  // Digests hashed whole for passthrough, remembered so that a blob is
+  // hashed once per mount (cleared, not grown, past this many).
+  static constexpr size_t kMaxVerifiedBackings = 1 << 18;
+  // castor_fuse_passthrough_backing_files: backing ids registered by every
+  // CastoreFs of the process.
+  static metrics::Gauge& BackingGauge();
 
   // Takeover (fs/takeover_state.h). SaveState fills the inodes, handles and
   // next numbers of `state` (not its FUSE fields); call it while no request
@@ -136,6 +164,16 @@ class CastoreFs : public fuse::Filesystem {
   // reader verifies as it reads) when none is open. 0 or EIO.
   int OpenReader(uint64_t ino, const castore::B3Digest& digest, uint64_t size,
                  std::shared_ptr<castore::BlobReader>* out);
+  // Under passthrough: how the open files of inode `ino`, whose shared
+  // reader is `reader`, are served: the decision an open handle of it
+  // holds, else a new one (the blob file hashed whole unless it was in
+  // this mount, and registered). 0, or EIO when the file does not hold the
+  // blob.
+  int AttachBacking(uint64_t ino, const castore::B3Digest& digest, uint64_t size,
+                    const castore::BlobReader& reader, std::shared_ptr<PassthroughBacking>* out);
+  // A registration failed: passthrough goes off for good when the kernel
+  // cannot or may not do it, else only this inode is served by us.
+  void BackingRefused(const castore::B3Digest& digest, const absl::Status& status);
   void FillAttr(uint64_t ino, const Inode& inode, fuse_attr* attr) const;
   // Takes a lookup reference on the inode of `node` and fills `out`.
   void Acquire(const castore::Node& node, uint32_t entry_timeout_s, fuse_entry_out* out);
@@ -168,6 +206,16 @@ class CastoreFs : public fuse::Filesystem {
   // Set by RestoreState before any request is served.
   uint64_t lost_below_ = 0;
   std::atomic<uint64_t> changes_{0};
+
+  std::atomic<bool> passthrough_{false};
+  // Lock order: backing_mu_ may be held while calling BackingFiles (and
+  // while a PassthroughBacking is destroyed), never while taking another
+  // lock of this class.
+  mutable castor::Mutex backing_mu_;
+  // The decision each inode's open handles share, while one is open.
+  absl::flat_hash_map<uint64_t, std::weak_ptr<PassthroughBacking>> backings_
+      ABSL_GUARDED_BY(backing_mu_);
+  absl::flat_hash_set<castore::B3Digest> verified_backings_ ABSL_GUARDED_BY(backing_mu_);
 
   mutable castor::Mutex log_mu_;
   absl::flat_hash_set<std::string> logged_ ABSL_GUARDED_BY(log_mu_);

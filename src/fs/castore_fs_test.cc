@@ -6,17 +6,24 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/mutex.h"
+#include "castore/blob/local_blob_service.h"
 #include "castore/blob/memory_blob_service.h"
 #include "castore/directory/memory_directory_service.h"
 #include "castore/roots/memory_root_service.h"
 #include "castore/testing/counting_services.h"
+#include "castore/testing/rot.h"
+#include "castore/testing/temp_dir.h"
 #include "fs/fuse/wire.h"
 #include "gtest/gtest.h"
 #include "spdlog/sinks/ostream_sink.h"
@@ -223,6 +230,243 @@ TEST(CastoreFsTest, LoggedProblemsAreBoundedAndEachStillLoggedOnce) {
     ++lines;
   }
   EXPECT_EQ(lines, static_cast<size_t>(kMissing));
+}
+
+// A kernel's backing-file registry: hands out ids from 1 on and remembers
+// which are registered, or refuses with `refusal`.
+class FakeBackingFiles : public fuse::BackingFiles {
+ public:
+  absl::StatusOr<int32_t> Open(int fd) override {
+    castor::MutexLock lock(&mu_);
+    ++attempts_;
+    if (!refusal_.ok()) return refusal_;
+    if (fd < 0) return absl::InvalidArgumentError("no descriptor");
+    registered_.insert(next_);
+    return next_++;
+  }
+  absl::Status Close(int32_t id) override {
+    castor::MutexLock lock(&mu_);
+    if (!registered_.erase(id)) return absl::NotFoundError(absl::StrCat("backing id ", id));
+    return absl::OkStatus();
+  }
+  void Refuse(absl::Status refusal) {
+    castor::MutexLock lock(&mu_);
+    refusal_ = std::move(refusal);
+  }
+  int attempts() const {
+    castor::MutexLock lock(&mu_);
+    return attempts_;
+  }
+  size_t registered() const {
+    castor::MutexLock lock(&mu_);
+    return registered_.size();
+  }
+
+ private:
+  mutable castor::Mutex mu_;
+  absl::Status refusal_ ABSL_GUARDED_BY(mu_);
+  int attempts_ ABSL_GUARDED_BY(mu_) = 0;
+  int32_t next_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::flat_hash_set<int32_t> registered_ ABSL_GUARDED_BY(mu_);
+};
+
+// Roots "a" and "b", two blobs in a file:// store (so their readers have a
+// local file), and a CastoreFs with a FakeBackingFiles whose kernel agreed
+// to passthrough.
+class CastoreFsPassthroughTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto local = castore::LocalBlobService::Open(dir_.path() + "/blobs");
+    ASSERT_TRUE(local.ok()) << local.status();
+    blobs_ = *local;
+    services_.blobs = blobs_;
+    services_.directories = std::make_shared<castore::MemoryDirectoryService>();
+    services_.roots = std::make_shared<castore::MemoryRootService>();
+    a_ = Put("a", a_data_);
+    b_ = Put("b", b_data_);
+  }
+
+  FileNode Put(std::string_view name, const std::string& data) {
+    auto digest = castore::PutBlob(*services_.blobs, data);
+    EXPECT_TRUE(digest.ok()) << digest.status();
+    FileNode node{*digest, data.size(), false};
+    EXPECT_TRUE(services_.roots->Put(Entry{*PathComponent::Create(name), node}).ok());
+    return node;
+  }
+
+  std::unique_ptr<CastoreFs> MakeFs(uint64_t agreed = fuse::kInitPassthrough) {
+    auto fs = std::make_unique<CastoreFs>(services_, FsOptions{.backing_files = backing_});
+    fs->Initialized(agreed);
+    return fs;
+  }
+
+  std::string BlobFile(const FileNode& f) const {
+    std::string hex = f.digest.ToHex();
+    return blobs_->dir() + "/b3/" + hex.substr(0, 2) + "/" + hex;
+  }
+
+  castore::testing::TempDir dir_{"passthrough"};
+  std::shared_ptr<castore::LocalBlobService> blobs_;
+  castore::Services services_;
+  std::shared_ptr<FakeBackingFiles> backing_ = std::make_shared<FakeBackingFiles>();
+  const std::string a_data_ = castore::testing::RandomBytes(300 * 1024, 1);
+  const std::string b_data_ = castore::testing::RandomBytes(5000, 2);
+  FileNode a_, b_;
+};
+
+TEST_F(CastoreFsPassthroughTest, OpensOfOneInodeShareOneBackingIdDroppedAtTheLastRelease) {
+  auto fs = MakeFs();
+  const int64_t gauge_before = CastoreFs::BackingGauge().Value();
+  uint64_t a = Lookup(*fs, FUSE_ROOT_ID, "a");
+  fuse_open_out first{}, second{};
+  ASSERT_EQ(fs->Open(a, O_RDONLY, &first), 0);
+  ASSERT_EQ(fs->Open(a, O_RDONLY, &second), 0);
+  EXPECT_EQ(first.open_flags, fuse::kOpenPassthrough | FOPEN_NOFLUSH);
+  EXPECT_EQ(second.open_flags, fuse::kOpenPassthrough | FOPEN_NOFLUSH);
+  EXPECT_GT(fuse::BackingId(first), 0);
+  EXPECT_EQ(fuse::BackingId(first), fuse::BackingId(second));
+  EXPECT_EQ(backing_->attempts(), 1);
+  EXPECT_EQ(fs->passthrough_backings(), 1u);
+  EXPECT_EQ(CastoreFs::BackingGauge().Value(), gauge_before + 1);
+
+  fs->Release(a, first.fh);
+  EXPECT_EQ(backing_->registered(), 1u);
+  fs->Release(a, second.fh);
+  EXPECT_EQ(backing_->registered(), 0u);
+  EXPECT_EQ(fs->passthrough_backings(), 0u);
+  EXPECT_EQ(CastoreFs::BackingGauge().Value(), gauge_before);
+
+  // Opened again: registered again.
+  fuse_open_out third{};
+  ASSERT_EQ(fs->Open(a, O_RDONLY, &third), 0);
+  EXPECT_EQ(third.open_flags, fuse::kOpenPassthrough | FOPEN_NOFLUSH);
+  EXPECT_EQ(backing_->registered(), 1u);
+  fs->Release(a, third.fh);
+  EXPECT_EQ(backing_->registered(), 0u);
+}
+
+TEST_F(CastoreFsPassthroughTest, RacingFirstOpensRegisterOneIdAndLeakNone) {
+  auto fs = MakeFs();
+  uint64_t a = Lookup(*fs, FUSE_ROOT_ID, "a");
+  for (int round = 0; round < 20; ++round) {
+    std::vector<uint64_t> fhs(8);
+    std::vector<int32_t> ids(8);
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < fhs.size(); ++i) {
+      threads.emplace_back([&, i] {
+        fuse_open_out out{};
+        EXPECT_EQ(fs->Open(a, O_RDONLY, &out), 0);
+        fhs[i] = out.fh;
+        ids[i] = fuse::BackingId(out);
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (int32_t id : ids) EXPECT_EQ(id, ids[0]);
+    EXPECT_EQ(backing_->registered(), 1u);
+    for (uint64_t fh : fhs) fs->Release(a, fh);
+    EXPECT_EQ(backing_->registered(), 0u);
+  }
+}
+
+TEST_F(CastoreFsPassthroughTest, NothingIsRegisteredUnlessTheKernelAgreed) {
+  auto fs = MakeFs(/*agreed=*/0);
+  EXPECT_FALSE(fs->passthrough());
+  uint64_t a = Lookup(*fs, FUSE_ROOT_ID, "a");
+  fuse_open_out out{};
+  ASSERT_EQ(fs->Open(a, O_RDONLY, &out), 0);
+  EXPECT_EQ(out.open_flags, uint32_t{FOPEN_KEEP_CACHE | FOPEN_NOFLUSH});
+  EXPECT_EQ(fuse::BackingId(out), 0);
+  EXPECT_EQ(backing_->attempts(), 0);
+  fs->Release(a, out.fh);
+}
+
+TEST_F(CastoreFsPassthroughTest, RefusedRegistrationServesReadsAndStopsAsking) {
+  backing_->Refuse(absl::PermissionDeniedError("FUSE_DEV_IOC_BACKING_OPEN: EPERM"));
+  auto fs = MakeFs();
+  uint64_t a = Lookup(*fs, FUSE_ROOT_ID, "a");
+  uint64_t b = Lookup(*fs, FUSE_ROOT_ID, "b");
+  fuse_open_out out{};
+  ASSERT_EQ(fs->Open(a, O_RDONLY, &out), 0);
+  EXPECT_EQ(out.open_flags, uint32_t{FOPEN_KEEP_CACHE | FOPEN_NOFLUSH});
+  EXPECT_FALSE(fs->passthrough());
+  std::string got(a_data_.size(), '\0');
+  size_t n = 0;
+  ASSERT_EQ(
+      fs->Read(a, out.fh, 0, std::span(reinterpret_cast<uint8_t*>(got.data()), got.size()), &n), 0);
+  EXPECT_EQ(n, a_data_.size());
+  EXPECT_TRUE(got == a_data_);
+  fuse_open_out other{};
+  ASSERT_EQ(fs->Open(b, O_RDONLY, &other), 0);
+  EXPECT_EQ(other.open_flags, uint32_t{FOPEN_KEEP_CACHE | FOPEN_NOFLUSH});
+  EXPECT_EQ(backing_->attempts(), 1);
+  fs->Release(a, out.fh);
+  fs->Release(b, other.fh);
+}
+
+TEST_F(CastoreFsPassthroughTest, AFileRefusedAloneIsServedByUsWhileItsInodeIsOpen) {
+  auto fs = MakeFs();
+  uint64_t a = Lookup(*fs, FUSE_ROOT_ID, "a");
+  backing_->Refuse(absl::ResourceExhaustedError("EMFILE"));
+  fuse_open_out first{};
+  ASSERT_EQ(fs->Open(a, O_RDONLY, &first), 0);
+  EXPECT_EQ(first.open_flags, uint32_t{FOPEN_KEEP_CACHE | FOPEN_NOFLUSH});
+  EXPECT_TRUE(fs->passthrough());
+  // The kernel would refuse a passthrough open beside an ordinary one.
+  backing_->Refuse(absl::OkStatus());
+  fuse_open_out second{};
+  ASSERT_EQ(fs->Open(a, O_RDONLY, &second), 0);
+  EXPECT_EQ(second.open_flags, uint32_t{FOPEN_KEEP_CACHE | FOPEN_NOFLUSH});
+  fs->Release(a, first.fh);
+  fs->Release(a, second.fh);
+  fuse_open_out third{};
+  ASSERT_EQ(fs->Open(a, O_RDONLY, &third), 0);
+  EXPECT_EQ(third.open_flags, fuse::kOpenPassthrough | FOPEN_NOFLUSH);
+  fs->Release(a, third.fh);
+  EXPECT_EQ(backing_->registered(), 0u);
+}
+
+TEST_F(CastoreFsPassthroughTest, BlobThatRottedBeforeItsFirstOpenIsEio) {
+  spdlog::set_level(spdlog::level::off);
+  // Read once, so the store keeps its tree and a later reader checks only
+  // the pieces it reads: the rot is then found by the whole-file hash
+  // passthrough makes, not by opening.
+  {
+    auto reader = services_.blobs->OpenRead(a_.digest);
+    ASSERT_TRUE(reader.ok() && *reader != nullptr);
+    ASSERT_TRUE(castore::VerifyReader(**reader, a_.digest).ok());
+  }
+  ASSERT_TRUE(castore::testing::Rot(BlobFile(a_), 200 * 1024));
+  {
+    auto fs = MakeFs(/*agreed=*/0);
+    uint64_t a = Lookup(*fs, FUSE_ROOT_ID, "a");
+    fuse_open_out out{};
+    ASSERT_EQ(fs->Open(a, O_RDONLY, &out), 0) << "an ordinary open checks only what it reads";
+    fs->Release(a, out.fh);
+  }
+  auto fs = MakeFs();
+  uint64_t a = Lookup(*fs, FUSE_ROOT_ID, "a");
+  fuse_open_out out{};
+  EXPECT_EQ(fs->Open(a, O_RDONLY, &out), EIO);
+  EXPECT_EQ(backing_->attempts(), 0);
+  // The intact blob is still handed over.
+  uint64_t b = Lookup(*fs, FUSE_ROOT_ID, "b");
+  ASSERT_EQ(fs->Open(b, O_RDONLY, &out), 0);
+  EXPECT_EQ(out.open_flags, fuse::kOpenPassthrough | FOPEN_NOFLUSH);
+  fs->Release(b, out.fh);
+  spdlog::set_level(spdlog::level::info);
+}
+
+TEST_F(CastoreFsPassthroughTest, BlobsWithoutALocalFileAreServedByUs) {
+  services_.blobs = std::make_shared<castore::MemoryBlobService>();
+  a_ = Put("a", a_data_);
+  auto fs = MakeFs();
+  uint64_t a = Lookup(*fs, FUSE_ROOT_ID, "a");
+  fuse_open_out out{};
+  ASSERT_EQ(fs->Open(a, O_RDONLY, &out), 0);
+  EXPECT_EQ(out.open_flags, uint32_t{FOPEN_KEEP_CACHE | FOPEN_NOFLUSH});
+  EXPECT_EQ(backing_->attempts(), 0);
+  EXPECT_TRUE(fs->passthrough());
+  fs->Release(a, out.fh);
 }
 
 }  // namespace

@@ -1,6 +1,25 @@
 #include "fs/handle_table.h"
 
+#include <string>
+
+#include "spdlog/spdlog.h"
+
 namespace castor::fs {
+
+PassthroughBacking::PassthroughBacking(std::shared_ptr<fuse::BackingFiles> files, int32_t id,
+                                       metrics::Gauge* registered)
+    : files_(std::move(files)), id_(id), registered_(registered) {
+  if (id_ > 0 && registered_ != nullptr) registered_->Add(1);
+}
+
+PassthroughBacking::~PassthroughBacking() {
+  if (id_ <= 0) return;
+  if (registered_ != nullptr) registered_->Add(-1);
+  if (files_ == nullptr) return;
+  // A connection already gone took its ids with it.
+  absl::Status s = files_->Close(id_);
+  if (!s.ok()) spdlog::debug("FUSE passthrough: closing backing id {}: {}", id_, s.ToString());
+}
 
 DirHandle::DirHandle(uint64_t ino, std::shared_ptr<const std::vector<castore::Entry>> roots)
     : ino_(ino), is_top_(true), roots_(std::move(roots)) {}

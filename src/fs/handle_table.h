@@ -24,6 +24,7 @@
 #include "castore/blob/blob_service.h"
 #include "castore/digest.h"
 #include "castore/directory.h"
+#include "fs/fuse/backing_files.h"
 
 namespace castor::fs {
 
@@ -121,14 +122,40 @@ class HandleTable {
   absl::flat_hash_map<uint64_t, std::shared_ptr<T>> handles_ ABSL_GUARDED_BY(mu_);
 };
 
+// How the open files of one inode are served under FUSE passthrough, decided
+// at the first open and shared by every handle of the inode while one is
+// open (the kernel refuses to mix passthrough and ordinary opens of an
+// inode, or two backing files for it): by the kernel from backing id `id`
+// (> 0), or by this process (id 0). The id is dropped when the last handle
+// lets go of it.
+class PassthroughBacking {
+ public:
+  // `files` (null when id is 0) closes `id` at destruction; `registered`,
+  // when given, counts the registered ids.
+  PassthroughBacking(std::shared_ptr<fuse::BackingFiles> files, int32_t id,
+                     metrics::Gauge* registered);
+  ~PassthroughBacking();
+  PassthroughBacking(const PassthroughBacking&) = delete;
+  PassthroughBacking& operator=(const PassthroughBacking&) = delete;
+
+  int32_t id() const { return id_; }
+
+ private:
+  const std::shared_ptr<fuse::BackingFiles> files_;
+  const int32_t id_;
+  metrics::Gauge* const registered_;
+};
+
 // An open file of inode `ino`: the blob's reader (shared by the opens of
-// one inode). The reader is null only for a handle a takeover carried over
-// whose blob could not be opened again: its reads are EIO.
+// one inode), and under FUSE passthrough how it is served. The reader is
+// null only for a handle a takeover carried over whose blob could not be
+// opened again: its reads are EIO.
 struct FileHandle {
   uint64_t ino = 0;
   castore::B3Digest digest;
   uint64_t size = 0;
   std::shared_ptr<castore::BlobReader> reader;
+  std::shared_ptr<PassthroughBacking> backing;  // null without passthrough
 };
 
 // An open directory: the mount's top directory, or a directory inode whose Directory

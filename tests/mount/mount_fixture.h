@@ -21,6 +21,7 @@
 #include "fs/castore_fs.h"
 #include "fs/fuse/dispatcher.h"
 #include "fs/fuse/session.h"
+#include "fs/transport/dev_backing_files.h"
 #include "fs/transport/dev_fuse.h"
 #include "gtest/gtest.h"
 
@@ -70,6 +71,9 @@ class MountedFs {
     fs::FsOptions fs;
     int threads = 2;
     bool force_fusermount = false;
+    // Ask the kernel for FUSE passthrough; blob files are registered on the
+    // connection (DevBackingFiles) unless fs.backing_files is given.
+    bool passthrough = false;
   };
 
   // Mounts, or returns null after recording a test failure.
@@ -83,13 +87,20 @@ class MountedFs {
     m->dir_ = tmpl;
     m->mountpoint_ = m->dir_ + "/mnt";
     mkdir(m->mountpoint_.c_str(), 0755);
+    fs::transport::MountOptions mount_options{.mountpoint = m->mountpoint_,
+                                              .threads = options.threads,
+                                              .force_fusermount = options.force_fusermount};
+    m->session_ = std::make_unique<fs::fuse::Session>(
+        fs::fuse::SessionOptions{.passthrough = options.passthrough});
+    if (options.passthrough && options.fs.backing_files == nullptr) {
+      auto dev = std::make_shared<fs::transport::DevBackingFiles>();
+      options.fs.backing_files = dev;
+      mount_options.on_connection = [dev](int fd) { CASTOR_CHECK(dev->Attach(fd).ok()); };
+    }
     m->fs_ = std::make_unique<fs::CastoreFs>(std::move(services), options.fs);
-    m->dispatcher_ = std::make_unique<fs::fuse::Dispatcher>(*m->fs_, m->session_);
-    auto s = fs::transport::DevFuseSession::Start(
-        *m->dispatcher_, m->session_,
-        fs::transport::MountOptions{.mountpoint = m->mountpoint_,
-                                    .threads = options.threads,
-                                    .force_fusermount = options.force_fusermount});
+    m->dispatcher_ = std::make_unique<fs::fuse::Dispatcher>(*m->fs_, *m->session_);
+    auto s = fs::transport::DevFuseSession::Start(*m->dispatcher_, *m->session_,
+                                                  std::move(mount_options));
     if (!s.ok()) {
       ADD_FAILURE() << "mount failed: " << s.status();
       return nullptr;
@@ -112,12 +123,13 @@ class MountedFs {
   }
   fs::CastoreFs& fs() { return *fs_; }
   fs::transport::DevFuseSession& transport() { return *transport_; }
+  const fs::fuse::Session& session() const { return *session_; }
 
  private:
   MountedFs() = default;
   std::string dir_;
   std::string mountpoint_;
-  fs::fuse::Session session_;
+  std::unique_ptr<fs::fuse::Session> session_;
   std::unique_ptr<fs::CastoreFs> fs_;
   std::unique_ptr<fs::fuse::Dispatcher> dispatcher_;
   std::unique_ptr<fs::transport::DevFuseSession> transport_;

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <linux/fuse.h>
+#include <sys/ioctl.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace castor::fs::fuse {
 
@@ -24,8 +26,39 @@ inline constexpr uint64_t kInitHasResend = 1ULL << 39;          // 7.40
 inline constexpr uint64_t kInitAllowIdmap = 1ULL << 40;         // 7.40
 inline constexpr uint64_t kInitOverUring = 1ULL << 41;          // 7.42
 
-// OPEN reply flag for FUSE passthrough (7.40); unused, see docs/mount.md.
+// OPEN reply flag for FUSE passthrough (7.40): the kernel reads the backing
+// file named by fuse_open_out's backing_id itself. It may be combined only
+// with FOPEN_DIRECT_IO, FOPEN_PARALLEL_DIRECT_WRITES and FOPEN_NOFLUSH (the
+// kernel fails the open with EIO otherwise, FOPEN_KEEP_CACHE included).
 inline constexpr uint32_t kOpenPassthrough = 1U << 7;
+
+// FUSE passthrough's device ioctls (7.40) on a /dev/fuse descriptor of the
+// connection: BACKING_OPEN registers the file `fd` and returns its backing
+// id (> 0), BACKING_CLOSE drops an id (open files keep their own reference
+// to the backing file). Both need CAP_SYS_ADMIN and an INIT that agreed to
+// FUSE_PASSTHROUGH.
+struct FuseBackingMap {
+  int32_t fd;
+  uint32_t flags;  // 0
+  uint64_t padding;
+};
+inline constexpr unsigned long kDevIocBackingOpen = _IOW(229, 1, FuseBackingMap);
+inline constexpr unsigned long kDevIocBackingClose = _IOW(229, 2, uint32_t);
+
+// fuse_open_out.backing_id (7.40) is the uapi 7.38 header's `padding`.
+inline void SetBackingId(fuse_open_out* out, int32_t id) {
+  std::memcpy(&out->padding, &id, sizeof(id));
+}
+inline int32_t BackingId(const fuse_open_out& out) {
+  int32_t id;
+  std::memcpy(&id, &out.padding, sizeof(id));
+  return id;
+}
+// fuse_init_out.max_stack_depth (7.40) is the 7.38 header's unused[0]: how
+// many stacked file systems may sit below the mount (at least 1 for
+// passthrough; the backing files' file system must be less deep than it).
+inline void SetMaxStackDepth(fuse_init_out* out, uint32_t depth) { out->unused[0] = depth; }
+inline uint32_t MaxStackDepth(const fuse_init_out& out) { return out.unused[0]; }
 
 // Entry/attribute validity meaning "never expires" (the tree is immutable).
 inline constexpr uint64_t kForever = ~uint64_t{0} >> 1;
@@ -36,6 +69,8 @@ static_assert(sizeof(fuse_entry_out) == 128);
 static_assert(sizeof(fuse_attr_out) == 104);
 static_assert(sizeof(fuse_init_out) == 64);
 static_assert(sizeof(fuse_dirent) == 24);
+static_assert(sizeof(fuse_open_out) == 16);
+static_assert(sizeof(FuseBackingMap) == 16);
 static_assert(sizeof(fuse_direntplus) == 152);
 
 }  // namespace castor::fs::fuse

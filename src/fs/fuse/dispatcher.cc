@@ -179,6 +179,8 @@ size_t Dispatcher::DoInit(RequestReader& req, ReplyWriter& reply) {
   size_t size = 0;
   int err = session_.Init(in, &out, &size);
   if (err != 0) return reply.Error(err);
+  // Not for the reply asking a newer kernel to retry with our major.
+  if (session_.initialized()) fs_.Initialized(session_.flags());
   return reply.Struct(out, size);
 }
 

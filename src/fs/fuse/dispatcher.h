@@ -11,7 +11,8 @@
 //   FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY   no reply
 //   GETATTR              fuse_attr_out | ENOENT
 //   READLINK             target | ENOENT EINVAL
-//   OPEN, OPENDIR        fuse_open_out | ENOENT EISDIR ENOTDIR EROFS EIO
+//   OPEN, OPENDIR        fuse_open_out (with a backing id under passthrough) |
+//                        ENOENT EISDIR ENOTDIR EROFS EIO
 //                        (OPENDIR: ENOSYS, from the Dispatcher, when the
 //                        kernel offered FUSE_NO_OPENDIR_SUPPORT and the
 //                        Filesystem ListsWithoutOpenDir)

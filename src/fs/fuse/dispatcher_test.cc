@@ -217,6 +217,53 @@ TEST_F(DispatcherTest, OpendirIsServedForAKernelWithoutNoOpendirSupport) {
   EXPECT_NE(o.Payload<fuse_open_out>().fh, 0u);
 }
 
+// INIT of a 7.40 kernel offering passthrough, to a session with
+// `passthrough` set or not, and the filesystem hearing of the agreement.
+TEST(DispatcherPassthroughTest, InitAgreesToPassthroughOnlyWhenAskedAndTellsTheDepth) {
+  for (bool ask : {false, true}) {
+    SCOPED_TRACE(ask ? "asked" : "not asked");
+    castore::Services services;
+    services.blobs = std::make_shared<castore::MemoryBlobService>();
+    services.directories = std::make_shared<castore::MemoryDirectoryService>();
+    services.roots = std::make_shared<castore::MemoryRootService>();
+    class Backing : public BackingFiles {
+     public:
+      absl::StatusOr<int32_t> Open(int) override { return 1; }
+      absl::Status Close(int32_t) override { return absl::OkStatus(); }
+    };
+    CastoreFs fs(services, FsOptions{.backing_files = std::make_shared<Backing>()});
+    Session session(SessionOptions{.passthrough = ask, .max_stack_depth = 2});
+    Dispatcher dispatcher(fs, session);
+    fuse_init_in in{};
+    in.major = 7;
+    in.minor = 40;
+    in.flags = FUSE_ASYNC_READ | FUSE_INIT_EXT;
+    in.flags2 = static_cast<uint32_t>(kInitPassthrough >> 32);
+    TestResponder r(4096);
+    dispatcher.Handle(Frame(FUSE_INIT, 0, 1, Bytes(in)), r);
+    ASSERT_EQ(r.Header().error, 0);
+    auto out = r.Payload<fuse_init_out>();
+    EXPECT_EQ((uint64_t{out.flags2} << 32) & kInitPassthrough, ask ? kInitPassthrough : 0);
+    EXPECT_EQ(MaxStackDepth(out), ask ? 2u : 0u);
+    EXPECT_EQ(session.passthrough(), ask);
+    EXPECT_EQ(fs.passthrough(), ask);
+  }
+}
+
+TEST(DispatcherPassthroughTest, KernelThatDoesNotOfferPassthroughGetsNone) {
+  Session session(SessionOptions{.passthrough = true});
+  fuse_init_in in{};
+  in.major = 7;
+  in.minor = 38;
+  in.flags = FUSE_ASYNC_READ | FUSE_INIT_EXT;
+  fuse_init_out out;
+  size_t size = 0;
+  ASSERT_EQ(session.Init(in, &out, &size), 0);
+  EXPECT_EQ(out.flags2 & static_cast<uint32_t>(kInitPassthrough >> 32), 0u);
+  EXPECT_EQ(MaxStackDepth(out), 0u);
+  EXPECT_FALSE(session.passthrough());
+}
+
 TEST_F(DispatcherTest, InitFromOldKernelGetsShortReplyAndNoMaxPages) {
   fuse_init_in in{};
   in.major = 7;

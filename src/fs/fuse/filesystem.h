@@ -20,6 +20,10 @@ class Filesystem {
  public:
   virtual ~Filesystem() = default;
 
+  // The connection's INIT agreement is made (or restored after a takeover):
+  // `flags` are the agreed INIT flags (kInitPassthrough among them when the
+  // kernel takes backing files). Called once, before any other request.
+  virtual void Initialized(uint64_t flags) { (void)flags; }
   // LOOKUP of `name` in directory `parent`. On success fills `out` and takes
   // one lookup reference on out->nodeid (released by Forget).
   // Errors: ENOENT (no such entry or stale parent), ENOTDIR, EPERM, EIO.
@@ -30,7 +34,8 @@ class Filesystem {
   virtual int GetAttr(uint64_t ino, fuse_attr_out* out) = 0;
   // READLINK. Errors: ENOENT, EINVAL (not a symlink).
   virtual int ReadLink(uint64_t ino, std::string* target) = 0;
-  // OPEN with open(2) `flags`. Fills fh and open_flags.
+  // OPEN with open(2) `flags`. Fills fh and open_flags (and, for FUSE
+  // passthrough, kOpenPassthrough in open_flags and the backing id).
   // Errors: ENOENT, EISDIR, EROFS (write access asked), EIO (blob missing or
   // the service failing).
   virtual int Open(uint64_t ino, uint32_t flags, fuse_open_out* out) = 0;

@@ -30,7 +30,12 @@ int Session::Init(const fuse_init_in& in, fuse_init_out* out, size_t* out_size) 
   }
   uint64_t offered = in.flags;
   if (offered & FUSE_INIT_EXT) offered |= uint64_t{in.flags2} << 32;
-  uint64_t agreed = offered & options_.want;
+  uint64_t want = options_.want & ~kInitPassthrough;
+  // Without a depth the kernel ignores the flag; more than 2 it refuses.
+  if (options_.passthrough && options_.max_stack_depth >= 1 && options_.max_stack_depth <= 2) {
+    want |= kInitPassthrough | FUSE_INIT_EXT;
+  }
+  uint64_t agreed = offered & want;
   uint32_t max_pages = 32;
   if ((agreed & FUSE_MAX_PAGES) && options_.max_pages > 0) {
     max_pages = options_.max_pages > 256 ? 256 : options_.max_pages;
@@ -49,6 +54,7 @@ int Session::Init(const fuse_init_in& in, fuse_init_out* out, size_t* out_size) 
   out->max_write = options_.max_write < 4096 ? 4096 : options_.max_write;
   out->time_gran = 1;
   out->max_pages = static_cast<uint16_t>(max_pages);
+  if (agreed & kInitPassthrough) SetMaxStackDepth(out, options_.max_stack_depth);
   *out_size = in.minor < 23 ? FUSE_COMPAT_22_INIT_OUT_SIZE : sizeof(fuse_init_out);
 
   minor_ = out->minor;

@@ -21,14 +21,20 @@ struct SessionOptions {
   // kernel needs a value >= 4096).
   uint32_t max_write = 128 * 1024;
   uint16_t max_background = 64;
-  // Flags asked for when the kernel offers them. READDIRPLUS always, not
-  // FUSE_READDIRPLUS_AUTO: with AUTO the kernel asks for plain READDIR past
-  // the first reply of a listing unless a name in it was looked up since,
-  // and a walk, which lists a whole directory before it stats its entries,
-  // then sends one LOOKUP per entry of a large directory. Attributes cost
-  // castor nothing beyond the listing. FUSE_NO_OPENDIR_SUPPORT is asked for
-  // so that flags() tells whether the kernel offers it (the Dispatcher
-  // reads it there).
+  // Ask for FUSE passthrough (kInitPassthrough) when the kernel offers it,
+  // telling it `max_stack_depth`: 1 lets blob files on a plain file system
+  // back the mount (and the mount be a layer of an overlayfs); 2 lets them
+  // sit on an overlayfs (and the mount be nobody's layer).
+  bool passthrough = false;
+  uint32_t max_stack_depth = 1;
+  // Flags asked for when the kernel offers them (kInitPassthrough is added
+  // by `passthrough`). READDIRPLUS always, not FUSE_READDIRPLUS_AUTO: with
+  // AUTO the kernel asks for plain READDIR past the first reply of a listing
+  // unless a name in it was looked up since, and a walk, which lists a whole
+  // directory before it stats its entries, then sends one LOOKUP per entry
+  // of a large directory. Attributes cost castor nothing beyond the listing.
+  // FUSE_NO_OPENDIR_SUPPORT is asked for so that flags() tells whether the
+  // kernel offers it (the Dispatcher reads it there).
   uint64_t want = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_PARALLEL_DIROPS |
                   FUSE_CACHE_SYMLINKS | FUSE_NO_OPENDIR_SUPPORT | FUSE_MAX_PAGES | FUSE_BIG_WRITES |
                   FUSE_ABORT_ERROR | FUSE_INIT_EXT;
@@ -56,6 +62,8 @@ class Session {
   uint32_t minor() const { return minor_; }
   uint64_t flags() const { return flags_; }
   uint32_t max_pages() const { return max_pages_; }
+  // Whether the kernel agreed to FUSE passthrough (false before INIT).
+  bool passthrough() const { return initialized() && (flags_ & kInitPassthrough) != 0; }
   const SessionOptions& options() const { return options_; }
 
  private:

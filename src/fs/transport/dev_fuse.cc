@@ -259,6 +259,7 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(fuse::Requ
   if (!fd.ok()) return fd.status();
   std::unique_ptr<DevFuseSession> s(
       new DevFuseSession(handler, session, std::move(options), *fd, use_fusermount));
+  if (s->options_.on_connection) s->options_.on_connection(s->fd_);
   s->StartWorkers();
   // The device number names the connection under /sys/fs/fuse/connections;
   // stat makes the kernel finish INIT first.
@@ -301,6 +302,7 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Adopt(fuse::Requ
   bool use_fusermount = options.force_fusermount || geteuid() != 0;
   std::unique_ptr<DevFuseSession> s(
       new DevFuseSession(handler, session, std::move(options), fd, use_fusermount));
+  if (s->options_.on_connection) s->options_.on_connection(s->fd_);
   s->StartWorkers();
   // Not stat(2) of the mount point: that could wait on the kernel's
   // connection; the mount table names the device without asking it.

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -41,6 +42,10 @@ struct MountOptions {
   // unprivileged path).
   bool force_fusermount = false;
   std::string fsname = "castor";
+  // Called with the connection's /dev/fuse descriptor (owned by the
+  // session) once it exists, before any request is read: FUSE passthrough
+  // registers backing files on it (DevBackingFiles::Attach).
+  std::function<void(int fuse_fd)> on_connection;
 };
 
 class DevFuseSession {
