@@ -30,7 +30,9 @@ int Session::Init(const fuse_init_in& in, fuse_init_out* out, size_t* out_size) 
   }
   uint64_t offered = in.flags;
   if (offered & FUSE_INIT_EXT) offered |= uint64_t{in.flags2} << 32;
-  uint64_t agreed = offered & options_.want;
+  uint64_t want = options_.want;
+  if (want_over_uring_.load(std::memory_order_relaxed)) want |= kInitOverUring;
+  uint64_t agreed = offered & want;
   uint32_t max_pages = 32;
   if ((agreed & FUSE_MAX_PAGES) && options_.max_pages > 0) {
     max_pages = options_.max_pages > 256 ? 256 : options_.max_pages;
