@@ -237,8 +237,10 @@ std::string_view TransportName(Transport t) {
 bool IsStaleMount(const std::string& path) {
   // Not stat(2): the kernel may answer it from cached attributes without
   // asking the (dead) daemon; STATFS always reaches it.
+  // A connection served through io_uring whose daemon died may answer
+  // ECONNABORTED (the kernel ends requests queued on its rings so).
   struct statfs st;
-  return statfs(path.c_str(), &st) != 0 && errno == ENOTCONN;
+  return statfs(path.c_str(), &st) != 0 && (errno == ENOTCONN || errno == ECONNABORTED);
 }
 
 absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(fuse::RequestHandler& handler,

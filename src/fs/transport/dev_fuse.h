@@ -167,7 +167,8 @@ class DevFuseSession {
 // starts (`castor mount` does in cli/commands.h).
 int WaitForSignalOrUnmount(const DevFuseSession& session);
 
-// Whether `path` is a dead FUSE mount (statfs fails with ENOTCONN).
+// Whether `path` is a dead FUSE mount (statfs fails with ENOTCONN, or
+// ECONNABORTED for one that was served through io_uring).
 bool IsStaleMount(const std::string& path);
 
 }  // namespace castor::fs::transport

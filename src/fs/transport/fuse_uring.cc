@@ -327,7 +327,8 @@ void FuseUring::Run(int qid) {
       }
       if (cqe->res < 0) {
         --live_entries;
-        if (registering) {
+        // Unmounted while registering: no error, the session just ends.
+        if (registering && !ConnectionGone(-cqe->res)) {
           if (register_status.ok()) {
             register_status = ErrnoStatus(-cqe->res, "registering a FUSE io_uring entry");
           }
@@ -335,6 +336,13 @@ void FuseUring::Run(int qid) {
           spdlog::warn("FUSE io_uring queue {}: {}", qid, std::strerror(-cqe->res));
         }
         continue;
+      }
+      if (registering) {
+        // A request arrived, so the kernel switched to the ring: every
+        // queue has registered. Said before handling it, which may take
+        // long (Start() waits for this).
+        registering = false;
+        report(register_status);
       }
       // The entry holds a request: fuse_in_header in in_out, the opcode's
       // fixed header in op_in, the rest in the payload buffer. The
