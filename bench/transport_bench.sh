@@ -94,8 +94,10 @@ best() {
 declare -A r
 for t in dev uring; do
   mount_castor "$t"
-  if ! grep -q "$([ "$t" = uring ] && echo 'FUSE over io_uring' || echo '/dev/fuse read/write')" \
-      "$work/castor-$t.log"; then
+  want=$([ "$t" = uring ] && echo 'FUSE over io_uring' || echo '/dev/fuse read/write')
+  # The log line follows the mount by a moment.
+  for _ in $(seq 1 100); do grep -q "$want" "$work/castor-$t.log" && break; sleep 0.05; done
+  if ! grep -q "$want" "$work/castor-$t.log"; then
     echo "castor did not serve through $t:" >&2
     cat "$work/castor-$t.log" >&2
     exit 1
