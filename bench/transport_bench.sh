@@ -67,7 +67,7 @@ head -c $((big_mib * 1024 * 1024)) /dev/urandom > "$work/bigdir/big"
 rm -rf "$work/tree" "$work/bigdir"
 
 mount_castor() {
-  "$castor" mount --store "$store" --transport "$1" "$mnt" 2> "$work/castor-$1.log" &
+  "$castor" mount --store "$store" --transport "$1" "$mnt" > "$work/castor-$1.log" 2>&1 &
   cpid=$!
   wait_mount "$mnt"
 }
