@@ -11,6 +11,7 @@ PKGS=(
   liblmdb-dev libarchive-dev libzstd-dev libcli11-dev libspdlog-dev nlohmann-json3-dev
   librust-blake3-dev libssl-dev libcurl4-openssl-dev liblzma-dev libbz2-dev
   libcpp-httplib-dev  # castor nix serve (HTTP binary cache server)
+  liburing-dev  # FUSE over io_uring (castor mount --transport)
   # Nix formats: golden tests run the real nix-store (single-user, as root)
   nix-bin
   # tests

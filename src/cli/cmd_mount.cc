@@ -74,6 +74,7 @@ struct MountFlags {
   std::string prefetch;
   int prefetch_jobs = 2;
   bool passthrough = false;
+  std::string transport = "auto";
 };
 
 // The max_stack_depth FUSE passthrough asks for: 2 when the blob files
@@ -400,8 +401,29 @@ int RunMount(const MountFlags& f) {
                                                     .backing_files = backing_files});
   fs::fuse::Session session(session_options);
   fs::fuse::Dispatcher dispatcher(filesystem, session);
-  fs::transport::MountOptions mount_options{
-      .mountpoint = f.mountpoint, .threads = f.threads, .allow_other = f.allow_other};
+  // io_uring queues belong to the process that registered them: a mount
+  // that may be handed to another process is served through /dev/fuse.
+  fs::transport::Transport transport = f.transport == "uring" ? fs::transport::Transport::kUring
+                                       : f.transport == "dev" ? fs::transport::Transport::kDev
+                                                              : fs::transport::Transport::kAuto;
+  const bool handover = state.has_value() || !f.takeover_listen.empty();
+  if (handover && transport == fs::transport::Transport::kUring) {
+    std::fprintf(stderr,
+                 "castor: --transport=uring: a mount that is taken over or can be taken over "
+                 "(--takeover, --takeover-listen, a re-attach under systemd) is served through "
+                 "/dev/fuse; use --transport=dev or auto\n");
+    if (taken) return fail_takeover("the successor was asked for --transport=uring");
+    return 1;
+  }
+  // Under systemd, auto keeps the connection re-attachable after a crash
+  // (the fd store); an explicit uring gives that up.
+  if (handover || (notifier->enabled() && transport == fs::transport::Transport::kAuto)) {
+    transport = fs::transport::Transport::kDev;
+  }
+  fs::transport::MountOptions mount_options{.mountpoint = f.mountpoint,
+                                            .threads = f.threads,
+                                            .allow_other = f.allow_other,
+                                            .transport = transport};
   if (backing_files) {
     mount_options.on_connection = [backing_files](int fuse_fd) {
       if (absl::Status s = backing_files->Attach(fuse_fd); !s.ok()) {
@@ -467,7 +489,12 @@ int RunMount(const MountFlags& f) {
   // Under systemd: the connection and a copy of the session go to the fd
   // store (a re-attached process keeps using the copy it got back).
   std::optional<SessionKeeper> keeper;
-  if (notifier->enabled() && f.passthrough) {
+  if (notifier->enabled() && (*mounted)->transport() == fs::transport::Transport::kUring) {
+    spdlog::info(
+        "{} is served through io_uring: not kept in systemd's fd store (a crash ends "
+        "the mount)",
+        f.mountpoint);
+  } else if (notifier->enabled() && f.passthrough) {
     spdlog::warn(
         "--passthrough: the mount is not kept in systemd's fd store (FUSE backing ids do not "
         "survive a restart); a crash ends the mount");
@@ -580,6 +607,13 @@ void AddMountCommand(CLI::App& app) {
   cmd->add_option("--threads", f->threads, "Worker threads (default: number of cores)")
       ->check(CLI::Range(1, 1024));
   cmd->add_flag("--allow-other", f->allow_other, "Let other users access the mount");
+  cmd->add_option("--transport", f->transport,
+                  "How requests reach castor: uring (FUSE over io_uring, one queue per CPU; an "
+                  "error when the kernel does not offer it), dev (read/write on /dev/fuse) or "
+                  "auto (uring when the kernel offers it, else dev; the default). Mounts that "
+                  "can be taken over use dev")
+      ->check(CLI::IsMember({"auto", "uring", "dev"}))
+      ->envname("CASTOR_MOUNT_TRANSPORT");
   cmd->add_flag("--background", f->background,
                 "Return once the mount is live, serving it from a process of its own (its "
                 "output then goes to /dev/null); a failure before that is reported and gives a "

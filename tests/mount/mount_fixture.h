@@ -65,6 +65,17 @@ inline void PutRoot(castore::Services& s, std::string_view name, castore::Node n
   CASTOR_CHECK(s.roots->Put(castore::Entry{Name(name), std::move(node)}).ok());
 }
 
+// The transport the mount tests use: CASTOR_MOUNT_TRANSPORT (the variable
+// `castor mount --transport` also reads) when set, else /dev/fuse. CTest
+// runs the mount tests once plainly and once with it set to "uring".
+inline fs::transport::Transport TransportFromEnvironment() {
+  const char* t = std::getenv("CASTOR_MOUNT_TRANSPORT");
+  std::string v = t == nullptr ? "" : t;
+  if (v == "uring") return fs::transport::Transport::kUring;
+  if (v == "auto") return fs::transport::Transport::kAuto;
+  return fs::transport::Transport::kDev;
+}
+
 class MountedFs {
  public:
   struct Options {
@@ -74,6 +85,7 @@ class MountedFs {
     // Ask the kernel for FUSE passthrough; blob files are registered on the
     // connection (DevBackingFiles) unless fs.backing_files is given.
     bool passthrough = false;
+    fs::transport::Transport transport = TransportFromEnvironment();
   };
 
   // Mounts, or returns null after recording a test failure.
@@ -89,7 +101,8 @@ class MountedFs {
     mkdir(m->mountpoint_.c_str(), 0755);
     fs::transport::MountOptions mount_options{.mountpoint = m->mountpoint_,
                                               .threads = options.threads,
-                                              .force_fusermount = options.force_fusermount};
+                                              .force_fusermount = options.force_fusermount,
+                                              .transport = options.transport};
     m->session_ = std::make_unique<fs::fuse::Session>(
         fs::fuse::SessionOptions{.passthrough = options.passthrough});
     if (options.passthrough && options.fs.backing_files == nullptr) {

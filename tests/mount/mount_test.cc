@@ -2,6 +2,7 @@
 // semantics of docs/design.md's table "The filesystem", one behaviour per test.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
@@ -9,8 +10,11 @@
 
 #include <cerrno>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "base/metrics.h"
+#include "fs/transport/fuse_uring.h"
 #include "mount_fixture.h"
 
 namespace castor::testing {
@@ -506,6 +510,65 @@ TEST_F(MountTest, UnmountLeavesAPlainDirectoryAndForgetsEverything) {
   struct statfs sfs;
   ASSERT_EQ(statfs(path.c_str(), &sfs), 0);
   EXPECT_NE(sfs.f_type, 0x65735546);  // FUSE_SUPER_MAGIC: no longer mounted
+}
+
+// Reads `path` from a thread pinned to `cpu` (the kernel puts an io_uring
+// request on the queue of the CPU its caller runs on); *pinned says whether
+// pinning worked (not for an offline CPU).
+std::string ReadOnCpu(const std::string& path, int cpu, bool* pinned) {
+  std::string out;
+  std::thread th([&] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    *pinned = sched_setaffinity(0, sizeof(set), &set) == 0;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+    close(fd);
+  });
+  th.join();
+  return out;
+}
+
+TEST_F(MountTest, UringTransportServesRequestsThroughTheRingOnEveryCpu) {
+  if (absl::Status a = fs::transport::FuseUring::Available(); !a.ok()) {
+    GTEST_SKIP() << "FUSE over io_uring unavailable: " << a.message();
+  }
+  metrics::Counter& ring = fs::transport::FuseRequestsCounter("uring");
+  const uint64_t before = ring.Value();
+  m_ = MountedFs::Mount(tree_.services, {.transport = fs::transport::Transport::kUring});
+  ASSERT_NE(m_, nullptr);
+  ASSERT_EQ(m_->transport().transport(), fs::transport::Transport::kUring);
+  ASSERT_NE(m_->transport().uring(), nullptr);
+  EXPECT_EQ(m_->transport().uring()->queues(), fs::transport::PossibleCpus());
+  EXPECT_EQ(ReadAll(P("blob_b")), BlobB());
+  // Each queue serves: a first look-up of a name from every CPU (each
+  // name is new to the kernel, so each reaches castor on that CPU's queue).
+  const int cpus = fs::transport::PossibleCpus();
+  for (int cpu = 0; cpu < cpus; ++cpu) {
+    bool pinned = false;
+    std::string got =
+        ReadOnCpu(P(cpu % 2 == 0 ? "dir_complicated/keep/.keep" : "deep/a/b/f"), cpu, &pinned);
+    if (!pinned) continue;  // an offline CPU
+    EXPECT_EQ(got, cpu % 2 == 0 ? "" : "deep file\n") << "cpu " << cpu;
+  }
+  const uint64_t served = m_->transport().uring()->requests();
+  EXPECT_GT(served, 5u);
+  EXPECT_GE(ring.Value() - before, served);
+}
+
+TEST_F(MountTest, DevTransportServesThroughReadAndWrite) {
+  metrics::Counter& dev = fs::transport::FuseRequestsCounter("dev");
+  const uint64_t before = dev.Value();
+  m_ = MountedFs::Mount(tree_.services, {.transport = fs::transport::Transport::kDev});
+  ASSERT_NE(m_, nullptr);
+  EXPECT_EQ(m_->transport().transport(), fs::transport::Transport::kDev);
+  EXPECT_EQ(m_->transport().uring(), nullptr);
+  EXPECT_EQ(ReadAll(P("deep/a/b/f")), "deep file\n");
+  EXPECT_GT(dev.Value(), before);
 }
 
 }  // namespace

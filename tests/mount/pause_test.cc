@@ -21,7 +21,8 @@ TEST(PauseTest, RequestsWaitWhilePausedAndAreAnsweredAfterResume) {
   castore::Services s = MemoryServices();
   PutRoot(s, "f", PutFile(s, "bytes of f"));
   PutRoot(s, "g", PutFile(s, "bytes of g"));
-  auto m = MountedFs::Mount(s, {.threads = 2});
+  // Pausing is for takeovers, which are served through /dev/fuse only.
+  auto m = MountedFs::Mount(s, {.threads = 2, .transport = fs::transport::Transport::kDev});
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(ReadAll(m->Path("f")).data, "bytes of f");
 

@@ -7,6 +7,7 @@
 #include <linux/fuse.h>
 #include <sys/ioctl.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -25,6 +26,44 @@ inline constexpr uint64_t kInitNoExportSupport = 1ULL << 38;    // 7.40
 inline constexpr uint64_t kInitHasResend = 1ULL << 39;          // 7.40
 inline constexpr uint64_t kInitAllowIdmap = 1ULL << 40;         // 7.40
 inline constexpr uint64_t kInitOverUring = 1ULL << 41;          // 7.42
+
+// FUSE over io_uring (7.42; fs/fuse/dev_uring.c). A server that agreed
+// kInitOverUring registers ring entries with IORING_OP_URING_CMD on its
+// /dev/fuse descriptor (128-byte SQEs, the command in the SQE's cmd area,
+// sqe->addr an array of two iovecs: UringReqHeader and the payload buffer).
+// The kernel hands a request over by completing the entry's command; the
+// server answers and asks for the next request with one COMMIT_AND_FETCH.
+inline constexpr uint32_t kUringCmdRegister = 1;
+inline constexpr uint32_t kUringCmdCommitAndFetch = 2;
+inline constexpr size_t kUringInOutHeaderSize = 128;
+inline constexpr size_t kUringOpInSize = 128;
+
+struct UringEntInOut {
+  uint64_t flags;
+  // Request: the id to commit the reply with (the request's unique).
+  uint64_t commit_id;
+  // Bytes used in the payload buffer: the request's arguments after the
+  // opcode's fixed header; the reply's bytes after fuse_out_header.
+  uint32_t payload_sz;
+  uint32_t padding;
+  uint64_t reserved;
+};
+
+struct UringReqHeader {
+  // fuse_in_header of the request; the server puts fuse_out_header here.
+  uint8_t in_out[kUringInOutHeaderSize];
+  // The opcode's fixed header (the request's first argument), if any.
+  uint8_t op_in[kUringOpInSize];
+  UringEntInOut ring_ent_in_out;
+};
+
+// In the SQE's 80-byte command area.
+struct UringCmdReq {
+  uint64_t flags;
+  uint64_t commit_id;  // COMMIT_AND_FETCH: ring_ent_in_out.commit_id
+  uint16_t qid;        // queue = CPU the requests come from
+  uint8_t padding[6];
+};
 
 // OPEN reply flag for FUSE passthrough (7.40): the kernel reads the backing
 // file named by fuse_open_out's backing_id itself. It may be combined only
@@ -72,5 +111,8 @@ static_assert(sizeof(fuse_dirent) == 24);
 static_assert(sizeof(fuse_open_out) == 16);
 static_assert(sizeof(FuseBackingMap) == 16);
 static_assert(sizeof(fuse_direntplus) == 152);
+static_assert(sizeof(UringEntInOut) == 32);
+static_assert(sizeof(UringReqHeader) == 288);
+static_assert(sizeof(UringCmdReq) == 24);
 
 }  // namespace castor::fs::fuse

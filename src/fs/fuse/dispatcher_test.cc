@@ -264,6 +264,51 @@ TEST(DispatcherPassthroughTest, KernelThatDoesNotOfferPassthroughGetsNone) {
   EXPECT_FALSE(session.passthrough());
 }
 
+// FUSE over io_uring: asked for only when the transport wants it (a kernel
+// that agrees holds requests back until queues are registered), and only
+// agreed when the kernel offers it.
+TEST_F(DispatcherTest, InitAgreesOnOverUringOnlyWhenWantedAndOffered) {
+  fuse_init_in in{};
+  in.major = 7;
+  in.minor = 44;
+  in.flags = FUSE_ASYNC_READ | FUSE_INIT_EXT;
+  in.flags2 = static_cast<uint32_t>(kInitOverUring >> 32);
+  auto over_uring = [](const TestResponder& r) {
+    auto out = r.Payload<fuse_init_out>();
+    return ((uint64_t{out.flags2} << 32) & kInitOverUring) != 0;
+  };
+  {
+    Session plain;
+    Dispatcher d(*fs_, plain);
+    TestResponder r(1 << 20);
+    d.Handle(Frame(FUSE_INIT, 0, 1, Bytes(in)), r);
+    ASSERT_EQ(r.Header().error, 0);
+    EXPECT_FALSE(over_uring(r));
+    EXPECT_EQ(plain.flags() & kInitOverUring, 0u);
+  }
+  {
+    Session wanting;
+    wanting.WantOverUring();
+    Dispatcher d(*fs_, wanting);
+    TestResponder r(1 << 20);
+    d.Handle(Frame(FUSE_INIT, 0, 1, Bytes(in)), r);
+    ASSERT_EQ(r.Header().error, 0);
+    EXPECT_TRUE(over_uring(r));
+    EXPECT_NE(wanting.flags() & kInitOverUring, 0u);
+  }
+  {
+    Session wanting;
+    wanting.WantOverUring();
+    Dispatcher d(*fs_, wanting);
+    in.flags2 = 0;  // the fuse module's enable_uring is off
+    TestResponder r(1 << 20);
+    d.Handle(Frame(FUSE_INIT, 0, 1, Bytes(in)), r);
+    ASSERT_EQ(r.Header().error, 0);
+    EXPECT_FALSE(over_uring(r));
+    EXPECT_EQ(wanting.flags() & kInitOverUring, 0u);
+  }
+}
+
 TEST_F(DispatcherTest, InitFromOldKernelGetsShortReplyAndNoMaxPages) {
   fuse_init_in in{};
   in.major = 7;

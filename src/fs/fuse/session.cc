@@ -35,6 +35,7 @@ int Session::Init(const fuse_init_in& in, fuse_init_out* out, size_t* out_size) 
   if (options_.passthrough && options_.max_stack_depth >= 1 && options_.max_stack_depth <= 2) {
     want |= kInitPassthrough | FUSE_INIT_EXT;
   }
+  if (want_over_uring_.load(std::memory_order_relaxed)) want |= kInitOverUring;
   uint64_t agreed = offered & want;
   uint32_t max_pages = 32;
   if ((agreed & FUSE_MAX_PAGES) && options_.max_pages > 0) {

@@ -53,6 +53,11 @@ class Session {
   // connection (`castor mount --takeover`: the kernel sends no second INIT).
   // Returns false, changing nothing, if this session saw an INIT already.
   bool Restore(uint32_t minor, uint64_t flags, uint32_t max_pages);
+  // Asks for FUSE over io_uring (kInitOverUring) at INIT besides
+  // options().want; the transport calls it before mounting, once it knows
+  // it can serve the ring (a kernel that agrees holds every request back
+  // until the ring's queues are registered).
+  void WantOverUring() { want_over_uring_.store(true, std::memory_order_relaxed); }
   // DESTROY: the connection is shutting down.
   void Destroy() { destroyed_.store(true, std::memory_order_release); }
 
@@ -71,6 +76,7 @@ class Session {
   std::atomic<bool> init_claimed_{false};  // one INIT at a time
   std::atomic<bool> initialized_{false};
   std::atomic<bool> destroyed_{false};
+  std::atomic<bool> want_over_uring_{false};
   // Written once by Init before initialized_ is released.
   uint32_t minor_ = 0;
   uint64_t flags_ = 0;

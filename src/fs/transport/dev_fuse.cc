@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -25,8 +26,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "base/fd_passing.h"
+#include "base/metrics.h"
 #include "base/mutex.h"
 #include "base/status.h"
+#include "fs/fuse/abi.h"
 #include "spdlog/spdlog.h"
 
 extern char** environ;
@@ -219,11 +222,25 @@ dev_t MountDevice(const std::string& mountpoint) {
 
 }  // namespace
 
+std::string_view TransportName(Transport t) {
+  switch (t) {
+    case Transport::kAuto:
+      return "auto";
+    case Transport::kUring:
+      return "uring";
+    case Transport::kDev:
+      return "dev";
+  }
+  return "?";
+}
+
 bool IsStaleMount(const std::string& path) {
   // Not stat(2): the kernel may answer it from cached attributes without
   // asking the (dead) daemon; STATFS always reaches it.
+  // A connection served through io_uring whose daemon died may answer
+  // ECONNABORTED (the kernel ends requests queued on its rings so).
   struct statfs st;
-  return statfs(path.c_str(), &st) != 0 && errno == ENOTCONN;
+  return statfs(path.c_str(), &st) != 0 && (errno == ENOTCONN || errno == ECONNABORTED);
 }
 
 absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(fuse::RequestHandler& handler,
@@ -254,6 +271,21 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(fuse::Requ
   if (!S_ISDIR(st.st_mode)) {
     return absl::FailedPreconditionError(absl::StrCat("mount point ", mp, " is not a directory"));
   }
+  if (options.transport != Transport::kDev) {
+    absl::Status available = FuseUring::Available();
+    if (!available.ok() && options.transport == Transport::kUring) {
+      return absl::Status(
+          available.code(),
+          absl::StrCat("cannot serve ", mp, " through io_uring: ", available.message()));
+    }
+    if (available.ok()) {
+      session.WantOverUring();
+    } else {
+      spdlog::info("{}: FUSE over io_uring unavailable ({}); using /dev/fuse", mp,
+                   std::string(available.message()));
+      options.transport = Transport::kDev;
+    }
+  }
   absl::StatusOr<int> fd =
       use_fusermount ? MountWithFusermount(options) : MountWithSyscall(options, st.st_mode);
   if (!fd.ok()) return fd.status();
@@ -261,6 +293,12 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(fuse::Requ
       new DevFuseSession(handler, session, std::move(options), *fd, use_fusermount));
   if (s->options_.on_connection) s->options_.on_connection(s->fd_);
   s->StartWorkers();
+  if (s->options_.transport != Transport::kDev) {
+    if (absl::Status u = s->StartUring(); !u.ok()) {
+      (void)s->Stop();
+      return u;
+    }
+  }
   // The device number names the connection under /sys/fs/fuse/connections;
   // stat makes the kernel finish INIT first.
   struct stat mst;
@@ -281,9 +319,51 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Start(fuse::Requ
     }
     if (rfd >= 0) close(rfd);
   }
-  spdlog::info("mounted castor on {} ({} threads{})", s->options_.mountpoint, s->threads(),
-               use_fusermount ? ", via fusermount3" : "");
+  if (s->uring_) {
+    spdlog::info(
+        "mounted castor on {} (FUSE over io_uring: {} queues of {} entries; {} /dev/fuse "
+        "threads for FORGET and INTERRUPT{})",
+        s->options_.mountpoint, s->uring_->queues(), s->options_.uring_queue_depth, s->threads(),
+        use_fusermount ? ", via fusermount3" : "");
+  } else {
+    spdlog::info("mounted castor on {} (/dev/fuse read/write: {} threads{})",
+                 s->options_.mountpoint, s->threads(), use_fusermount ? ", via fusermount3" : "");
+  }
   return s;
+}
+
+absl::Status DevFuseSession::StartUring() {
+  const std::string& mp = options_.mountpoint;
+  // mount(2) has sent INIT; a worker answers it. A kernel that agrees to
+  // io_uring holds every later request back until the queues are
+  // registered, so this must not wait for anything but the INIT.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!init_replied_.load(std::memory_order_acquire) && live_workers_.load() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!init_replied_.load(std::memory_order_acquire)) {
+    return absl::UnavailableError(absl::StrCat("no FUSE INIT from the kernel for ", mp));
+  }
+  if ((session_.flags() & fuse::kInitOverUring) == 0) {
+    if (options_.transport == Transport::kUring) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the kernel did not agree to FUSE over io_uring for ", mp));
+    }
+    spdlog::info("{}: the kernel did not agree to FUSE over io_uring; using /dev/fuse", mp);
+    return absl::OkStatus();
+  }
+  const fuse::SessionOptions& so = session_.options();
+  // The kernel wants room for its largest request and reply payload.
+  size_t payload = std::max<size_t>(
+      {8192, std::max<uint32_t>(so.max_write, 4096), size_t{session_.max_pages()} * 4096});
+  uring_ = FuseUring::Start(handler_, fd_,
+                            {.queue_depth = options_.uring_queue_depth, .payload_size = payload});
+  if (absl::Status r = uring_->registered(); !r.ok()) {
+    return absl::Status(r.code(), absl::StrCat("serving ", mp, " through io_uring: ", r.message(),
+                                               " (--transport=dev avoids io_uring)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Adopt(fuse::RequestHandler& handler,
@@ -293,6 +373,12 @@ absl::StatusOr<std::unique_ptr<DevFuseSession>> DevFuseSession::Adopt(fuse::Requ
   if (fd < 0) return absl::InvalidArgumentError("no /dev/fuse descriptor to serve");
   if (!session.initialized()) {
     return absl::FailedPreconditionError("adopting a FUSE connection without its INIT agreement");
+  }
+  if (session.flags() & fuse::kInitOverUring) {
+    close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("the FUSE connection of ", options.mountpoint,
+                     " was served through io_uring; it cannot be taken over"));
   }
   struct stat fst;
   if (fstat(fd, &fst) != 0 || !S_ISCHR(fst.st_mode) || fst.st_rdev != makedev(10, 229)) {
@@ -349,6 +435,11 @@ void DevFuseSession::SpawnWorkers() {
 bool DevFuseSession::Pause() {
   castor::MutexLock lock(&stop_mu_);
   if (stopped_ || phase_.load() != kServing) return false;
+  if (uring_) {
+    spdlog::warn("{} is served through io_uring, which cannot be paused or handed over",
+                 options_.mountpoint);
+    return false;
+  }
   phase_.store(kPaused);
   pausing_.store(true, std::memory_order_release);
   uint64_t one = 1;
@@ -388,6 +479,7 @@ void DevFuseSession::Worker(int fd) {
   std::vector<uint8_t> request(sizeof(fuse_in_header) + sizeof(fuse_write_in) + so.max_write +
                                4096);
   WorkerResponder responder(fd, sizeof(fuse_out_header) + size_t{so.max_pages} * 4096 + 4096);
+  static metrics::Counter& dev_requests = FuseRequestsCounter("dev");
   while (!pausing_.load(std::memory_order_acquire)) {
     ssize_t n = read(fd, request.data(), request.size());
     if (n < 0) {
@@ -401,8 +493,18 @@ void DevFuseSession::Worker(int fd) {
       if (errno != ENODEV) spdlog::error("reading /dev/fuse: {}", std::strerror(errno));
       break;
     }
+    dev_requests.Inc();
     handler_.Handle(std::span<const uint8_t>(request.data(), static_cast<size_t>(n)), responder);
     responder.AwaitAndReset();
+    // The kernel acts on the INIT reply within write(2): once written, the
+    // connection is initialized (StartUring waits for that).
+    fuse_in_header in;
+    if (static_cast<size_t>(n) >= sizeof(in)) {
+      std::memcpy(&in, request.data(), sizeof(in));
+      if (in.opcode == FUSE_INIT && session_.initialized()) {
+        init_replied_.store(true, std::memory_order_release);
+      }
+    }
   }
   live_workers_.fetch_sub(1);
 }
@@ -462,6 +564,11 @@ absl::Status DevFuseSession::Stop() {
   }
   for (std::thread& t : workers_) t.join();
   workers_.clear();
+  if (uring_) {
+    // The queues end with the connection; a connection that is still up
+    // (the abort could not be written) has them cancelled.
+    uring_->Cancel();
+  }
   for (int c : clone_fds_) close(c);
   clone_fds_.clear();
   close(fd_);

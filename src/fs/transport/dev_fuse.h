@@ -4,6 +4,10 @@
 // hand them to a fuse::RequestHandler, and unmounts on Stop(). A stale mount
 // left on the mount point by a killed daemon ("transport endpoint is not
 // connected") is detected and lazily unmounted first.
+// With FUSE over io_uring (transport kAuto or kUring, and a kernel that
+// agrees at INIT) the requests go through a FuseUring (fs/transport/
+// fuse_uring.h) instead, and the workers only see FORGET and INTERRUPT,
+// which the kernel keeps sending through /dev/fuse.
 // For a live takeover (fs/transport/takeover.h) the workers can be paused
 // between requests (requests arriving meanwhile stay queued in the kernel)
 // and resumed, the connection handed to another process (Stop() then
@@ -20,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -28,8 +33,22 @@
 #include "base/mutex.h"
 #include "fs/fuse/request_handler.h"
 #include "fs/fuse/session.h"
+#include "fs/transport/fuse_uring.h"
 
 namespace castor::fs::transport {
+
+// How the requests of a mount reach castor.
+enum class Transport {
+  // FUSE over io_uring when the kernel offers it, read()/write() otherwise.
+  kAuto,
+  // FUSE over io_uring, or no mount.
+  kUring,
+  // read() and write() on /dev/fuse.
+  kDev,
+};
+
+// "auto", "uring", "dev".
+std::string_view TransportName(Transport t);
 
 struct MountOptions {
   std::string mountpoint;
@@ -46,6 +65,9 @@ struct MountOptions {
   // session) once it exists, before any request is read: FUSE passthrough
   // registers backing files on it (DevBackingFiles::Attach).
   std::function<void(int fuse_fd)> on_connection;
+  Transport transport = Transport::kDev;
+  // Entries per io_uring queue (one queue per CPU).
+  int uring_queue_depth = 4;
 };
 
 class DevFuseSession {
@@ -55,7 +77,10 @@ class DevFuseSession {
   // session's options decide the buffer sizes. Errors name the mount point:
   // NotFound / FailedPrecondition (not a directory, stale mount that cannot
   // be cleared, with the command that clears it), PermissionDenied,
-  // Unavailable (mount or fusermount3 failing).
+  // Unavailable (mount or fusermount3 failing). With Transport::kUring:
+  // FailedPrecondition / Unimplemented when the kernel does not serve FUSE
+  // over io_uring (saying how to turn it on); with kUring or kAuto: the
+  // error of a queue that could not register (the mount is undone).
   static absl::StatusOr<std::unique_ptr<DevFuseSession>> Start(fuse::RequestHandler& handler,
                                                                fuse::Session& session,
                                                                MountOptions options);
@@ -63,7 +88,9 @@ class DevFuseSession {
   // Serves the connection of `fd`, a /dev/fuse descriptor another process
   // handed over (its INIT is done; `session` must have been Restore()d):
   // no mount, no INIT. `options.mountpoint` is the mount's path (for Stop's
-  // unmount).
+  // unmount). Served through /dev/fuse whatever options.transport says; a
+  // connection whose agreement includes FUSE over io_uring is refused
+  // (FailedPrecondition: its requests would wait for queues nobody serves).
   static absl::StatusOr<std::unique_ptr<DevFuseSession>> Adopt(fuse::RequestHandler& handler,
                                                                fuse::Session& session,
                                                                MountOptions options, int fd);
@@ -74,7 +101,8 @@ class DevFuseSession {
   // Stops reading requests: each worker finishes the request it handles
   // and exits; requests the kernel gets meanwhile stay queued on the
   // connection. Returns once no worker runs (false, doing nothing, after
-  // Stop()). While paused, finished() is false.
+  // Stop() or when serving through io_uring, whose queues cannot be handed
+  // over). While paused, finished() is false.
   bool Pause() ABSL_LOCKS_EXCLUDED(stop_mu_);
   // Starts the workers again after Pause() (no-op otherwise).
   void Resume() ABSL_LOCKS_EXCLUDED(stop_mu_);
@@ -91,9 +119,16 @@ class DevFuseSession {
 
   // Whether every worker has exited because the mount went away (not
   // while paused or after a handover).
-  bool finished() const { return live_workers_.load() == 0 && phase_.load() == kServing; }
+  bool finished() const {
+    return live_workers_.load() == 0 && phase_.load() == kServing &&
+           (uring_ == nullptr || uring_->finished());
+  }
   const std::string& mountpoint() const { return options_.mountpoint; }
   int threads() const { return static_cast<int>(workers_.size()); }
+  // Transport::kUring when the requests go through io_uring, else kDev.
+  Transport transport() const { return uring_ ? Transport::kUring : Transport::kDev; }
+  // The io_uring queues, or null.
+  const FuseUring* uring() const { return uring_.get(); }
 
  private:
   DevFuseSession(fuse::RequestHandler& handler, fuse::Session& session, MountOptions options,
@@ -103,6 +138,8 @@ class DevFuseSession {
   void StartWorkers();
   void SpawnWorkers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(stop_mu_);
   void Worker(int fd);
+  // After INIT: registers the io_uring queues if the kernel agreed to them.
+  absl::Status StartUring();
   absl::Status Unmount();
   void AbortConnection();
 
@@ -117,9 +154,13 @@ class DevFuseSession {
   // Readable while the workers are asked to pause (an eventfd).
   int pause_fd_ = -1;
   std::atomic<bool> pausing_{false};
+  // A worker has written the reply to INIT.
+  std::atomic<bool> init_replied_{false};
   std::atomic<int> phase_{kServing};
   std::vector<std::thread> workers_;
   std::atomic<int> live_workers_{0};
+  // Set in Start() before the session is handed out; never reset.
+  std::unique_ptr<FuseUring> uring_;
   castor::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
 };
@@ -131,7 +172,8 @@ class DevFuseSession {
 // starts (`castor mount` does in cli/commands.h).
 int WaitForSignalOrUnmount(const DevFuseSession& session);
 
-// Whether `path` is a dead FUSE mount (statfs fails with ENOTCONN).
+// Whether `path` is a dead FUSE mount (statfs fails with ENOTCONN, or
+// ECONNABORTED for one that was served through io_uring).
 bool IsStaleMount(const std::string& path);
 
 }  // namespace castor::fs::transport
