@@ -286,7 +286,7 @@ int RunMount(const MountFlags& f) {
     return 1;
   }
   // In the process that serves (after the fork): the server has a thread.
-  auto metrics_server = f.observability.Start();
+  auto metrics_server = f.observability.Start(f.background);
   if (!metrics_server.ok()) {
     std::fprintf(stderr, "castor: %s\n", std::string(metrics_server.status().message()).c_str());
     return 1;
@@ -569,7 +569,10 @@ int RunMount(const MountFlags& f) {
     // unmount up until its call timed out: end every call now (the reads
     // get EIO), and any call a worker starts from now on.
     rpc::CancelAllCalls();
-  } else if (prefetcher && !prefetch_done) {
+  } else {
+    spdlog::info("unmounted {}", f.mountpoint);
+  }
+  if (sig == 0 && prefetcher && !prefetch_done) {
     // Unmounted: nothing reads through this process any more, and a
     // prefetch call waiting for a daemon would hold the exit up.
     rpc::CancelAllCalls();
@@ -616,7 +619,7 @@ void AddMountCommand(CLI::App& app) {
       ->envname("CASTOR_MOUNT_TRANSPORT");
   cmd->add_flag("--background", f->background,
                 "Return once the mount is live, serving it from a process of its own (its "
-                "output then goes to /dev/null); a failure before that is reported and gives a "
+                "log then goes to --log-file, else to syslog); a failure before that is reported and gives a "
                 "non-zero exit. The mount(8) helper mount.fuse.castor uses this");
   cmd->add_option("--takeover-listen", f->takeover_listen,
                   "Listen on this unix socket for a `castor mount --takeover` of this mount "

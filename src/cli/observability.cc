@@ -1,13 +1,18 @@
 #include "cli/observability.h"
 
+#include <syslog.h>
+
 #include <ctime>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "base/metrics.h"
 #include "base/status.h"
 #include "castore/blake3_impl.h"
 #include "spdlog/formatter.h"
+#include "spdlog/sinks/basic_file_sink.h"
 #include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/sinks/syslog_sink.h"
 #include "spdlog/spdlog.h"
 
 namespace castor::cli {
@@ -126,14 +131,38 @@ void ObservabilityFlags::AddTo(CLI::App& cmd) {
                  "level, message and logger")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  cmd.add_option("--log-file", log_file,
+                 "Append the log to FILE instead of stderr (created if missing). A mount with "
+                 "--background logs to syslog unless given one")
+      ->type_name("FILE");
 }
 
-absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> ObservabilityFlags::Start() const {
-  if (log_format == "json") {
-    auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    sink->set_formatter(std::make_unique<JsonFormatter>());
+absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> ObservabilityFlags::Start(
+    bool detaches) const {
+  const bool json = log_format == "json";
+  spdlog::sink_ptr sink;
+  if (!log_file.empty()) {
+    try {
+      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file);
+    } catch (const spdlog::spdlog_ex& e) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot open log file ", log_file, ": ", e.what()));
+    }
+  } else if (detaches) {
+    // The process's stderr is /dev/null once it detaches: syslog keeps the
+    // log (journald's /dev/log under systemd). syslog adds time and ident.
+    sink = std::make_shared<spdlog::sinks::syslog_sink_mt>("castor", LOG_PID, LOG_DAEMON, false);
+    if (!json) sink->set_pattern("%v");
+  } else if (json) {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  }
+  if (sink) {
+    if (json) sink->set_formatter(std::make_unique<JsonFormatter>());
     auto logger = std::make_shared<spdlog::logger>("castor", std::move(sink));
     logger->set_level(spdlog::default_logger()->level());
+    // A file or syslog is read by someone else, maybe after a crash: every
+    // line is written out as it is logged.
+    logger->flush_on(spdlog::level::trace);
     spdlog::set_default_logger(std::move(logger));
   }
   metrics::Registry& registry = metrics::Registry::Default();

@@ -1,7 +1,8 @@
 // The observability flags shared by the long-running commands (daemon,
 // mount, virtiofs): --metrics-listen, which serves the process's metrics
-// registry over HTTP for Prometheus, and --log-format, text or json (one
-// JSON object per line on stderr). Single-threaded: a command calls Start
+// registry over HTTP for Prometheus, --log-format, text or json (one JSON
+// object per line), and --log-file, where the log goes (stderr otherwise;
+// a process that detaches from its caller logs to syslog unless given one). Single-threaded: a command calls Start
 // once at start-up, before it serves; the returned server lives until the
 // command returns.
 #pragma once
@@ -20,15 +21,19 @@ namespace castor::cli {
 struct ObservabilityFlags {
   std::string metrics_listen;
   std::string log_format = "text";
+  std::string log_file;
 
   void AddTo(CLI::App& cmd);
 
-  // Applies --log-format to spdlog's default logger, registers
+  // Applies --log-format and --log-file to spdlog's default logger (a
+  // process that `detaches` from its terminal and has no --log-file logs
+  // to syslog, facility daemon, ident "castor"), registers
   // castor_build_info, and starts the metrics server when --metrics-listen
   // was given (null otherwise), logging the address it serves on. Call it
   // where the command's process will serve (after any fork: the server has
-  // a thread).
-  absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> Start() const;
+  // a thread). FailedPrecondition naming the file when --log-file cannot be
+  // opened for appending.
+  absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> Start(bool detaches = false) const;
 };
 
 // One log record as a JSON line (with the newline): {"time":

@@ -181,6 +181,61 @@ TEST_F(MountHelperTest, RwAndUnknownOptionsAreRefused) {
   EXPECT_FALSE(IsFuseMount(mnt_));
 }
 
+TEST_F(MountHelperTest, LogFileOptionKeepsTheBackgroundMountsLog) {
+  const std::string log = dir_ / "mount.log";
+  auto r = castore::testing::Run(
+      {"mount", "-t", "fuse.castor", store_, mnt_, "-o", "ro,log-file=" + log}, dir_ / "mount");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  ASSERT_TRUE(IsFuseMount(mnt_));
+  // Written as logged: there while the mount runs.
+  EXPECT_NE(SlurpFile(log).find("mounted castor on " + mnt_), std::string::npos) << SlurpFile(log);
+  r = castore::testing::Run({"umount", mnt_}, dir_ / "umount");
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(WaitUntilGone(mnt_));
+  EXPECT_NE(SlurpFile(log).find("unmounted " + mnt_), std::string::npos) << SlurpFile(log);
+}
+
+TEST_F(MountHelperTest, AnUnwritableLogFileFailsTheMountWithAMessage) {
+  // Under a regular file: no one can create it, root included.
+  const std::string log = dir_ / "a-file/mount.log";
+  std::FILE* f = std::fopen((dir_ / "a-file").c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  auto r = castore::testing::Run(
+      {"mount", "-t", "fuse.castor", store_, mnt_, "-o", "ro,log-file=" + log}, dir_ / "mount");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("cannot open log file " + log), std::string::npos) << r.out << r.err;
+  EXPECT_FALSE(IsFuseMount(mnt_));
+  EXPECT_TRUE(WaitUntilGone(mnt_));
+}
+
+TEST_F(MountHelperTest, WithoutALogFileTheBackgroundMountLogsToSyslog) {
+  // Stands in for syslog at /dev/log, where there is none (a machine with a
+  // syslog daemon keeps it; the test does not take its socket).
+  struct stat st;
+  if (::lstat("/dev/log", &st) == 0) GTEST_SKIP() << "/dev/log exists (a syslog daemon runs)";
+  castore::testing::ManagerSocket syslog("/dev/log");
+  ASSERT_TRUE(syslog.bound());
+  struct Unlink {
+    ~Unlink() { ::unlink("/dev/log"); }
+  } unlink_dev_log;
+  auto r = castore::testing::Run({"mount", "-t", "fuse.castor", store_, mnt_, "-o", "ro"},
+                                 dir_ / "mount");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  ASSERT_TRUE(IsFuseMount(mnt_));
+  // Other processes may log meanwhile: look for ours.
+  std::string line;
+  for (int i = 0; i < 100 && line.find("mounted castor on " + mnt_) == std::string::npos; ++i) {
+    line = syslog.Receive(10000);
+    if (line.empty()) break;
+  }
+  EXPECT_NE(line.find("mounted castor on " + mnt_), std::string::npos) << line;
+  EXPECT_NE(line.find("castor["), std::string::npos) << "ident and pid: " << line;
+  r = castore::testing::Run({"umount", mnt_}, dir_ / "umount");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(WaitUntilGone(mnt_));
+}
+
 using castore::testing::ManagerSocket;
 
 TEST(MountNotifyTest, ReadyOnceMountedThenStoppingOnSigterm) {
