@@ -617,10 +617,11 @@ void AddMountCommand(CLI::App& app) {
                   "can be taken over use dev")
       ->check(CLI::IsMember({"auto", "uring", "dev"}))
       ->envname("CASTOR_MOUNT_TRANSPORT");
-  cmd->add_flag("--background", f->background,
-                "Return once the mount is live, serving it from a process of its own (its "
-                "log then goes to --log-file, else to syslog); a failure before that is reported and gives a "
-                "non-zero exit. The mount(8) helper mount.fuse.castor uses this");
+  cmd->add_flag(
+      "--background", f->background,
+      "Return once the mount is live, serving it from a process of its own (its "
+      "log then goes to --log-file, else to syslog); a failure before that is reported and gives a "
+      "non-zero exit. The mount(8) helper mount.fuse.castor uses this");
   cmd->add_option("--takeover-listen", f->takeover_listen,
                   "Listen on this unix socket for a `castor mount --takeover` of this mount "
                   "(upgrade or restart without unmounting; created 0600)");

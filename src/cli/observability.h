@@ -2,9 +2,9 @@
 // mount, virtiofs): --metrics-listen, which serves the process's metrics
 // registry over HTTP for Prometheus, --log-format, text or json (one JSON
 // object per line), and --log-file, where the log goes (stderr otherwise;
-// a process that detaches from its caller logs to syslog unless given one). Single-threaded: a command calls Start
-// once at start-up, before it serves; the returned server lives until the
-// command returns.
+// a process that detaches from its caller logs to syslog unless given
+// one). Single-threaded: a command calls Start once at start-up, before it
+// serves; the returned server lives until the command returns.
 #pragma once
 
 #include <memory>
