@@ -122,9 +122,25 @@ void Prefetcher::Skip(const absl::Status& why) {
 
 absl::StatusOr<std::shared_ptr<const castore::Directory>> Prefetcher::GetDirectory(
     const castore::DirectoryNode& node) {
-  if (auto cached = directories_.Get(node.digest); cached && cached->size() == node.size) {
-    return cached;
+  {
+    castor::MutexLock lock(&fetching_mu_);
+    fetching_mu_.Await([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(fetching_mu_) {
+      return !fetching_.contains(node.digest);
+    });
+    if (auto cached = directories_.Get(node.digest); cached && cached->size() == node.size) {
+      return cached;
+    }
+    fetching_.insert(node.digest);
   }
+  absl::StatusOr<std::shared_ptr<const castore::Directory>> result = Fetch(node);
+  // In the cache before the waiters wake, so they find it there.
+  castor::MutexLock lock(&fetching_mu_);
+  fetching_.erase(node.digest);
+  return result;
+}
+
+absl::StatusOr<std::shared_ptr<const castore::Directory>> Prefetcher::Fetch(
+    const castore::DirectoryNode& node) {
   ASSIGN_OR_RETURN(std::optional<castore::Directory> got, services_.directories->Get(node.digest));
   if (!got.has_value()) {
     return absl::NotFoundError(

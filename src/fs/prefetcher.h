@@ -23,6 +23,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "base/mutex.h"
 #include "castore/composition.h"
 #include "castore/node.h"
@@ -69,7 +70,12 @@ class Prefetcher {
   // The node at `path`, or nullopt when it is not in the tree (Unavailable
   // etc. when a service fails).
   absl::StatusOr<std::optional<castore::Node>> Resolve(std::string_view path);
+  // The Directory of `node`: cached, else fetched once however many jobs
+  // need it at the same time (the others wait for the one fetching it).
   absl::StatusOr<std::shared_ptr<const castore::Directory>> GetDirectory(
+      const castore::DirectoryNode& node);
+  // Fetches it and puts it in the cache.
+  absl::StatusOr<std::shared_ptr<const castore::Directory>> Fetch(
       const castore::DirectoryNode& node);
   void Skip(const absl::Status& why);
 
@@ -77,6 +83,10 @@ class Prefetcher {
   const std::vector<AccessEntry> entries_;
   const PrefetchOptions options_;
   DirectoryCache directories_{1 << 16};
+  // Directories a job is fetching now: another job that needs one waits
+  // for it instead of fetching it again.
+  castor::Mutex fetching_mu_;
+  absl::flat_hash_set<castore::B3Digest> fetching_ ABSL_GUARDED_BY(fetching_mu_);
 
   std::atomic<size_t> next_{0};
   std::atomic<bool> stop_{false};
